@@ -1,0 +1,1 @@
+"""mqlite's benchmarks: run them from the repository root with ``python -m bench.NAME``."""

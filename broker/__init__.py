@@ -1,0 +1,1 @@
+"""The mqlite broker (built on :mod:`mqlite.protocol`)."""

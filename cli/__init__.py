@@ -1,0 +1,1 @@
+"""The ``mqlite`` command line: the one place that puts broker and client together."""

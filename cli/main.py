@@ -1,0 +1,26 @@
+"""Entry point of the ``mqlite`` command and its subcommands."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from importlib.metadata import version
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mqlite",
+        description="MQTT 3.1.1/5.0 broker and client with sessions persisted in SQLite.",
+    )
+    parser.add_argument("--version", action="version", version=f"mqlite {version('mqlite')}")
+    parser.add_subparsers(dest="command", metavar="COMMAND")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return 0

@@ -1,0 +1,1 @@
+"""The mqlite client library (built on :mod:`mqlite.protocol`)."""
