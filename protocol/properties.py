@@ -170,9 +170,8 @@ def decode_properties(data: bytes, pos: int, packet_type: T) -> tuple[Properties
         if spec is None:
             raise MalformedPacket(f"unknown property identifier 0x{identifier:02X}")
         if packet_type not in spec.packets:
-            raise ProtocolError(
-                f"property {spec.name} is not allowed in {packet_type.name}"
-            )
+            # Spec 2.2.2.2: an identifier not valid for the packet type is a Malformed Packet.
+            raise MalformedPacket(f"property {spec.name} is not allowed in {packet_type.name}")
         value: Any
         kind = spec.type
         if kind is _B:
