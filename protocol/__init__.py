@@ -49,7 +49,6 @@ from .topics import (
     validate_topic_name,
 )
 
-
 __all__ = [
     "DEFAULT_MAX_TOPIC_LEVELS", "EMPTY_PROPERTIES", "MQTT_3_1", "MQTT_3_1_1", "MQTT_5",
     "PROPERTY_SPECS", "PROTOCOL_MAX_PACKET_SIZE", "Auth", "Connack", "ConnackReturnCode",

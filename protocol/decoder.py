@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .errors import InvalidTopic, MalformedPacket, MQTTError, ProtocolError, UnsupportedProtocolVersion
+from .errors import (
+    InvalidTopic,
+    MalformedPacket,
+    MQTTError,
+    ProtocolError,
+    UnsupportedProtocolVersion,
+)
 from .packet_types import PacketType as T
 from .packets import (
     Auth,
@@ -107,7 +113,11 @@ def _decode_publish(flags: int, body: bytes, version: int, max_topic_levels: int
         end += 2
     properties = EMPTY_PROPERTIES
     if version == 5:
-        properties, end = decode_properties(body, end, T.PUBLISH)
+        # Most PUBLISHes carry no properties: a single 0 length byte.
+        if end < len(body) and body[end] == 0:
+            end += 1
+        else:
+            properties, end = decode_properties(body, end, T.PUBLISH)
     if topic:
         # The common topic passes these two cheap checks; only then pay for the full one.
         if "+" in topic or "#" in topic or topic.count("/") >= max_topic_levels:

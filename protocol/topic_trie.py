@@ -78,12 +78,12 @@ class TopicTrie(Generic[K, V]):
 
     def get(self, key_path: str) -> dict[K, V]:
         """The entries stored at exactly ``key_path`` (a copy)."""
-        node: _Node[K, V] | None = self._root
+        node = self._root
         for level in key_path.split("/"):
-            assert node is not None
-            node = node.children.get(level)
-            if node is None:
+            child = node.children.get(level)
+            if child is None:
                 return {}
+            node = child
         return dict(node.entries)
 
     def match(self, topic: str) -> list[dict[K, V]]:
@@ -141,9 +141,9 @@ class TopicTrie(Generic[K, V]):
                     if not (index == 0 and name.startswith("$")):
                         stack.append((child, index + 1, (*walked, name)))
             else:
-                child = node.children.get(level)
-                if child is not None:
-                    stack.append((child, index + 1, (*walked, level)))
+                exact = node.children.get(level)
+                if exact is not None:
+                    stack.append((exact, index + 1, (*walked, level)))
 
     @staticmethod
     def _entries_at(node: _Node[K, V], walked: tuple[str, ...]) -> Iterator[tuple[str, K, V]]:

@@ -1,0 +1,65 @@
+"""mqlite installs as an editable install and as a built wheel into fresh virtual environments,
+and imports from the repository root and from elsewhere, with both commands working."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECK = ("import importlib.metadata, mqlite.protocol, mqlite.broker, mqlite.client, mqlite.cli;"
+         "print(mqlite.protocol.__file__);"
+         "print(importlib.metadata.version('mqlite'))")
+
+
+def _run(args: list[str], cwd: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
+         cwd=ROOT)
+    (found,) = out.glob("mqlite-*.whl")
+    return found
+
+
+@pytest.mark.parametrize("mode", ["wheel", "editable"])
+def test_install_and_import_everywhere(mode: str, wheel: Path, tmp_path: Path) -> None:
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    # As a user would: pip builds in isolation with a current setuptools. The import check
+    # needs none of the runtime dependencies, so those are not installed.
+    target = [str(wheel)] if mode == "wheel" else ["-e", str(ROOT)]
+    _run([str(python), "-m", "pip", "install", "-q", "--no-deps", *target], cwd=tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for cwd in (ROOT, elsewhere):
+        location, version = _run([str(python), "-c", CHECK], cwd=cwd).split()
+        if mode == "wheel":
+            assert str(env_dir) in location, f"imported {location}, not the installed wheel"
+        else:
+            assert location == str(ROOT / "protocol" / "__init__.py")
+        assert _run([str(env_dir / "bin" / "mqlite"), "--version"], cwd=cwd).strip() == (
+            f"mqlite {version}")
+        assert _run([str(python), "-m", "mqlite.cli", "--version"], cwd=cwd).strip() == (
+            f"mqlite {version}")
+
+
+def test_wheel_ships_typed_parts_and_no_tests(wheel: Path) -> None:
+    import zipfile
+
+    names = zipfile.ZipFile(wheel).namelist()
+    for part in ("protocol", "broker", "client", "cli"):
+        assert f"mqlite/{part}/py.typed" in names
+    assert not [n for n in names if n.startswith(("tests/", "bench/", "mqlite/tests"))]
