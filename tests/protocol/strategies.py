@@ -146,41 +146,51 @@ def subscriptions(draw: st.DrawFn, version: int) -> Subscription:
     )
 
 
-def packets(version: int) -> st.SearchStrategy[Packet]:
-    """Any packet valid at protocol level ``version`` (3, 4 or 5)."""
+def packet_strategies(version: int) -> dict[str, st.SearchStrategy[Any]]:
+    """A strategy per packet type valid at protocol level ``version`` (3, 4 or 5)."""
     wire = 4 if version == 3 else version
     suback_codes = sorted(SUBACK_REASON_CODES if wire == 5 else SUBACK_RETURN_CODES_V3)
     ids = st.integers(1, 0xFFFF)
-    choices: list[st.SearchStrategy[Any]] = [
-        connects(version),
-        connacks(wire),
-        publishes(wire),
-        _acks(Puback, PacketType.PUBACK, PUBACK_REASON_CODES, wire),
-        _acks(Pubrec, PacketType.PUBREC, PUBACK_REASON_CODES, wire),
-        _acks(Pubrel, PacketType.PUBREL, PUBREL_REASON_CODES, wire),
-        _acks(Pubcomp, PacketType.PUBCOMP, PUBREL_REASON_CODES, wire),
-        st.builds(Subscribe, packet_id=ids,
-                  subscriptions=st.lists(subscriptions(wire), min_size=1, max_size=4),
-                  properties=_props(wire, PacketType.SUBSCRIBE)),
-        st.builds(Suback, packet_id=ids,
-                  reason_codes=st.lists(st.sampled_from(suback_codes), min_size=1, max_size=4),
-                  properties=_props(wire, PacketType.SUBACK)),
-        st.builds(Unsubscribe, packet_id=ids,
-                  topic_filters=st.lists(topic_filters, min_size=1, max_size=4),
-                  properties=_props(wire, PacketType.UNSUBSCRIBE)),
-        st.just(Pingreq()),
-        st.just(Pingresp()),
-    ]
+    strategies: dict[str, st.SearchStrategy[Any]] = {
+        "CONNECT": connects(version),
+        "CONNACK": connacks(wire),
+        "PUBLISH": publishes(wire),
+        "PUBACK": _acks(Puback, PacketType.PUBACK, PUBACK_REASON_CODES, wire),
+        "PUBREC": _acks(Pubrec, PacketType.PUBREC, PUBACK_REASON_CODES, wire),
+        "PUBREL": _acks(Pubrel, PacketType.PUBREL, PUBREL_REASON_CODES, wire),
+        "PUBCOMP": _acks(Pubcomp, PacketType.PUBCOMP, PUBREL_REASON_CODES, wire),
+        "SUBSCRIBE": st.builds(
+            Subscribe, packet_id=ids,
+            subscriptions=st.lists(subscriptions(wire), min_size=1, max_size=4),
+            properties=_props(wire, PacketType.SUBSCRIBE)),
+        "SUBACK": st.builds(
+            Suback, packet_id=ids,
+            reason_codes=st.lists(st.sampled_from(suback_codes), min_size=1, max_size=4),
+            properties=_props(wire, PacketType.SUBACK)),
+        "UNSUBSCRIBE": st.builds(
+            Unsubscribe, packet_id=ids,
+            topic_filters=st.lists(topic_filters, min_size=1, max_size=4),
+            properties=_props(wire, PacketType.UNSUBSCRIBE)),
+        "PINGREQ": st.just(Pingreq()),
+        "PINGRESP": st.just(Pingresp()),
+    }
     if wire == 5:
-        choices += [
-            st.builds(Unsuback, packet_id=ids, properties=properties(PacketType.UNSUBACK),
-                      reason_codes=st.lists(st.sampled_from(sorted(UNSUBACK_REASON_CODES)),
-                                            min_size=1, max_size=4)),
-            st.builds(Disconnect, reason_code=st.sampled_from(sorted(DISCONNECT_REASON_CODES)),
-                      properties=properties(PacketType.DISCONNECT)),
-            st.builds(Auth, reason_code=st.sampled_from(sorted(AUTH_REASON_CODES)),
-                      properties=properties(PacketType.AUTH)),
-        ]
+        strategies["UNSUBACK"] = st.builds(
+            Unsuback, packet_id=ids, properties=properties(PacketType.UNSUBACK),
+            reason_codes=st.lists(st.sampled_from(sorted(UNSUBACK_REASON_CODES)), min_size=1,
+                                  max_size=4))
+        strategies["DISCONNECT"] = st.builds(
+            Disconnect, reason_code=st.sampled_from(sorted(DISCONNECT_REASON_CODES)),
+            properties=properties(PacketType.DISCONNECT))
+        strategies["AUTH"] = st.builds(
+            Auth, reason_code=st.sampled_from(sorted(AUTH_REASON_CODES)),
+            properties=properties(PacketType.AUTH))
     else:
-        choices += [st.builds(Unsuback, packet_id=ids), st.just(Disconnect())]
-    return st.one_of(choices)
+        strategies["UNSUBACK"] = st.builds(Unsuback, packet_id=ids)
+        strategies["DISCONNECT"] = st.just(Disconnect())
+    return strategies
+
+
+def packets(version: int) -> st.SearchStrategy[Packet]:
+    """Any packet valid at protocol level ``version`` (3, 4 or 5)."""
+    return st.one_of(list(packet_strategies(version).values()))
