@@ -6,6 +6,8 @@ import argparse
 from collections.abc import Sequence
 from importlib.metadata import version
 
+from mqlite.cli import broker_command
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -13,7 +15,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="MQTT 3.1.1/5.0 broker and client with sessions persisted in SQLite.",
     )
     parser.add_argument("--version", action="version", version=f"mqlite {version('mqlite')}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    broker_command.add_parser(commands)
     return parser
 
 
@@ -23,4 +26,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    return 0
+    result: int = args.run(args)
+    return result

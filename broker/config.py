@@ -1,0 +1,60 @@
+"""Broker settings with their defaults. Every limit that bounds memory lives here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mqlite.protocol import DEFAULT_MAX_TOPIC_LEVELS
+
+NEVER_EXPIRES = 0xFFFF_FFFF  # MQTT 5 session expiry interval meaning "never"
+
+
+@dataclass(slots=True, kw_only=True)
+class BrokerConfig:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    # Largest packet accepted from a client, fixed header included (advertised to MQTT 5
+    # clients as Maximum Packet Size). A CONNECT may not be larger than connect_packet_limit.
+    max_packet_size: int = 1024 * 1024
+    connect_packet_limit: int = 64 * 1024
+    # A socket that has not sent a complete CONNECT this long after accept is closed.
+    connect_timeout: float = 10.0
+    # Keep alive above this (or 0, meaning none) is refused for MQTT 3.1.1 (return code 2) and
+    # replaced by Server Keep Alive for MQTT 5. None accepts what the client asks.
+    max_keepalive: int | None = None
+    max_topic_levels: int = DEFAULT_MAX_TOPIC_LEVELS
+    # Outbound QoS 1/2 messages in flight per session (also bounded by the client's Receive
+    # Maximum); the rest wait in the session's queue.
+    max_inflight: int = 20
+    # Queued messages per session, by count and by payload bytes; past either, the policy
+    # drops the oldest or the newest queued message. Drops are counted in $SYS.
+    max_queued_messages: int = 1000
+    max_queued_bytes: int = 16 * 1024 * 1024
+    queue_overflow: str = "drop-oldest"
+    # Whether QoS 0 messages are queued for offline persistent sessions (mosquitto: off).
+    queue_qos0: bool = False
+    # Inbound QoS 2 messages awaiting PUBREL per connection (advertised as Receive Maximum).
+    receive_maximum: int = 100
+    # Topic aliases a client may use towards the broker (MQTT 5).
+    topic_alias_maximum: int = 10
+    max_qos: int = 2
+    retain_available: bool = True
+    # Subscriptions per session; more get SUBACK 0x80 / 0x97 (quota exceeded).
+    max_subscriptions: int = 1000
+    # Per-connection output: past the soft limit QoS 0 messages to it are dropped (counted);
+    # past the hard limit the connection is closed.
+    output_soft_limit: int = 1024 * 1024
+    output_hard_limit: int = 8 * 1024 * 1024
+    # MQTT 3.1.1 persistent sessions never expire unless this is set (seconds).
+    session_expiry: int | None = None
+    # How often $SYS/broker/... topics are published (seconds); 0 disables them.
+    sys_interval: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.queue_overflow not in ("drop-oldest", "drop-newest"):
+            raise ValueError("queue_overflow must be 'drop-oldest' or 'drop-newest', "
+                             f"not {self.queue_overflow!r}")
+        if not 0 <= self.max_qos <= 2:
+            raise ValueError(f"max_qos must be 0, 1 or 2, not {self.max_qos}")
+        if self.max_inflight < 1 or self.receive_maximum < 1:
+            raise ValueError("max_inflight and receive_maximum must be at least 1")

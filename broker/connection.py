@@ -1,0 +1,103 @@
+"""One client connection: its input reader, output buffer and per-connection protocol state.
+
+Handlers queue bytes here; only the event loop reads from and writes to the socket, once per
+loop turn.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mqlite.protocol import Disconnect, Packet, PacketReader, Properties, encode
+
+if TYPE_CHECKING:
+    from .session import Session
+
+# Connection states.
+CONNECTING = 0  # accepted, no CONNECT processed yet
+CONNECTED = 1  # CONNACK 0 sent
+CLOSING = 2  # no more input is read; output is flushed, then the socket is closed
+CLOSED = 3
+
+
+class Connection:
+    __slots__ = (
+        "__weakref__",
+        "client_id",
+        "client_max_packet_size",
+        "client_receive_maximum",
+        "close_reason",
+        "deadline",
+        "dirty",
+        "inbound_aliases",
+        "keepalive",
+        "out",
+        "out_size",
+        "outbound_aliases",
+        "peer",
+        "problem_information",
+        "publish_will",
+        "reader",
+        "session",
+        "sock",
+        "state",
+        "topic_alias_maximum",
+        "version",
+    )
+
+    def __init__(self, sock: Any, peer: str, reader: PacketReader, dirty: set[Connection],
+                 deadline: float) -> None:
+        self.sock = sock  # owned by the event loop; nothing else touches it
+        self.peer = peer
+        self.reader = reader
+        # The loop's set of connections to flush (or close) at the end of this turn.
+        self.dirty = dirty
+        self.out: list[bytes] = []
+        self.out_size = 0
+        self.state = CONNECTING
+        self.version = 4
+        self.client_id: str | None = None
+        self.session: Session | None = None
+        # Monotonic time by which the next packet must arrive (connect timeout, then 1.5 x
+        # keep alive); 0 means none.
+        self.deadline = deadline
+        self.keepalive = 0
+        self.close_reason = ""
+        # Whether the will is published when this connection ends (not after DISCONNECT 0).
+        self.publish_will = True
+        # MQTT 5 limits the client asked for, and topic aliases in both directions.
+        self.client_receive_maximum = 65_535
+        self.client_max_packet_size: int | None = None
+        self.topic_alias_maximum = 0
+        self.outbound_aliases: dict[str, int] = {}
+        self.inbound_aliases: dict[int, str] = {}
+        self.problem_information = True
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.client_id!r} from {self.peer}>"
+
+    @property
+    def open(self) -> bool:
+        return self.state < CLOSING
+
+    def send_bytes(self, data: bytes) -> None:
+        if not self.out:
+            self.dirty.add(self)
+        self.out.append(data)
+        self.out_size += len(data)
+
+    def send(self, packet: Packet) -> None:
+        self.send_bytes(encode(packet, self.version))
+
+    def close(self, reason: str, disconnect_code: int | None = None,
+              properties: Properties | None = None) -> None:
+        """Stop reading, flush what is queued (with an MQTT 5 DISCONNECT first if a code is
+        given and CONNACK went out), then close."""
+        if not self.open:
+            return
+        if disconnect_code is not None and self.version == 5 and self.state == CONNECTED:
+            self.send(Disconnect(reason_code=disconnect_code,
+                                 properties=properties or Properties()))
+        self.state = CLOSING
+        self.close_reason = reason
+        self.dirty.add(self)

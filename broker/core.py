@@ -1,0 +1,361 @@
+"""The broker's state and protocol logic, free of sockets: the event loop feeds it packets and
+socket events, and flushes what it queues on each connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from importlib.metadata import version as package_version
+from typing import Any
+
+from mqlite.protocol import (
+    Auth,
+    Connack,
+    Connect,
+    Disconnect,
+    MQTTError,
+    Packet,
+    PacketReader,
+    Pingreq,
+    Pingresp,
+    Puback,
+    Pubcomp,
+    Publish,
+    Pubrec,
+    Pubrel,
+    ReasonCode,
+    Subscribe,
+    Unsubscribe,
+    UnsupportedProtocolVersion,
+    Will,
+)
+
+from . import handle_connect, handle_publish, handle_subscribe
+from .config import NEVER_EXPIRES, BrokerConfig
+from .connection import CONNECTED, CONNECTING, Connection
+from .message import Message
+from .outbound import route
+from .retained import RetainedMessages
+from .session import AWAIT_PUBACK, QUEUED, Delivery, Session
+from .stats import Stats
+from .store import SessionStore, StoredSession, StoredState
+from .subscriptions import SubscriptionIndex
+from .timers import TimerHeap
+
+log = logging.getLogger("mqlite.broker")
+
+# Seconds a closing connection may take to drain its output before it is cut.
+CLOSE_GRACE = 5.0
+_VERSION_NAMES = {3: "3.1", 4: "3.1.1", 5: "5.0"}
+
+
+class BrokerCore:
+    def __init__(self, config: BrokerConfig, store: SessionStore) -> None:
+        self.config = config
+        self.store = store
+        self.timers = TimerHeap()
+        self.sessions: dict[str, Session] = {}
+        self.index = SubscriptionIndex()
+        self.retained = RetainedMessages()
+        self.stats = Stats()
+        # Connections with output to flush or a close to carry out this loop turn.
+        self.dirty: set[Connection] = set()
+        self.started = time.monotonic()
+        self._last_drop_log = 0.0
+        self._restore(store.load())
+        if config.sys_interval > 0:
+            self.timers.call_at(self.started, self._publish_sys)
+
+    # -- connections -----------------------------------------------------------------------
+
+    def new_connection(self, sock: Any, peer: str, now: float) -> Connection:
+        reader = PacketReader("server", max_packet_size=self.config.connect_packet_limit,
+                              max_topic_levels=self.config.max_topic_levels)
+        conn = Connection(sock, peer, reader, self.dirty, now + self.config.connect_timeout)
+        self.timers.call_at(conn.deadline, self._check_deadline, conn)
+        return conn
+
+    def handle_packet(self, conn: Connection, packet: Packet, now: float) -> None:
+        if conn.state == CONNECTING:
+            assert isinstance(packet, Connect)  # the server-side reader lets nothing else first
+            handle_connect.handle_connect(self, conn, packet, now)
+            if conn.state == CONNECTED and conn.keepalive:
+                self.timers.call_at(conn.deadline, self._check_deadline, conn)
+            return
+        if isinstance(packet, Publish):
+            handle_publish.handle_publish(self, conn, packet, now)
+        elif isinstance(packet, Puback):
+            handle_publish.handle_puback(self, conn, packet, now)
+        elif isinstance(packet, Pubrec):
+            handle_publish.handle_pubrec(self, conn, packet, now)
+        elif isinstance(packet, Pubrel):
+            handle_publish.handle_pubrel(self, conn, packet)
+        elif isinstance(packet, Pubcomp):
+            handle_publish.handle_pubcomp(self, conn, packet, now)
+        elif isinstance(packet, Subscribe):
+            handle_subscribe.handle_subscribe(self, conn, packet, now)
+        elif isinstance(packet, Unsubscribe):
+            handle_subscribe.handle_unsubscribe(self, conn, packet)
+        elif isinstance(packet, Pingreq):
+            conn.send(Pingresp())
+        elif isinstance(packet, Disconnect):
+            self._handle_disconnect(conn, packet)
+        elif isinstance(packet, Auth):
+            self.drop(conn, "AUTH without an authentication method", ReasonCode.PROTOCOL_ERROR)
+
+    def handle_error(self, conn: Connection, error: MQTTError) -> None:
+        """Bad input: answer as the spec says for the client's version, then close."""
+        reason = f"{type(error).__name__}: {error}"
+        if conn.state == CONNECTING:
+            if isinstance(error, UnsupportedProtocolVersion):
+                # A 3.1.1-format CONNACK with return code 1 is what every version understands.
+                conn.send_bytes(bytes((0x20, 2, 0, 1)))
+            elif error.protocol_version == 5:
+                conn.version = 5
+                conn.send(Connack(reason_code=error.reason_code))
+            conn.close(reason)
+            self._log_refused(conn, reason)
+            return
+        self.drop(conn, reason, error.reason_code)
+
+    def drop(self, conn: Connection, reason: str, disconnect_code: int | None = None) -> None:
+        """Close ``conn`` now (after flushing), handling its will and session at once."""
+        conn.close(reason, disconnect_code)
+        self._detach(conn)
+        self.timers.call_at(time.monotonic() + CLOSE_GRACE, self._force_close, conn)
+
+    def socket_closed(self, conn: Connection, reason: str) -> None:
+        """The event loop closed the socket (the client went away, an error, or our close)."""
+        if conn.open:
+            conn.close(reason)
+        self._detach(conn)
+
+    def _force_close(self, conn: Connection) -> None:
+        if conn.out:  # the peer stopped reading: give up on the rest
+            conn.out.clear()
+            conn.out_size = 0
+        self.dirty.add(conn)
+
+    def _check_deadline(self, conn: Connection) -> None:
+        """Connect timeout before CONNECT; 1.5 x keep alive of silence after it."""
+        if not conn.open or not conn.deadline:
+            return
+        if time.monotonic() < conn.deadline:
+            self.timers.call_at(conn.deadline, self._check_deadline, conn)
+        elif conn.state == CONNECTING:
+            conn.close("no CONNECT within the connect timeout")
+            self._log_refused(conn, "connect timeout")
+        else:
+            self.drop(conn, "keep alive timeout", ReasonCode.KEEP_ALIVE_TIMEOUT)
+
+    def _handle_disconnect(self, conn: Connection, packet: Disconnect) -> None:
+        session = conn.session
+        assert session is not None
+        expiry = packet.properties.session_expiry_interval
+        if expiry is not None:
+            if session.expiry_interval == 0 and expiry > 0:
+                self.drop(conn, "DISCONNECT set a session expiry after connecting with none",
+                          ReasonCode.PROTOCOL_ERROR)
+                return
+            self._set_expiry(session, expiry)
+        conn.publish_will = packet.reason_code == ReasonCode.DISCONNECT_WITH_WILL_MESSAGE
+        reason = "client disconnected" + (" with will" if conn.publish_will else "")
+        conn.close(reason)
+        self._detach(conn)
+
+    def _detach(self, conn: Connection) -> None:
+        session = conn.session
+        if session is None:
+            return
+        conn.session = None
+        if session.connection is not conn:
+            return
+        session.connection = None
+        self.stats.clients_connected -= 1
+        log.info("client %s disconnected from %s (MQTT %s): %s", conn.client_id, conn.peer,
+                 _VERSION_NAMES.get(conn.version), conn.close_reason)
+        will, session.will = session.will, None
+        if will is not None and conn.publish_will:
+            delay = will.properties.will_delay_interval or 0
+            if delay and session.persistent:
+                session.pending_will = will
+                session.will_timer = self.timers.call_at(
+                    time.monotonic() + min(delay, session.expiry_interval),
+                    self._fire_delayed_will, session)
+            else:
+                self.publish_will(session.client_id, will)
+        if not session.persistent:
+            self.end_session(session)
+            return
+        self.save_session(session)  # the will is gone, or pending its delay
+        if session.expiry_interval != NEVER_EXPIRES:
+            session.expiry_timer = self.timers.call_at(
+                time.monotonic() + session.expiry_interval, self._expire_session, session)
+
+    # -- sessions --------------------------------------------------------------------------
+
+    def attach(self, conn: Connection, session: Session) -> None:
+        """Bind a fresh connection to its session, cancelling a pending will and expiry."""
+        for timer in (session.will_timer, session.expiry_timer):
+            if timer is not None:
+                timer.cancel()
+        # Back before the will delay ran out: that will is not sent (spec 3.1.3.2.2).
+        session.pending_will = None
+        session.will_timer = session.expiry_timer = None
+        session.connection = conn
+        conn.session = session
+        self.stats.clients_connected += 1
+        self.stats.clients_total += 1
+
+    def save_session(self, session: Session) -> None:
+        will = session.will or session.pending_will
+        self.store.save_session(StoredSession(
+            client_id=session.client_id, protocol_version=session.protocol_version,
+            expiry_interval=session.expiry_interval, will=will,
+            will_delay=(will.properties.will_delay_interval or 0) if will else 0))
+
+    def _set_expiry(self, session: Session, expiry: int) -> None:
+        was_persistent = session.persistent
+        session.expiry_interval = expiry
+        if session.persistent:
+            self.save_session(session)
+        elif was_persistent:
+            self.store.delete_session(session.client_id)
+
+    def end_session(self, session: Session) -> None:
+        """Discard a session: its subscriptions, queue and in-flight state."""
+        if self.sessions.get(session.client_id) is session:
+            del self.sessions[session.client_id]
+        for topic_filter in session.subscriptions:
+            self.index.unsubscribe(session.client_id, topic_filter)
+        if session.expiry_timer is not None:
+            session.expiry_timer.cancel()
+        if session.will_timer is not None:
+            session.will_timer.cancel()
+        if session.pending_will is not None:  # the session ends before the will delay
+            will, session.pending_will = session.pending_will, None
+            self.publish_will(session.client_id, will)
+        self.store.delete_session(session.client_id)
+
+    def _expire_session(self, session: Session) -> None:
+        if session.connection is None:
+            log.info("session %s expired", session.client_id)
+            self.end_session(session)
+
+    def _fire_delayed_will(self, session: Session) -> None:
+        will, session.pending_will = session.pending_will, None
+        session.will_timer = None
+        if will is not None:
+            self.save_session(session)
+            self.publish_will(session.client_id, will)
+
+    # -- messages --------------------------------------------------------------------------
+
+    def publish_will(self, client_id: str, will: Will) -> None:
+        properties = will.properties
+        if properties.will_delay_interval is not None:
+            properties = replace(properties, will_delay_interval=None)
+        self.publish(Message(topic=will.topic, payload=will.payload, qos=will.qos,
+                             retain=will.retain, properties=properties, origin=client_id),
+                     time.monotonic())
+
+    def publish(self, message: Message, now: float) -> int:
+        """Retain (or delete the retained message) as flagged, then route."""
+        expiry = message.properties.message_expiry_interval
+        if expiry is not None and message.expires_at is None:
+            message.expires_at = now + expiry
+        if message.retain:
+            if message.payload:
+                self.retained.set(message)
+                self.store.save_retained(message)
+            elif self.retained.delete(message.topic):
+                self.store.delete_retained(message.topic)
+        return route(self, message, now)
+
+    def count_drop(self, session: Session | None, why: str) -> None:
+        self.stats.messages_dropped += 1
+        now = time.monotonic()
+        if now - self._last_drop_log >= 10.0:  # rate limited: a flood must not flood the log
+            self._last_drop_log = now
+            who = f" for {session.client_id}" if session else ""
+            log.warning("message dropped%s: %s (%d dropped so far)", who, why,
+                        self.stats.messages_dropped)
+
+    def _publish_sys(self) -> None:
+        now = time.monotonic()
+        stats = self.stats
+        values = {
+            "version": f"mqlite {package_version('mqlite')}",
+            "uptime": f"{int(now - self.started)} seconds",
+            "clients/connected": str(stats.clients_connected),
+            "clients/total": str(len(self.sessions)),
+            "messages/received": str(stats.messages_received),
+            "messages/sent": str(stats.messages_sent),
+            "messages/dropped": str(stats.messages_dropped),
+            "retained messages/count": str(len(self.retained)),
+        }
+        for name, value in values.items():
+            message = Message(topic=f"$SYS/broker/{name}", payload=value.encode(), qos=0,
+                              retain=True)
+            self.retained.set(message)  # in memory only: $SYS is rebuilt on every start
+            route(self, message, now)
+        self.timers.call_at(now + self.config.sys_interval, self._publish_sys)
+
+    # -- start and stop --------------------------------------------------------------------
+
+    def _restore(self, state: StoredState) -> None:
+        """Rebuild sessions and retained messages from the store, all disconnected."""
+        for message in state.retained.values():
+            self.retained.set(message)
+        now = time.monotonic()
+        for client_id, stored in state.sessions.items():
+            session = Session(client_id, stored.protocol_version, stored.expiry_interval)
+            session.will = stored.will
+            for topic_filter, options in state.subscriptions.get(client_id, {}).items():
+                session.subscriptions[topic_filter] = options
+                self.index.subscribe(client_id, topic_filter, options)
+            for seq in sorted(state.deliveries.get(client_id, {})):
+                record = state.deliveries[client_id][seq]
+                delivery = Delivery(seq, record.message, record.qos, record.retain,
+                                    record.subscription_ids)
+                if record.packet_id is not None and record.state != QUEUED:
+                    delivery.packet_id = record.packet_id
+                    delivery.state = record.state
+                    session.inflight[record.packet_id] = delivery
+                    session.packet_ids.reserve(record.packet_id)
+                else:
+                    session.queue.append(delivery)
+                    session.queued_bytes += record.message.size
+                session.next_seq = max(session.next_seq, seq + 1)
+            session.inbound_qos2 = set(state.inbound_qos2.get(client_id, ()))
+            self.sessions[client_id] = session
+            # The broker was down: every session counts as disconnected since now. A will
+            # still stored means the broker died while its client was connected.
+            if session.will is not None:
+                will, session.will = session.will, None
+                self.save_session(session)
+                self.publish_will(client_id, will)
+            if session.expiry_interval != NEVER_EXPIRES:
+                session.expiry_timer = self.timers.call_at(
+                    now + session.expiry_interval, self._expire_session, session)
+        if state.sessions:
+            log.info("restored %d sessions and %d retained messages", len(state.sessions),
+                     len(state.retained))
+
+    def shutdown(self, connections: list[Connection]) -> None:
+        """Server shutting down: MQTT 5 clients get DISCONNECT 0x8B. No will is published,
+        and persistent sessions are stored without one: the clients did nothing wrong."""
+        for conn in connections:
+            conn.publish_will = False
+            if conn.session is not None:
+                conn.session.will = None
+            conn.close("server shutting down", ReasonCode.SERVER_SHUTTING_DOWN)
+            self._detach(conn)
+
+    def _log_refused(self, conn: Connection, reason: str) -> None:
+        log.info("connection from %s refused: %s", conn.peer, reason)
+
+
+__all__ = ["AWAIT_PUBACK", "BrokerCore", "Connection"]

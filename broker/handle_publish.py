@@ -1,0 +1,137 @@
+"""PUBLISH from a client, and the acknowledgements of both directions' QoS 1 and 2 flows."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from mqlite.protocol import Puback, Pubcomp, Publish, Pubrec, Pubrel, ReasonCode
+
+from .connection import Connection
+from .message import Message
+from .outbound import complete, pump
+from .session import AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC
+
+if TYPE_CHECKING:
+    from .core import BrokerCore
+
+
+def handle_publish(core: BrokerCore, conn: Connection, packet: Publish, now: float) -> None:
+    session = conn.session
+    assert session is not None
+    config = core.config
+    topic = packet.topic
+    properties = packet.properties
+    if conn.version == 5:
+        alias = properties.topic_alias
+        if alias is not None:
+            if alias > config.topic_alias_maximum:  # [MQTT-3.3.2-9]
+                core.drop(conn, f"topic alias {alias} over the maximum",
+                          ReasonCode.TOPIC_ALIAS_INVALID)
+                return
+            if topic:
+                conn.inbound_aliases[alias] = topic
+            elif alias in conn.inbound_aliases:
+                topic = conn.inbound_aliases[alias]
+            else:
+                core.drop(conn, f"unknown topic alias {alias}", ReasonCode.PROTOCOL_ERROR)
+                return
+            properties = replace(properties, topic_alias=None)  # aliases are per connection
+        if properties.subscription_identifier:  # [MQTT-3.3.4-6]
+            core.drop(conn, "PUBLISH from a client carries a subscription identifier",
+                      ReasonCode.PROTOCOL_ERROR)
+            return
+    qos = packet.qos
+    if qos > config.max_qos:
+        core.drop(conn, f"QoS {qos} over the broker's maximum", ReasonCode.QOS_NOT_SUPPORTED)
+        return
+    if packet.retain and not config.retain_available:
+        core.drop(conn, "retain is not available", ReasonCode.RETAIN_NOT_SUPPORTED)
+        return
+    packet_id = packet.packet_id
+    if qos == 2:
+        if packet_id in session.inbound_qos2:
+            conn.send(Pubrec(packet_id=packet_id))  # a resend: acknowledged, not routed again
+            return
+        if len(session.inbound_qos2) >= config.receive_maximum:
+            core.drop(conn, "too many QoS 2 messages awaiting PUBREL",
+                      ReasonCode.RECEIVE_MAXIMUM_EXCEEDED)
+            return
+    core.stats.messages_received += 1
+    if topic.startswith("$SYS"):
+        # Clients may not publish into the broker's own tree; MQTT 3.1.1 cannot say so.
+        _acknowledge(conn, packet, ReasonCode.NOT_AUTHORIZED if conn.version == 5 else 0)
+        return
+    message = Message(topic=topic, payload=packet.payload, qos=qos, retain=packet.retain,
+                      properties=properties, origin=conn.client_id)
+    matched = core.publish(message, now)
+    if qos == 2:
+        assert packet_id is not None
+        session.inbound_qos2.add(packet_id)
+        if session.persistent:
+            core.store.add_inbound_qos2(session.client_id, packet_id)
+    _acknowledge(conn, packet, ReasonCode.NO_MATCHING_SUBSCRIBERS
+                 if not matched and conn.version == 5 else 0)
+
+
+def _acknowledge(conn: Connection, packet: Publish, code: int) -> None:
+    """PUBACK for QoS 1, PUBREC for QoS 2, nothing for QoS 0 [MQTT-3.3.4-1]."""
+    if packet.packet_id is None:
+        return
+    if packet.qos == 1:
+        conn.send(Puback(packet_id=packet.packet_id, reason_code=code))
+    else:
+        conn.send(Pubrec(packet_id=packet.packet_id, reason_code=code))
+
+
+def handle_pubrel(core: BrokerCore, conn: Connection, packet: Pubrel) -> None:
+    """Inbound QoS 2, step 2: forget the id and answer PUBCOMP, also for an unknown id."""
+    session = conn.session
+    assert session is not None
+    packet_id = packet.packet_id
+    if packet_id in session.inbound_qos2:
+        session.inbound_qos2.discard(packet_id)
+        if session.persistent:
+            core.store.delete_inbound_qos2(session.client_id, packet_id)
+        conn.send(Pubcomp(packet_id=packet_id))
+    else:
+        code = ReasonCode.PACKET_IDENTIFIER_NOT_FOUND if conn.version == 5 else 0
+        conn.send(Pubcomp(packet_id=packet_id, reason_code=code))
+
+
+def handle_puback(core: BrokerCore, conn: Connection, packet: Puback, now: float) -> None:
+    session = conn.session
+    assert session is not None
+    delivery = session.inflight.get(packet.packet_id)
+    if delivery is not None and delivery.state == AWAIT_PUBACK:
+        complete(core, session, packet.packet_id)
+        pump(core, session, now)
+
+
+def handle_pubrec(core: BrokerCore, conn: Connection, packet: Pubrec, now: float) -> None:
+    """Outbound QoS 2, step 2: PUBREL, and never the PUBLISH again [MQTT-4.3.3-1]."""
+    session = conn.session
+    assert session is not None
+    packet_id = packet.packet_id
+    delivery = session.inflight.get(packet_id)
+    if delivery is None or delivery.state not in (AWAIT_PUBREC, AWAIT_PUBCOMP):
+        code = ReasonCode.PACKET_IDENTIFIER_NOT_FOUND if conn.version == 5 else 0
+        conn.send(Pubrel(packet_id=packet_id, reason_code=code))
+        return
+    if packet.reason_code >= 0x80:  # refused: the flow ends here [MQTT-4.4.0-2]
+        complete(core, session, packet_id)
+        pump(core, session, now)
+        return
+    delivery.state = AWAIT_PUBCOMP
+    if session.persistent:
+        core.store.save_delivery(session.client_id, delivery)
+    conn.send(Pubrel(packet_id=packet_id))
+
+
+def handle_pubcomp(core: BrokerCore, conn: Connection, packet: Pubcomp, now: float) -> None:
+    session = conn.session
+    assert session is not None
+    delivery = session.inflight.get(packet.packet_id)
+    if delivery is not None and delivery.state == AWAIT_PUBCOMP:
+        complete(core, session, packet.packet_id)
+        pump(core, session, now)

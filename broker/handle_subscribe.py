@@ -1,0 +1,80 @@
+"""SUBSCRIBE and UNSUBSCRIBE (spec 3.8, 3.10), with retained messages on subscribe."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mqlite.protocol import (
+    InvalidTopic,
+    ReasonCode,
+    Suback,
+    Subscribe,
+    Unsuback,
+    Unsubscribe,
+    parse_shared_subscription,
+    validate_topic_filter,
+)
+
+from .connection import Connection
+from .outbound import deliver
+from .session import SubscriptionOptions
+
+if TYPE_CHECKING:
+    from .core import BrokerCore
+
+
+def handle_subscribe(core: BrokerCore, conn: Connection, packet: Subscribe, now: float) -> None:
+    session = conn.session
+    assert session is not None
+    config = core.config
+    v5 = conn.version == 5
+    identifiers = packet.properties.subscription_identifier
+    identifier = identifiers[0] if identifiers else None
+    codes: list[int] = []
+    retained_for: list[tuple[str, SubscriptionOptions]] = []
+    for request in packet.subscriptions:
+        topic_filter = request.topic_filter
+        try:
+            validate_topic_filter(topic_filter, config.max_topic_levels)
+        except InvalidTopic:
+            codes.append(ReasonCode.TOPIC_FILTER_INVALID if v5 else 0x80)
+            continue
+        is_new = topic_filter not in session.subscriptions
+        if is_new and len(session.subscriptions) >= config.max_subscriptions:
+            codes.append(ReasonCode.QUOTA_EXCEEDED if v5 else 0x80)
+            continue
+        options = SubscriptionOptions(
+            qos=min(request.qos, config.max_qos), no_local=request.no_local,
+            retain_as_published=request.retain_as_published,
+            retain_handling=request.retain_handling, identifier=identifier)
+        # Re-subscribing replaces the subscription [MQTT-3.8.4-3].
+        session.subscriptions[topic_filter] = options
+        core.index.subscribe(session.client_id, topic_filter, options)
+        if session.persistent:
+            core.store.save_subscription(session.client_id, topic_filter, options)
+        codes.append(options.qos)
+        shared = parse_shared_subscription(topic_filter) is not None
+        if not shared and (options.retain_handling == 0
+                           or (options.retain_handling == 1 and is_new)):
+            retained_for.append((topic_filter, options))
+    conn.send(Suback(packet_id=packet.packet_id, reason_codes=codes))
+    for topic_filter, options in retained_for:  # [MQTT-3.3.1-6], with RETAIN set [MQTT-3.3.1-8]
+        ids = (options.identifier,) if options.identifier else ()
+        for message in core.retained.matching(topic_filter, now):
+            deliver(core, session, message, min(options.qos, message.qos), True, ids, now, None)
+
+
+def handle_unsubscribe(core: BrokerCore, conn: Connection, packet: Unsubscribe) -> None:
+    session = conn.session
+    assert session is not None
+    codes = []
+    for topic_filter in packet.topic_filters:  # exact, character by character [MQTT-3.10.4-1]
+        if session.subscriptions.pop(topic_filter, None) is not None:
+            core.index.unsubscribe(session.client_id, topic_filter)
+            if session.persistent:
+                core.store.delete_subscription(session.client_id, topic_filter)
+            codes.append(ReasonCode.SUCCESS)
+        else:
+            codes.append(ReasonCode.NO_SUBSCRIPTION_EXISTED)
+    conn.send(Unsuback(packet_id=packet.packet_id,
+                       reason_codes=[int(c) for c in codes] if conn.version == 5 else []))

@@ -1,0 +1,232 @@
+"""The event loop: the only place that touches sockets and selectors.
+
+Each turn: wait for readiness or the next timer; read each ready socket once into a reusable
+buffer and handle every complete packet in it; run due timers; commit the store; then write each
+connection's output with one ``send``. Acknowledgements therefore leave only after the commit
+that holds what they acknowledge.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import selectors
+import socket
+import time
+from typing import Any
+
+from mqlite.protocol import MQTTError, ReasonCode
+
+from .config import BrokerConfig
+from .connection import CLOSED, Connection
+from .core import BrokerCore
+
+log = logging.getLogger("mqlite.broker")
+
+READ_SIZE = 256 * 1024
+_LISTENER = "listener"
+_WAKER = "waker"
+
+
+class EventLoop:
+    def __init__(self, core: BrokerCore, config: BrokerConfig) -> None:
+        self.core = core
+        self.config = config
+        self.selector = selectors.DefaultSelector()
+        self.listeners: list[socket.socket] = []
+        self.connections: set[Connection] = set()
+        self._buffer = bytearray(READ_SIZE)
+        self._view = memoryview(self._buffer)
+        self._writing: set[Connection] = set()
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._wake_read.setblocking(False)
+        self._wake_write.setblocking(False)
+        self.selector.register(self._wake_read, selectors.EVENT_READ, _WAKER)
+        self._stopping = False
+
+    # -- setup and shutdown ----------------------------------------------------------------
+
+    def listen(self, host: str, port: int) -> tuple[str, int]:
+        """Bind a listening socket (SO_REUSEADDR, so a restart can bind at once)."""
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        dualstack = family == socket.AF_INET6 and host in ("::", "") and socket.has_dualstack_ipv6()
+        sock = socket.create_server((host, port), family=family, backlog=1024,
+                                    reuse_port=False, dualstack_ipv6=dualstack)
+        sock.setblocking(False)
+        self.selector.register(sock, selectors.EVENT_READ, _LISTENER)
+        self.listeners.append(sock)
+        bound = sock.getsockname()
+        return bound[0], bound[1]
+
+    def wake(self) -> None:
+        """Interrupt ``select`` from another thread or a signal handler."""
+        with contextlib.suppress(OSError):
+            self._wake_write.send(b"\0")
+
+    def request_stop(self) -> None:
+        self._stopping = True
+        self.wake()
+
+    def run(self) -> None:
+        try:
+            while not self._stopping:
+                self.turn()
+            self._shutdown()
+        finally:
+            self._close_everything()
+
+    def _shutdown(self, grace: float = 2.0) -> None:
+        """Stop accepting, say goodbye (DISCONNECT 0x8B to MQTT 5 clients), flush briefly."""
+        for sock in self.listeners:
+            self.selector.unregister(sock)
+            sock.close()
+        self.listeners.clear()
+        self.core.shutdown(list(self.connections))
+        self._flush()
+        deadline = time.monotonic() + grace
+        while self.connections and time.monotonic() < deadline:
+            self.turn(max_wait=0.05)
+        self.core.store.commit()
+
+    def run_closed(self) -> None:
+        """Release everything without having run (a failed start)."""
+        self._close_everything()
+
+    def _close_everything(self) -> None:
+        for conn in list(self.connections):
+            self._close_socket(conn, "broker stopped")
+        for sock in self.listeners:
+            sock.close()
+        self.selector.close()
+        self._wake_read.close()
+        self._wake_write.close()
+
+    # -- one turn --------------------------------------------------------------------------
+
+    def turn(self, max_wait: float | None = None) -> None:
+        core = self.core
+        deadline = core.timers.next_deadline()
+        timeout = max_wait
+        if deadline is not None:
+            until = max(0.0, deadline - time.monotonic())
+            timeout = until if timeout is None else min(timeout, until)
+        events = self.selector.select(timeout)
+        now = time.monotonic()
+        for key, mask in events:
+            data = key.data
+            if data is _LISTENER:
+                self._accept(key.fileobj, now)  # type: ignore[arg-type]
+            elif data is _WAKER:
+                with contextlib.suppress(OSError):
+                    self._wake_read.recv(4096)
+            else:
+                if mask & selectors.EVENT_READ:
+                    self._read(data, now)
+                if mask & selectors.EVENT_WRITE:
+                    core.dirty.add(data)
+        core.timers.run_due(now)
+        core.store.commit()
+        self._flush()
+
+    def _accept(self, listener: socket.socket, now: float) -> None:
+        for _ in range(256):  # bounded, so one busy listener cannot starve the rest
+            try:
+                sock, address = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. out of file descriptors: keep serving the others
+                log.warning("accept failed: %s", exc)
+                return
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            peer = f"{address[0]}:{address[1]}"
+            conn = self.core.new_connection(sock, peer, now)
+            self.connections.add(conn)
+            self.selector.register(sock, selectors.EVENT_READ, conn)
+
+    def _read(self, conn: Connection, now: float) -> None:
+        if not conn.open:
+            return
+        try:
+            count = conn.sock.recv_into(self._buffer)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._close_socket(conn, f"socket error: {exc.strerror or exc}")
+            return
+        if count == 0:
+            self._close_socket(conn, "connection closed by the client")
+            return
+        if conn.keepalive:
+            conn.deadline = now + 1.5 * conn.keepalive
+        core = self.core
+        try:
+            for packet in conn.reader.feed(self._view[:count]):
+                core.handle_packet(conn, packet, now)
+                if not conn.open:
+                    break
+        except MQTTError as error:
+            core.handle_error(conn, error)
+        except Exception:  # a bug must cost this connection, never the broker
+            log.exception("internal error handling a packet from %s", conn.peer)
+            core.drop(conn, "internal error", ReasonCode.IMPLEMENTATION_SPECIFIC_ERROR)
+
+    def _flush(self) -> None:
+        """One ``send`` per connection with output; close what is closing and drained."""
+        core = self.core
+        hard_limit = self.config.output_hard_limit
+        dirty = list(core.dirty)
+        core.dirty.clear()
+        for conn in dirty:
+            if conn.state == CLOSED:
+                continue
+            if conn.out:
+                out = conn.out
+                data = out[0] if len(out) == 1 else b"".join(out)
+                try:
+                    sent = conn.sock.send(data)
+                except (BlockingIOError, InterruptedError):
+                    sent = 0
+                except OSError as exc:
+                    self._close_socket(conn, f"socket error: {exc.strerror or exc}")
+                    continue
+                if sent == len(data):
+                    out.clear()
+                    conn.out_size = 0
+                else:
+                    conn.out = [data[sent:]]
+                    conn.out_size = len(data) - sent
+                    if conn.out_size > hard_limit and conn.open:
+                        conn.out.clear()
+                        conn.out_size = 0
+                        core.drop(conn, f"output over {hard_limit} bytes: client not reading")
+            self._want_write(conn, bool(conn.out))
+            if not conn.open and not conn.out:
+                self._close_socket(conn, conn.close_reason)
+
+    def _want_write(self, conn: Connection, want: bool) -> None:
+        if want == (conn in self._writing):
+            return
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if want else 0)
+        self.selector.modify(conn.sock, events, conn)
+        if want:
+            self._writing.add(conn)
+        else:
+            self._writing.discard(conn)
+
+    def _close_socket(self, conn: Connection, reason: str) -> None:
+        if conn.state == CLOSED:
+            return
+        self.core.socket_closed(conn, reason)
+        conn.state = CLOSED
+        self.connections.discard(conn)
+        self._writing.discard(conn)
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(conn.sock)
+        with contextlib.suppress(OSError):
+            conn.sock.close()
+
+
+def describe(address: Any) -> str:
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

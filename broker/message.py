@@ -1,0 +1,34 @@
+"""An application message as the broker routes it, stored once and shared by every delivery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from mqlite.protocol import EMPTY_PROPERTIES, Properties
+
+
+@dataclass(slots=True, kw_only=True)
+class Message:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    properties: Properties = EMPTY_PROPERTIES
+    # Monotonic deadline from the MQTT 5 Message Expiry Interval, or None.
+    expires_at: float | None = None
+    # Who published it, for No Local; None for wills and $SYS.
+    origin: str | None = None
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+    def properties_at(self, now: float) -> Properties:
+        """Properties to forward: the Message Expiry Interval counts down (spec 3.3.2.3.3)."""
+        if self.expires_at is None:
+            return self.properties
+        remaining = max(0, int(self.expires_at - now + 0.999))
+        return replace(self.properties, message_expiry_interval=remaining)
+
+    @property
+    def size(self) -> int:
+        return len(self.payload) + len(self.topic)

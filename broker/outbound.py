@@ -1,0 +1,240 @@
+"""Messages on their way out: routing to sessions, the in-flight window, the offline queue,
+and encoding a PUBLISH for each connection (shared among subscribers where the bytes match)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from mqlite.protocol import EMPTY_PROPERTIES, Publish, Pubrel, encode_publish
+
+from .connection import CONNECTED, Connection
+from .message import Message
+from .session import AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC, Delivery, Session
+from .subscriptions import SharedGroup
+
+if TYPE_CHECKING:
+    from .core import BrokerCore
+
+WireCache = dict[tuple[int, bool, tuple[int, ...]], bytes]
+
+
+class _Target:
+    """What one session gets of one message: overlapping subscriptions merged."""
+
+    __slots__ = ("as_published", "identifiers", "qos")
+
+    def __init__(self, qos: int, identifier: int | None, as_published: bool) -> None:
+        self.qos = qos
+        self.identifiers = [identifier] if identifier else []
+        self.as_published = as_published
+
+
+def route(core: BrokerCore, message: Message, now: float) -> int:
+    """Deliver ``message`` to every matching session; returns how many it went to. Overlapping
+    subscriptions of one session give one copy at the highest QoS, with every matching
+    subscription identifier (spec 3.3.4)."""
+    matches = core.index.match(message.topic)
+    if not matches:
+        return 0
+    origin = message.origin
+    targets: dict[str, _Target] = {}
+    shared: list[SharedGroup] = []
+    for entries in matches:
+        for key, entry in entries.items():
+            if isinstance(entry, SharedGroup):
+                shared.append(entry)
+                continue
+            assert isinstance(key, str)
+            if entry.no_local and key == origin:
+                continue
+            target = targets.get(key)
+            if target is None:
+                targets[key] = _Target(entry.qos, entry.identifier, entry.retain_as_published)
+            else:
+                target.qos = max(target.qos, entry.qos)
+                if entry.identifier:
+                    target.identifiers.append(entry.identifier)
+                target.as_published = target.as_published or entry.retain_as_published
+    cache: WireCache = {}
+    sessions = core.sessions
+    for client_id, target in targets.items():
+        session = sessions.get(client_id)
+        if session is not None:
+            deliver(core, session, message, min(target.qos, message.qos),
+                    message.retain and target.as_published, tuple(target.identifiers), now,
+                    cache)
+    for group in shared:
+        _deliver_shared(core, group, message, now)
+    return len(targets) + len(shared)
+
+
+def _deliver_shared(core: BrokerCore, group: SharedGroup, message: Message, now: float) -> None:
+    """One member per message, round robin, preferring members that are connected."""
+    members = list(group.members.items())
+    online = [(c, o) for c, o in members if (s := core.sessions.get(c)) and s.connection]
+    pool = online or members
+    client_id, options = pool[group.next_index % len(pool)]
+    group.next_index += 1
+    session = core.sessions.get(client_id)
+    if session is not None:
+        ids = (options.identifier,) if options.identifier else ()
+        deliver(core, session, message, min(options.qos, message.qos), False, ids, now, None)
+
+
+def deliver(core: BrokerCore, session: Session, message: Message, qos: int, retain: bool,
+            subscription_ids: tuple[int, ...], now: float, cache: WireCache | None) -> None:
+    conn = session.connection
+    online = conn is not None and conn.state == CONNECTED
+    if qos == 0:
+        if online:
+            assert conn is not None
+            if conn.out_size > core.config.output_soft_limit:
+                core.stats.messages_dropped += 1  # a slow reader loses its own QoS 0 messages
+            else:
+                send_publish(core, conn, message, 0, retain, None, False, subscription_ids, now,
+                             cache)
+        elif session.persistent and core.config.queue_qos0:
+            enqueue(core, session, Delivery(session.take_seq(), message, 0, retain,
+                                            subscription_ids))
+        return
+    delivery = Delivery(session.take_seq(), message, qos, retain, subscription_ids)
+    if (conn is not None and online and not session.queue
+            and len(session.inflight) < window(core, conn)):
+        start_flight(core, session, conn, delivery, now)
+    else:
+        enqueue(core, session, delivery)
+
+
+def window(core: BrokerCore, conn: Connection) -> int:
+    return min(core.config.max_inflight, conn.client_receive_maximum)
+
+
+def enqueue(core: BrokerCore, session: Session, delivery: Delivery) -> None:
+    """Append to the session's queue within its count and byte limits."""
+    config = core.config
+    size = delivery.message.size
+    while session.queue and (len(session.queue) >= config.max_queued_messages
+                             or session.queued_bytes + size > config.max_queued_bytes):
+        if config.queue_overflow == "drop-newest":
+            core.count_drop(session, "queue full, dropped the newest message")
+            return
+        oldest = session.queue.popleft()
+        session.queued_bytes -= oldest.message.size
+        if session.persistent:
+            core.store.delete_delivery(session.client_id, oldest.seq)
+        core.count_drop(session, "queue full, dropped the oldest message")
+    session.queue.append(delivery)
+    session.queued_bytes += size
+    if session.persistent:
+        core.store.save_delivery(session.client_id, delivery)
+
+
+def start_flight(core: BrokerCore, session: Session, conn: Connection, delivery: Delivery,
+                 now: float) -> None:
+    if delivery.message.expired(now):
+        if session.persistent:
+            core.store.delete_delivery(session.client_id, delivery.seq)
+        return
+    if delivery.qos == 0:
+        send_publish(core, conn, delivery.message, 0, delivery.retain, None, False,
+                     delivery.subscription_ids, now, None)
+        if session.persistent:
+            core.store.delete_delivery(session.client_id, delivery.seq)
+        return
+    packet_id = session.packet_ids.allocate()
+    delivery.packet_id = packet_id
+    delivery.state = AWAIT_PUBACK if delivery.qos == 1 else AWAIT_PUBREC
+    session.inflight[packet_id] = delivery
+    if session.persistent:
+        core.store.save_delivery(session.client_id, delivery)
+    if not send_publish(core, conn, delivery.message, delivery.qos, delivery.retain, packet_id,
+                        False, delivery.subscription_ids, now, None):
+        complete(core, session, packet_id)  # too large for the client: discarded as if sent
+
+
+def pump(core: BrokerCore, session: Session, now: float) -> None:
+    """Move queued messages into flight while the window allows."""
+    conn = session.connection
+    if conn is None or conn.state != CONNECTED:
+        return
+    limit = window(core, conn)
+    queue = session.queue
+    while queue and len(session.inflight) < limit:
+        delivery = queue.popleft()
+        session.queued_bytes -= delivery.message.size
+        start_flight(core, session, conn, delivery, now)
+
+
+def complete(core: BrokerCore, session: Session, packet_id: int) -> None:
+    """An outbound flow finished (PUBACK, PUBCOMP, or a PUBREC refusing it)."""
+    delivery = session.inflight.pop(packet_id)
+    session.packet_ids.release(packet_id)
+    if session.persistent:
+        core.store.delete_delivery(session.client_id, delivery.seq)
+
+
+def resend_inflight(core: BrokerCore, session: Session, conn: Connection, now: float) -> None:
+    """On resuming a session: every unacknowledged PUBLISH again with DUP, and every PUBREL,
+    with their original packet ids, in their original order (spec 4.4)."""
+    for packet_id, delivery in session.inflight.items():
+        if delivery.state == AWAIT_PUBCOMP:
+            conn.send(Pubrel(packet_id=packet_id))
+        else:
+            send_publish(core, conn, delivery.message, delivery.qos, delivery.retain, packet_id,
+                         True, delivery.subscription_ids, now, None, allow_alias=False)
+
+
+def send_publish(core: BrokerCore, conn: Connection, message: Message, qos: int, retain: bool,
+                 packet_id: int | None, dup: bool, subscription_ids: tuple[int, ...], now: float,
+                 cache: WireCache | None, allow_alias: bool = True) -> bool:
+    """Queue the PUBLISH on ``conn``; False if it exceeds the client's Maximum Packet Size."""
+    version = conn.version
+    use_alias = allow_alias and version == 5 and conn.topic_alias_maximum > 0
+    key = (version, retain, subscription_ids)
+    if cache is not None and not use_alias:
+        data = cache.get(key)
+        if data is not None:
+            return _queue(core, conn, data)
+    properties = EMPTY_PROPERTIES
+    if version == 5:
+        properties = message.properties_at(now)
+        if subscription_ids:
+            properties = replace(properties, subscription_identifier=subscription_ids)
+    packet = Publish(topic=message.topic, payload=message.payload, qos=qos, retain=retain,
+                     dup=dup, packet_id=packet_id, properties=properties)
+    data = encode_publish(packet, version)
+    limit = conn.client_max_packet_size
+    if limit is not None and len(data) > limit:
+        core.count_drop(None, f"message on {message.topic!r} exceeds the client's maximum "
+                              f"packet size {limit}")
+        return False
+    if use_alias:
+        data = _with_alias(conn, packet)
+    elif cache is not None:
+        cache[key] = data
+    return _queue(core, conn, data)
+
+
+def _with_alias(conn: Connection, packet: Publish) -> bytes:
+    """MQTT 5 topic alias towards the client: the first message on a topic carries the topic
+    and a new alias, later ones only the alias, while aliases last."""
+    alias = conn.outbound_aliases.get(packet.topic)
+    if alias is not None:
+        packet.properties = replace(packet.properties, topic_alias=alias)
+        packet.topic = ""
+    elif len(conn.outbound_aliases) < conn.topic_alias_maximum:
+        alias = len(conn.outbound_aliases) + 1
+        conn.outbound_aliases[packet.topic] = alias
+        packet.properties = replace(packet.properties, topic_alias=alias)
+    return encode_publish(packet, 5)
+
+
+def _queue(core: BrokerCore, conn: Connection, data: bytes) -> bool:
+    conn.send_bytes(data)
+    core.stats.messages_sent += 1
+    return True
+
+
+__all__ = ["AWAIT_PUBACK", "AWAIT_PUBCOMP", "AWAIT_PUBREC", "complete", "deliver", "pump",
+           "resend_inflight", "route", "send_publish"]

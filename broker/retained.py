@@ -1,0 +1,37 @@
+"""Retained messages by topic (spec 3.3.1.3): stored, replaced, deleted by an empty payload."""
+
+from __future__ import annotations
+
+from mqlite.protocol import TopicTrie
+
+from .message import Message
+
+
+class RetainedMessages:
+    __slots__ = ("_trie",)
+
+    def __init__(self) -> None:
+        self._trie: TopicTrie[str, Message] = TopicTrie()
+
+    def __len__(self) -> int:
+        return len(self._trie)
+
+    def set(self, message: Message) -> None:
+        self._trie.add(message.topic, message.topic, message)
+
+    def delete(self, topic: str) -> bool:
+        return self._trie.remove(topic, topic)
+
+    def matching(self, topic_filter: str, now: float) -> list[Message]:
+        """Unexpired retained messages whose topics ``topic_filter`` matches; expired ones
+        found on the way are dropped."""
+        found = []
+        expired = []
+        for topic, _, message in self._trie.match_filter(topic_filter):
+            if message.expired(now):
+                expired.append(topic)
+            else:
+                found.append(message)
+        for topic in expired:
+            self.delete(topic)
+        return found

@@ -1,0 +1,95 @@
+"""The embeddable broker: ``Broker(...).serve_forever()``, or ``start()`` / ``stop()`` around a
+background thread, or ``with Broker(port=0) as broker: ...``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from types import TracebackType
+from typing import Any
+
+from .config import BrokerConfig
+from .core import BrokerCore
+from .loop import EventLoop, describe
+from .store import MemoryStore, SessionStore
+
+log = logging.getLogger("mqlite.broker")
+
+
+class Broker:
+    """An MQTT 3.1.1/5.0 broker. Keyword settings are those of :class:`BrokerConfig`."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 1883, *,
+                 store: SessionStore | None = None, config: BrokerConfig | None = None,
+                 **settings: Any) -> None:
+        self.config = config if config is not None else BrokerConfig(host=host, port=port,
+                                                                      **settings)
+        self.store: SessionStore = store if store is not None else MemoryStore()
+        self._loop: EventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._address: tuple[str, int] | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound (host, port); with port 0, the port the system picked."""
+        if self._address is None:
+            raise RuntimeError("the broker is not listening yet")
+        return self._address
+
+    @property
+    def core(self) -> BrokerCore:
+        """The broker's state (sessions, retained messages, counters), for inspection."""
+        if self._loop is None:
+            raise RuntimeError("the broker is not running")
+        return self._loop.core
+
+    def _open(self) -> EventLoop:
+        if self._loop is not None:
+            raise RuntimeError("the broker is already running")
+        loop = EventLoop(BrokerCore(self.config, self.store), self.config)
+        try:
+            self._address = loop.listen(self.config.host, self.config.port)
+        except OSError:
+            loop.run_closed()
+            raise
+        log.info("mqlite broker listening on %s", describe(self._address))
+        self._loop = loop
+        return loop
+
+    def serve_forever(self) -> None:
+        """Run in this thread until :meth:`stop` (from another thread or a signal handler)."""
+        loop = self._loop or self._open()
+        try:
+            loop.run()
+        finally:
+            self.store.close()
+            self._loop = None
+            log.info("mqlite broker stopped")
+
+    def start(self) -> tuple[str, int]:
+        """Listen, run in a background thread, and return the bound address."""
+        self._open()
+        self._thread = threading.Thread(target=self.serve_forever, name="mqlite-broker",
+                                        daemon=True)
+        self._thread.start()
+        return self.address
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop gracefully: stop accepting, DISCONNECT 0x8B to MQTT 5 clients, flush, close."""
+        loop = self._loop
+        if loop is not None:
+            loop.request_stop()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                raise TimeoutError("the broker did not stop in time")
+            self._thread = None
+
+    def __enter__(self) -> Broker:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.stop()

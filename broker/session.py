@@ -1,0 +1,83 @@
+"""Session state (spec 4.1): what outlives a connection for a persistent client."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mqlite.protocol import PacketIdAllocator, Will
+
+from .message import Message
+
+if TYPE_CHECKING:
+    from .connection import Connection
+    from .timers import Timer
+
+# Delivery states, in the order a QoS 2 delivery goes through them.
+QUEUED = 0
+AWAIT_PUBACK = 1
+AWAIT_PUBREC = 2
+AWAIT_PUBCOMP = 3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriptionOptions:
+    qos: int = 0
+    no_local: bool = False
+    retain_as_published: bool = False
+    retain_handling: int = 0
+    identifier: int | None = None
+
+
+class Delivery:
+    """One message on its way to one session: queued, or in flight under a packet id."""
+
+    __slots__ = ("message", "packet_id", "qos", "retain", "seq", "state", "subscription_ids")
+
+    def __init__(self, seq: int, message: Message, qos: int, retain: bool,
+                 subscription_ids: tuple[int, ...] = ()) -> None:
+        self.seq = seq
+        self.message = message
+        self.qos = qos
+        self.retain = retain
+        self.subscription_ids = subscription_ids
+        self.packet_id: int | None = None
+        self.state = QUEUED
+
+
+class Session:
+    __slots__ = ("client_id", "connection", "expiry_interval", "expiry_timer", "inbound_qos2",
+                 "inflight", "next_seq", "packet_ids", "pending_will", "protocol_version",
+                 "queue", "queued_bytes", "subscriptions", "will", "will_timer")
+
+    def __init__(self, client_id: str, protocol_version: int, expiry_interval: int) -> None:
+        self.client_id = client_id
+        self.protocol_version = protocol_version
+        # Seconds the session outlives its connection: 0 ends it with the connection.
+        self.expiry_interval = expiry_interval
+        self.subscriptions: dict[str, SubscriptionOptions] = {}
+        # Outbound QoS 1/2 in flight, by packet id, in the order they were sent.
+        self.inflight: dict[int, Delivery] = {}
+        self.queue: deque[Delivery] = deque()
+        self.queued_bytes = 0
+        # Inbound QoS 2 packet ids answered with PUBREC, awaiting PUBREL.
+        self.inbound_qos2: set[int] = set()
+        self.packet_ids = PacketIdAllocator()
+        self.next_seq = 1
+        self.connection: Connection | None = None
+        # The will of the current connection; after an unclean close with a Will Delay
+        # Interval, the will waiting for that delay (spec 3.1.3.2.2).
+        self.will: Will | None = None
+        self.pending_will: Will | None = None
+        self.will_timer: Timer | None = None
+        self.expiry_timer: Timer | None = None
+
+    @property
+    def persistent(self) -> bool:
+        return self.expiry_interval > 0
+
+    def take_seq(self) -> int:
+        seq = self.next_seq
+        self.next_seq += 1
+        return seq

@@ -1,0 +1,139 @@
+"""The persistence seam: the broker writes every change of persistent-session state and of the
+retained messages through a :class:`SessionStore`, once per change, and calls ``commit()`` once
+per event-loop turn *before* that turn's acknowledgements go out.
+
+Only persistent sessions (clean_session=0, or Session Expiry Interval > 0) are written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from mqlite.protocol import Will
+
+from .message import Message
+from .session import Delivery, SubscriptionOptions
+
+
+@dataclass(slots=True, kw_only=True)
+class StoredSession:
+    client_id: str
+    protocol_version: int
+    expiry_interval: int
+    will: Will | None = None
+    will_delay: int = 0
+
+
+@dataclass(slots=True, kw_only=True)
+class StoredDelivery:
+    seq: int
+    message: Message
+    qos: int
+    retain: bool
+    packet_id: int | None
+    state: int
+    subscription_ids: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> StoredDelivery:
+        return cls(seq=delivery.seq, message=delivery.message, qos=delivery.qos,
+                   retain=delivery.retain, packet_id=delivery.packet_id, state=delivery.state,
+                   subscription_ids=delivery.subscription_ids)
+
+
+@dataclass(slots=True)
+class StoredState:
+    """Everything a store holds, as ``load()`` returns it at start-up."""
+
+    sessions: dict[str, StoredSession] = field(default_factory=dict)
+    subscriptions: dict[str, dict[str, SubscriptionOptions]] = field(default_factory=dict)
+    deliveries: dict[str, dict[int, StoredDelivery]] = field(default_factory=dict)
+    inbound_qos2: dict[str, set[int]] = field(default_factory=dict)
+    retained: dict[str, Message] = field(default_factory=dict)
+
+
+class SessionStore(Protocol):
+    def load(self) -> StoredState: ...
+    def save_session(self, session: StoredSession) -> None: ...
+    def delete_session(self, client_id: str) -> None:
+        """Remove the session with its subscriptions, deliveries and inbound QoS 2 ids."""
+    def save_subscription(self, client_id: str, topic_filter: str,
+                          options: SubscriptionOptions) -> None: ...
+    def delete_subscription(self, client_id: str, topic_filter: str) -> None: ...
+    def save_delivery(self, client_id: str, delivery: Delivery) -> None:
+        """Insert a delivery, or record its new packet id and state."""
+    def delete_delivery(self, client_id: str, seq: int) -> None: ...
+    def add_inbound_qos2(self, client_id: str, packet_id: int) -> None: ...
+    def delete_inbound_qos2(self, client_id: str, packet_id: int) -> None: ...
+    def save_retained(self, message: Message) -> None: ...
+    def delete_retained(self, topic: str) -> None: ...
+    def commit(self) -> None:
+        """Make everything written since the last commit durable."""
+    def close(self) -> None: ...
+
+
+class MemoryStore:
+    """A :class:`SessionStore` in this process's memory: nothing survives the process, but
+    a broker stopped and started again with the same store resumes every session.
+
+    It keeps copies, never the broker's live objects, so it holds exactly what was written.
+    """
+
+    def __init__(self) -> None:
+        self._state = StoredState()
+
+    def load(self) -> StoredState:
+        state = self._state
+        return StoredState(
+            sessions=dict(state.sessions),
+            subscriptions={c: dict(s) for c, s in state.subscriptions.items()},
+            deliveries={c: dict(d) for c, d in state.deliveries.items()},
+            inbound_qos2={c: set(i) for c, i in state.inbound_qos2.items()},
+            retained=dict(state.retained),
+        )
+
+    def save_session(self, session: StoredSession) -> None:
+        self._state.sessions[session.client_id] = StoredSession(
+            client_id=session.client_id, protocol_version=session.protocol_version,
+            expiry_interval=session.expiry_interval, will=session.will,
+            will_delay=session.will_delay)
+
+    def delete_session(self, client_id: str) -> None:
+        state = self._state
+        state.sessions.pop(client_id, None)
+        state.subscriptions.pop(client_id, None)
+        state.deliveries.pop(client_id, None)
+        state.inbound_qos2.pop(client_id, None)
+
+    def save_subscription(self, client_id: str, topic_filter: str,
+                          options: SubscriptionOptions) -> None:
+        self._state.subscriptions.setdefault(client_id, {})[topic_filter] = options
+
+    def delete_subscription(self, client_id: str, topic_filter: str) -> None:
+        self._state.subscriptions.get(client_id, {}).pop(topic_filter, None)
+
+    def save_delivery(self, client_id: str, delivery: Delivery) -> None:
+        self._state.deliveries.setdefault(client_id, {})[delivery.seq] = StoredDelivery.of(
+            delivery)
+
+    def delete_delivery(self, client_id: str, seq: int) -> None:
+        self._state.deliveries.get(client_id, {}).pop(seq, None)
+
+    def add_inbound_qos2(self, client_id: str, packet_id: int) -> None:
+        self._state.inbound_qos2.setdefault(client_id, set()).add(packet_id)
+
+    def delete_inbound_qos2(self, client_id: str, packet_id: int) -> None:
+        self._state.inbound_qos2.get(client_id, set()).discard(packet_id)
+
+    def save_retained(self, message: Message) -> None:
+        self._state.retained[message.topic] = message
+
+    def delete_retained(self, topic: str) -> None:
+        self._state.retained.pop(topic, None)
+
+    def commit(self) -> None:
+        """Nothing to flush: writes are complete when made."""
+
+    def close(self) -> None:
+        """Nothing to release; the state stays for the next broker using this store."""
