@@ -1,13 +1,47 @@
-"""Test-wide settings."""
+"""Test-wide settings and broker fixtures."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from typing import Any
 
+import pytest
 from hypothesis import settings
+
+from mqlite.broker import Broker
 
 # No per-example deadline: a loaded 2-core CI machine must not turn slowness into failures.
 # In CI the examples are derandomized so that a run is reproducible.
 settings.register_profile("dev", deadline=None, print_blob=True)
 settings.register_profile("ci", deadline=None, print_blob=True, derandomize=True)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+# Brokers on port 0, started in-process and stopped after each test.
+BrokerFactory = Callable[..., Broker]
+
+
+@pytest.fixture
+def make_broker() -> Iterator[BrokerFactory]:
+    started: list[Broker] = []
+
+    def make(**settings: Any) -> Broker:
+        settings.setdefault("port", 0)
+        broker = Broker(**settings)
+        broker.start()
+        started.append(broker)
+        return broker
+
+    yield make
+    for broker in started:
+        broker.stop()
+
+
+@pytest.fixture
+def broker(make_broker: BrokerFactory) -> Broker:
+    return make_broker()
+
+
+@pytest.fixture(params=[4, 5], ids=["3.1.1", "5.0"])
+def version(request: pytest.FixtureRequest) -> int:
+    return int(request.param)

@@ -15,7 +15,7 @@ from mqlite.protocol import (
     Will,
 )
 
-from .conftest import BrokerFactory
+from ..conftest import BrokerFactory
 from .helpers import PahoClient, RawClient, wait_until
 
 

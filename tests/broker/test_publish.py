@@ -24,7 +24,7 @@ from mqlite.protocol import (
     Subscription,
 )
 
-from .conftest import BrokerFactory
+from ..conftest import BrokerFactory
 from .helpers import PahoClient, RawClient, props
 
 
