@@ -23,6 +23,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="logging level (default: %(default)s)")
     parser.add_argument("--max-packet-size", type=int, default=defaults.max_packet_size,
                         help="largest packet a client may send, in bytes (default: %(default)s)")
+    parser.add_argument("--connect-timeout", type=float, default=defaults.connect_timeout,
+                        help="seconds a new connection has to send CONNECT "
+                             "(default: %(default)s)")
     parser.add_argument("--max-keepalive", type=int, default=None,
                         help="largest keep alive a client may ask for, in seconds")
     parser.add_argument("--max-inflight", type=int, default=defaults.max_inflight,
@@ -37,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = BrokerConfig(host=args.host, port=args.port, max_packet_size=args.max_packet_size,
+                          connect_timeout=args.connect_timeout,
                           max_keepalive=args.max_keepalive, max_inflight=args.max_inflight,
                           max_queued_messages=args.max_queued_messages)
     broker = Broker(config=config)
