@@ -48,6 +48,9 @@ log = logging.getLogger("mqlite.broker")
 
 # Seconds a closing connection may take to drain its output before it is cut.
 CLOSE_GRACE = 5.0
+# Seconds a congested session may go without completing a delivery before it counts as
+# stalled; then it throttles no one and its own queue overflows instead.
+STALL_TIMEOUT = 1.0
 _VERSION_NAMES = {3: "3.1", 4: "3.1.1", 5: "5.0"}
 
 
@@ -62,6 +65,10 @@ class BrokerCore:
         self.stats = Stats()
         # Connections with output to flush or a close to carry out this loop turn.
         self.dirty: set[Connection] = set()
+        # Flow control: publishers paused until the session they flood drains, and the
+        # session that routing just found congested (read by the PUBLISH handler).
+        self.paused: dict[Connection, Session] = {}
+        self.congested: Session | None = None
         self.started = time.monotonic()
         self._last_drop_log = 0.0
         self._restore(store.load())
@@ -130,6 +137,7 @@ class BrokerCore:
         """The event loop closed the socket (the client went away, an error, or our close)."""
         if conn.open:
             conn.close(reason)
+        self.paused.pop(conn, None)
         self._detach(conn)
 
     def _force_close(self, conn: Connection) -> None:
@@ -138,10 +146,37 @@ class BrokerCore:
             conn.out_size = 0
         self.dirty.add(conn)
 
+    # -- flow control ----------------------------------------------------------------------
+
+    def pause(self, conn: Connection, session: Session, now: float) -> None:
+        """Stop taking packets from ``conn`` until ``session``'s queue drains."""
+        self.congested = None
+        if conn in self.paused or session.connection is conn:
+            return
+        self.paused[conn] = session
+        self.timers.call_at(now + STALL_TIMEOUT, self._check_stall, conn, session,
+                            session.completed)
+
+    def resume_publishers(self, session: Session) -> None:
+        for conn in [c for c, s in self.paused.items() if s is session]:
+            del self.paused[conn]
+
+    def _check_stall(self, conn: Connection, session: Session, completed: int) -> None:
+        if self.paused.get(conn) is not session:
+            return
+        if session.completed == completed or session.connection is None:
+            session.stalled = True  # not draining: stop throttling on its behalf
+            self.resume_publishers(session)
+        else:
+            self.timers.call_at(time.monotonic() + STALL_TIMEOUT, self._check_stall, conn,
+                                session, session.completed)
+
     def _check_deadline(self, conn: Connection) -> None:
         """Connect timeout before CONNECT; 1.5 x keep alive of silence after it."""
         if not conn.open or not conn.deadline:
             return
+        if conn in self.paused:  # we stopped reading it: its silence is ours
+            conn.deadline = time.monotonic() + 1.5 * conn.keepalive
         if time.monotonic() < conn.deadline:
             self.timers.call_at(conn.deadline, self._check_deadline, conn)
         elif conn.state == CONNECTING:
@@ -173,6 +208,7 @@ class BrokerCore:
         if session.connection is not conn:
             return
         session.connection = None
+        self.resume_publishers(session)  # nobody waits for an offline session's queue
         self.stats.clients_connected -= 1
         log.info("client %s disconnected from %s (MQTT %s): %s", conn.client_id, conn.peer,
                  _VERSION_NAMES.get(conn.version), conn.close_reason)

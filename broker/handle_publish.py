@@ -65,6 +65,8 @@ def handle_publish(core: BrokerCore, conn: Connection, packet: Publish, now: flo
     message = Message(topic=topic, payload=packet.payload, qos=qos, retain=packet.retain,
                       properties=properties, origin=conn.client_id)
     matched = core.publish(message, now)
+    if core.congested is not None:
+        core.pause(conn, core.congested, now)
     if qos == 2:
         assert packet_id is not None
         session.inbound_qos2.add(packet_id)

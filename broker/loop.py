@@ -1,9 +1,13 @@
 """The event loop: the only place that touches sockets and selectors.
 
 Each turn: wait for readiness or the next timer; read each ready socket once into a reusable
-buffer and handle every complete packet in it; run due timers; commit the store; then write each
+buffer and handle the complete packets in it; run due timers; commit the store; then write each
 connection's output with one ``send``. Acknowledgements therefore leave only after the commit
 that holds what they acknowledge.
+
+Flow control: while the core has paused a publishing connection (its messages fill a live
+subscriber's queue), its remaining packets wait in its reader and its socket is not read, so
+TCP slows the publisher down instead of the subscriber's queue overflowing.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ import logging
 import selectors
 import socket
 import time
+from collections.abc import Iterator
 from typing import Any
 
-from mqlite.protocol import MQTTError, ReasonCode
+from mqlite.protocol import MQTTError, Packet, ReasonCode
 
 from .config import BrokerConfig
 from .connection import CLOSED, Connection
@@ -38,6 +43,8 @@ class EventLoop:
         self._buffer = bytearray(READ_SIZE)
         self._view = memoryview(self._buffer)
         self._writing: set[Connection] = set()
+        # Connections whose handling stopped at a pause, with packets left in their reader.
+        self._backlog: set[Connection] = set()
         self._wake_read, self._wake_write = socket.socketpair()
         self._wake_read.setblocking(False)
         self._wake_write.setblocking(False)
@@ -106,12 +113,16 @@ class EventLoop:
     def turn(self, max_wait: float | None = None) -> None:
         core = self.core
         deadline = core.timers.next_deadline()
-        timeout = max_wait
+        paused = core.paused
+        runnable = [conn for conn in self._backlog if conn not in paused]
+        timeout = 0.0 if runnable else max_wait
         if deadline is not None:
             until = max(0.0, deadline - time.monotonic())
             timeout = until if timeout is None else min(timeout, until)
         events = self.selector.select(timeout)
         now = time.monotonic()
+        for conn in runnable:
+            self._handle(conn, conn.reader.feed(b""), now)
         for key, mask in events:
             data = key.data
             if data is _LISTENER:
@@ -145,8 +156,8 @@ class EventLoop:
             self.selector.register(sock, selectors.EVENT_READ, conn)
 
     def _read(self, conn: Connection, now: float) -> None:
-        if not conn.open:
-            return
+        if not conn.open or conn in self._backlog:
+            return  # a backlog is handled first; meanwhile the kernel holds what follows
         try:
             count = conn.sock.recv_into(self._buffer)
         except (BlockingIOError, InterruptedError):
@@ -159,17 +170,26 @@ class EventLoop:
             return
         if conn.keepalive:
             conn.deadline = now + 1.5 * conn.keepalive
+        self._handle(conn, conn.reader.feed(self._view[:count]), now)
+
+    def _handle(self, conn: Connection, packets: Iterator[Packet], now: float) -> None:
+        """Handle packets until they run out or the core pauses this connection."""
         core = self.core
+        paused = core.paused
         try:
-            for packet in conn.reader.feed(self._view[:count]):
+            for packet in packets:
                 core.handle_packet(conn, packet, now)
                 if not conn.open:
                     break
+                if conn in paused:
+                    self._backlog.add(conn)  # the rest waits in the reader
+                    return
         except MQTTError as error:
             core.handle_error(conn, error)
         except Exception:  # a bug must cost this connection, never the broker
             log.exception("internal error handling a packet from %s", conn.peer)
             core.drop(conn, "internal error", ReasonCode.IMPLEMENTATION_SPECIFIC_ERROR)
+        self._backlog.discard(conn)
 
     def _flush(self) -> None:
         """One ``send`` per connection with output; close what is closing and drained."""
@@ -221,6 +241,7 @@ class EventLoop:
         conn.state = CLOSED
         self.connections.discard(conn)
         self._writing.discard(conn)
+        self._backlog.discard(conn)
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(conn.sock)
         with contextlib.suppress(OSError):

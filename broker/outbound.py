@@ -128,6 +128,9 @@ def enqueue(core: BrokerCore, session: Session, delivery: Delivery) -> None:
     session.queued_bytes += size
     if session.persistent:
         core.store.save_delivery(session.client_id, delivery)
+    if (delivery.qos and session.connection is not None and not session.stalled
+            and len(session.queue) >= config.max_queued_messages // 2):
+        core.congested = session
 
 
 def start_flight(core: BrokerCore, session: Session, conn: Connection, delivery: Delivery,
@@ -164,12 +167,16 @@ def pump(core: BrokerCore, session: Session, now: float) -> None:
         delivery = queue.popleft()
         session.queued_bytes -= delivery.message.size
         start_flight(core, session, conn, delivery, now)
+    if len(queue) <= core.config.max_queued_messages // 4:
+        session.stalled = False
+        core.resume_publishers(session)
 
 
 def complete(core: BrokerCore, session: Session, packet_id: int) -> None:
     """An outbound flow finished (PUBACK, PUBCOMP, or a PUBREC refusing it)."""
     delivery = session.inflight.pop(packet_id)
     session.packet_ids.release(packet_id)
+    session.completed += 1
     if session.persistent:
         core.store.delete_delivery(session.client_id, delivery.seq)
 

@@ -47,9 +47,10 @@ class Delivery:
 
 
 class Session:
-    __slots__ = ("client_id", "connection", "expiry_interval", "expiry_timer", "inbound_qos2",
-                 "inflight", "next_seq", "packet_ids", "pending_will", "protocol_version",
-                 "queue", "queued_bytes", "subscriptions", "will", "will_timer")
+    __slots__ = ("client_id", "completed", "connection", "expiry_interval", "expiry_timer",
+                 "inbound_qos2", "inflight", "next_seq", "packet_ids", "pending_will",
+                 "protocol_version", "queue", "queued_bytes", "stalled", "subscriptions", "will",
+                 "will_timer")
 
     def __init__(self, client_id: str, protocol_version: int, expiry_interval: int) -> None:
         self.client_id = client_id
@@ -65,6 +66,10 @@ class Session:
         self.inbound_qos2: set[int] = set()
         self.packet_ids = PacketIdAllocator()
         self.next_seq = 1
+        # Outbound flows completed so far, and whether the queue stopped draining: a stalled
+        # session throttles no publisher (it costs only its own queue).
+        self.completed = 0
+        self.stalled = False
         self.connection: Connection | None = None
         # The will of the current connection; after an unclean close with a Will Delay
         # Interval, the will waiting for that delay (spec 3.1.3.2.2).

@@ -1,0 +1,160 @@
+"""Broker benchmarks, mqlite side by side with mosquitto and amqtt in one run.
+
+    python -m bench [--brokers mqlite,mosquitto,amqtt] [--scenarios A,B,C,D] [--runs 3] [--quick]
+
+Each broker runs pinned to CPU 0 and the load generator (bench/load.py) to CPU 1; every
+scenario runs three times on a fresh broker and the median is reported, with the broker's and
+the generator's CPU time so a reader can see which was the bottleneck. Results are written to
+bench/results/latest.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .brokers import LOAD_CPU, BrokerProcess
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    kind: str
+    unit: str
+    args: dict[str, int]
+    quick: dict[str, int]
+
+
+SCENARIOS = [
+    Scenario("A", "QoS 0, 1 publisher -> 1 subscriber, 64-byte payloads", "qos0", "msg/s",
+             {"count": 200_000, "subscribers": 1}, {"count": 5_000, "subscribers": 1}),
+    Scenario("B", "QoS 0, 1 -> 10 fan-out through a wildcard filter", "qos0", "deliveries/s",
+             {"count": 50_000, "subscribers": 10}, {"count": 1_000, "subscribers": 10}),
+    Scenario("C", "QoS 1, window of 100, subscriber acks", "qos1", "msg/s",
+             {"count": 50_000, "window": 100}, {"count": 2_000, "window": 100}),
+    Scenario("D", "5,000 idle keep-alive connections", "idle", "KiB/conn",
+             {"count": 5_000}, {"count": 200}),
+]
+
+
+def _load(kind: str, port: int, args: dict[str, int]) -> subprocess.Popen[str]:
+    command = ["taskset", "-c", LOAD_CPU, sys.executable, "-m", "bench.load", kind,
+               "--port", str(port)]
+    for name, value in args.items():
+        command += [f"--{name}", str(value)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
+
+
+def run_once(scenario: Scenario, broker: BrokerProcess, args: dict[str, int]) -> dict[str, float]:
+    cpu_before = broker.cpu_seconds()
+    rss_before = broker.rss_kib()
+    load = _load(scenario.kind, broker.port, args)
+    assert load.stdout is not None and load.stdin is not None
+    line = load.stdout.readline()
+    if not line:
+        raise RuntimeError(f"the load generator failed for {broker.name} {scenario.key}")
+    result: dict[str, float] = json.loads(line)
+    if scenario.kind == "idle":
+        time.sleep(0.5)  # let the broker settle before reading its memory
+        result["rss_kib"] = broker.rss_kib() - rss_before
+        load.stdin.write("done\n")
+        load.stdin.flush()
+    load.wait(60)
+    result["broker_cpu"] = broker.cpu_seconds() - cpu_before
+    return result
+
+
+def metrics(scenario: Scenario, result: dict[str, float], expected: int) -> dict[str, float]:
+    if scenario.kind == "idle":
+        count = result["connections"]
+        return {"value": result["rss_kib"] / max(count, 1), "seconds": result["elapsed"],
+                "lost": expected - count}
+    per_second = result["deliveries"] / result["elapsed"]
+    return {"value": per_second, "seconds": result["elapsed"], "lost": result["lost"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--brokers", default="mqlite,mosquitto,amqtt")
+    parser.add_argument("--scenarios", default="A,B,C,D")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="small counts: a smoke test")
+    parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "latest.md"))
+    options = parser.parse_args()
+    brokers = options.brokers.split(",")
+    chosen = [s for s in SCENARIOS if s.key in options.scenarios.split(",")]
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    for scenario in chosen:
+        args = scenario.quick if options.quick else scenario.args
+        for name in brokers:
+            broker = BrokerProcess(name)
+            runs = []
+            try:
+                for index in range(options.runs):
+                    result = run_once(scenario, broker, args)
+                    measured = {**metrics(scenario, result, args["count"]),
+                                "broker_cpu": result["broker_cpu"],
+                                "generator_cpu": result["generator_cpu"]}
+                    runs.append(measured)
+                    print(f"[{scenario.key}] {name:9} run {index + 1}/{options.runs}: "
+                          f"{measured['value']:,.1f} {scenario.unit} in "
+                          f"{measured['seconds']:.2f} s, lost {measured['lost']:.0f}, "
+                          f"broker cpu {measured['broker_cpu']:.2f} s, generator cpu "
+                          f"{measured['generator_cpu']:.2f} s", flush=True)
+            finally:
+                broker.stop()
+            table.setdefault(scenario.key, {})[name] = {
+                key: statistics.median(run[key] for run in runs) for key in runs[0]}
+    report = render(chosen, brokers, table, options)
+    print(report)
+    output = Path(options.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(report)
+    output.with_suffix(".json").write_text(json.dumps(table, indent=2))
+
+
+def render(chosen: list[Scenario], brokers: list[str],
+           table: dict[str, dict[str, dict[str, float]]], options: argparse.Namespace) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"Measured {when} on {platform.node()} ({platform.machine()}, "
+             f"Python {platform.python_version()}), median of {options.runs} runs"
+             f"{' (quick counts)' if options.quick else ''}; broker on CPU 0, load on CPU 1.",
+             "", "| scenario | " + " | ".join(brokers) + " | mqlite / mosquitto | "
+             "mqlite / amqtt |", "|---" * (len(brokers) + 3) + "|"]
+    for scenario in chosen:
+        row = table[scenario.key]
+        cells = []
+        for name in brokers:
+            cell = row[name]
+            text = (f"{cell['value']:,.2f} KiB, {cell['seconds']:.2f} s" if scenario.kind == "idle"
+                    else f"{cell['value']:,.0f} {scenario.unit}")
+            if cell["lost"]:
+                text += f" ({cell['lost']:.0f} lost)"
+            cpu = f" (cpu {cell['broker_cpu']:.1f} s / {cell['generator_cpu']:.1f} s)"
+            cells.append(text + cpu)
+        ratios = []
+        for other in ("mosquitto", "amqtt"):
+            if "mqlite" in row and other in row and row[other]["value"]:
+                ratio = row["mqlite"]["value"] / row[other]["value"]
+                ratios.append(f"{ratio:.2f}x")
+            else:
+                ratios.append("")
+        lines.append(f"| {scenario.key}: {scenario.title} | " + " | ".join(cells) + " | "
+                     + " | ".join(ratios) + " |")
+    lines += ["", "cpu: broker / load generator CPU seconds for the median run. For D the "
+              "value is broker memory per connection and the time to connect them all; lower "
+              "is better there."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""The brokers under test, each started as a process pinned to one CPU."""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+AMQTT_VERSION = "0.12.1"
+BROKER_CPU = "0"
+LOAD_CPU = "1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _raise_fd_limit() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (20_000, 20_000))
+
+
+def amqtt_command(progress: bool = True) -> list[str]:
+    """amqtt lives in its own venv (its dependencies are not ours), made on first use."""
+    venv = Path(os.environ.get("MQLITE_BENCH_AMQTT_VENV", BENCH_DIR / ".amqtt-venv"))
+    binary = venv / "bin" / "amqtt"
+    if not binary.exists():
+        if progress:
+            print(f"installing amqtt {AMQTT_VERSION} into {venv} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", f"amqtt=={AMQTT_VERSION}"],
+                       check=True)
+    return [str(binary)]
+
+
+class BrokerProcess:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.port = free_port()
+        self._dir = tempfile.TemporaryDirectory(prefix=f"bench-{name}-")
+        command = self._command(Path(self._dir.name))
+        self.proc = subprocess.Popen(["taskset", "-c", BROKER_CPU, *command],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     stdin=subprocess.DEVNULL, preexec_fn=_raise_fd_limit,
+                                     cwd=self._dir.name)
+        self._wait_listening()
+
+    def _command(self, workdir: Path) -> list[str]:
+        if self.name == "mqlite":
+            return [sys.executable, "-m", "mqlite.cli", "broker", "--port", str(self.port),
+                    "--log-level", "warning"]
+        if self.name == "mosquitto":
+            if not shutil.which("mosquitto"):
+                raise RuntimeError("mosquitto is not installed (apt-get install mosquitto)")
+            conf = workdir / "mosquitto.conf"
+            conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+                            "persistence false\nlog_dest none\n")
+            os.chmod(workdir, 0o755)
+            return ["mosquitto", "-c", str(conf)]
+        if self.name == "amqtt":
+            conf = workdir / "amqtt.yaml"
+            conf.write_text(
+                "listeners:\n  default:\n    type: tcp\n"
+                f"    bind: 127.0.0.1:{self.port}\n"
+                "plugins:\n  amqtt.plugins.authentication.AnonymousAuthPlugin:\n"
+                "    allow_anonymous: true\n")
+            return [*amqtt_command(), "-c", str(conf)]
+        raise ValueError(f"unknown broker {self.name!r}")
+
+    def _wait_listening(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)  # polling a starting process: nothing to wait on
+        raise RuntimeError(f"{self.name} did not start listening in {timeout}s")
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmRSS")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._dir.cleanup()
