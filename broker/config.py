@@ -45,6 +45,8 @@ class BrokerConfig:
     # past the hard limit the connection is closed.
     output_soft_limit: int = 1024 * 1024
     output_hard_limit: int = 8 * 1024 * 1024
+    # Seconds a closing connection may take to flush its output before it is cut off.
+    close_timeout: float = 5.0
     # MQTT 3.1.1 persistent sessions never expire unless this is set (seconds).
     session_expiry: int | None = None
     # How often $SYS/broker/... topics are published (seconds); 0 disables them.

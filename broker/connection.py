@@ -22,7 +22,6 @@ CLOSED = 3
 
 class Connection:
     __slots__ = (
-        "__weakref__",
         "client_id",
         "client_max_packet_size",
         "client_receive_maximum",

@@ -46,8 +46,6 @@ from .timers import TimerHeap
 
 log = logging.getLogger("mqlite.broker")
 
-# Seconds a closing connection may take to drain its output before it is cut.
-CLOSE_GRACE = 5.0
 # Seconds a congested session may go without completing a delivery before it counts as
 # stalled; then it throttles no one and its own queue overflows instead.
 STALL_TIMEOUT = 1.0
@@ -131,7 +129,6 @@ class BrokerCore:
         """Close ``conn`` now (after flushing), handling its will and session at once."""
         conn.close(reason, disconnect_code)
         self._detach(conn)
-        self.timers.call_at(time.monotonic() + CLOSE_GRACE, self._force_close, conn)
 
     def socket_closed(self, conn: Connection, reason: str) -> None:
         """The event loop closed the socket (the client went away, an error, or our close)."""
@@ -140,10 +137,10 @@ class BrokerCore:
         self.paused.pop(conn, None)
         self._detach(conn)
 
-    def _force_close(self, conn: Connection) -> None:
-        if conn.out:  # the peer stopped reading: give up on the rest
-            conn.out.clear()
-            conn.out_size = 0
+    def force_close(self, conn: Connection) -> None:
+        """A closing connection's peer stopped reading: give up on the rest of its output."""
+        conn.out.clear()
+        conn.out_size = 0
         self.dirty.add(conn)
 
     # -- flow control ----------------------------------------------------------------------

@@ -45,6 +45,8 @@ class EventLoop:
         self._writing: set[Connection] = set()
         # Connections whose handling stopped at a pause, with packets left in their reader.
         self._backlog: set[Connection] = set()
+        # Closing connections still flushing, each with a deadline to give up at.
+        self._draining: set[Connection] = set()
         self._wake_read, self._wake_write = socket.socketpair()
         self._wake_read.setblocking(False)
         self._wake_write.setblocking(False)
@@ -221,8 +223,13 @@ class EventLoop:
                         conn.out_size = 0
                         core.drop(conn, f"output over {hard_limit} bytes: client not reading")
             self._want_write(conn, bool(conn.out))
-            if not conn.open and not conn.out:
-                self._close_socket(conn, conn.close_reason)
+            if not conn.open:
+                if not conn.out:
+                    self._close_socket(conn, conn.close_reason)
+                elif conn not in self._draining:
+                    self._draining.add(conn)
+                    core.timers.call_at(time.monotonic() + self.config.close_timeout,
+                                        core.force_close, conn)
 
     def _want_write(self, conn: Connection, want: bool) -> None:
         if want == (conn in self._writing):
@@ -242,6 +249,7 @@ class EventLoop:
         self.connections.discard(conn)
         self._writing.discard(conn)
         self._backlog.discard(conn)
+        self._draining.discard(conn)
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(conn.sock)
         with contextlib.suppress(OSError):

@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any
 
 from .config import BrokerConfig
+from .connection import Connection
 from .core import BrokerCore
 from .loop import EventLoop, describe
 from .store import MemoryStore, SessionStore
@@ -42,6 +43,13 @@ class Broker:
         if self._loop is None:
             raise RuntimeError("the broker is not running")
         return self._loop.core
+
+    @property
+    def connections(self) -> tuple[Connection, ...]:
+        """The open connections, for inspection (a snapshot)."""
+        if self._loop is None:
+            return ()
+        return tuple(self._loop.connections)  # copied in C under the GIL: thread-safe
 
     def _open(self) -> EventLoop:
         if self._loop is not None:

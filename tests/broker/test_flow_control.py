@@ -3,10 +3,12 @@ subscriber's queue overflowing; a subscriber that stops reading throttles no one
 
 from __future__ import annotations
 
+import socket
+
 from mqlite.protocol import Puback, Publish, Subscribe, Subscription, encode
 
 from ..conftest import BrokerFactory
-from .helpers import PahoClient, RawClient
+from .helpers import PahoClient, RawClient, wait_until
 
 
 def test_fast_publisher_is_paused_not_dropped(make_broker: BrokerFactory) -> None:
@@ -47,3 +49,28 @@ def test_stuck_subscriber_stops_throttling_after_the_stall_timeout(
                                           packet_id=500), 4))
     assert other.message(timeout=4).payload == b"through"  # ~1 s stall timeout, then on
     assert broker.core.stats.messages_dropped > 0  # the stuck session paid, with its queue
+
+
+def test_closing_connection_that_never_reads_is_cut_off(make_broker: BrokerFactory) -> None:
+    """Closing flushes first, but not forever: after close_timeout the broker closes the
+    socket with output still unsent. QoS 1 fills the broker's own buffer (QoS 0 would be
+    dropped at the soft limit) beyond what the kernel's socket buffers absorb."""
+    broker = make_broker(close_timeout=0.5, max_inflight=65_535, output_hard_limit=1 << 30)
+    raw = RawClient(broker.address)
+    raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(client_id="deaf")
+    raw.send(Subscribe(packet_id=1, subscriptions=[Subscription(topic_filter="deaf", qos=1)]))
+    raw.receive()
+    pub = RawClient(broker.address)
+    pub.connect(client_id="loud")
+    count = 20_000
+    pub.send_bytes(b"".join(encode(Publish(topic="deaf", payload=b"x" * 1000, qos=1,
+                                           packet_id=i % 65_535 + 1), 4) for i in range(count)))
+    wait_until(lambda: broker.core.stats.messages_sent >= count, timeout=20, what="routing")
+
+    def deaf() -> list[int]:
+        return [c.out_size for c in broker.connections if c.client_id == "deaf"]
+
+    assert deaf()[0] > 1024 * 1024  # megabytes wait in the broker, not in the kernel
+    raw.send_bytes(bytes.fromhex("c100"))  # PINGREQ with bad flags: the broker closes
+    wait_until(lambda: not deaf(), timeout=3, what="the closing connection to be cut off")
