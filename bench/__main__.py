@@ -148,11 +148,14 @@ def render(chosen: list[Scenario], brokers: list[str],
             cells.append(text + cpu)
         ratios = []
         for other in ("mosquitto", "amqtt"):
-            if "mqlite" in row and other in row and row[other]["value"]:
-                ratio = row["mqlite"]["value"] / row[other]["value"]
-                ratios.append(f"{ratio:.2f}x")
-            else:
+            if "mqlite" not in row or other not in row or not row[other]["value"]:
                 ratios.append("")
+            elif scenario.kind == "idle":
+                memory = row["mqlite"]["value"] / row[other]["value"]
+                seconds = row["mqlite"]["seconds"] / row[other]["seconds"]
+                ratios.append(f"{memory:.2f}x the memory, {seconds:.2f}x the time")
+            else:
+                ratios.append(f"{row['mqlite']['value'] / row[other]['value']:.2f}x")
         lines.append(f"| {scenario.key}: {scenario.title} | " + " | ".join(cells) + " | "
                      + " | ".join(ratios) + " |")
     lines += ["", "cpu: broker / load generator CPU seconds for the median run. For D the "
