@@ -91,14 +91,12 @@ class BrokerCore:
             return
         if isinstance(packet, Publish):
             handle_publish.handle_publish(self, conn, packet, now)
-        elif isinstance(packet, Puback):
-            handle_publish.handle_puback(self, conn, packet, now)
+        elif isinstance(packet, (Puback, Pubcomp)):
+            handle_publish.handle_flow_end(self, conn, packet, now)
         elif isinstance(packet, Pubrec):
             handle_publish.handle_pubrec(self, conn, packet, now)
         elif isinstance(packet, Pubrel):
             handle_publish.handle_pubrel(self, conn, packet)
-        elif isinstance(packet, Pubcomp):
-            handle_publish.handle_pubcomp(self, conn, packet, now)
         elif isinstance(packet, Subscribe):
             handle_subscribe.handle_subscribe(self, conn, packet, now)
         elif isinstance(packet, Unsubscribe):

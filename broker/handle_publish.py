@@ -10,7 +10,7 @@ from mqlite.protocol import Puback, Pubcomp, Publish, Pubrec, Pubrel, ReasonCode
 from .connection import Connection
 from .message import Message
 from .outbound import complete, pump
-from .session import AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC
+from .session import AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC, Session
 
 if TYPE_CHECKING:
     from .core import BrokerCore
@@ -102,13 +102,16 @@ def handle_pubrel(core: BrokerCore, conn: Connection, packet: Pubrel) -> None:
         conn.send(Pubcomp(packet_id=packet_id, reason_code=code))
 
 
-def handle_puback(core: BrokerCore, conn: Connection, packet: Puback, now: float) -> None:
+def handle_flow_end(core: BrokerCore, conn: Connection, packet: Puback | Pubcomp,
+                    now: float) -> None:
+    """PUBACK ends an outbound QoS 1 flow, PUBCOMP a QoS 2 one; an ack for no such flow is
+    ignored."""
     session = conn.session
     assert session is not None
+    awaited = AWAIT_PUBACK if isinstance(packet, Puback) else AWAIT_PUBCOMP
     delivery = session.inflight.get(packet.packet_id)
-    if delivery is not None and delivery.state == AWAIT_PUBACK:
-        complete(core, session, packet.packet_id)
-        pump(core, session, now)
+    if delivery is not None and delivery.state == awaited:
+        _finish(core, session, packet.packet_id, now)
 
 
 def handle_pubrec(core: BrokerCore, conn: Connection, packet: Pubrec, now: float) -> None:
@@ -122,8 +125,7 @@ def handle_pubrec(core: BrokerCore, conn: Connection, packet: Pubrec, now: float
         conn.send(Pubrel(packet_id=packet_id, reason_code=code))
         return
     if packet.reason_code >= 0x80:  # refused: the flow ends here [MQTT-4.4.0-2]
-        complete(core, session, packet_id)
-        pump(core, session, now)
+        _finish(core, session, packet_id, now)
         return
     delivery.state = AWAIT_PUBCOMP
     if session.persistent:
@@ -131,10 +133,7 @@ def handle_pubrec(core: BrokerCore, conn: Connection, packet: Pubrec, now: float
     conn.send(Pubrel(packet_id=packet_id))
 
 
-def handle_pubcomp(core: BrokerCore, conn: Connection, packet: Pubcomp, now: float) -> None:
-    session = conn.session
-    assert session is not None
-    delivery = session.inflight.get(packet.packet_id)
-    if delivery is not None and delivery.state == AWAIT_PUBCOMP:
-        complete(core, session, packet.packet_id)
-        pump(core, session, now)
+def _finish(core: BrokerCore, session: Session, packet_id: int, now: float) -> None:
+    """A flow is over: free its place in the window for the next queued message."""
+    complete(core, session, packet_id)
+    pump(core, session, now)
