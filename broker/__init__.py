@@ -2,6 +2,8 @@
 
 from .config import BrokerConfig
 from .server import Broker
-from .store import MemoryStore, SessionStore
+from .sqlite_store import SQLiteStore, StoreError, read_session, read_sessions
+from .store import MemoryStore, SessionStore, StoreWriteError
 
-__all__ = ["Broker", "BrokerConfig", "MemoryStore", "SessionStore"]
+__all__ = ["Broker", "BrokerConfig", "MemoryStore", "SQLiteStore", "SessionStore", "StoreError",
+           "StoreWriteError", "read_session", "read_sessions"]

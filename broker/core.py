@@ -40,7 +40,7 @@ from .outbound import route
 from .retained import RetainedMessages
 from .session import AWAIT_PUBACK, QUEUED, Delivery, Session
 from .stats import Stats
-from .store import SessionStore, StoredSession, StoredState
+from .store import SessionStore, StoredSession, StoredState, StoreWriteError
 from .subscriptions import SubscriptionIndex
 from .timers import TimerHeap
 
@@ -245,7 +245,8 @@ class BrokerCore:
         self.store.save_session(StoredSession(
             client_id=session.client_id, protocol_version=session.protocol_version,
             expiry_interval=session.expiry_interval, will=will,
-            will_delay=(will.properties.will_delay_interval or 0) if will else 0))
+            will_delay=(will.properties.will_delay_interval or 0) if will else 0,
+            disconnected_at=None if session.connection else time.time()))
 
     def _set_expiry(self, session: Session, expiry: int) -> None:
         was_persistent = session.persistent
@@ -279,7 +280,8 @@ class BrokerCore:
         will, session.pending_will = session.pending_will, None
         session.will_timer = None
         if will is not None:
-            self.save_session(session)
+            if self.sessions.get(session.client_id) is session:
+                self.save_session(session)
             self.publish_will(session.client_id, will)
 
     # -- messages --------------------------------------------------------------------------
@@ -337,43 +339,70 @@ class BrokerCore:
     # -- start and stop --------------------------------------------------------------------
 
     def _restore(self, state: StoredState) -> None:
-        """Rebuild sessions and retained messages from the store, all disconnected."""
-        for message in state.retained.values():
-            self.retained.set(message)
+        """Rebuild sessions and retained messages from the store, all disconnected, counting
+        the time the broker was down against session expiry and will delays."""
         now = time.monotonic()
+        wall = time.time()
+        wills: list[tuple[str, Will]] = []  # published once every session is back
+        for message in state.retained.values():
+            if message.expired(now):
+                self.store.delete_retained(message.topic)
+            else:
+                self.retained.set(message)
         for client_id, stored in state.sessions.items():
-            session = Session(client_id, stored.protocol_version, stored.expiry_interval)
-            session.will = stored.will
-            for topic_filter, options in state.subscriptions.get(client_id, {}).items():
-                session.subscriptions[topic_filter] = options
-                self.index.subscribe(client_id, topic_filter, options)
-            for seq in sorted(state.deliveries.get(client_id, {})):
-                record = state.deliveries[client_id][seq]
-                delivery = Delivery(seq, record.message, record.qos, record.retain,
-                                    record.subscription_ids)
-                if record.packet_id is not None and record.state != QUEUED:
-                    delivery.packet_id = record.packet_id
-                    delivery.state = record.state
-                    session.inflight[record.packet_id] = delivery
-                    session.packet_ids.reserve(record.packet_id)
-                else:
-                    session.queue.append(delivery)
-                    session.queued_bytes += record.message.size
-                session.next_seq = max(session.next_seq, seq + 1)
-            session.inbound_qos2 = set(state.inbound_qos2.get(client_id, ()))
-            self.sessions[client_id] = session
-            # The broker was down: every session counts as disconnected since now. A will
-            # still stored means the broker died while its client was connected.
-            if session.will is not None:
-                will, session.will = session.will, None
-                self.save_session(session)
-                self.publish_will(client_id, will)
-            if session.expiry_interval != NEVER_EXPIRES:
+            down = wall - stored.disconnected_at if stored.disconnected_at is not None else 0.0
+            expiry = stored.expiry_interval
+            if expiry != NEVER_EXPIRES and stored.disconnected_at is not None and down >= expiry:
+                self.store.delete_session(client_id)  # expired while the broker was down
+                if stored.will is not None:  # a will still waiting goes at the session's end
+                    wills.append((client_id, stored.will))
+                continue
+            session = self._restore_session(client_id, stored, state, now)
+            will = stored.will
+            if will is not None and stored.disconnected_at is None:
+                # The broker died while the client was connected: its connection ended
+                # without DISCONNECT.
+                wills.append((client_id, will))
+            elif will is not None:  # a delayed will, still waiting
+                session.pending_will = will
+                session.will_timer = self.timers.call_at(
+                    now + max(0.0, min(stored.will_delay, expiry) - down),
+                    self._fire_delayed_will, session)
+            self.save_session(session)  # disconnected as of now, if it was not already
+            if expiry != NEVER_EXPIRES:
                 session.expiry_timer = self.timers.call_at(
-                    now + session.expiry_interval, self._expire_session, session)
+                    now + max(0.0, expiry - down), self._expire_session, session)
+        for client_id, will in wills:
+            self.publish_will(client_id, will)
         if state.sessions:
-            log.info("restored %d sessions and %d retained messages", len(state.sessions),
-                     len(state.retained))
+            log.info("restored %d sessions and %d retained messages", len(self.sessions),
+                     len(self.retained))
+
+    def _restore_session(self, client_id: str, stored: StoredSession, state: StoredState,
+                         now: float) -> Session:
+        session = Session(client_id, stored.protocol_version, stored.expiry_interval)
+        for topic_filter, options in state.subscriptions.get(client_id, {}).items():
+            session.subscriptions[topic_filter] = options
+            self.index.subscribe(client_id, topic_filter, options)
+        deliveries = state.deliveries.get(client_id, {})
+        for seq in sorted(deliveries):
+            record = deliveries[seq]
+            session.next_seq = max(session.next_seq, seq + 1)
+            delivery = Delivery(seq, record.message, record.qos, record.retain,
+                                record.subscription_ids)
+            if record.packet_id is not None and record.state != QUEUED:
+                delivery.packet_id = record.packet_id
+                delivery.state = record.state
+                session.inflight[record.packet_id] = delivery
+                session.packet_ids.reserve(record.packet_id)
+            elif record.message.expired(now):
+                self.store.delete_delivery(client_id, seq)  # expired while the broker was down
+            else:
+                session.queue.append(delivery)
+                session.queued_bytes += record.message.size
+        session.inbound_qos2 = set(state.inbound_qos2.get(client_id, ()))
+        self.sessions[client_id] = session
+        return session
 
     def shutdown(self, connections: list[Connection]) -> None:
         """Server shutting down: MQTT 5 clients get DISCONNECT 0x8B. No will is published,
@@ -384,6 +413,24 @@ class BrokerCore:
                 conn.session.will = None
             conn.close("server shutting down", ReasonCode.SERVER_SHUTTING_DOWN)
             self._detach(conn)
+
+    def storage_failed(self, error: StoreWriteError, connections: set[Connection]) -> None:
+        """A write or the turn's commit failed: nothing of this turn is stored, so nothing of
+        it may be acknowledged. The connections handled in it lose their queued output and are
+        closed (their clients resend what was not acknowledged); the rest keep going."""
+        log.error("%s: closing %d connection(s) without acknowledging", error, len(connections))
+        self.store.rollback()
+        for conn in connections:
+            conn.out.clear()
+            conn.out_size = 0
+            if conn.open:
+                conn.publish_will = False
+                self.drop(conn, "the broker could not store its messages",
+                          ReasonCode.IMPLEMENTATION_SPECIFIC_ERROR)
+        try:
+            self.store.commit()  # what the closes themselves wrote, if the store recovered
+        except StoreWriteError:
+            self.store.rollback()
 
     def _log_refused(self, conn: Connection, reason: str) -> None:
         log.info("connection from %s refused: %s", conn.peer, reason)

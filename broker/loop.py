@@ -25,6 +25,7 @@ from mqlite.protocol import MQTTError, Packet, ReasonCode
 from .config import BrokerConfig
 from .connection import CLOSED, Connection
 from .core import BrokerCore
+from .store import StoreWriteError
 
 log = logging.getLogger("mqlite.broker")
 
@@ -47,6 +48,8 @@ class EventLoop:
         self._backlog: set[Connection] = set()
         # Closing connections still flushing, each with a deadline to give up at.
         self._draining: set[Connection] = set()
+        # Connections whose packets were handled this turn: their acks wait for the commit.
+        self._handled: set[Connection] = set()
         self._wake_read, self._wake_write = socket.socketpair()
         self._wake_read.setblocking(False)
         self._wake_write.setblocking(False)
@@ -138,7 +141,11 @@ class EventLoop:
                 if mask & selectors.EVENT_WRITE:
                     core.dirty.add(data)
         core.timers.run_due(now)
-        core.store.commit()
+        try:
+            core.store.commit()
+        except StoreWriteError as error:
+            core.storage_failed(error, self._handled)
+        self._handled.clear()
         self._flush()
 
     def _accept(self, listener: socket.socket, now: float) -> None:
@@ -178,6 +185,7 @@ class EventLoop:
         """Handle packets until they run out or the core pauses this connection."""
         core = self.core
         paused = core.paused
+        self._handled.add(conn)
         try:
             for packet in packets:
                 core.handle_packet(conn, packet, now)
@@ -188,6 +196,8 @@ class EventLoop:
                     return
         except MQTTError as error:
             core.handle_error(conn, error)
+        except StoreWriteError as error:
+            core.storage_failed(error, self._handled)
         except Exception:  # a bug must cost this connection, never the broker
             log.exception("internal error handling a packet from %s", conn.peer)
             core.drop(conn, "internal error", ReasonCode.IMPLEMENTATION_SPECIFIC_ERROR)

@@ -16,8 +16,11 @@ class Message:
     properties: Properties = EMPTY_PROPERTIES
     # Monotonic deadline from the MQTT 5 Message Expiry Interval, or None.
     expires_at: float | None = None
-    # Who published it, for No Local; None for wills and $SYS.
+    # Who published it, for No Local; None for $SYS.
     origin: str | None = None
+    # The row holding the body in a persistent store, once stored (the body is stored once,
+    # however many queues refer to it).
+    store_id: int | None = None
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and now >= self.expires_at

@@ -12,6 +12,7 @@ from .config import BrokerConfig
 from .connection import Connection
 from .core import BrokerCore
 from .loop import EventLoop, describe
+from .sqlite_store import SQLiteStore
 from .store import MemoryStore, SessionStore
 
 log = logging.getLogger("mqlite.broker")
@@ -21,11 +22,17 @@ class Broker:
     """An MQTT 3.1.1/5.0 broker. Keyword settings are those of :class:`BrokerConfig`."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 1883, *,
-                 store: SessionStore | None = None, config: BrokerConfig | None = None,
-                 **settings: Any) -> None:
+                 db: str | None = None, sync: str = "full", store: SessionStore | None = None,
+                 config: BrokerConfig | None = None, **settings: Any) -> None:
+        """``db``: a SQLite file for persistent sessions and retained messages (created 0600);
+        without it (or with ``":memory:"``) they live in memory only. ``sync``: ``"full"``
+        survives power loss, ``"normal"`` survives a process crash and is faster. ``store``: any
+        other :class:`SessionStore`."""
         self.config = config if config is not None else BrokerConfig(host=host, port=port,
                                                                       **settings)
-        self.store: SessionStore = store if store is not None else MemoryStore()
+        if store is None:
+            store = SQLiteStore(db, sync) if db not in (None, ":memory:") else MemoryStore()
+        self.store: SessionStore = store
         self._loop: EventLoop | None = None
         self._thread: threading.Thread | None = None
         self._address: tuple[str, int] | None = None

@@ -7,7 +7,7 @@ Only persistent sessions (clean_session=0, or Session Expiry Interval > 0) are w
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from mqlite.protocol import Will
@@ -23,6 +23,9 @@ class StoredSession:
     expiry_interval: int
     will: Will | None = None
     will_delay: int = 0
+    # Wall-clock time the session's connection ended; None while connected (or if the broker
+    # stopped under it). Expiry counts from here across broker restarts.
+    disconnected_at: float | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -53,6 +56,10 @@ class StoredState:
     retained: dict[str, Message] = field(default_factory=dict)
 
 
+class StoreWriteError(Exception):
+    """A write or commit failed (disk full, I/O error): what it held is not stored."""
+
+
 class SessionStore(Protocol):
     def load(self) -> StoredState: ...
     def save_session(self, session: StoredSession) -> None: ...
@@ -70,6 +77,8 @@ class SessionStore(Protocol):
     def delete_retained(self, topic: str) -> None: ...
     def commit(self) -> None:
         """Make everything written since the last commit durable."""
+    def rollback(self) -> None:
+        """Forget everything written since the last commit (after a StoreWriteError)."""
     def close(self) -> None: ...
 
 
@@ -94,10 +103,7 @@ class MemoryStore:
         )
 
     def save_session(self, session: StoredSession) -> None:
-        self._state.sessions[session.client_id] = StoredSession(
-            client_id=session.client_id, protocol_version=session.protocol_version,
-            expiry_interval=session.expiry_interval, will=session.will,
-            will_delay=session.will_delay)
+        self._state.sessions[session.client_id] = replace(session)
 
     def delete_session(self, client_id: str) -> None:
         state = self._state
@@ -134,6 +140,9 @@ class MemoryStore:
 
     def commit(self) -> None:
         """Nothing to flush: writes are complete when made."""
+
+    def rollback(self) -> None:
+        """Nothing to undo: writes to memory do not fail."""
 
     def close(self) -> None:
         """Nothing to release; the state stays for the next broker using this store."""

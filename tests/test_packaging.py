@@ -38,10 +38,9 @@ def test_install_and_import_everywhere(mode: str, wheel: Path, tmp_path: Path) -
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
-    # As a user would: pip builds in isolation with a current setuptools. The import check
-    # needs none of the runtime dependencies, so those are not installed.
+    # As a user would: pip builds in isolation and installs the runtime dependencies.
     target = [str(wheel)] if mode == "wheel" else ["-e", str(ROOT)]
-    _run([str(python), "-m", "pip", "install", "-q", "--no-deps", *target], cwd=tmp_path)
+    _run([str(python), "-m", "pip", "install", "-q", *target], cwd=tmp_path)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     for cwd in (ROOT, elsewhere):

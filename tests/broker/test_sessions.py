@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from mqlite.broker import Broker, MemoryStore
+from pathlib import Path
+
+import pytest
+
+from mqlite.broker import Broker, MemoryStore, SessionStore, SQLiteStore
 from mqlite.protocol import (
     Disconnect,
     Properties,
@@ -64,12 +68,18 @@ def test_v311_clean_session_discards_the_previous_session(broker: Broker) -> Non
     assert broker.core.sessions["wipe"].subscriptions == {}
 
 
-def test_restart_with_the_same_store_resumes_sessions(make_broker: BrokerFactory) -> None:
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_restart_with_the_same_store_resumes_sessions(make_broker: BrokerFactory, kind: str,
+                                                      tmp_path: Path) -> None:
     """Everything a persistent session holds survives a broker stop and start: its
     subscriptions, its queue, its in-flight QoS 1 and 2 messages (resent with DUP in order),
     its inbound QoS 2 ids, and the retained messages."""
-    store = MemoryStore()
-    broker = make_broker(store=store)
+    memory = MemoryStore()
+
+    def store() -> SessionStore:
+        return memory if kind == "memory" else SQLiteStore(str(tmp_path / "restart.db"))
+
+    broker = make_broker(store=store())
     sub = RawClient(broker.address)
     sub.connect(client_id="durable", clean_start=False)
     sub.send(Subscribe(packet_id=1, subscriptions=[Subscription(topic_filter="d/#", qos=2)]))
@@ -93,7 +103,7 @@ def test_restart_with_the_same_store_resumes_sessions(make_broker: BrokerFactory
     pub.disconnect()
     broker.stop()
 
-    broker = make_broker(store=store)
+    broker = make_broker(store=store())
     again = RawClient(broker.address)
     assert again.connect(client_id="durable", clean_start=False).session_present
     assert again.receive() == Pubrel(packet_id=second.packet_id)  # type: ignore[arg-type]

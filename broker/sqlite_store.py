@@ -1,0 +1,368 @@
+"""The SQLite :class:`~mqlite.broker.store.SessionStore`: the only module that touches sqlite3.
+
+One connection, owned by the event loop. Writes of one loop turn share one transaction, opened
+at the first write and committed by ``commit()`` before that turn's acknowledgements go out
+(group commit); no transaction outlives a turn. WAL journal; ``synchronous=FULL`` by default
+(an acknowledged message survives power loss), ``NORMAL`` on request (survives a process crash).
+A message body is stored once and referenced by every queue row and the retained table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from .message import Message
+from .serialize import pack_properties, pack_will, unpack_properties, unpack_will
+from .session import Delivery, SubscriptionOptions
+from .store import StoredDelivery, StoredSession, StoredState, StoreWriteError
+
+SCHEMA_VERSION = 1
+SYNC_MODES = ("full", "normal")
+# Unreferenced message bodies are swept after this many deletions (and at start-up).
+_SWEEP_EVERY = 1000
+
+
+class StoreError(Exception):
+    """The database cannot be used: corrupt, not a database, locked, or newer than this code."""
+
+
+@dataclass(slots=True)
+class SessionSummary:
+    client_id: str
+    online: bool
+    protocol_version: int
+    expiry_interval: int
+    subscriptions: int
+    queued: int
+    oldest_queued_at: float | None
+    last_seen: float | None
+
+
+def _create_private(path: str) -> None:
+    """Create the database file with mode 0600 (CVE-2017-9868: a world-readable store)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
+class SQLiteStore:
+    def __init__(self, path: str, sync: str = "full") -> None:
+        if sync not in SYNC_MODES:
+            raise ValueError(f"sync must be one of {SYNC_MODES}, not {sync!r}")
+        self.path = path
+        self._lock_file = self._lock(path)
+        try:
+            _create_private(path)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._check()
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={sync.upper()}")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._migrate()
+        except sqlite3.Error as exc:
+            self._release()
+            raise StoreError(f"cannot use {path}: {exc}") from None
+        except StoreError:
+            self._release()
+            raise
+        self._in_transaction = False
+        self._deletions = 0
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _lock(path: str) -> Any:
+        """One broker per database: an advisory lock beside it, released even by kill -9."""
+        lock = open(f"{path}.lock", "a+")  # noqa: SIM115 (held for the store's lifetime)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            lock.close()
+            raise StoreError(f"{path} is in use by another mqlite broker (pid {holder})") from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        return lock
+
+    def _check(self) -> None:
+        try:
+            result = self._db.execute("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a usable SQLite database: {exc}") from None
+        if result != "ok":
+            raise StoreError(f"{self.path} failed its integrity check: {result}")
+
+    def _migrate(self) -> None:
+        db = sqlite_utils.Database(self._db)
+        if "schema_version" in db.table_names():
+            found = self._db.execute("SELECT version FROM schema_version").fetchone()
+            if found and found[0] > SCHEMA_VERSION:
+                raise StoreError(f"{self.path} has schema version {found[0]}, newer than this "
+                                 f"mqlite ({SCHEMA_VERSION}): upgrade mqlite")
+            if found and found[0] == SCHEMA_VERSION:
+                return
+        # Idempotent steps, the version written last: a crash part-way just runs them again.
+        db.table("schema_version").create({"version": int}, if_not_exists=True)
+        db.table("sessions").create({
+            "client_id": str, "protocol_version": int, "expiry_interval": int,
+            "will": bytes, "will_delay": int, "connected_at": float,
+            "disconnected_at": float}, pk="client_id", if_not_exists=True)
+        db.table("subscriptions").create({
+            "client_id": str, "topic_filter": str, "qos": int, "no_local": int,
+            "retain_as_published": int, "retain_handling": int, "identifier": int},
+            pk=("client_id", "topic_filter"), if_not_exists=True)
+        db.table("messages").create({
+            "id": int, "topic": str, "payload": bytes, "qos": int, "retain": int,
+            "properties": bytes, "expires_at": float, "origin": str, "created_at": float},
+            pk="id", if_not_exists=True)
+        db.table("queue").create({
+            "client_id": str, "seq": int, "message_id": int, "qos": int, "retain": int,
+            "packet_id": int, "state": int, "subscription_ids": str},
+            pk=("client_id", "seq"), if_not_exists=True)
+        db.table("inbound_qos2").create({"client_id": str, "packet_id": int},
+                                  pk=("client_id", "packet_id"), if_not_exists=True)
+        db.table("retained").create({"topic": str, "message_id": int}, pk="topic",
+                                    if_not_exists=True)
+        db.table("queue").create_index(["message_id"], if_not_exists=True)
+        db.table("retained").create_index(["message_id"], if_not_exists=True)
+        self._db.execute("DELETE FROM schema_version")
+        self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+
+    # -- the SessionStore protocol ---------------------------------------------------------
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
+        try:
+            if not self._in_transaction:
+                self._db.execute("BEGIN")
+                self._in_transaction = True
+            return self._db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StoreWriteError(f"writing {self.path} failed: {exc}") from None
+
+    def commit(self) -> None:
+        if self._in_transaction:
+            self._in_transaction = False
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise StoreWriteError(f"committing to {self.path} failed: {exc}") from None
+
+    def rollback(self) -> None:
+        if self._in_transaction:
+            self._in_transaction = False
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+    def save_session(self, session: StoredSession) -> None:
+        now = time.time()
+        self._write(
+            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(client_id) DO UPDATE "
+            "SET protocol_version=excluded.protocol_version, "
+            "expiry_interval=excluded.expiry_interval, will=excluded.will, "
+            "will_delay=excluded.will_delay, disconnected_at=excluded.disconnected_at, "
+            "connected_at=CASE WHEN excluded.disconnected_at IS NULL THEN excluded.connected_at "
+            "ELSE sessions.connected_at END",
+            (session.client_id, session.protocol_version, session.expiry_interval,
+             pack_will(session.will), session.will_delay, now, session.disconnected_at))
+
+    def delete_session(self, client_id: str) -> None:
+        for table in ("sessions", "subscriptions", "queue", "inbound_qos2"):
+            self._write(f"DELETE FROM {table} WHERE client_id = ?", (client_id,))
+        self._count_deletions(1)
+
+    def save_subscription(self, client_id: str, topic_filter: str,
+                          options: SubscriptionOptions) -> None:
+        self._write("INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (client_id, topic_filter, options.qos, options.no_local,
+                     options.retain_as_published, options.retain_handling, options.identifier))
+
+    def delete_subscription(self, client_id: str, topic_filter: str) -> None:
+        self._write("DELETE FROM subscriptions WHERE client_id = ? AND topic_filter = ?",
+                    (client_id, topic_filter))
+
+    def _message_id(self, message: Message) -> int:
+        if message.store_id is None:
+            expires = None
+            if message.expires_at is not None:  # monotonic -> wall clock
+                expires = time.time() + (message.expires_at - time.monotonic())
+            cursor = self._write(
+                "INSERT INTO messages (topic, payload, qos, retain, properties, expires_at, "
+                "origin, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (message.topic, message.payload, message.qos, message.retain,
+                 pack_properties(message.properties), expires, message.origin, time.time()))
+            assert cursor.lastrowid is not None
+            message.store_id = cursor.lastrowid
+        return message.store_id
+
+    def save_delivery(self, client_id: str, delivery: Delivery) -> None:
+        ids = ",".join(map(str, delivery.subscription_ids)) or None
+        self._write(
+            "INSERT INTO queue VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(client_id, seq) "
+            "DO UPDATE SET packet_id=excluded.packet_id, state=excluded.state",
+            (client_id, delivery.seq, self._message_id(delivery.message), delivery.qos,
+             delivery.retain, delivery.packet_id, delivery.state, ids))
+
+    def delete_delivery(self, client_id: str, seq: int) -> None:
+        self._write("DELETE FROM queue WHERE client_id = ? AND seq = ?", (client_id, seq))
+        self._count_deletions(1)
+
+    def add_inbound_qos2(self, client_id: str, packet_id: int) -> None:
+        self._write("INSERT OR IGNORE INTO inbound_qos2 VALUES (?, ?)", (client_id, packet_id))
+
+    def delete_inbound_qos2(self, client_id: str, packet_id: int) -> None:
+        self._write("DELETE FROM inbound_qos2 WHERE client_id = ? AND packet_id = ?",
+                    (client_id, packet_id))
+
+    def save_retained(self, message: Message) -> None:
+        self._write("INSERT OR REPLACE INTO retained VALUES (?, ?)",
+                    (message.topic, self._message_id(message)))
+        self._count_deletions(1)
+
+    def delete_retained(self, topic: str) -> None:
+        self._write("DELETE FROM retained WHERE topic = ?", (topic,))
+        self._count_deletions(1)
+
+    def _count_deletions(self, count: int) -> None:
+        self._deletions += count
+        if self._deletions >= _SWEEP_EVERY:
+            self._deletions = 0
+            self._sweep()
+
+    def _sweep(self) -> None:
+        """Drop message bodies no queue row or retained topic refers to any more."""
+        self._write("DELETE FROM messages WHERE id NOT IN (SELECT message_id FROM queue) "
+                    "AND id NOT IN (SELECT message_id FROM retained)", ())
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def load(self) -> StoredState:
+        self._sweep()
+        self.commit()
+        db = self._db
+        offset = time.monotonic() - time.time()  # wall clock -> monotonic
+        state = StoredState()
+        messages: dict[int, Message] = {}
+
+        def message(message_id: int) -> Message:
+            found = messages.get(message_id)
+            if found is None:
+                row = db.execute("SELECT topic, payload, qos, retain, properties, expires_at, "
+                                 "origin FROM messages WHERE id = ?", (message_id,)).fetchone()
+                topic, payload, qos, retain, properties, expires, origin = row
+                found = messages[message_id] = Message(
+                    topic=topic, payload=payload, qos=qos, retain=bool(retain),
+                    properties=unpack_properties(properties), origin=origin,
+                    expires_at=None if expires is None else expires + offset,
+                    store_id=message_id)
+            return found
+
+        for row in db.execute("SELECT client_id, protocol_version, expiry_interval, will, "
+                              "will_delay, disconnected_at FROM sessions"):
+            client_id, version, expiry, will, will_delay, disconnected_at = row
+            state.sessions[client_id] = StoredSession(
+                client_id=client_id, protocol_version=version, expiry_interval=expiry,
+                will=unpack_will(will), will_delay=will_delay, disconnected_at=disconnected_at)
+        for row in db.execute("SELECT * FROM subscriptions"):
+            client_id, topic_filter, qos, no_local, rap, handling, identifier = row
+            state.subscriptions.setdefault(client_id, {})[topic_filter] = SubscriptionOptions(
+                qos=qos, no_local=bool(no_local), retain_as_published=bool(rap),
+                retain_handling=handling, identifier=identifier)
+        for row in db.execute("SELECT * FROM queue ORDER BY client_id, seq"):
+            client_id, seq, message_id, qos, retain, packet_id, delivery_state, ids = row
+            state.deliveries.setdefault(client_id, {})[seq] = StoredDelivery(
+                seq=seq, message=message(message_id), qos=qos, retain=bool(retain),
+                packet_id=packet_id, state=delivery_state,
+                subscription_ids=tuple(int(i) for i in ids.split(",")) if ids else ())
+        for client_id, packet_id in db.execute("SELECT * FROM inbound_qos2"):
+            state.inbound_qos2.setdefault(client_id, set()).add(packet_id)
+        for topic, message_id in db.execute("SELECT * FROM retained"):
+            state.retained[topic] = message(message_id)
+        return state
+
+    def close(self) -> None:
+        """Commit what is pending, fold the WAL back into the database, release the lock."""
+        with contextlib.suppress(sqlite3.Error):
+            self.commit()
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._db.close()
+        self._release()
+
+    def _release(self) -> None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+
+
+# -- read-only inspection (``mqlite sessions``), safe while a broker runs -------------------
+
+def _open_read_only(path: str) -> sqlite3.Connection:
+    if not os.path.exists(path):
+        raise StoreError(f"{path} does not exist")
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db.execute("SELECT version FROM schema_version").fetchone()
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read {path}: {exc}") from None
+    return db
+
+
+def broker_running(path: str) -> bool:
+    """Whether a broker holds the database's lock."""
+    try:
+        with open(f"{path}.lock") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            return False
+    except FileNotFoundError:
+        return False
+
+
+def read_sessions(path: str) -> list[SessionSummary]:
+    db = _open_read_only(path)
+    running = broker_running(path)
+    rows = db.execute(
+        "SELECT s.client_id, s.disconnected_at, s.protocol_version, s.expiry_interval, "
+        "(SELECT count(*) FROM subscriptions WHERE client_id = s.client_id), "
+        "(SELECT count(*) FROM queue WHERE client_id = s.client_id), "
+        "(SELECT min(m.created_at) FROM queue q JOIN messages m ON m.id = q.message_id "
+        " WHERE q.client_id = s.client_id), "
+        "coalesce(s.disconnected_at, s.connected_at) "
+        "FROM sessions s ORDER BY s.client_id").fetchall()
+    db.close()
+    return [SessionSummary(client_id=r[0], online=running and r[1] is None,
+                           protocol_version=r[2], expiry_interval=r[3], subscriptions=r[4],
+                           queued=r[5], oldest_queued_at=r[6], last_seen=r[7]) for r in rows]
+
+
+def read_session(path: str, client_id: str) -> tuple[SessionSummary, list[dict[str, Any]],
+                                                     list[dict[str, Any]]] | None:
+    """A session's summary, subscriptions and queued messages; None if there is none."""
+    summary = next((s for s in read_sessions(path) if s.client_id == client_id), None)
+    if summary is None:
+        return None
+    db = _open_read_only(path)
+    db.row_factory = sqlite3.Row
+    subscriptions = [dict(row) for row in db.execute(
+        "SELECT topic_filter, qos, no_local, retain_as_published, retain_handling, identifier "
+        "FROM subscriptions WHERE client_id = ? ORDER BY topic_filter", (client_id,))]
+    queue = [dict(row) for row in db.execute(
+        "SELECT q.seq, m.topic, q.qos, q.packet_id, q.state, length(m.payload) AS bytes, "
+        "m.created_at FROM queue q JOIN messages m ON m.id = q.message_id "
+        "WHERE q.client_id = ? ORDER BY q.seq", (client_id,))]
+    db.close()
+    return summary, subscriptions, queue
