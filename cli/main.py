@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from importlib.metadata import version
 
-from mqlite.cli import broker_command
+from mqlite.cli import broker_command, sessions_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mqlite {version('mqlite')}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     broker_command.add_parser(commands)
+    sessions_command.add_parser(commands)
     return parser
 
 

@@ -18,6 +18,8 @@ class BrokerProcess:
     """``python -m mqlite.cli broker --port 0 ...``; reads the chosen port from its log."""
 
     def __init__(self, *args: str, timeout: float = 10.0) -> None:
+        if "--db" not in args:
+            args = (*args, "--db", ":memory:")  # no stray mqlite.db, no shared lock
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mqlite.cli", "broker", "--port", "0", *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

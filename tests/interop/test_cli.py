@@ -42,8 +42,8 @@ def test_signal_stops_gracefully_and_restart_binds_at_once(signum: int) -> None:
 def test_port_in_use_is_a_clear_error() -> None:
     with BrokerProcess() as broker:
         done = subprocess.run([sys.executable, "-m", "mqlite.cli", "broker", "--port",
-                               str(broker.address[1])], capture_output=True, text=True,
-                              timeout=30)
+                               str(broker.address[1]), "--db", ":memory:"],
+                              capture_output=True, text=True, timeout=30)
         assert done.returncode == 1
         assert "cannot listen on" in done.stderr
         broker.terminate()

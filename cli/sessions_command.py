@@ -1,0 +1,98 @@
+"""``mqlite sessions``: what a broker's database holds, read-only (safe while it runs)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from mqlite.broker import StoreError, read_session, read_sessions
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "sessions", help="list the persistent sessions in a broker's database",
+        description="List the persistent sessions in a broker's database (read-only; works "
+                    "while the broker runs).")
+    parser.add_argument("--db", default="mqlite.db", help="the database (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    show = actions.add_parser("show", help="one session's subscriptions and queue")
+    show.add_argument("client_id")
+    show.add_argument("--db", default="mqlite.db", help="the database (default: %(default)s)")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(run=run)
+
+
+def _age(timestamp: float | None, now: float) -> str:
+    if timestamp is None:
+        return "-"
+    seconds = max(0, int(now - timestamp))
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _when(timestamp: float | None) -> str:
+    return "-" if timestamp is None else datetime.fromtimestamp(timestamp).isoformat(
+        sep=" ", timespec="seconds")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.action == "show":
+            return _show(args)
+        sessions = read_sessions(args.db)
+    except StoreError as exc:
+        print(f"mqlite sessions: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps([asdict(s) for s in sessions], indent=2))
+        return 0
+    now = time.time()
+    rows = [("CLIENT ID", "ONLINE", "MQTT", "SUBS", "QUEUED", "OLDEST", "LAST SEEN")]
+    rows += [(s.client_id, "yes" if s.online else "no", "5.0" if s.protocol_version == 5
+              else "3.1.1", str(s.subscriptions), str(s.queued), _age(s.oldest_queued_at, now),
+              _when(s.last_seen)) for s in sessions]
+    _print_table(rows)
+    print(f"{len(sessions)} session(s)")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    found = read_session(args.db, args.client_id)
+    if found is None:
+        print(f"mqlite sessions: no session {args.client_id!r} in {args.db}", file=sys.stderr)
+        return 1
+    summary, subscriptions, queue = found
+    if args.json:
+        print(json.dumps({**asdict(summary), "subscription_list": subscriptions,
+                          "queue": queue}, indent=2))
+        return 0
+    print(f"{summary.client_id}: {'online' if summary.online else 'offline'}, MQTT "
+          f"{'5.0' if summary.protocol_version == 5 else '3.1.1'}, last seen "
+          f"{_when(summary.last_seen)}")
+    print(f"\nsubscriptions ({len(subscriptions)}):")
+    _print_table([("FILTER", "QOS", "NO LOCAL", "RAP", "RETAIN HANDLING", "ID")] + [
+        (s["topic_filter"], str(s["qos"]), str(bool(s["no_local"])),
+         str(bool(s["retain_as_published"])), str(s["retain_handling"]),
+         str(s["identifier"] or "-")) for s in subscriptions])
+    states = {0: "queued", 1: "awaiting PUBACK", 2: "awaiting PUBREC", 3: "awaiting PUBCOMP"}
+    print(f"\nqueue ({len(queue)}):")
+    now = time.time()
+    _print_table([("SEQ", "TOPIC", "QOS", "STATE", "BYTES", "AGE")] + [
+        (str(q["seq"]), q["topic"], str(q["qos"]), states.get(q["state"], str(q["state"])),
+         str(q["bytes"]), _age(q["created_at"], now)) for q in queue])
+    return 0
+
+
+def _print_table(rows: list[tuple[Any, ...]]) -> None:
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
+              .rstrip())
