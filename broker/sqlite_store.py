@@ -53,7 +53,9 @@ def _create_private(path: str) -> None:
 
 
 class SQLiteStore:
-    def __init__(self, path: str, sync: str = "full") -> None:
+    def __init__(self, path: str, sync: str = "full", max_size: int | None = None) -> None:
+        """``max_size``: bytes the database may grow to; past it writes fail as on a full
+        disk, and the broker stops acknowledging what it cannot store."""
         if sync not in SYNC_MODES:
             raise ValueError(f"sync must be one of {SYNC_MODES}, not {sync!r}")
         self.path = path
@@ -66,6 +68,9 @@ class SQLiteStore:
             self._db.execute(f"PRAGMA synchronous={sync.upper()}")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._migrate()
+            if max_size is not None:
+                page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
+                self._db.execute(f"PRAGMA max_page_count={max(1, max_size // page_size)}")
         except sqlite3.Error as exc:
             self._release()
             raise StoreError(f"cannot use {path}: {exc}") from None
