@@ -32,6 +32,8 @@ class Scenario:
     unit: str
     args: dict[str, int]
     quick: dict[str, int]
+    # Variants run beside "mqlite" in this scenario only.
+    variants: tuple[str, ...] = ()
 
 
 SCENARIOS = [
@@ -43,6 +45,11 @@ SCENARIOS = [
              {"count": 50_000, "window": 100}, {"count": 2_000, "window": 100}),
     Scenario("D", "5,000 idle keep-alive connections", "idle", "KiB/conn",
              {"count": 5_000}, {"count": 200}),
+    Scenario("E", "20,000 QoS 1 queued offline, drained on reconnect; then kill -9", "drain",
+             "s", {"count": 20_000, "window": 100}, {"count": 500, "window": 100}),
+    Scenario("G", "durable QoS 1 to a persistent subscriber, window of 100", "qos1", "msg/s",
+             {"count": 50_000, "window": 100, "persistent": 1},
+             {"count": 2_000, "window": 100, "persistent": 1}, variants=("mqlite-normal",)),
 ]
 
 
@@ -50,11 +57,40 @@ def _load(kind: str, port: int, args: dict[str, int]) -> subprocess.Popen[str]:
     command = ["taskset", "-c", LOAD_CPU, sys.executable, "-m", "bench.load", kind,
                "--port", str(port)]
     for name, value in args.items():
-        command += [f"--{name}", str(value)]
+        if name == "persistent":
+            command += ["--persistent"] if value else []
+        else:
+            command += [f"--{name}", str(value)]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
 
 
+def _load_result(kind: str, broker: BrokerProcess, args: dict[str, int]) -> dict[str, float]:
+    load = _load(kind, broker.port, args)
+    out, _ = load.communicate(timeout=600)
+    if not out:
+        raise RuntimeError(f"the load generator failed for {broker.name} ({kind})")
+    result: dict[str, float] = json.loads(out.splitlines()[-1])
+    return result
+
+
+def run_drain(broker: BrokerProcess, args: dict[str, int]) -> dict[str, float]:
+    """Scenario E: fill an offline session's queue and time the drain; then fill it again,
+    kill -9 the broker, restart it on the same files and count what survived."""
+    _load_result("fill", broker, args)
+    cpu_before = broker.cpu_seconds()
+    drained = _load_result("drain", broker, {"count": args["count"]})
+    broker_cpu = broker.cpu_seconds() - cpu_before
+    _load_result("fill", broker, args)
+    broker.kill_and_restart()
+    survived = _load_result("drain", broker, {"count": args["count"]})
+    return {"elapsed": drained["elapsed"], "deliveries": drained["deliveries"],
+            "survived": survived["deliveries"], "lost": args["count"] - survived["deliveries"],
+            "broker_cpu": broker_cpu, "generator_cpu": drained["generator_cpu"]}
+
+
 def run_once(scenario: Scenario, broker: BrokerProcess, args: dict[str, int]) -> dict[str, float]:
+    if scenario.kind == "drain":
+        return run_drain(broker, args)
     cpu_before = broker.cpu_seconds()
     rss_before = broker.rss_kib()
     load = _load(scenario.kind, broker.port, args)
@@ -74,6 +110,9 @@ def run_once(scenario: Scenario, broker: BrokerProcess, args: dict[str, int]) ->
 
 
 def metrics(scenario: Scenario, result: dict[str, float], expected: int) -> dict[str, float]:
+    if scenario.kind == "drain":
+        return {"value": result["elapsed"], "seconds": result["elapsed"], "lost": result["lost"],
+                "drain_lost": expected - result["deliveries"]}
     if scenario.kind == "idle":
         count = result["connections"]
         return {"value": result["rss_kib"] / max(count, 1), "seconds": result["elapsed"],
@@ -95,7 +134,8 @@ def main() -> None:
     table: dict[str, dict[str, dict[str, float]]] = {}
     for scenario in chosen:
         args = scenario.quick if options.quick else scenario.args
-        for name in brokers:
+        names = [*brokers, *(v for v in scenario.variants if "mqlite" in brokers)]
+        for name in names:
             runs = []
             broker = BrokerProcess(name)
             try:
@@ -120,6 +160,7 @@ def main() -> None:
             table.setdefault(scenario.key, {})[name] = {
                 key: statistics.median(run[key] for run in runs) for key in runs[0]}
     report = render(chosen, brokers, table, options)
+
     print(report)
     output = Path(options.output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -140,9 +181,20 @@ def render(chosen: list[Scenario], brokers: list[str],
         cells = []
         for name in brokers:
             cell = row[name]
-            text = (f"{cell['value']:,.2f} KiB, {cell['seconds']:.2f} s" if scenario.kind == "idle"
-                    else f"{cell['value']:,.0f} {scenario.unit}")
-            if cell["lost"]:
+            if scenario.kind == "idle":
+                text = f"{cell['value']:,.2f} KiB, {cell['seconds']:.2f} s"
+            elif scenario.kind == "drain":
+                count = scenario.args["count"] if not options.quick else scenario.quick["count"]
+                text = f"{cell['value']:.3f} s"
+                if cell.get("drain_lost"):
+                    text += f" ({cell['drain_lost']:,.0f} never delivered)"
+                text += f"; {count - cell['lost']:,.0f} of {count:,} after kill -9"
+            else:
+                text = f"{cell['value']:,.0f} {scenario.unit}"
+            for variant in scenario.variants:
+                if name == "mqlite" and variant in row:
+                    text += f"; {row[variant]['value']:,.0f} with --sync normal"
+            if cell["lost"] and scenario.kind != "drain":
                 text += f" ({cell['lost']:.0f} lost)"
             cpu = f" (cpu {cell['broker_cpu']:.1f} s / {cell['generator_cpu']:.1f} s)"
             cells.append(text + cpu)
@@ -150,6 +202,8 @@ def render(chosen: list[Scenario], brokers: list[str],
         for other in ("mosquitto", "amqtt"):
             if "mqlite" not in row or other not in row or not row[other]["value"]:
                 ratios.append("")
+            elif scenario.kind == "drain":
+                ratios.append(f"{row['mqlite']['value'] / row[other]['value']:.2f}x the time")
             elif scenario.kind == "idle":
                 memory = row["mqlite"]["value"] / row[other]["value"]
                 seconds = row["mqlite"]["seconds"] / row[other]["seconds"]

@@ -46,6 +46,9 @@ class BrokerProcess:
         self.name = name
         self.port = free_port()
         self._dir = tempfile.TemporaryDirectory(prefix=f"bench-{name}-")
+        self._launch()
+
+    def _launch(self) -> None:
         command = self._command(Path(self._dir.name))
         self.proc = subprocess.Popen(["taskset", "-c", BROKER_CPU, *command],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -53,16 +56,25 @@ class BrokerProcess:
                                      cwd=self._dir.name)
         self._wait_listening()
 
+    def kill_and_restart(self) -> None:
+        """SIGKILL, then start again on the same files (and port)."""
+        self.proc.kill()
+        self.proc.wait()
+        self._launch()
+
     def _command(self, workdir: Path) -> list[str]:
-        if self.name == "mqlite":
+        if self.name in ("mqlite", "mqlite-normal"):
+            sync = "normal" if self.name == "mqlite-normal" else "full"
             return [sys.executable, "-m", "mqlite.cli", "broker", "--port", str(self.port),
-                    "--log-level", "warning"]
+                    "--log-level", "warning", "--db", str(workdir / "mqlite.db"),
+                    "--sync", sync, "--max-queued-messages", "100000",
+                    "--max-queued-bytes", str(1 << 30)]
         if self.name == "mosquitto":
             if not shutil.which("mosquitto"):
                 raise RuntimeError("mosquitto is not installed (apt-get install mosquitto)")
             conf = workdir / "mosquitto.conf"
             conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                            "persistence false\nlog_dest none\n")
+                            "persistence false\nlog_dest none\nmax_queued_messages 100000\n")
             os.chmod(workdir, 0o755)
             return ["mosquitto", "-c", str(conf)]
         if self.name == "amqtt":

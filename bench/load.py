@@ -23,10 +23,10 @@ from mqlite.protocol import Connect, Publish, Subscribe, Subscription, encode
 TOPIC = "bench/t"
 
 
-def _connect(port: int, client_id: str) -> socket.socket:
+def _connect(port: int, client_id: str, clean: bool = True) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.sendall(encode(Connect(client_id=client_id, keep_alive=0), 4))
+    sock.sendall(encode(Connect(client_id=client_id, keep_alive=0, clean_start=clean), 4))
     _read_exactly(sock, 4)  # CONNACK
     return sock
 
@@ -101,9 +101,12 @@ def qos0(port: int, count: int, subscribers: int, payload: int, timeout: float) 
             "lost": count * subscribers - delivered, "generator_cpu": _cpu() - cpu_start}
 
 
-def qos1(port: int, count: int, window: int, payload: int, timeout: float) -> dict[str, float]:
-    """One publisher with ``window`` QoS 1 messages outstanding; the subscriber acks each."""
-    sub = _connect(port, "sub")
+def qos1(port: int, count: int, window: int, payload: int, timeout: float,
+         persistent: bool = False) -> dict[str, float]:
+    """One publisher with ``window`` QoS 1 messages outstanding; the subscriber acks each.
+    ``persistent``: the subscriber has a persistent session, so a durable broker stores every
+    message before acknowledging it."""
+    sub = _connect(port, "durable-sub" if persistent else "sub", clean=not persistent)
     _subscribe(sub, "bench/#", 1)
     pub = _connect(port, "pub")
     packets = [encode(Publish(topic=TOPIC, payload=bytes(payload), qos=1,
@@ -152,6 +155,65 @@ def qos1(port: int, count: int, window: int, payload: int, timeout: float) -> di
             "lost": count - delivered, "generator_cpu": _cpu() - cpu_start}
 
 
+def fill(port: int, count: int, window: int, payload: int, timeout: float) -> dict[str, float]:
+    """Queue ``count`` QoS 1 messages for an offline persistent subscriber."""
+    sub = _connect(port, "offline-sub", clean=False)
+    _subscribe(sub, "bench/#", 1)
+    sub.sendall(b"\xe0\x00")  # DISCONNECT: the session stays, offline
+    sub.close()
+    pub = _connect(port, "filler")
+    packets = [encode(Publish(topic=TOPIC, payload=bytes(payload), qos=1,
+                              packet_id=i % 65535 + 1), 4) for i in range(count)]
+    cpu_start = _cpu()
+    start = time.perf_counter()
+    pub.sendall(b"".join(packets[:window]))
+    sent = min(window, count)
+    acked = 0
+    buffered = 0
+    while acked < count and time.perf_counter() - start < timeout:
+        buffered += len(pub.recv(1 << 20))
+        new = buffered // 4 - acked
+        acked += new
+        more = min(new, count - sent)
+        if more:
+            pub.sendall(b"".join(packets[sent:sent + more]))
+            sent += more
+    return {"elapsed": time.perf_counter() - start, "messages": count, "deliveries": acked,
+            "lost": count - acked, "generator_cpu": _cpu() - cpu_start}
+
+
+def drain(port: int, count: int, payload: int, timeout: float) -> dict[str, float]:
+    """Reconnect the offline subscriber and take its queue, acking as it goes; the clock runs
+    from CONNECT to the last message."""
+    size = len(encode(Publish(topic=TOPIC, payload=bytes(payload), qos=1, packet_id=1), 4))
+    id_offset = 1 + 1 + 2 + len(TOPIC)
+    cpu_start = _cpu()
+    start = time.perf_counter()
+    sock = _connect(port, "offline-sub", clean=False)
+    sock.settimeout(2.0)
+    buffer = b""
+    delivered = 0
+    while delivered < count and time.perf_counter() - start < timeout:
+        try:
+            data = sock.recv(1 << 20)
+        except TimeoutError:
+            break  # nothing more is coming: the rest was lost
+        if not data:
+            break
+        buffer += data
+        whole = len(buffer) // size
+        if whole:
+            sock.sendall(b"".join(b"\x40\x02" + buffer[i * size + id_offset:
+                                                      i * size + id_offset + 2]
+                                  for i in range(whole)))
+            buffer = buffer[whole * size:]
+            delivered += whole
+    elapsed = time.perf_counter() - start
+    sock.close()
+    return {"elapsed": elapsed, "messages": count, "deliveries": delivered,
+            "lost": count - delivered, "generator_cpu": _cpu() - cpu_start}
+
+
 def idle(port: int, count: int, timeout: float) -> dict[str, float]:
     """Open ``count`` connections, CONNECT each (keep alive 60), wait for every CONNACK; then
     hold them until told on stdin, so the caller can read the broker's memory."""
@@ -186,7 +248,8 @@ def idle(port: int, count: int, timeout: float) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("scenario", choices=["qos0", "qos1", "idle"])
+    parser.add_argument("scenario", choices=["qos0", "qos1", "idle", "fill", "drain"])
+    parser.add_argument("--persistent", action="store_true")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--count", type=int, default=200_000)
     parser.add_argument("--subscribers", type=int, default=1)
@@ -197,7 +260,12 @@ def main() -> None:
     if args.scenario == "qos0":
         result = qos0(args.port, args.count, args.subscribers, args.payload, args.timeout)
     elif args.scenario == "qos1":
-        result = qos1(args.port, args.count, args.window, args.payload, args.timeout)
+        result = qos1(args.port, args.count, args.window, args.payload, args.timeout,
+                      args.persistent)
+    elif args.scenario == "fill":
+        result = fill(args.port, args.count, args.window, args.payload, args.timeout)
+    elif args.scenario == "drain":
+        result = drain(args.port, args.count, args.payload, args.timeout)
     else:
         idle(args.port, args.count, args.timeout)
         return

@@ -79,6 +79,9 @@ class SQLiteStore:
             raise
         self._in_transaction = False
         self._deletions = 0
+        # Queue rows written this turn, by (client id, seq): the row to write, or None to
+        # delete it. Applied at commit, net of changes within the turn, in two batches.
+        self._pending: dict[tuple[str, int], tuple[Any, ...] | None] = {}
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -155,6 +158,8 @@ class SQLiteStore:
             raise StoreWriteError(f"writing {self.path} failed: {exc}") from None
 
     def commit(self) -> None:
+        if self._pending:
+            self._apply_pending()
         if self._in_transaction:
             self._in_transaction = False
             try:
@@ -164,7 +169,27 @@ class SQLiteStore:
                     self._db.execute("ROLLBACK")
                 raise StoreWriteError(f"committing to {self.path} failed: {exc}") from None
 
+    def _apply_pending(self) -> None:
+        pending, self._pending = self._pending, {}
+        rows = [row for row in pending.values() if row is not None]
+        gone = [key for key, row in pending.items() if row is None]
+        try:
+            if not self._in_transaction:
+                self._db.execute("BEGIN")
+                self._in_transaction = True
+            if rows:
+                self._db.executemany(
+                    "INSERT INTO queue VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(client_id, "
+                    "seq) DO UPDATE SET packet_id=excluded.packet_id, state=excluded.state",
+                    rows)
+            if gone:
+                self._db.executemany("DELETE FROM queue WHERE client_id = ? AND seq = ?", gone)
+        except sqlite3.Error as exc:
+            self.rollback()
+            raise StoreWriteError(f"writing {self.path} failed: {exc}") from None
+
     def rollback(self) -> None:
+        self._pending.clear()
         if self._in_transaction:
             self._in_transaction = False
             with contextlib.suppress(sqlite3.Error):
@@ -183,6 +208,8 @@ class SQLiteStore:
              pack_will(session.will), session.will_delay, now, session.disconnected_at))
 
     def delete_session(self, client_id: str) -> None:
+        for key in [key for key in self._pending if key[0] == client_id]:
+            del self._pending[key]  # rows buffered for the session go with it
         for table in ("sessions", "subscriptions", "queue", "inbound_qos2"):
             self._write(f"DELETE FROM {table} WHERE client_id = ?", (client_id,))
         self._count_deletions(1)
@@ -213,14 +240,12 @@ class SQLiteStore:
 
     def save_delivery(self, client_id: str, delivery: Delivery) -> None:
         ids = ",".join(map(str, delivery.subscription_ids)) or None
-        self._write(
-            "INSERT INTO queue VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(client_id, seq) "
-            "DO UPDATE SET packet_id=excluded.packet_id, state=excluded.state",
-            (client_id, delivery.seq, self._message_id(delivery.message), delivery.qos,
-             delivery.retain, delivery.packet_id, delivery.state, ids))
+        self._pending[(client_id, delivery.seq)] = (
+            client_id, delivery.seq, self._message_id(delivery.message), delivery.qos,
+            delivery.retain, delivery.packet_id, delivery.state, ids)
 
     def delete_delivery(self, client_id: str, seq: int) -> None:
-        self._write("DELETE FROM queue WHERE client_id = ? AND seq = ?", (client_id, seq))
+        self._pending[(client_id, seq)] = None
         self._count_deletions(1)
 
     def add_inbound_qos2(self, client_id: str, packet_id: int) -> None:
@@ -247,6 +272,8 @@ class SQLiteStore:
 
     def _sweep(self) -> None:
         """Drop message bodies no queue row or retained topic refers to any more."""
+        if self._pending:
+            self._apply_pending()  # the sweep must see this turn's queue rows
         self._write("DELETE FROM messages WHERE id NOT IN (SELECT message_id FROM queue) "
                     "AND id NOT IN (SELECT message_id FROM retained)", ())
 
