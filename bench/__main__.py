@@ -1,6 +1,7 @@
 """Broker benchmarks, mqlite side by side with mosquitto and amqtt in one run.
 
-    python -m bench [--brokers mqlite,mosquitto,amqtt] [--scenarios A,B,C,D] [--runs 3] [--quick]
+    python -m bench [--brokers mqlite,mosquitto,amqtt] [--scenarios A,B,C,D,E,G]
+                    [--runs 3] [--quick]
 
 Each broker runs pinned to CPU 0 and the load generator (bench/load.py) to CPU 1; every
 scenario runs three times on a fresh broker and the median is reported, with the broker's and
@@ -124,7 +125,7 @@ def metrics(scenario: Scenario, result: dict[str, float], expected: int) -> dict
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--brokers", default="mqlite,mosquitto,amqtt")
-    parser.add_argument("--scenarios", default="A,B,C,D")
+    parser.add_argument("--scenarios", default="A,B,C,D,E,G")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="small counts: a smoke test")
     parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "latest.md"))

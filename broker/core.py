@@ -203,6 +203,7 @@ class BrokerCore:
         if session.connection is not conn:
             return
         session.connection = None
+        session.disconnected_at = time.time()
         self.resume_publishers(session)  # nobody waits for an offline session's queue
         self.stats.clients_connected -= 1
         log.info("client %s disconnected from %s (MQTT %s): %s", conn.client_id, conn.peer,
@@ -236,6 +237,7 @@ class BrokerCore:
         session.pending_will = None
         session.will_timer = session.expiry_timer = None
         session.connection = conn
+        session.disconnected_at = None
         conn.session = session
         self.stats.clients_connected += 1
         self.stats.clients_total += 1
@@ -246,7 +248,7 @@ class BrokerCore:
             client_id=session.client_id, protocol_version=session.protocol_version,
             expiry_interval=session.expiry_interval, will=will,
             will_delay=(will.properties.will_delay_interval or 0) if will else 0,
-            disconnected_at=None if session.connection else time.time()))
+            disconnected_at=session.disconnected_at))
 
     def _set_expiry(self, session: Session, expiry: int) -> None:
         was_persistent = session.persistent
@@ -368,7 +370,8 @@ class BrokerCore:
                 session.will_timer = self.timers.call_at(
                     now + max(0.0, min(stored.will_delay, expiry) - down),
                     self._fire_delayed_will, session)
-            self.save_session(session)  # disconnected as of now, if it was not already
+            if stored.disconnected_at is None:
+                self.save_session(session)  # disconnected as of now (and its will sent)
             if expiry != NEVER_EXPIRES:
                 session.expiry_timer = self.timers.call_at(
                     now + max(0.0, expiry - down), self._expire_session, session)
@@ -381,6 +384,9 @@ class BrokerCore:
     def _restore_session(self, client_id: str, stored: StoredSession, state: StoredState,
                          now: float) -> Session:
         session = Session(client_id, stored.protocol_version, stored.expiry_interval)
+        # A session stored as connected lost its connection when the broker went down: it
+        # counts as disconnected from now.
+        session.disconnected_at = stored.disconnected_at or time.time()
         for topic_filter, options in state.subscriptions.get(client_id, {}).items():
             session.subscriptions[topic_filter] = options
             self.index.subscribe(client_id, topic_filter, options)

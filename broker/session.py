@@ -47,7 +47,8 @@ class Delivery:
 
 
 class Session:
-    __slots__ = ("client_id", "completed", "connection", "expiry_interval", "expiry_timer",
+    __slots__ = ("client_id", "completed", "connection", "disconnected_at", "expiry_interval",
+                 "expiry_timer",
                  "inbound_qos2", "inflight", "next_seq", "packet_ids", "pending_will",
                  "protocol_version", "queue", "queued_bytes", "stalled", "subscriptions", "will",
                  "will_timer")
@@ -71,6 +72,9 @@ class Session:
         self.completed = 0
         self.stalled = False
         self.connection: Connection | None = None
+        # Wall-clock time the last connection ended (None while connected): session expiry
+        # and will delays count from it, across broker restarts.
+        self.disconnected_at: float | None = None
         # The will of the current connection; after an unclean close with a Will Delay
         # Interval, the will waiting for that delay (spec 3.1.3.2.2).
         self.will: Will | None = None

@@ -18,7 +18,7 @@ def test_bench_quick_run(tmp_path: Path) -> None:
                           cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads(output.with_suffix(".json").read_text())
-    assert set(results) == {"A", "B", "C", "D"}
+    assert set(results) == {"A", "B", "C", "D", "E", "G"}
     for scenario, row in results.items():
         assert row["mqlite"]["lost"] == 0, (scenario, row)
     assert "| A: QoS 0" in output.read_text()

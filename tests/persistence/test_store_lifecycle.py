@@ -250,3 +250,25 @@ def test_sessions_command_reads_while_the_broker_runs(tmp_path: Path) -> None:
                               "--db", str(db)], capture_output=True, text=True, timeout=30)
     assert missing.returncode == 1 and "no session 'nobody'" in missing.stderr
     assert broker.terminate() == 0
+
+
+def test_expiry_keeps_counting_across_several_restarts(make_broker: BrokerFactory,
+                                                       tmp_path: Path) -> None:
+    """Two restarts, each within the 2 s expiry, add up to more than it: the session is gone.
+    A restart must not reset the time the session has been disconnected."""
+    db = str(tmp_path / "twice.db")
+    broker = make_broker(db=db)
+    raw = RawClient(broker.address, version=5)
+    raw.connect(client_id="brief", clean_start=False,
+                properties=Properties(session_expiry_interval=2))
+    raw.send(Disconnect())
+    raw.expect_closed()
+    broker.stop()
+    for _ in range(2):
+        threading.Event().wait(1.2)  # the subject is time passing while the broker is down
+        broker = make_broker(db=db)
+        broker.stop()
+    broker = make_broker(db=db)
+    again = RawClient(broker.address, version=5)
+    assert again.connect(client_id="brief", clean_start=False,
+                         properties=Properties(session_expiry_interval=2)).session_present is False
