@@ -203,6 +203,8 @@ def render(chosen: list[Scenario], brokers: list[str],
         for other in ("mosquitto", "amqtt"):
             if "mqlite" not in row or other not in row or not row[other]["value"]:
                 ratios.append("")
+            elif scenario.kind == "drain" and row[other].get("drain_lost"):
+                ratios.append(f"{other} delivered none")
             elif scenario.kind == "drain":
                 ratios.append(f"{row['mqlite']['value'] / row[other]['value']:.2f}x the time")
             elif scenario.kind == "idle":

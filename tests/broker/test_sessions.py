@@ -132,3 +132,17 @@ def test_graceful_stop_sends_v5_server_shutting_down(make_broker: BrokerFactory)
     broker.stop()
     assert raw.expect_closed() == [Disconnect(reason_code=0x8B)]
     assert watcher.expect_closed() == []  # no will was published at shutdown
+
+
+def test_v311_persistent_sessions_expire_only_when_configured(make_broker: BrokerFactory) -> None:
+    """MQTT 3.1.1 persistent sessions never expire by default; session_expiry (the broker
+    command's --session-expiry) limits them, like mosquitto's persistent_client_expiration."""
+    forever = make_broker()
+    limited = make_broker(session_expiry=1)
+    for broker in (forever, limited):
+        raw = RawClient(broker.address)
+        raw.connect(client_id="old-style", clean_start=False)
+        raw.send(Disconnect())
+        raw.expect_closed()
+    wait_until(lambda: "old-style" not in limited.core.sessions, timeout=4, what="expiry")
+    assert forever.core.sessions["old-style"].expiry_interval == 0xFFFF_FFFF
