@@ -36,6 +36,8 @@ class Broker:
         self._loop: EventLoop | None = None
         self._thread: threading.Thread | None = None
         self._address: tuple[str, int] | None = None
+        # A stop() that came before the loop existed (a signal during start-up).
+        self._stop_requested = False
 
     @property
     def address(self) -> tuple[str, int]:
@@ -62,13 +64,16 @@ class Broker:
         if self._loop is not None:
             raise RuntimeError("the broker is already running")
         loop = EventLoop(BrokerCore(self.config, self.store), self.config)
+        self._loop = loop  # before listening: from the first connection on, stop() reaches it
         try:
             self._address = loop.listen(self.config.host, self.config.port)
         except OSError:
+            self._loop = None
             loop.run_closed()
             raise
         log.info("mqlite broker listening on %s", describe(self._address))
-        self._loop = loop
+        if self._stop_requested:
+            loop.request_stop()
         return loop
 
     def serve_forever(self) -> None:
@@ -79,6 +84,7 @@ class Broker:
         finally:
             self.store.close()
             self._loop = None
+            self._stop_requested = False
             log.info("mqlite broker stopped")
 
     def start(self) -> tuple[str, int]:
@@ -92,7 +98,9 @@ class Broker:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop gracefully: stop accepting, DISCONNECT 0x8B to MQTT 5 clients, flush, close."""
         loop = self._loop
-        if loop is not None:
+        if loop is None:
+            self._stop_requested = True  # honoured as soon as the loop exists
+        else:
             loop.request_stop()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():

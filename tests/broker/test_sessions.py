@@ -146,3 +146,16 @@ def test_v311_persistent_sessions_expire_only_when_configured(make_broker: Broke
         raw.expect_closed()
     wait_until(lambda: "old-style" not in limited.core.sessions, timeout=4, what="expiry")
     assert forever.core.sessions["old-style"].expiry_interval == 0xFFFF_FFFF
+
+
+def test_stop_during_start_up_is_not_lost() -> None:
+    """A stop() (as from a SIGTERM handler) racing with start-up still stops the broker."""
+    import threading
+
+    for _ in range(20):
+        broker = Broker(port=0)
+        runner = threading.Thread(target=broker.serve_forever)
+        runner.start()
+        broker.stop()
+        runner.join(5)
+        assert not runner.is_alive(), "stop() during start-up was ignored"
