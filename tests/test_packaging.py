@@ -4,6 +4,7 @@ and imports from the repository root and from elsewhere, with both commands work
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -26,9 +27,13 @@ def _run(args: list[str], cwd: Path) -> str:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built from a copy of the tree: setuptools writes build/ into the tree it builds."""
+    source = tmp_path_factory.mktemp("source") / "mqlite"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis"))
     out = tmp_path_factory.mktemp("dist")
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
-         cwd=ROOT)
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(source)],
+         cwd=source)
     (found,) = out.glob("mqlite-*.whl")
     return found
 
