@@ -1,4 +1,5 @@
-"""Bad input at the codec level: robustness.md B5 items 1, 2, 9-14, 16, 17 and 23.
+"""Bad input at the codec level: cases 1, 2, 9-14, 16, 17 and 23 of
+tests/robustness/CASES.md.
 
 Each case names the error class and the reason code a broker would answer an MQTT 5 client
 with; the broker tests check the connection-level behaviour.

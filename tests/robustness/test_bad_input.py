@@ -1,5 +1,5 @@
-"""Bad input and faults (robustness.md B5 1-24, those that apply without auth) against a broker
-process. After each case: the broker is alive, a control client connected beforehand still
+"""Bad input and faults (tests/robustness/CASES.md 1-24, those that apply without auth) against
+a broker process. After each case: the broker is alive, a control client connected beforehand still
 gets PINGRESP, and the broker's memory stayed bounded."""
 
 from __future__ import annotations
