@@ -64,7 +64,7 @@ class BrokerCore:
         # Connections with output to flush or a close to carry out this loop turn.
         self.dirty: set[Connection] = set()
         # Flow control: publishers paused until the session they flood drains, and the
-        # session that routing just found congested (read by the PUBLISH handler).
+        # session the last publish() found congested (read by the PUBLISH handler).
         self.paused: dict[Connection, Session] = {}
         self.congested: Session | None = None
         self.started = time.monotonic()
@@ -297,7 +297,9 @@ class BrokerCore:
                      time.monotonic())
 
     def publish(self, message: Message, now: float) -> int:
-        """Retain (or delete the retained message) as flagged, then route."""
+        """Retain (or delete the retained message) as flagged, then route. Afterwards
+        ``congested`` names a live session this message pushed over its queue's high mark."""
+        self.congested = None
         expiry = message.properties.message_expiry_interval
         if expiry is not None and message.expires_at is None:
             message.expires_at = now + expiry

@@ -64,7 +64,6 @@ def handle_publish(core: BrokerCore, conn: Connection, packet: Publish, now: flo
         return
     message = Message(topic=topic, payload=packet.payload, qos=qos, retain=packet.retain,
                       properties=properties, origin=conn.client_id)
-    core.congested = None  # left over from routing no connection published (a will, $SYS)
     matched = core.publish(message, now)
     if core.congested is not None:
         core.pause(conn, core.congested, now)
