@@ -38,7 +38,7 @@ from .connection import CONNECTED, CONNECTING, Connection
 from .message import Message
 from .outbound import route
 from .retained import RetainedMessages
-from .session import AWAIT_PUBACK, QUEUED, Delivery, Session
+from .session import QUEUED, Delivery, Session
 from .stats import Stats
 from .store import SessionStore, StoredSession, StoredState, StoreWriteError
 from .subscriptions import SubscriptionIndex
@@ -443,5 +443,3 @@ class BrokerCore:
     def _log_refused(self, conn: Connection, reason: str) -> None:
         log.info("connection from %s refused: %s", conn.peer, reason)
 
-
-__all__ = ["AWAIT_PUBACK", "BrokerCore", "Connection"]

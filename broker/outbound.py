@@ -242,6 +242,3 @@ def _queue(core: BrokerCore, conn: Connection, data: bytes) -> bool:
     core.stats.messages_sent += 1
     return True
 
-
-__all__ = ["AWAIT_PUBACK", "AWAIT_PUBCOMP", "AWAIT_PUBREC", "complete", "deliver", "pump",
-           "resend_inflight", "route", "send_publish"]

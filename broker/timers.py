@@ -53,6 +53,3 @@ class TimerHeap:
                 except Exception:  # one failing timer must not stop the loop or the others
                     logging.getLogger("mqlite.broker").exception("timer %r failed",
                                                                  timer.callback)
-
-    def __len__(self) -> int:
-        return len(self._heap)
