@@ -13,6 +13,9 @@ from mqlite.protocol import Disconnect, Packet, PacketReader, Properties, encode
 if TYPE_CHECKING:
     from .session import Session
 
+# Protocol levels as people name them, for logs.
+VERSION_NAMES = {3: "3.1", 4: "3.1.1", 5: "5.0"}
+
 # Connection states.
 CONNECTING = 0  # accepted, no CONNECT processed yet
 CONNECTED = 1  # CONNACK 0 sent

@@ -13,6 +13,7 @@ from typing import Any
 from mqlite.protocol import (
     Auth,
     Connack,
+    ConnackReturnCode,
     Connect,
     Disconnect,
     MQTTError,
@@ -34,7 +35,7 @@ from mqlite.protocol import (
 
 from . import handle_connect, handle_publish, handle_subscribe
 from .config import NEVER_EXPIRES, BrokerConfig
-from .connection import CONNECTED, CONNECTING, Connection
+from .connection import CONNECTED, CONNECTING, VERSION_NAMES, Connection
 from .message import Message
 from .outbound import route
 from .retained import RetainedMessages
@@ -49,7 +50,6 @@ log = logging.getLogger("mqlite.broker")
 # Seconds a congested session may go without completing a delivery before it counts as
 # stalled; then it throttles no one and its own queue overflows instead.
 STALL_TIMEOUT = 1.0
-_VERSION_NAMES = {3: "3.1", 4: "3.1.1", 5: "5.0"}
 
 
 class BrokerCore:
@@ -114,7 +114,8 @@ class BrokerCore:
         if conn.state == CONNECTING:
             if isinstance(error, UnsupportedProtocolVersion):
                 # A 3.1.1-format CONNACK with return code 1 is what every version understands.
-                conn.send_bytes(bytes((0x20, 2, 0, 1)))
+                conn.version = 4
+                conn.send(Connack(reason_code=ConnackReturnCode.UNACCEPTABLE_PROTOCOL_VERSION))
             elif error.protocol_version == 5:
                 conn.version = 5
                 conn.send(Connack(reason_code=error.reason_code))
@@ -207,7 +208,7 @@ class BrokerCore:
         self.resume_publishers(session)  # nobody waits for an offline session's queue
         self.stats.clients_connected -= 1
         log.info("client %s disconnected from %s (MQTT %s): %s", conn.client_id, conn.peer,
-                 _VERSION_NAMES.get(conn.version), conn.close_reason)
+                 VERSION_NAMES.get(conn.version), conn.close_reason)
         will, session.will = session.will, None
         if will is not None and conn.publish_will:
             delay = will.properties.will_delay_interval or 0

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from mqlite.protocol import Connack, ConnackReturnCode, Connect, Properties, ReasonCode
 
 from .config import NEVER_EXPIRES
-from .connection import CONNECTED, Connection
+from .connection import CONNECTED, VERSION_NAMES, Connection
 from .outbound import pump, resend_inflight
 from .session import Session
 
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from .core import BrokerCore
 
 log = logging.getLogger("mqlite.broker")
-_VERSION_NAMES = {3: "3.1", 4: "3.1.1", 5: "5.0"}
 
 
 def _refuse(core: BrokerCore, conn: Connection, v3_code: int, v5_code: int, why: str) -> None:
@@ -129,7 +128,7 @@ def handle_connect(core: BrokerCore, conn: Connection, packet: Connect, now: flo
         )
     conn.send(Connack(session_present=session_present, properties=properties))
     log.info("client %s connected from %s (MQTT %s, %s, keep alive %ds)", client_id, conn.peer,
-             _VERSION_NAMES[level], "resumed session" if session_present else "new session",
+             VERSION_NAMES[level], "resumed session" if session_present else "new session",
              keepalive)
     if session_present:
         resend_inflight(core, session, conn, now)

@@ -148,11 +148,15 @@ class SQLiteStore:
 
     # -- the SessionStore protocol ---------------------------------------------------------
 
+    def _begin(self) -> None:
+        """Open the turn's transaction at its first write."""
+        if not self._in_transaction:
+            self._db.execute("BEGIN")
+            self._in_transaction = True
+
     def _write(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
         try:
-            if not self._in_transaction:
-                self._db.execute("BEGIN")
-                self._in_transaction = True
+            self._begin()
             return self._db.execute(sql, params)
         except sqlite3.Error as exc:
             raise StoreWriteError(f"writing {self.path} failed: {exc}") from None
@@ -174,9 +178,7 @@ class SQLiteStore:
         rows = [row for row in pending.values() if row is not None]
         gone = [key for key, row in pending.items() if row is None]
         try:
-            if not self._in_transaction:
-                self._db.execute("BEGIN")
-                self._in_transaction = True
+            self._begin()
             if rows:
                 self._db.executemany(
                     "INSERT INTO queue VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(client_id, "
