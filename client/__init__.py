@@ -1,1 +1,43 @@
-"""The mqlite client library (built on :mod:`mqlite.protocol`)."""
+"""mqlite's MQTT client: paho-mqtt 2.x's API (callback API VERSION2), so a paho program ports by
+changing ``import paho.mqtt.client as mqtt`` to ``import mqlite.client as mqtt``.
+
+See the README's client section for the external-loop contract, the built-in loops, the
+asyncio API (:mod:`mqlite.client.aio`) and the durable outbox.
+"""
+
+from .client import Client, payload_bytes, topic_matches_sub
+from .constants import *  # noqa: F403  (paho exports these names from its client module)
+from .constants import (
+    CONNACK_ACCEPTED,
+    MQTT_CLEAN_START_FIRST_ONLY,
+    MQTT_ERR_SUCCESS,
+    CallbackAPIVersion,
+    ConnackCode,
+    LogLevel,
+    MQTTErrorCode,
+    MQTTProtocolVersion,
+    MQTTv5,
+    MQTTv31,
+    MQTTv311,
+    connack_string,
+    error_string,
+)
+from .message import MQTTMessage, MQTTMessageInfo
+from .mqtt5_types import (
+    ConnectFlags,
+    DisconnectFlags,
+    PacketTypes,
+    Properties,
+    ReasonCode,
+    SubscribeOptions,
+)
+from .outbox import OutboxError
+from .payloads import MSGPACK_CONTENT_TYPE
+
+__all__ = [
+    "CONNACK_ACCEPTED", "MQTT_CLEAN_START_FIRST_ONLY", "MQTT_ERR_SUCCESS", "MSGPACK_CONTENT_TYPE",
+    "CallbackAPIVersion", "Client", "ConnackCode", "ConnectFlags", "DisconnectFlags", "LogLevel",
+    "MQTTErrorCode", "MQTTMessage", "MQTTMessageInfo", "MQTTProtocolVersion", "MQTTv5",
+    "MQTTv31", "MQTTv311", "OutboxError", "PacketTypes", "Properties", "ReasonCode",
+    "SubscribeOptions", "connack_string", "error_string", "payload_bytes", "topic_matches_sub",
+]

@@ -70,3 +70,23 @@ def test_the_checker_catches_violations(tmp_path: Path) -> None:
 def test_no_top_level_mqlite_folder() -> None:
     """A ``mqlite/`` folder at the root would shadow the installed namespace package."""
     assert not (ROOT / "mqlite").exists()
+
+
+# Modules allowed to import each I/O module, per part (design: one socket module, one store).
+CONFINED = {
+    "broker": {"socket": {"loop.py"}, "selectors": {"loop.py"},
+               "sqlite3": {"sqlite_store.py"}, "sqlite_utils": {"sqlite_store.py"}},
+    "client": {"socket": {"transport.py"}, "selectors": {"transport.py"},
+               "sqlite3": {"outbox.py"}, "sqlite_utils": {"outbox.py"}},
+}
+
+
+@pytest.mark.parametrize("part", sorted(CONFINED))
+def test_io_is_confined_to_one_module(part: str) -> None:
+    found = []
+    for path in sorted((ROOT / part).rglob("*.py")):
+        for name in imported_modules(path, PARTS[part]):
+            allowed = CONFINED[part].get(name.split(".")[0])
+            if allowed is not None and path.name not in allowed:
+                found.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert found == []
