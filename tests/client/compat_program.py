@@ -1,0 +1,167 @@
+"""A paho-mqtt 2.x program, run unchanged against paho-mqtt and against mqlite.client.
+
+Usage: python compat_program.py paho|mqlite HOST PORT 4|5. It prints a transcript of what it
+observed; the test runs it with both modules and requires the same transcript.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+from typing import Any
+
+MODULES = {"paho": "paho.mqtt.client", "mqlite": "mqlite.client"}
+mqtt: Any = importlib.import_module(MODULES[sys.argv[1]])
+HOST, PORT, VERSION = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+TIMEOUT = 10
+lines: list[str] = []
+lock = threading.Lock()
+
+
+def say(text: str) -> None:
+    with lock:
+        lines.append(text)
+
+
+def make(client_id: str, **kwargs: Any) -> Any:
+    protocol = mqtt.MQTTv5 if VERSION == 5 else mqtt.MQTTv311
+    return mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id, protocol=protocol, **kwargs)
+
+
+def main() -> None:
+    say(f"topic_matches_sub: {mqtt.topic_matches_sub('a/+/c', 'a/b/c')} "
+        f"{mqtt.topic_matches_sub('a/#', 'a')} {mqtt.topic_matches_sub('+/x', '$SYS/x')}")
+    say(f"constants: {mqtt.MQTT_ERR_SUCCESS} {mqtt.MQTT_ERR_NO_CONN} {mqtt.MQTT_ERR_QUEUE_SIZE}")
+    say(f"error_string: {mqtt.error_string(mqtt.MQTT_ERR_NO_CONN)}")
+    say(f"connack_string: {mqtt.connack_string(5)}")
+
+    connected = threading.Event()
+    subscribed = threading.Event()
+    got_all = threading.Event()
+    received: list[str] = []
+    special: list[str] = []
+
+    client = make("compat-main", userdata={"name": "main"})
+    client.username_pw_set("user", "secret")
+    client.will_set("compat/will", b"gone", qos=1, retain=False)
+    client.max_inflight_messages_set(5)
+    client.max_queued_messages_set(100)
+    client.reconnect_delay_set(1, 2)
+
+    def on_connect(c: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        say(f"on_connect userdata={userdata['name']} session_present={flags.session_present} "
+            f"rc={reason_code} is_failure={reason_code.is_failure} eq0={reason_code == 0}")
+        if VERSION == 5:
+            options = mqtt.SubscribeOptions(qos=2, noLocal=False)
+            c.subscribe([("compat/data/#", options), ("compat/special", options)])
+        else:
+            c.subscribe([("compat/data/#", 2), ("compat/special", 2)])
+        connected.set()
+
+    def on_subscribe(c: Any, userdata: Any, mid: int, codes: list[Any], properties: Any) -> None:
+        say(f"on_subscribe codes={[str(code) for code in codes]} "
+            f"values={[int(code.value) for code in codes]}")
+        subscribed.set()
+
+    def on_message(c: Any, userdata: Any, message: Any) -> None:
+        extra = ""
+        if VERSION == 5 and message.properties is not None and \
+                hasattr(message.properties, "UserProperty"):
+            extra = f" user={message.properties.UserProperty}"
+        received.append(f"{message.topic} {message.payload!r} qos={message.qos} "
+                        f"retain={message.retain}{extra}")
+        if len(received) + len(special) == 4:
+            got_all.set()
+
+    def on_special(c: Any, userdata: Any, message: Any) -> None:
+        special.append(f"special {message.payload!r}")
+        if len(received) + len(special) == 4:
+            got_all.set()
+
+    published: list[int] = []
+
+    def on_publish(c: Any, userdata: Any, mid: int, reason_code: Any, properties: Any) -> None:
+        published.append(mid)
+
+    client.on_connect = on_connect
+    client.on_subscribe = on_subscribe
+    client.on_message = on_message
+    client.on_publish = on_publish
+    client.message_callback_add("compat/special", on_special)
+    say(f"connect rc={client.connect(HOST, PORT, keepalive=30)}")
+    started = client.loop_start()
+    assert connected.wait(TIMEOUT) and subscribed.wait(TIMEOUT)
+    say(f"loop_start rc={started}")
+    say(f"is_connected={client.is_connected()}")
+
+    infos = []
+    for qos in (0, 1, 2):
+        properties = None
+        if VERSION == 5:
+            properties = mqtt.Properties(mqtt.PacketTypes.PUBLISH)
+            properties.UserProperty = ("k", f"v{qos}")
+        infos.append(client.publish(f"compat/data/{qos}", f"payload {qos}", qos=qos,
+                                    properties=properties))
+    infos.append(client.publish("compat/special", 42, qos=1))
+    for info in infos:
+        rc, mid = info
+        info.wait_for_publish(TIMEOUT)  # paho returns None, mqlite True: not compared
+        say(f"publish rc={rc} mid_matches={mid == info.mid} published={info.is_published()}")
+    assert got_all.wait(TIMEOUT)
+    for line in sorted(received):
+        say(f"received {line}")
+    say(f"special callback: {special}")
+    say(f"on_publish mids match: {sorted(published) == sorted(i.mid for i in infos)}")
+
+    try:
+        client.publish("compat/#", b"x")
+    except ValueError:
+        say("wildcard publish raises ValueError")
+    try:
+        client.publish("compat/x", b"x", qos=3)
+    except ValueError:
+        say("qos 3 raises ValueError")
+
+    unsubscribed = threading.Event()
+    client.on_unsubscribe = lambda c, u, mid, codes, props: unsubscribed.set()
+    rc, _ = client.unsubscribe("compat/data/#")
+    say(f"unsubscribe rc={rc} acked={unsubscribed.wait(TIMEOUT)}")
+
+    manual(client)
+
+    disconnected = threading.Event()
+
+    def on_disconnect(c: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        say(f"on_disconnect rc={reason_code} from_server={flags.is_disconnect_packet_from_server}")
+        disconnected.set()
+
+    client.on_disconnect = on_disconnect
+    say(f"disconnect rc={client.disconnect()}")
+    assert disconnected.wait(TIMEOUT)
+    client.loop_stop()
+    say(f"is_connected after disconnect={client.is_connected()}")
+
+
+def manual(publisher: Any) -> None:
+    """manual_ack: a message is acknowledged only by ack()."""
+    got = threading.Event()
+    box: list[Any] = []
+    subscriber = make("compat-manual", manual_ack=True)
+    subscriber.on_message = lambda c, u, m: (box.append(m), got.set())
+    ready = threading.Event()
+    subscriber.on_subscribe = lambda c, u, mid, codes, props: ready.set()
+    subscriber.on_connect = lambda c, u, f, rc, p: c.subscribe("compat/manual", 1)
+    subscriber.connect(HOST, PORT)
+    subscriber.loop_start()
+    assert ready.wait(TIMEOUT)
+    publisher.publish("compat/manual", b"m", qos=1).wait_for_publish(TIMEOUT)
+    assert got.wait(TIMEOUT)
+    say(f"manual ack rc={subscriber.ack(box[0].mid, box[0].qos)}")
+    subscriber.disconnect()
+    subscriber.loop_stop()
+
+
+if __name__ == "__main__":
+    main()
+    print("\n".join(lines))
