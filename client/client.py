@@ -800,12 +800,16 @@ class Client:
             try:
                 call()
             except Exception as exc:
-                (self._logger or _fallback_logger).error(
-                    "Caught exception in callback: %s", exc, exc_info=exc)
-                if first is None and not self._suppressing():
+                if self._suppressing():
+                    self._log_callback_error(exc)
+                elif first is None:
                     first = exc
         if first is not None:
             raise first
+
+    def _log_callback_error(self, exc: Exception) -> None:
+        (self._logger or _fallback_logger).error("Caught exception in callback: %s", exc,
+                                                 exc_info=exc)
 
     def _log(self, level: int, fmt: str, *args: Any) -> None:
         if self.on_log is None and self._logger is None:

@@ -198,9 +198,10 @@ def deliver_then_ack(client: Client, message: MQTTMessage, ack: type[Puback | Pu
     broker sends the message again. An exception not suppressed also withholds the ack."""
     try:
         deliver(client, message)
-    except Exception:
+    except Exception as exc:
         if not client._suppressing():
             raise
+        client._log_callback_error(exc)
     if client._manual_ack:
         return
     with client._lock:
