@@ -1,0 +1,146 @@
+"""mqlite's client against a real mosquitto broker (Debian package), started on a free port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import mqlite.client as mqtt
+
+if not shutil.which("mosquitto"):
+    if os.environ.get("CI"):
+        raise RuntimeError("CI needs the mosquitto broker installed (see .ci/run)")
+    pytest.skip("mosquitto is not installed", allow_module_level=True)
+
+TIMEOUT = 10.0
+
+
+@pytest.fixture(scope="module")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path_factory.mktemp("mosquitto") / "mosquitto.conf"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n")
+    process = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert process.poll() is None, "mosquitto exited"
+            assert time.monotonic() < deadline, "mosquitto did not start listening"
+            time.sleep(0.05)  # polling for a process's listening socket; nothing to wait on
+    yield "127.0.0.1", port
+    process.terminate()
+    process.wait(TIMEOUT)
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.messages: list[mqtt.MQTTMessage] = []
+        self.condition = threading.Condition()
+
+    def __call__(self, client: Any, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        with self.condition:
+            self.messages.append(message)
+            self.condition.notify_all()
+
+    def wait_for(self, count: int) -> list[mqtt.MQTTMessage]:
+        with self.condition:
+            assert self.condition.wait_for(lambda: len(self.messages) >= count, TIMEOUT)
+            return list(self.messages)
+
+
+def connected_client(address: tuple[str, int], client_id: str, version: int,
+                     **kwargs: Any) -> mqtt.Client:
+    client = mqtt.Client(client_id=client_id, protocol=version, **kwargs)
+    ready = threading.Event()
+    client.on_connect = lambda c, u, f, rc, p: ready.set()
+    client.connect(*address)
+    client.loop_start()
+    assert ready.wait(TIMEOUT)
+    return client
+
+
+def stop(client: mqtt.Client) -> None:
+    client.disconnect()
+    client.loop_stop()
+
+
+def test_all_qos_both_ways(mosquitto: tuple[str, int], version: int) -> None:
+    collector = Collector()
+    subscriber = connected_client(mosquitto, f"mq-sub-{version}", version)
+    subscriber.on_message = collector
+    acked = threading.Event()
+    subscriber.on_subscribe = lambda *args: acked.set()
+    subscriber.subscribe("mq/+/t", 2)
+    assert acked.wait(TIMEOUT)
+    publisher = connected_client(mosquitto, f"mq-pub-{version}", version)
+    properties = None
+    if version == 5:
+        properties = mqtt.Properties(mqtt.PacketTypes.PUBLISH)
+        properties.UserProperty = ("via", "mosquitto")
+    infos = [publisher.publish(f"mq/{qos}/t", b"q%d" % qos, qos=qos, properties=properties)
+             for qos in range(3)]
+    for info in infos:
+        assert info.wait_for_publish(TIMEOUT)
+    got = collector.wait_for(3)
+    assert sorted((m.topic, m.payload, m.qos) for m in got) == [
+        ("mq/0/t", b"q0", 0), ("mq/1/t", b"q1", 1), ("mq/2/t", b"q2", 2)]
+    if version == 5:
+        assert all(m.properties.UserProperty == [("via", "mosquitto")] for m in got)
+    stop(publisher)
+    stop(subscriber)
+
+
+def test_persistent_session_queues_while_offline(mosquitto: tuple[str, int]) -> None:
+    subscriber = connected_client(mosquitto, "mq-persist", 4, clean_session=False)
+    acked = threading.Event()
+    subscriber.on_subscribe = lambda *args: acked.set()
+    subscriber.subscribe("mq/persist", 1)
+    assert acked.wait(TIMEOUT)
+    stop(subscriber)
+    publisher = connected_client(mosquitto, "mq-persist-pub", 4)
+    for i in range(5):
+        assert publisher.publish("mq/persist", b"%d" % i, qos=1).wait_for_publish(TIMEOUT)
+    stop(publisher)
+    collector = Collector()
+    again = mqtt.Client(client_id="mq-persist", clean_session=False)
+    again.on_message = collector
+    sessions: list[bool] = []
+    again.on_connect = lambda c, u, f, rc, p: sessions.append(f.session_present)
+    again.connect(*mosquitto)
+    again.loop_start()
+    assert [m.payload for m in collector.wait_for(5)] == [b"%d" % i for i in range(5)]
+    assert sessions == [True]
+    stop(again)
+
+
+def test_will_is_published_when_the_connection_dies(mosquitto: tuple[str, int]) -> None:
+    collector = Collector()
+    watcher = connected_client(mosquitto, "mq-watcher", 4)
+    watcher.on_message = collector
+    acked = threading.Event()
+    watcher.on_subscribe = lambda *args: acked.set()
+    watcher.subscribe("mq/will", 1)
+    assert acked.wait(TIMEOUT)
+    doomed = mqtt.Client(client_id="mq-doomed")
+    doomed.will_set("mq/will", b"gone", qos=1)
+    doomed.connect(*mosquitto)
+    while not doomed.is_connected():
+        doomed.loop(0.1)
+    doomed.socket().shutdown(socket.SHUT_RDWR)  # the link dies without DISCONNECT
+    assert [m.payload for m in collector.wait_for(1)] == [b"gone"]
+    stop(watcher)
+
