@@ -184,7 +184,7 @@ class AsyncClient:
             try:
                 await asyncio.wait_for(self._open_and_wait(), self.timeout)
                 return
-            except (OSError, MqttError, asyncio.TimeoutError):
+            except (TimeoutError, OSError, MqttError):
                 continue
 
     async def _misc(self) -> None:

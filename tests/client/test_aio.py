@@ -86,7 +86,7 @@ def test_reconnects_and_resubscribes_after_broker_restart(make_broker: BrokerFac
                 try:
                     message = await asyncio.wait_for(messages.__anext__(), 0.2)
                     return message.payload
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     continue
 
     assert run(main()) == b"back"

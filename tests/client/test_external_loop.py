@@ -48,7 +48,7 @@ class SelectorDriver:
         while not condition():
             assert time.monotonic() < deadline, "condition not reached"
             wait = min(self.client.next_timeout() or 0.1, 0.1)
-            for key, mask in self.selector.select(wait):
+            for _key, mask in self.selector.select(wait):
                 if mask & selectors.EVENT_READ:
                     self.client.loop_read()
                 if mask & selectors.EVENT_WRITE and self.client.socket() is not None:

@@ -91,9 +91,8 @@ def test_resent_publish_carries_dup_when_the_session_is_present(tmp_path: Path) 
     DUP=1 and its id when the broker says the session is present, and DUP=0 when not."""
     import socket
 
-    from mqlite.protocol import Connack, PacketReader, Publish, encode
-
     import mqlite.client as mqtt
+    from mqlite.protocol import Connack, PacketReader, Publish, encode
 
     outbox = tmp_path / "outbox.db"
     first = mqtt.Client(client_id="dup-check", clean_session=False, persistence=str(outbox))
