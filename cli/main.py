@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from importlib.metadata import version
 
-from mqlite.cli import broker_command, sessions_command
+from mqlite.cli import broker_command, pub_command, sessions_command, sub_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     broker_command.add_parser(commands)
     sessions_command.add_parser(commands)
+    pub_command.add_parser(commands)
+    sub_command.add_parser(commands)
     return parser
 
 
