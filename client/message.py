@@ -48,6 +48,11 @@ class MQTTMessage:
                 f" retain={self.retain}, mid={self.mid})")
 
 
+# One condition for every message's completion: creating one per message cost more than the
+# rest of publish(); waiters check their own message's state when woken.
+_completion = threading.Condition()
+
+
 class MQTTMessageInfo:
     """The outcome of one ``publish()``: ``mid``, ``rc`` and a way to wait for completion.
 
@@ -55,7 +60,7 @@ class MQTTMessageInfo:
     and ``wait_for_publish()`` waits for it to go out instead of raising.
     """
 
-    __slots__ = ("_callbacks", "_condition", "_published", "mid", "rc", "reason_code")
+    __slots__ = ("_callbacks", "_published", "mid", "rc", "reason_code")
 
     def __init__(self, mid: int) -> None:
         self.mid = mid
@@ -63,8 +68,7 @@ class MQTTMessageInfo:
         # The broker's PUBACK/PUBREC/PUBCOMP reason code (MQTT 5), once the flow completes.
         self.reason_code: int = 0
         self._published = False
-        self._condition = threading.Condition()
-        self._callbacks: list[Callable[[MQTTMessageInfo], None]] = []
+        self._callbacks: list[Callable[[MQTTMessageInfo], None]] | None = None
 
     def __iter__(self) -> Iterator[int]:
         return iter((self.rc, self.mid))
@@ -85,8 +89,8 @@ class MQTTMessageInfo:
         """Block until the message is published (QoS 0: written; 1: PUBACK; 2: PUBCOMP), or
         ``timeout`` seconds pass. True if it was published."""
         self._check()
-        with self._condition:
-            self._condition.wait_for(lambda: self._published or self.rc != MQTT_ERR_SUCCESS,
+        with _completion:
+            _completion.wait_for(lambda: self._published or self.rc != MQTT_ERR_SUCCESS,
                                      timeout)
         self._check()
         return self._published
@@ -98,22 +102,24 @@ class MQTTMessageInfo:
     def add_done_callback(self, callback: Callable[[MQTTMessageInfo], None]) -> None:
         """Call ``callback(info)`` once the message is published or has failed (at once if it
         already has). It runs on the thread that completes the message."""
-        with self._condition:
+        with _completion:
             if not (self._published or self.rc != MQTT_ERR_SUCCESS):
+                if self._callbacks is None:
+                    self._callbacks = []
                 self._callbacks.append(callback)
                 return
         callback(self)
 
     def _finish(self, rc: MQTTErrorCode = MQTT_ERR_SUCCESS, reason_code: int = 0) -> None:
-        with self._condition:
+        with _completion:
             if self._published or self.rc != MQTT_ERR_SUCCESS:
                 return
             if rc == MQTT_ERR_SUCCESS:
                 self._published = True
             self.rc = rc
             self.reason_code = reason_code
-            self._condition.notify_all()
-            callbacks, self._callbacks = self._callbacks, []
+            _completion.notify_all()
+            callbacks, self._callbacks = self._callbacks or [], None
         for callback in callbacks:
             callback(self)
 

@@ -131,14 +131,18 @@ def main() -> None:
     manual(client)
 
     disconnected = threading.Event()
+    seen: list[str] = []
 
     def on_disconnect(c: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
-        say(f"on_disconnect rc={reason_code} from_server={flags.is_disconnect_packet_from_server}")
+        seen.append(f"on_disconnect rc={reason_code} "
+                    f"from_server={flags.is_disconnect_packet_from_server}")
         disconnected.set()
 
     client.on_disconnect = on_disconnect
-    say(f"disconnect rc={client.disconnect()}")
+    rc = client.disconnect()
     assert disconnected.wait(TIMEOUT)
+    say(f"disconnect rc={rc}")
+    say(seen[0])
     client.loop_stop()
     say(f"is_connected after disconnect={client.is_connected()}")
 
