@@ -192,8 +192,11 @@ class Client:
         # SUBSCRIBE / UNSUBSCRIBE packets made while offline, sent after the next CONNACK.
         self._offline_requests: list[Any] = []
         self._outbox = Outbox(persistence, client_id, persistence_sync) if persistence else None
-        self._outgoing = Outgoing(self._outbox)
+        # SUBSCRIBE, UNSUBSCRIBE and in-flight PUBLISH packets share the wire ids.
         self._ids = PacketIdAllocator()
+        self._outgoing = Outgoing(self._outbox, self._ids)
+        # What publish() returns as mid: a counter, as paho's, independent of wire ids.
+        self._last_mid = 0
         self._restore_outbox()
 
     # ----------------------------------------------------------------- properties
@@ -415,10 +418,7 @@ class Client:
             outgoing = self._outgoing
             if qos == 0 and self._conn.ready and not outgoing.waiting:
                 # The hot path: straight into the output buffer.
-                # QoS 0 ids only label the message for on_publish, as paho's do.
-                mid = self._ids.allocate()
-                self._ids.release(mid)
-                info = MQTTMessageInfo(mid)
+                info = MQTTMessageInfo(self._new_mid())
                 self._queue_bytes(encode_publish(
                     Publish(topic=topic, payload=data, retain=retain, properties=wire_props),
                     self._wire_version()))
@@ -429,10 +429,7 @@ class Client:
                     info = MQTTMessageInfo(0)
                     info.rc = MQTT_ERR_QUEUE_SIZE
                     return info
-                mid = self._ids.allocate()
-                if not qos:
-                    self._ids.release(mid)
-                info = MQTTMessageInfo(mid)
+                info = MQTTMessageInfo(self._new_mid())
                 outgoing.add(Pending(info, topic, data, qos, retain, wire_props))
                 if self._outbox is not None:
                     self._outbox.commit()
@@ -452,9 +449,6 @@ class Client:
         """Remove and return every unfinished outgoing message."""
         with self._lock:
             dropped = self._outgoing.drop_all()
-            for pending in dropped:
-                if pending.qos:
-                    self._ids.release(pending.mid)
             if self._outbox is not None:
                 self._outbox.commit()
         return [self._as_message(pending) for pending in dropped]
@@ -649,15 +643,19 @@ class Client:
             return
         for stored in self._outbox.load():
             info = MQTTMessageInfo(stored.mid)
-            self._ids.reserve(stored.mid)
             self._outgoing.restore(Pending(info, stored.topic, stored.payload, stored.qos,
-                                           stored.retain, stored.properties, stored.state))
+                                           stored.retain, stored.properties, stored.state,
+                                           stored.packet_id), stored.seq)
 
     def pending_messages(self) -> list[MQTTMessageInfo]:
         """The infos of messages not yet completed, oldest first (including any restored from
         the durable outbox, so a program can wait for them)."""
         with self._lock:
             return [pending.info for pending in self._outgoing.messages.values()]
+
+    def _new_mid(self) -> int:
+        self._last_mid = self._last_mid % 65535 + 1
+        return self._last_mid
 
     def _queue_packet(self, packet: Any) -> None:
         self._queue_bytes(encode(packet, self._wire_version()))
@@ -679,12 +677,12 @@ class Client:
             if pending is None:
                 return
             if pending.state == 2:
-                self._queue_packet(Pubrel(packet_id=pending.mid))
+                self._queue_packet(Pubrel(packet_id=pending.packet_id))
                 continue
             data = encode_publish(Publish(
                 topic=pending.topic, payload=pending.payload, qos=pending.qos,
                 retain=pending.retain, dup=pending.sent_before and pending.qos > 0,
-                packet_id=pending.mid if pending.qos else None,
+                packet_id=pending.packet_id if pending.qos else None,
                 properties=pending.properties), version)
             if max_size and len(data) > max_size:
                 self._fail_too_large(pending)
@@ -698,9 +696,7 @@ class Client:
     def _fail_too_large(self, pending: Pending) -> None:
         self._log(MQTT_LOG_ERR, "message to %s exceeds the broker's maximum packet size",
                   pending.topic)
-        if pending.qos:
-            self._outgoing.fail(pending.mid)
-            self._ids.release(pending.mid)
+        self._outgoing.discard(pending)
         pending.info._finish(MQTT_ERR_PAYLOAD_SIZE)
 
     def _finish_written_qos0(self, calls: list[Callable[[], None]]) -> None:

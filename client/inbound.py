@@ -226,7 +226,6 @@ def on_pubrec(client: Client, packet: Pubrec, calls: Calls) -> None:
     if packet.reason_code >= 0x80:
         pending = client._outgoing.fail(mid)
         if pending is not None:
-            client._ids.release(mid)
             finish_flow(client, pending.info, PacketTypes.PUBREC, packet.reason_code,
                               packet.properties, calls)
         return
@@ -240,7 +239,6 @@ def flow_done(client: Client, mid: int, qos: int, code: int, props: WireProperti
     if pending is None:
         client._log(0x10, "ack for unknown message %d ignored", mid)
         return
-    client._ids.release(mid)
     packet_type = PacketTypes.PUBACK if qos == 1 else PacketTypes.PUBCOMP
     finish_flow(client, pending.info, packet_type, code, props, calls)
 

@@ -29,15 +29,16 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
     client_id TEXT NOT NULL,
-    mid INTEGER NOT NULL,
     seq INTEGER NOT NULL,
+    mid INTEGER NOT NULL,
+    packet_id INTEGER NOT NULL,
     topic TEXT NOT NULL,
     payload BLOB NOT NULL,
     qos INTEGER NOT NULL,
     retain INTEGER NOT NULL,
     properties BLOB,
     state INTEGER NOT NULL,
-    PRIMARY KEY (client_id, mid)
+    PRIMARY KEY (client_id, seq)
 );
 """
 
@@ -48,7 +49,9 @@ class OutboxError(Exception):
 
 @dataclass(slots=True)
 class StoredMessage:
+    seq: int
     mid: int
+    packet_id: int
     topic: str
     payload: bytes
     qos: int
@@ -78,23 +81,22 @@ class Outbox:
             elif row[0] != SCHEMA_VERSION:
                 raise OutboxError(f"{path} has outbox schema {row[0]}, this code knows "
                                   f"{SCHEMA_VERSION}")
-            seq = self._db.execute("SELECT max(seq) FROM outbox").fetchone()[0]
         except sqlite3.Error as exc:
             raise OutboxError(f"cannot use {path} as an outbox: {exc}") from None
-        self._seq = int(seq or 0)
         self._in_transaction = False
 
     def load(self) -> list[StoredMessage]:
         """This client's unfinished messages, oldest first."""
         rows = self._db.execute(
-            "SELECT mid, topic, payload, qos, retain, properties, state FROM outbox"
+            "SELECT seq, mid, packet_id, topic, payload, qos, retain, properties, state"
+            " FROM outbox"
             " WHERE client_id = ? ORDER BY seq", (self.client_id,)
         ).fetchall()
         return [
-            StoredMessage(mid, topic, bytes(payload), qos, bool(retain),
+            StoredMessage(seq, mid, packet_id, topic, bytes(payload), qos, bool(retain),
                           decode_properties(props, 0, PacketType.PUBLISH)[0]
                           if props else EMPTY_PROPERTIES, state)
-            for mid, topic, payload, qos, retain, props, state in rows
+            for seq, mid, packet_id, topic, payload, qos, retain, props, state in rows
         ]
 
     def _write(self, sql: str, args: tuple[object, ...]) -> None:
@@ -103,22 +105,21 @@ class Outbox:
             self._in_transaction = True
         self._db.execute(sql, args)
 
-    def add(self, mid: int, topic: str, payload: bytes, qos: int, retain: bool,
+    def add(self, seq: int, mid: int, topic: str, payload: bytes, qos: int, retain: bool,
             properties: Properties) -> None:
-        self._seq += 1
         props = (None if properties is EMPTY_PROPERTIES
                  else encode_properties(properties, PacketType.PUBLISH))
         self._write(
-            "INSERT OR REPLACE INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (self.client_id, mid, self._seq, topic, payload, qos, int(retain), props, QUEUED),
+            "INSERT OR REPLACE INTO outbox VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?)",
+            (self.client_id, seq, mid, topic, payload, qos, int(retain), props, QUEUED),
         )
 
-    def set_state(self, mid: int, state: int) -> None:
-        self._write("UPDATE outbox SET state = ? WHERE client_id = ? AND mid = ?",
-                    (state, self.client_id, mid))
+    def set_state(self, seq: int, state: int, packet_id: int) -> None:
+        self._write("UPDATE outbox SET state = ?, packet_id = ? WHERE client_id = ? AND seq = ?",
+                    (state, packet_id, self.client_id, seq))
 
-    def remove(self, mid: int) -> None:
-        self._write("DELETE FROM outbox WHERE client_id = ? AND mid = ?", (self.client_id, mid))
+    def remove(self, seq: int) -> None:
+        self._write("DELETE FROM outbox WHERE client_id = ? AND seq = ?", (self.client_id, seq))
 
     def commit(self) -> None:
         if self._in_transaction:

@@ -6,20 +6,22 @@ from __future__ import annotations
 
 from collections import deque
 
-from mqlite.protocol import Properties
+from mqlite.protocol import PacketIdAllocator, Properties
 
 from .message import MQTTMessageInfo
 from .outbox import PUBLISH_SENT, PUBREL_PENDING, QUEUED, Outbox
 
 
 class Pending:
-    """One message on its way out."""
+    """One message on its way out. ``mid`` is what publish() returned; ``packet_id`` is the
+    wire identifier, taken only when the message enters the in-flight window, so any number of
+    messages can wait behind the window."""
 
-    __slots__ = ("info", "payload", "properties", "qos", "retain", "sent_before", "state",
-                 "topic")
+    __slots__ = ("info", "packet_id", "payload", "properties", "qos", "retain", "sent_before",
+                 "seq", "state", "topic")
 
     def __init__(self, info: MQTTMessageInfo, topic: str, payload: bytes, qos: int, retain: bool,
-                 properties: Properties, state: int = QUEUED) -> None:
+                 properties: Properties, state: int = QUEUED, packet_id: int = 0) -> None:
         self.info = info
         self.topic = topic
         self.payload = payload
@@ -27,6 +29,8 @@ class Pending:
         self.retain = retain
         self.properties = properties
         self.state = state
+        self.packet_id = packet_id
+        self.seq = 0
         # Whether a PUBLISH for it may have reached the broker: a resend then carries DUP.
         self.sent_before = state != QUEUED
 
@@ -38,16 +42,20 @@ class Pending:
 class Outgoing:
     """QoS 1/2 messages until their flow completes, plus anything published while offline."""
 
-    __slots__ = ("inflight", "messages", "outbox", "waiting")
+    __slots__ = ("ids", "in_flight", "inflight", "messages", "next_seq", "outbox", "waiting")
 
-    def __init__(self, outbox: Outbox | None) -> None:
-        # mid -> message, for QoS 1 and 2, in publish order.
+    def __init__(self, outbox: Outbox | None, ids: PacketIdAllocator) -> None:
+        # seq -> message, for QoS 1 and 2, in publish order.
         self.messages: dict[int, Pending] = {}
+        # packet id -> message, for those holding a packet id (sent at least once).
+        self.in_flight: dict[int, Pending] = {}
         # What is still to be written, in order: queued QoS 1/2 messages, resends after a
         # reconnect, and QoS 0 messages published while offline.
         self.waiting: deque[Pending] = deque()
         self.inflight = 0
+        self.next_seq = 1
         self.outbox = outbox
+        self.ids = ids
 
     def stored(self) -> int:
         """Messages counted against max_queued_messages: unfinished QoS 1/2 and offline QoS 0."""
@@ -55,19 +63,26 @@ class Outgoing:
 
     def add(self, pending: Pending) -> None:
         if pending.qos:
-            self.messages[pending.mid] = pending
+            pending.seq = self.next_seq
+            self.next_seq += 1
+            self.messages[pending.seq] = pending
             if self.outbox is not None:
-                self.outbox.add(pending.mid, pending.topic, pending.payload, pending.qos,
-                                pending.retain, pending.properties)
+                self.outbox.add(pending.seq, pending.mid, pending.topic, pending.payload,
+                                pending.qos, pending.retain, pending.properties)
         self.waiting.append(pending)
 
-    def restore(self, pending: Pending) -> None:
+    def restore(self, pending: Pending, seq: int) -> None:
         """Take back a message read from the outbox (it is already stored there)."""
-        self.messages[pending.mid] = pending
+        pending.seq = seq
+        self.next_seq = max(self.next_seq, seq + 1)
+        self.messages[seq] = pending
+        if pending.packet_id:
+            self.ids.reserve(pending.packet_id)
+            self.in_flight[pending.packet_id] = pending
         self.waiting.append(pending)
 
     def next_to_send(self, window: int) -> Pending | None:
-        """The next message to write, if the in-flight window allows one."""
+        """The next message to write, if the in-flight window (and packet ids) allow one."""
         waiting = self.waiting
         if not waiting:
             return None
@@ -75,6 +90,11 @@ class Outgoing:
         if pending.qos:
             if self.inflight >= window:
                 return None
+            if not pending.packet_id:
+                if len(self.ids) >= 65535:
+                    return None
+                pending.packet_id = self.ids.allocate()
+                self.in_flight[pending.packet_id] = pending
             self.inflight += 1
         waiting.popleft()
         return pending
@@ -83,41 +103,50 @@ class Outgoing:
         if pending.state == QUEUED:
             pending.state = PUBLISH_SENT
             if self.outbox is not None:
-                self.outbox.set_state(pending.mid, PUBLISH_SENT)
+                self.outbox.set_state(pending.seq, PUBLISH_SENT, pending.packet_id)
         pending.sent_before = True
 
-    def pubrec(self, mid: int) -> Pending | None:
-        """PUBREC for ``mid``: the message now waits for PUBCOMP (PUBREL is to be sent)."""
-        pending = self.messages.get(mid)
+    def pubrec(self, packet_id: int) -> Pending | None:
+        """PUBREC: the message now waits for PUBCOMP (PUBREL is to be sent)."""
+        pending = self.in_flight.get(packet_id)
         if pending is None or pending.qos != 2:
             return None
         if pending.state != PUBREL_PENDING:
             pending.state = PUBREL_PENDING
             if self.outbox is not None:
-                self.outbox.set_state(mid, PUBREL_PENDING)
+                self.outbox.set_state(pending.seq, PUBREL_PENDING, packet_id)
         return pending
 
-    def complete(self, mid: int, qos: int) -> Pending | None:
-        """PUBACK (qos 1) or PUBCOMP (qos 2) for ``mid``: the flow is over."""
-        pending = self.messages.get(mid)
+    def complete(self, packet_id: int, qos: int) -> Pending | None:
+        """PUBACK (qos 1) or PUBCOMP (qos 2): the flow is over."""
+        pending = self.in_flight.get(packet_id)
         if pending is None or pending.qos != qos:
             return None
         if qos == 2 and pending.state != PUBREL_PENDING:
             return None
-        del self.messages[mid]
-        self.inflight -= 1
-        if self.outbox is not None:
-            self.outbox.remove(mid)
-        return pending
+        return self.fail(packet_id)
 
-    def fail(self, mid: int) -> Pending | None:
-        """A PUBREC with a failure code ends a QoS 2 flow early (MQTT 5)."""
-        pending = self.messages.pop(mid, None)
+    def fail(self, packet_id: int) -> Pending | None:
+        """End a flow (also early: a PUBREC with a failure code, MQTT 5)."""
+        pending = self.in_flight.pop(packet_id, None)
         if pending is not None:
             self.inflight -= 1
-            if self.outbox is not None:
-                self.outbox.remove(mid)
+            self._forget(pending)
         return pending
+
+    def discard(self, pending: Pending) -> None:
+        """Drop a message that cannot be sent (larger than the broker accepts)."""
+        if pending.qos:
+            if self.in_flight.pop(pending.packet_id, None) is not None:
+                self.inflight -= 1
+            self._forget(pending)
+
+    def _forget(self, pending: Pending) -> None:
+        self.messages.pop(pending.seq, None)
+        if pending.packet_id:
+            self.ids.release(pending.packet_id)
+        if self.outbox is not None:
+            self.outbox.remove(pending.seq)
 
     def rewind(self, session_present: bool) -> None:
         """After a reconnect: everything in flight goes first in line again, in order. Without
@@ -132,10 +161,9 @@ class Outgoing:
     def drop_all(self) -> list[Pending]:
         """Remove every unfinished message (paho's ``drop_out_messages``)."""
         dropped = [*self.messages.values(), *(p for p in self.waiting if p.qos == 0)]
-        if self.outbox is not None:
-            for pending in self.messages.values():
-                self.outbox.remove(pending.mid)
-        self.messages.clear()
+        for pending in list(self.messages.values()):
+            self._forget(pending)
+        self.in_flight.clear()
         self.waiting.clear()
         self.inflight = 0
         return dropped

@@ -139,9 +139,10 @@ def main() -> None:
         disconnected.set()
 
     client.on_disconnect = on_disconnect
-    rc = client.disconnect()
+    # disconnect()'s return code is not compared: paho's loop thread can close the socket
+    # before disconnect() returns, which then reports MQTT_ERR_NO_CONN (seen ~1 run in 3).
+    client.disconnect()
     assert disconnected.wait(TIMEOUT)
-    say(f"disconnect rc={rc}")
     say(seen[0])
     client.loop_stop()
     say(f"is_connected after disconnect={client.is_connected()}")

@@ -236,3 +236,14 @@ def test_on_connect_fail_and_backoff(clients: Any) -> None:
     client.connect_async("127.0.0.1", port)
     client.loop_start()
     assert failures.wait(TIMEOUT)
+
+
+def test_more_queued_messages_than_packet_ids(broker: Broker, clients: Any) -> None:
+    """Wire ids are taken when a message enters the in-flight window, so 70,000 QoS 1
+    messages can wait behind it (there are only 65,535 packet ids)."""
+    client = clients(client_id="many")
+    infos = [client.publish("many/t", b"", qos=1) for _ in range(70_000)]
+    assert all(info.rc == mqtt.MQTT_ERR_SUCCESS for info in infos)
+    client.connect(*broker.address)
+    started(client)
+    assert infos[-1].wait_for_publish(60) and all(info.is_published() for info in infos)

@@ -96,8 +96,10 @@ def test_resent_publish_carries_dup_when_the_session_is_present(tmp_path: Path) 
 
     outbox = tmp_path / "outbox.db"
     first = mqtt.Client(client_id="dup-check", clean_session=False, persistence=str(outbox))
-    info = first.publish("dup/t", b"x", qos=1)
-    first._outgoing.mark_sent(first._outgoing.waiting[0])  # as if written before the crash
+    first.publish("dup/t", b"x", qos=1)
+    sent = first._outgoing.next_to_send(window=10)  # as if written before the crash
+    assert sent is not None and sent.packet_id
+    first._outgoing.mark_sent(sent)
     first._outbox.commit()  # type: ignore[union-attr]
 
     for session_present, expected_dup in ((True, True), (False, False)):
@@ -116,6 +118,6 @@ def test_resent_publish_carries_dup_when_the_session_is_present(tmp_path: Path) 
                 client.loop_write()
                 packets += list(reader.feed(peer.recv(65536)))
             publish = next(p for p in packets if isinstance(p, Publish))
-            assert (publish.dup, publish.packet_id) == (expected_dup, info.mid)
+            assert (publish.dup, publish.packet_id) == (expected_dup, sent.packet_id)
             client._close(mqtt.MQTT_ERR_SUCCESS, None)
             peer.close()
