@@ -121,8 +121,12 @@ class AsyncClient:
         info = self.client.publish(topic, payload, qos, retain, properties)
         done = self._new_future()
 
+        def resolve() -> None:
+            if not done.done():
+                done.set_result(None)
+
         def finished(result: MQTTMessageInfo) -> None:
-            self._threadsafe(lambda: done.done() or done.set_result(None))
+            self._threadsafe(resolve)
 
         info.add_done_callback(finished)
         await done
@@ -231,15 +235,18 @@ class AsyncClient:
             self._misc_task.cancel()
 
     def _register_write(self, client: Client, userdata: Any, sock: Any) -> None:
-        self._threadsafe(lambda: self._loop and self._add_writer(sock))
+        self._threadsafe(lambda: self._add_writer(sock))
 
     def _add_writer(self, sock: Any) -> None:
-        assert self._loop is not None
-        if sock.fileno() >= 0:
+        if self._loop is not None and sock.fileno() >= 0:
             self._loop.add_writer(sock, self.client.loop_write)
 
     def _unregister_write(self, client: Client, userdata: Any, sock: Any) -> None:
-        self._threadsafe(lambda: self._loop and self._loop.remove_writer(sock))
+        self._threadsafe(lambda: self._remove_writer(sock))
+
+    def _remove_writer(self, sock: Any) -> None:
+        if self._loop is not None:
+            self._loop.remove_writer(sock)
 
     def _on_connect(self, client: Client, userdata: Any, flags: ConnectFlags,
                     reason_code: ReasonCode, properties: Properties) -> None:
