@@ -177,7 +177,7 @@ class Client:
         self._conn = ConnectionState()
         self._sock: Any = None
         self._reader: PacketReader | None = None
-        self._read_buffer = bytearray(transport_read_size())
+        self._read_buffer = bytearray(transport.READ_SIZE)
         self._out = bytearray()
         # QoS 0 messages in _out: (stream offset where the message ends, its info).
         self._qos0_unsent: deque[tuple[int, MQTTMessageInfo]] = deque()
@@ -820,6 +820,3 @@ class Client:
                 if not self._suppressing():
                     raise
 
-
-def transport_read_size() -> int:
-    return transport.READ_SIZE

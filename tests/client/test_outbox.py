@@ -45,11 +45,16 @@ def resume(outbox: Path, broker: Broker, expected: int) -> None:
     assert child.wait(TIMEOUT) == 0
 
 
-def test_messages_accepted_offline_survive_kill_9(broker: Broker, tmp_path: Path) -> None:
-    outbox = tmp_path / "outbox.db"
-    peer = PahoClient(broker.address, "outbox-peer")
+def subscriber(broker: Broker, client_id: str) -> PahoClient:
+    peer = PahoClient(broker.address, client_id)
     peer.connect()
     peer.subscribe("outbox/t", 2)
+    return peer
+
+
+def test_messages_accepted_offline_survive_kill_9(broker: Broker, tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox.db"
+    peer = subscriber(broker, "outbox-peer")
     child = start_child(outbox, broker, "offline", 50)
     expect_line(child, "accepted")
     kill(child)
@@ -67,9 +72,7 @@ def test_in_flight_qos2_resumed_by_the_next_process_is_delivered_exactly_once(
     broker: Broker, tmp_path: Path
 ) -> None:
     outbox = tmp_path / "outbox.db"
-    peer = PahoClient(broker.address, "outbox-peer2")
-    peer.connect()
-    peer.subscribe("outbox/t", 2)
+    peer = subscriber(broker, "outbox-peer2")
     child = start_child(outbox, broker, "inflight", 30)
     expect_line(child, "sent")
     # The broker has the first 10 (they reach the subscriber); the child never saw PUBREC.
