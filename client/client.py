@@ -64,6 +64,7 @@ from .outbox import Outbox
 from .outgoing import Outgoing, Pending
 from .payloads import pack_msgpack
 from .subscriptions import SubscriptionBook, parse_subscribe_args
+from .transport import READ_SIZE
 
 MAX_PAYLOAD = 268_435_455
 _LOGGING_LEVELS = {0x01: logging.INFO, 0x02: logging.INFO, 0x04: logging.WARNING,
@@ -177,7 +178,7 @@ class Client:
         self._conn = ConnectionState()
         self._sock: Any = None
         self._reader: PacketReader | None = None
-        self._read_buffer = bytearray(transport.READ_SIZE)
+        self._read_buffer = bytearray(READ_SIZE)
         self._out = bytearray()
         # QoS 0 messages in _out: (stream offset where the message ends, its info).
         self._qos0_unsent: deque[tuple[int, MQTTMessageInfo]] = deque()
