@@ -247,3 +247,14 @@ def test_more_queued_messages_than_packet_ids(broker: Broker, clients: Any) -> N
     client.connect(*broker.address)
     started(client)
     assert infos[-1].wait_for_publish(60) and all(info.is_published() for info in infos)
+
+
+def test_keepalive_pings_keep_an_idle_connection_open(broker: Broker, clients: Any) -> None:
+    """The broker drops a client silent for 1.5 x keepalive; loop_misc's PINGREQs prevent it."""
+    client = clients(client_id="pinger")
+    dropped = threading.Event()
+    client.on_disconnect = lambda *args: dropped.set()
+    client.connect(*broker.address, keepalive=1)
+    started(client)
+    assert not dropped.wait(3.5)  # more than 3 keepalive periods
+    assert client.is_connected()

@@ -6,9 +6,11 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,24 +25,29 @@ if not shutil.which("mosquitto"):
 TIMEOUT = 10.0
 
 
-@pytest.fixture(scope="module")
-def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+def start_mosquitto(directory: Path, extra_config: str = "") -> tuple[subprocess.Popen[bytes], int]:
+    """mosquitto on a free port, once it accepts connections."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = tmp_path_factory.mktemp("mosquitto") / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n")
+    config = directory / "mosquitto.conf"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n{extra_config}")
     process = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + TIMEOUT
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
+            return process, port
         except OSError:
             assert process.poll() is None, "mosquitto exited"
             assert time.monotonic() < deadline, "mosquitto did not start listening"
             time.sleep(0.05)  # polling for a process's listening socket; nothing to wait on
+
+
+@pytest.fixture(scope="module")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    process, port = start_mosquitto(tmp_path_factory.mktemp("mosquitto"))
     yield "127.0.0.1", port
     process.terminate()
     process.wait(TIMEOUT)
@@ -144,3 +151,40 @@ def test_will_is_published_when_the_connection_dies(mosquitto: tuple[str, int]) 
     assert [m.payload for m in collector.wait_for(1)] == [b"gone"]
     stop(watcher)
 
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="openssl makes the test certificate")
+def test_tls_with_a_self_signed_certificate() -> None:
+    """tls_set(ca_certs=...) verifies mosquitto's certificate and the link carries MQTT."""
+    # Not under pytest's 0700 tmp tree: mosquitto run as root reads its certificate after
+    # dropping to the mosquitto user.
+    with tempfile.TemporaryDirectory() as directory:
+        check_tls(Path(directory))
+
+
+def check_tls(work: Path) -> None:
+    cert, key = work / "cert.pem", work / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    os.chmod(work, 0o755)
+    for path in (cert, key):
+        os.chmod(path, 0o644)
+    process, port = start_mosquitto(work, f"certfile {cert}\nkeyfile {key}\n")
+    try:
+        collector = Collector()
+        client = mqtt.Client(client_id="mq-tls")
+        client.tls_set(ca_certs=str(cert))
+        client.on_message = collector
+        subscribed = threading.Event()
+        client.on_subscribe = lambda *args: subscribed.set()
+        client.on_connect = lambda c, u, f, rc, p: c.subscribe("tls/t", 1)
+        client.connect("localhost", port)
+        client.loop_start()
+        assert subscribed.wait(TIMEOUT)
+        client.publish("tls/t", b"secret", qos=1)
+        assert [m.payload for m in collector.wait_for(1)] == [b"secret"]
+        stop(client)
+    finally:
+        process.terminate()
+        process.wait(TIMEOUT)
