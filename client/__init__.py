@@ -5,7 +5,7 @@ See the README's client section for the external-loop contract, the built-in loo
 asyncio API (:mod:`mqlite.client.aio`) and the durable outbox.
 """
 
-from .client import Client, payload_bytes, topic_matches_sub
+from .client import Client
 from .constants import *  # noqa: F403  (paho exports these names from its client module)
 from .constants import (
     CONNACK_ACCEPTED,
@@ -33,6 +33,7 @@ from .mqtt5_types import (
 )
 from .outbox import OutboxError
 from .payloads import MSGPACK_CONTENT_TYPE
+from .settings import payload_bytes, topic_matches_sub
 
 __all__ = [
     "CONNACK_ACCEPTED", "MQTT_CLEAN_START_FIRST_ONLY", "MQTT_ERR_SUCCESS", "MSGPACK_CONTENT_TYPE",

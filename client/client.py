@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import ssl
 import threading
 import time
 import uuid
@@ -23,7 +22,6 @@ from typing import Any
 from mqlite.protocol import (
     EMPTY_PROPERTIES,
     Disconnect,
-    InvalidTopic,
     MQTTError,
     PacketIdAllocator,
     PacketReader,
@@ -33,12 +31,9 @@ from mqlite.protocol import (
     Publish,
     Pubrel,
     Subscribe,
-    TopicTrie,
     Unsubscribe,
     encode,
     encode_publish,
-    topic_matches_filter,
-    validate_topic_name,
 )
 from mqlite.protocol import Properties as WireProperties
 
@@ -63,39 +58,24 @@ from .mqtt5_types import Properties, SubscribeOptions, to_wire
 from .outbox import Outbox
 from .outgoing import Outgoing, Pending
 from .payloads import pack_msgpack
+from .settings import (
+    Callback,
+    ClientSettings,
+    check_topic_name,
+    fallback_logger,
+    payload_bytes,
+)
 from .subscriptions import SubscriptionBook, parse_subscribe_args
 from .transport import READ_SIZE
 
 MAX_PAYLOAD = 268_435_455
 _LOGGING_LEVELS = {0x01: logging.INFO, 0x02: logging.INFO, 0x04: logging.WARNING,
                    0x08: logging.ERROR, 0x10: logging.DEBUG}
-# Callback exceptions are always logged here, even without enable_logger().
-_fallback_logger = logging.getLogger("mqlite.client")
-
-Callback = Callable[..., Any]
 
 
-def topic_matches_sub(sub: str, topic: str) -> bool:
-    """Whether ``topic`` matches the subscription filter ``sub`` (wildcards, ``$`` rule)."""
-    return topic_matches_filter(sub, topic)
 
 
-def payload_bytes(payload: Any) -> bytes:
-    """paho's payload rules: str is UTF-8, numbers become their text, None is empty."""
-    if payload is None:
-        return b""
-    if isinstance(payload, bytes):
-        return payload
-    if isinstance(payload, bytearray | memoryview):
-        return bytes(payload)
-    if isinstance(payload, str):
-        return payload.encode("utf-8")
-    if isinstance(payload, int | float):
-        return str(payload).encode("ascii")
-    raise TypeError("payload must be a string, bytearray, int, float or None.")
-
-
-class Client:
+class Client(ClientSettings):
     """An MQTT 3.1.1 / 5.0 client; see the module docstring and the README's client section."""
 
     def __init__(
@@ -131,34 +111,17 @@ class Client:
         self._callback_api_version = callback_api_version
         self._client_id = client_id
         self._clean_session = True if clean_session is None else clean_session
-        self._userdata = userdata
         self._protocol = protocol
         self._transport = transport
         self._reconnect_on_failure = reconnect_on_failure
-        self._manual_ack = manual_ack
         self._lock = threading.RLock()
         self._registration_lock = threading.Lock()
         self._wakers: list[Callable[[], None]] = []
 
-        self.host = ""
-        self.port = 1883
-        self.keepalive = 60
-        self.connect_timeout = 5.0
-        self._bind_address = ""
-        self._bind_port = 0
-        self._clean_start: int = MQTT_CLEAN_START_FIRST_ONLY
-        self._connect_properties: Properties | None = None
-        self.username: str | None = None
-        self.password: str | bytes | None = None
-        self._will: tuple[str, bytes, int, bool, WireProperties] | None = None
-        self._tls_context: ssl.SSLContext | None = None
-        self._reconnect_delays = (1.0, 120.0)
-        self.max_inflight_messages = 20
-        self.max_queued_messages = 0
+        ClientSettings.__init__(self, userdata, manual_ack)
         self.suppress_exceptions: bool | None = None
         self._builtin_loop = False
         self._loop_state: LoopState | None = None
-        self._logger: logging.Logger | None = None
 
         self.on_connect: Callback | None = None
         self.on_connect_fail: Callback | None = None
@@ -173,7 +136,6 @@ class Client:
         self.on_socket_close: Callback | None = None
         self.on_socket_register_write: Callback | None = None
         self.on_socket_unregister_write: Callback | None = None
-        self._topic_callbacks: TopicTrie[str, Callback] = TopicTrie()
 
         self._conn = ConnectionState()
         self._sock: Any = None
@@ -216,111 +178,6 @@ class Client:
     @property
     def transport(self) -> str:
         return self._transport
-
-    @property
-    def will_topic(self) -> str | None:
-        return self._will[0] if self._will else None
-
-    @property
-    def will_payload(self) -> bytes | None:
-        return self._will[1] if self._will else None
-
-    @property
-    def logger(self) -> logging.Logger | None:
-        return self._logger
-
-    @logger.setter
-    def logger(self, value: logging.Logger | None) -> None:
-        self._logger = value
-
-    # -------------------------------------------------------------- configuration
-    def username_pw_set(self, username: str | None, password: str | bytes | None = None) -> None:
-        self.username = username
-        self.password = password
-
-    def will_set(self, topic: str, payload: Any = None, qos: int = 0, retain: bool = False,
-                 properties: Properties | None = None) -> None:
-        self._check_topic(topic)
-        if qos not in (0, 1, 2):
-            raise ValueError("Invalid QoS level.")
-        self._will = (topic, payload_bytes(payload), qos, retain, to_wire(properties))
-
-    def will_clear(self) -> None:
-        self._will = None
-
-    def tls_set(self, ca_certs: str | None = None, certfile: str | None = None,
-                keyfile: str | None = None, cert_reqs: ssl.VerifyMode | None = None,
-                tls_version: int | None = None, ciphers: str | None = None,
-                keyfile_password: Any = None, alpn_protocols: list[str] | None = None) -> None:
-        context = ssl.SSLContext(tls_version or ssl.PROTOCOL_TLS_CLIENT)
-        if certfile is not None:
-            context.load_cert_chain(certfile, keyfile, keyfile_password)
-        if cert_reqs == ssl.CERT_NONE:
-            context.check_hostname = False
-        context.verify_mode = ssl.CERT_REQUIRED if cert_reqs is None else cert_reqs
-        if ca_certs is not None:
-            context.load_verify_locations(ca_certs)
-        else:
-            context.load_default_certs()
-        if ciphers is not None:
-            context.set_ciphers(ciphers)
-        if alpn_protocols is not None:
-            context.set_alpn_protocols(alpn_protocols)
-        self._tls_context = context
-
-    def tls_set_context(self, context: ssl.SSLContext | None = None) -> None:
-        self._tls_context = context or ssl.create_default_context()
-
-    def tls_insecure_set(self, value: bool) -> None:
-        if self._tls_context is None:
-            raise ValueError("Must configure SSL context before using tls_insecure_set.")
-        self._tls_context.check_hostname = not value
-
-    def reconnect_delay_set(self, min_delay: float = 1, max_delay: float = 120) -> None:
-        """Backoff of the built-in loops: from ``min_delay``, doubling, at most ``max_delay``
-        seconds, each wait jittered to between half and all of it."""
-        if not 0 < min_delay <= max_delay:
-            raise ValueError("need 0 < min_delay <= max_delay")
-        self._reconnect_delays = (float(min_delay), float(max_delay))
-
-    def max_inflight_messages_set(self, inflight: int) -> None:
-        if inflight < 0:
-            raise ValueError("Invalid inflight.")
-        self.max_inflight_messages = inflight
-
-    def max_queued_messages_set(self, queue_size: int) -> Client:
-        if queue_size < 0:
-            raise ValueError("Invalid queue size.")
-        self.max_queued_messages = queue_size
-        return self
-
-    def user_data_set(self, userdata: Any) -> None:
-        self._userdata = userdata
-
-    def user_data_get(self) -> Any:
-        return self._userdata
-
-    def enable_logger(self, logger: logging.Logger | None = None) -> None:
-        self._logger = logger or _fallback_logger
-
-    def disable_logger(self) -> None:
-        self._logger = None
-
-    def manual_ack_set(self, on: bool) -> None:
-        self._manual_ack = on
-
-    def message_callback_add(self, sub: str, callback: Callback) -> None:
-        """Send messages matching ``sub`` to ``callback`` instead of ``on_message``."""
-        self._topic_callbacks.add(sub, sub, callback)
-
-    def message_callback_remove(self, sub: str) -> None:
-        self._topic_callbacks.remove(sub, sub)
-
-    def topic_callback(self, sub: str) -> Callable[[Callback], Callback]:
-        def decorator(callback: Callback) -> Callback:
-            self.message_callback_add(sub, callback)
-            return callback
-        return decorator
 
     # ------------------------------------------------------------------ connecting
     def connect(self, host: str, port: int = 1883, keepalive: int = 60, bind_address: str = "",
@@ -408,7 +265,7 @@ class Client:
                 properties: Properties | None = None) -> MQTTMessageInfo:
         """Queue a message; safe from any thread. While offline it waits for the next
         connection (bounded by ``max_queued_messages_set``), with ``rc == MQTT_ERR_SUCCESS``."""
-        self._check_topic(topic)
+        check_topic_name(topic)
         if qos not in (0, 1, 2):
             raise ValueError("Invalid QoS level.")
         data = payload_bytes(payload)
@@ -630,14 +487,6 @@ class Client:
         return self._conn.server_keep_alive if self._conn.server_keep_alive is not None \
             else self.keepalive
 
-    def _check_topic(self, topic: str) -> None:
-        if not isinstance(topic, str) or not topic:
-            raise ValueError("Invalid topic.")
-        try:
-            validate_topic_name(topic, max_levels=None)
-        except InvalidTopic as exc:
-            raise ValueError(f"Invalid topic {topic!r}: {exc}") from None
-
 
     def _restore_outbox(self) -> None:
         if self._outbox is None:
@@ -805,7 +654,7 @@ class Client:
             raise first
 
     def _log_callback_error(self, exc: Exception) -> None:
-        (self._logger or _fallback_logger).error("Caught exception in callback: %s", exc,
+        (self._logger or fallback_logger).error("Caught exception in callback: %s", exc,
                                                  exc_info=exc)
 
     def _log(self, level: int, fmt: str, *args: Any) -> None:
