@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Any
 
 import mqlite.client as mqtt
 
@@ -83,3 +84,17 @@ def connect(client: mqtt.Client, args: argparse.Namespace, timeout: float = 10.0
 def fail(text: str, code: int = 1) -> int:
     print(f"Error: {text}", file=sys.stderr)
     return code
+
+
+def connected_client(args: argparse.Namespace, command: str,
+                     on_message: Any = None) -> mqtt.Client | int:
+    """A connected client for ``mqlite pub``/``sub``, or the exit code after saying why not."""
+    try:
+        client = make_client(args)
+        client.on_message = on_message
+        connect(client, args)
+    except UsageError as exc:
+        return fail(f"{exc}\n\nUse 'mqlite {command} --help' to see usage.")
+    except OSError as exc:  # ConnectionError among them
+        return fail(exc.strerror or str(exc))
+    return client

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Iterator
 
-from .client_options import UsageError, add_common, connect, fail, make_client
+from .client_options import add_common, connected_client, fail
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,13 +43,9 @@ def payloads(args: argparse.Namespace) -> Iterator[bytes]:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        client = make_client(args)
-        connect(client, args)
-    except UsageError as exc:
-        return fail(f"{exc}\n\nUse 'mqlite pub --help' to see usage.")
-    except (OSError, ConnectionError) as exc:
-        return fail(str(exc.strerror if isinstance(exc, OSError) and exc.strerror else exc))
+    client = connected_client(args, "pub")
+    if isinstance(client, int):
+        return client
     try:
         client.loop_start()
         for payload in payloads(args):

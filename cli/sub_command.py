@@ -9,7 +9,7 @@ from typing import Any
 
 import mqlite.client as mqtt
 
-from .client_options import EXIT_TIMED_OUT, UsageError, add_common, connect, fail, make_client
+from .client_options import EXIT_TIMED_OUT, add_common, connected_client, fail
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,14 +43,9 @@ def run(args: argparse.Namespace) -> int:
             out.write(message.payload + b"\n")
         out.flush()
 
-    try:
-        client = make_client(args)
-        client.on_message = on_message
-        connect(client, args)
-    except UsageError as exc:
-        return fail(f"{exc}\n\nUse 'mqlite sub --help' to see usage.")
-    except (OSError, ConnectionError) as exc:
-        return fail(str(exc.strerror if isinstance(exc, OSError) and exc.strerror else exc))
+    client = connected_client(args, "sub", on_message)
+    if isinstance(client, int):
+        return client
     client.subscribe([(topic, args.qos) for topic in args.topic])
     deadline = time.monotonic() + args.timeout if args.timeout else None
     try:
