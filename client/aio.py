@@ -25,6 +25,7 @@ from .client import Client
 from .constants import MQTT_ERR_SUCCESS, CallbackAPIVersion, MQTTv311, error_string
 from .message import MQTTMessage, MQTTMessageInfo
 from .mqtt5_types import ConnectFlags, DisconnectFlags, Properties, ReasonCode, SubscribeOptions
+from .payloads import pack_msgpack
 
 
 class MqttError(Exception):
@@ -138,8 +139,6 @@ class AsyncClient:
 
     async def publish_msgpack(self, topic: str, obj: Any, qos: int = 0,
                               retain: bool = False) -> int:
-        from .payloads import pack_msgpack
-
         payload, props = pack_msgpack(obj, None, self.client.protocol == 5)
         return await self.publish(topic, payload, qos, retain, props)
 

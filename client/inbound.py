@@ -23,6 +23,7 @@ from mqlite.protocol import (
     Pubrel,
     ReasonCode,
     Suback,
+    Subscribe,
     Unsuback,
     Will,
 )
@@ -135,8 +136,6 @@ def on_connack(client: Client, packet: Connack, calls: Calls) -> None:
 def after_connect(client: Client) -> None:
     """After on_connect: requests made offline, subscriptions the broker lost, then the
     messages waiting to go out (in-flight ones first, in their order)."""
-    from mqlite.protocol import Subscribe
-
     with client._lock:
         if not client._conn.connected:
             return
