@@ -42,7 +42,8 @@ class Pending:
 class Outgoing:
     """QoS 1/2 messages until their flow completes, plus anything published while offline."""
 
-    __slots__ = ("ids", "in_flight", "inflight", "messages", "next_seq", "outbox", "waiting")
+    __slots__ = ("ids", "in_flight", "inflight", "messages", "next_seq", "offline_qos0",
+                 "outbox", "waiting")
 
     def __init__(self, outbox: Outbox | None, ids: PacketIdAllocator) -> None:
         # seq -> message, for QoS 1 and 2, in publish order.
@@ -52,6 +53,8 @@ class Outgoing:
         # What is still to be written, in order: queued QoS 1/2 messages, resends after a
         # reconnect, and QoS 0 messages published while offline.
         self.waiting: deque[Pending] = deque()
+        # How many of ``waiting`` are QoS 0, kept so stored() is not a scan per publish().
+        self.offline_qos0 = 0
         self.inflight = 0
         self.next_seq = 1
         self.outbox = outbox
@@ -59,7 +62,7 @@ class Outgoing:
 
     def stored(self) -> int:
         """Messages counted against max_queued_messages: unfinished QoS 1/2 and offline QoS 0."""
-        return len(self.messages) + sum(1 for pending in self.waiting if pending.qos == 0)
+        return len(self.messages) + self.offline_qos0
 
     def add(self, pending: Pending) -> None:
         if pending.qos:
@@ -69,6 +72,8 @@ class Outgoing:
             if self.outbox is not None:
                 self.outbox.add(pending.seq, pending.mid, pending.topic, pending.payload,
                                 pending.qos, pending.retain, pending.properties)
+        else:
+            self.offline_qos0 += 1
         self.waiting.append(pending)
 
     def restore(self, pending: Pending, seq: int) -> None:
@@ -96,6 +101,8 @@ class Outgoing:
                 pending.packet_id = self.ids.allocate()
                 self.in_flight[pending.packet_id] = pending
             self.inflight += 1
+        else:
+            self.offline_qos0 -= 1
         waiting.popleft()
         return pending
 
@@ -165,5 +172,6 @@ class Outgoing:
             self._forget(pending)
         self.in_flight.clear()
         self.waiting.clear()
+        self.offline_qos0 = 0
         self.inflight = 0
         return dropped
