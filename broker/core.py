@@ -272,7 +272,8 @@ class BrokerCore:
         if session.pending_will is not None:  # the session ends before the will delay
             will, session.pending_will = session.pending_will, None
             self.publish_will(session.client_id, will)
-        self.store.delete_session(session.client_id)
+        if session.persistent:  # a session that never persisted has nothing stored
+            self.store.delete_session(session.client_id)
 
     def _expire_session(self, session: Session) -> None:
         if session.connection is None:
