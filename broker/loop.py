@@ -3,7 +3,8 @@
 Each turn: wait for readiness or the next timer; read each ready socket once into a reusable
 buffer and handle the complete packets in it; run due timers; commit the store; then write each
 connection's output with one ``send``. Acknowledgements therefore leave only after the commit
-that holds what they acknowledge.
+that holds what they acknowledge (the store may defer what acknowledges nothing, and says by
+when it must be called again).
 
 Flow control: while the core has paused a publishing connection (its messages fill a live
 subscriber's queue), its remaining packets wait in its reader and its socket is not read, so
@@ -98,7 +99,7 @@ class EventLoop:
         deadline = time.monotonic() + grace
         while self.connections and time.monotonic() < deadline:
             self.turn(max_wait=0.05)
-        self.core.store.commit()
+        self.core.store.flush()
 
     def run_closed(self) -> None:
         """Release everything without having run (a failed start)."""
@@ -118,6 +119,9 @@ class EventLoop:
     def turn(self, max_wait: float | None = None) -> None:
         core = self.core
         deadline = core.timers.next_deadline()
+        flush_by = core.store.flush_deadline()
+        if flush_by is not None and (deadline is None or flush_by < deadline):
+            deadline = flush_by
         paused = core.paused
         runnable = [conn for conn in self._backlog if conn not in paused]
         timeout = 0.0 if runnable else max_wait

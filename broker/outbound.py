@@ -143,7 +143,7 @@ def start_flight(core: BrokerCore, session: Session, conn: Connection, delivery:
         send_publish(core, conn, delivery.message, 0, delivery.retain, None, False,
                      delivery.subscription_ids, now, None)
         if session.persistent:
-            core.store.delete_delivery(session.client_id, delivery.seq)
+            core.store.delete_delivery(session.client_id, delivery.seq, at_most_once=True)
         return
     packet_id = session.packet_ids.allocate()
     delivery.packet_id = packet_id

@@ -2,9 +2,25 @@
 
 One connection, owned by the event loop. Writes of one loop turn share one transaction, opened
 at the first write and committed by ``commit()`` before that turn's acknowledgements go out
-(group commit); no transaction outlives a turn. WAL journal; ``synchronous=FULL`` by default
-(an acknowledged message survives power loss), ``NORMAL`` on request (survives a process crash).
-A message body is stored once and referenced by every queue row and the retained table.
+(group commit); no transaction outlives a turn. WAL journal. A message body is stored once and
+referenced by every queue row and the retained table.
+
+Durability: ``sync="full"`` (the default) makes every turn that carries a promise survive power
+loss before its packets leave; ``"normal"`` survives a process crash only. A write is *owed*
+when a peer is or will be told of it: a stored message (PUBACK/PUBREC), a session (CONNACK), a
+subscription (SUBACK), inbound QoS 2 state (PUBREC/PUBCOMP), a retained message, a queued
+delivery, an outbound QoS 2 step (its packet id, its PUBREL), the end of a QoS 0 delivery. The
+rest are QoS 1 sends and completed flows: losing them costs a redelivery, which QoS 1 allows.
+
+- A turn with owed writes commits them, with every write deferred before them, and then fsyncs
+  the WAL itself: commits run at ``synchronous=NORMAL`` (WAL written, not synced), and the
+  fsync makes the commit and all before it durable, as their frames precede. That is what
+  SQLite's FULL does at every commit, done only where it is owed.
+- A turn with none keeps its queue-row writes in memory, net of later ones (a row sent and
+  acknowledged before the next commit costs one DELETE, not an UPDATE and a DELETE), until a
+  turn with owed writes, ``_DEFER_ROWS`` rows, or ``_DEFER_SECONDS``: draining a queue then
+  costs a commit per few thousand messages instead of one per round trip. A crash loses at
+  most those rows: messages acknowledged by the subscriber in that time are delivered again.
 """
 
 from __future__ import annotations
@@ -21,13 +37,16 @@ import sqlite_utils
 
 from .message import Message
 from .serialize import pack_properties, pack_will, unpack_properties, unpack_will
-from .session import Delivery, SubscriptionOptions
+from .session import AWAIT_PUBACK, Delivery, SubscriptionOptions
 from .store import StoredDelivery, StoredSession, StoredState, StoreWriteError
 
 SCHEMA_VERSION = 1
 SYNC_MODES = ("full", "normal")
 # Unreferenced message bodies are swept after this many deletions (and at start-up).
 _SWEEP_EVERY = 1000
+# Bounds on the queue-row writes a turn with nothing owed may leave uncommitted.
+_DEFER_ROWS = 4096
+_DEFER_SECONDS = 1.0
 
 
 class StoreError(Exception):
@@ -53,9 +72,11 @@ def _create_private(path: str) -> None:
 
 
 class SQLiteStore:
-    def __init__(self, path: str, sync: str = "full", max_size: int | None = None) -> None:
+    def __init__(self, path: str, sync: str = "full", max_size: int | None = None,
+                 defer_seconds: float = _DEFER_SECONDS) -> None:
         """``max_size``: bytes the database may grow to; past it writes fail as on a full
-        disk, and the broker stops acknowledging what it cannot store."""
+        disk, and the broker stops acknowledging what it cannot store. ``defer_seconds``: how
+        long writes nothing is owed for may wait for a commit (see the module docstring)."""
         if sync not in SYNC_MODES:
             raise ValueError(f"sync must be one of {SYNC_MODES}, not {sync!r}")
         self.path = path
@@ -65,7 +86,7 @@ class SQLiteStore:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._check()
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={sync.upper()}")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
             self._db.execute("PRAGMA busy_timeout=5000")
             self._migrate()
             if max_size is not None:
@@ -79,6 +100,16 @@ class SQLiteStore:
             raise
         self._in_transaction = False
         self._deletions = 0
+        self._sync_owed = sync == "full"
+        # Something written since the last commit is owed (see the module docstring).
+        self._owed = True  # the schema, if this run created it
+        # Monotonic time by which deferred queue-row writes are committed.
+        self._deferred_until = 0.0
+        self._defer_seconds = defer_seconds
+        self._wal_fd: int | None = None
+        # Commits and WAL fsyncs so far, for inspection and tests.
+        self.commits = 0
+        self.wal_syncs = 0
         # Queue rows written this turn, by (client id, seq): the row to write, or None to
         # delete it. Applied at commit, net of changes within the turn, in two batches.
         self._pending: dict[tuple[str, int], tuple[Any, ...] | None] = {}
@@ -155,6 +186,11 @@ class SQLiteStore:
             self._in_transaction = True
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
+        """An owed write (see the module docstring)."""
+        self._owed = True
+        return self._execute(sql, params)
+
+    def _execute(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
         try:
             self._begin()
             return self._db.execute(sql, params)
@@ -162,8 +198,21 @@ class SQLiteStore:
             raise StoreWriteError(f"writing {self.path} failed: {exc}") from None
 
     def commit(self) -> None:
+        """End of a loop turn: commit (and sync) what is owed; defer the rest, within bounds."""
+        if not self._owed and not self._in_transaction:
+            pending = self._pending
+            if not pending or (len(pending) < _DEFER_ROWS
+                               and time.monotonic() < self._deferred_until):
+                return
+        self.flush()
+
+    def flush(self) -> None:
+        """Commit everything written so far, deferred writes too."""
         if self._pending:
             self._apply_pending()
+        if self._deletions >= _SWEEP_EVERY:
+            self._deletions = 0
+            self._sweep()
         if self._in_transaction:
             self._in_transaction = False
             try:
@@ -172,6 +221,31 @@ class SQLiteStore:
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
                 raise StoreWriteError(f"committing to {self.path} failed: {exc}") from None
+            self.commits += 1
+        if self._owed:
+            self._owed = False
+            if self._sync_owed:
+                self._sync_wal()
+
+    def flush_deadline(self) -> float | None:
+        """Monotonic time by which ``commit()`` must run again to bound deferred writes."""
+        return self._deferred_until if self._pending else None
+
+    def _sync_wal(self) -> None:
+        fd = self._wal_fd
+        if fd is None or os.fstat(fd).st_nlink == 0:  # first use, or SQLite made a new WAL
+            if fd is not None:
+                os.close(fd)
+            self._wal_fd = None
+            try:
+                fd = self._wal_fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+            except FileNotFoundError:
+                return  # no WAL: every commit is in the database file, synced at checkpoint
+        try:
+            os.fdatasync(fd)
+        except OSError as exc:
+            raise StoreWriteError(f"syncing {self.path}-wal failed: {exc}") from None
+        self.wal_syncs += 1
 
     def _apply_pending(self) -> None:
         pending, self._pending = self._pending, {}
@@ -192,6 +266,7 @@ class SQLiteStore:
 
     def rollback(self) -> None:
         self._pending.clear()
+        self._owed = False
         if self._in_transaction:
             self._in_transaction = False
             with contextlib.suppress(sqlite3.Error):
@@ -214,7 +289,7 @@ class SQLiteStore:
             del self._pending[key]  # rows buffered for the session go with it
         for table in ("sessions", "subscriptions", "queue", "inbound_qos2"):
             self._write(f"DELETE FROM {table} WHERE client_id = ?", (client_id,))
-        self._count_deletions(1)
+        self._deletions += 1
 
     def save_subscription(self, client_id: str, topic_filter: str,
                           options: SubscriptionOptions) -> None:
@@ -241,14 +316,26 @@ class SQLiteStore:
         return message.store_id
 
     def save_delivery(self, client_id: str, delivery: Delivery) -> None:
+        if delivery.state != AWAIT_PUBACK:
+            # Queued (someone was acked for it), or a QoS 2 step whose loss would let the
+            # message be delivered twice. A QoS 1 send lost with its commit is only resent.
+            self._owed = True
         ids = ",".join(map(str, delivery.subscription_ids)) or None
-        self._pending[(client_id, delivery.seq)] = (
+        pending = self._pending
+        if not pending:
+            self._deferred_until = time.monotonic() + self._defer_seconds
+        pending[(client_id, delivery.seq)] = (
             client_id, delivery.seq, self._message_id(delivery.message), delivery.qos,
             delivery.retain, delivery.packet_id, delivery.state, ids)
 
-    def delete_delivery(self, client_id: str, seq: int) -> None:
-        self._pending[(client_id, seq)] = None
-        self._count_deletions(1)
+    def delete_delivery(self, client_id: str, seq: int, at_most_once: bool = False) -> None:
+        if at_most_once:
+            self._owed = True  # a QoS 0 message sent again after a crash would be a duplicate
+        pending = self._pending
+        if not pending:
+            self._deferred_until = time.monotonic() + self._defer_seconds
+        pending[(client_id, seq)] = None
+        self._deletions += 1
 
     def add_inbound_qos2(self, client_id: str, packet_id: int) -> None:
         self._write("INSERT OR IGNORE INTO inbound_qos2 VALUES (?, ?)", (client_id, packet_id))
@@ -260,30 +347,23 @@ class SQLiteStore:
     def save_retained(self, message: Message) -> None:
         self._write("INSERT OR REPLACE INTO retained VALUES (?, ?)",
                     (message.topic, self._message_id(message)))
-        self._count_deletions(1)
+        self._deletions += 1
 
     def delete_retained(self, topic: str) -> None:
         self._write("DELETE FROM retained WHERE topic = ?", (topic,))
-        self._count_deletions(1)
-
-    def _count_deletions(self, count: int) -> None:
-        self._deletions += count
-        if self._deletions >= _SWEEP_EVERY:
-            self._deletions = 0
-            self._sweep()
+        self._deletions += 1
 
     def _sweep(self) -> None:
-        """Drop message bodies no queue row or retained topic refers to any more."""
-        if self._pending:
-            self._apply_pending()  # the sweep must see this turn's queue rows
-        self._write("DELETE FROM messages WHERE id NOT IN (SELECT message_id FROM queue) "
-                    "AND id NOT IN (SELECT message_id FROM retained)", ())
+        """Drop message bodies no queue row or retained topic refers to any more (after the
+        pending queue rows are applied, so that it sees them)."""
+        self._execute("DELETE FROM messages WHERE id NOT IN (SELECT message_id FROM queue) "
+                      "AND id NOT IN (SELECT message_id FROM retained)", ())
 
     # -- loading ---------------------------------------------------------------------------
 
     def load(self) -> StoredState:
         self._sweep()
-        self.commit()
+        self.flush()
         db = self._db
         offset = time.monotonic() - time.time()  # wall clock -> monotonic
         state = StoredState()
@@ -327,10 +407,13 @@ class SQLiteStore:
 
     def close(self) -> None:
         """Commit what is pending, fold the WAL back into the database, release the lock."""
-        with contextlib.suppress(sqlite3.Error):
-            self.commit()
+        with contextlib.suppress(sqlite3.Error, StoreWriteError):
+            self.flush()
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.close()
+        if self._wal_fd is not None:
+            os.close(self._wal_fd)
+            self._wal_fd = None
         self._release()
 
     def _release(self) -> None:

@@ -1,6 +1,8 @@
 """The persistence seam: the broker writes every change of persistent-session state and of the
 retained messages through a :class:`SessionStore`, once per change, and calls ``commit()`` once
-per event-loop turn *before* that turn's acknowledgements go out.
+per event-loop turn *before* that turn's acknowledgements go out. A store may defer writes no
+peer is told of (QoS 1 sends, completed flows) past a turn, within the bound it reports by
+``flush_deadline()``; ``flush()`` commits everything.
 
 Only persistent sessions (clean_session=0, or Session Expiry Interval > 0) are written.
 """
@@ -70,13 +72,18 @@ class SessionStore(Protocol):
     def delete_subscription(self, client_id: str, topic_filter: str) -> None: ...
     def save_delivery(self, client_id: str, delivery: Delivery) -> None:
         """Insert a delivery, or record its new packet id and state."""
-    def delete_delivery(self, client_id: str, seq: int) -> None: ...
+    def delete_delivery(self, client_id: str, seq: int, at_most_once: bool = False) -> None:
+        """``at_most_once``: a QoS 0 message was sent, so the deletion may not be lost."""
     def add_inbound_qos2(self, client_id: str, packet_id: int) -> None: ...
     def delete_inbound_qos2(self, client_id: str, packet_id: int) -> None: ...
     def save_retained(self, message: Message) -> None: ...
     def delete_retained(self, topic: str) -> None: ...
     def commit(self) -> None:
-        """Make everything written since the last commit durable."""
+        """Make durable everything written since the last commit that a peer is told of."""
+    def flush(self) -> None:
+        """Make everything written durable, deferred writes too."""
+    def flush_deadline(self) -> float | None:
+        """Monotonic time by which ``commit()`` must be called again, if writes are deferred."""
     def rollback(self) -> None:
         """Forget everything written since the last commit (after a StoreWriteError)."""
     def close(self) -> None: ...
@@ -123,7 +130,7 @@ class MemoryStore:
         self._state.deliveries.setdefault(client_id, {})[delivery.seq] = StoredDelivery.of(
             delivery)
 
-    def delete_delivery(self, client_id: str, seq: int) -> None:
+    def delete_delivery(self, client_id: str, seq: int, at_most_once: bool = False) -> None:
         self._state.deliveries.get(client_id, {}).pop(seq, None)
 
     def add_inbound_qos2(self, client_id: str, packet_id: int) -> None:
@@ -139,7 +146,13 @@ class MemoryStore:
         self._state.retained.pop(topic, None)
 
     def commit(self) -> None:
-        """Nothing to flush: writes are complete when made."""
+        """Nothing to commit: writes are complete when made."""
+
+    def flush(self) -> None:
+        """Nothing deferred."""
+
+    def flush_deadline(self) -> None:
+        return None
 
     def rollback(self) -> None:
         """Nothing to undo: writes to memory do not fail."""
