@@ -1,57 +1,31 @@
 """Broker benchmarks, mqlite side by side with mosquitto and amqtt in one run.
 
-    python -m bench [--brokers mqlite,mosquitto,amqtt] [--scenarios A,B,C,D,E,G]
+    python -m bench [--brokers mqlite,mosquitto,amqtt] [--scenarios A,B,C,D,E,F,G]
                     [--runs 3] [--quick]
 
 Each broker runs pinned to CPU 0 and the load generator (bench/load.py) to CPU 1; every
 scenario runs three times on a fresh broker and the median is reported, with the broker's and
 the generator's CPU time so a reader can see which was the bottleneck. Results are written to
-bench/results/latest.md.
+bench/results/: latest.md (the table), latest.json (the numbers), latest.png (the chart).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import platform
 import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .brokers import LOAD_CPU, BrokerProcess
-
-
-@dataclass(frozen=True)
-class Scenario:
-    key: str
-    title: str
-    kind: str
-    unit: str
-    args: dict[str, int]
-    quick: dict[str, int]
-    # Variants run beside "mqlite" in this scenario only.
-    variants: tuple[str, ...] = ()
-
-
-SCENARIOS = [
-    Scenario("A", "QoS 0, 1 publisher -> 1 subscriber, 64-byte payloads", "qos0", "msg/s",
-             {"count": 200_000, "subscribers": 1}, {"count": 5_000, "subscribers": 1}),
-    Scenario("B", "QoS 0, 1 -> 10 fan-out through a wildcard filter", "qos0", "deliveries/s",
-             {"count": 50_000, "subscribers": 10}, {"count": 1_000, "subscribers": 10}),
-    Scenario("C", "QoS 1, window of 100, subscriber acks", "qos1", "msg/s",
-             {"count": 50_000, "window": 100}, {"count": 2_000, "window": 100}),
-    Scenario("D", "5,000 idle keep-alive connections", "idle", "KiB/conn",
-             {"count": 5_000}, {"count": 200}),
-    Scenario("E", "20,000 QoS 1 queued offline, drained on reconnect; then kill -9", "drain",
-             "s", {"count": 20_000, "window": 100}, {"count": 500, "window": 100}),
-    Scenario("G", "durable QoS 1 to a persistent subscriber, window of 100", "qos1", "msg/s",
-             {"count": 50_000, "window": 100, "persistent": 1},
-             {"count": 2_000, "window": 100, "persistent": 1}, variants=("mqlite-normal",)),
-]
+from .brokers import AMQTT_VERSION, BROKER_CPU, LOAD_CPU, BrokerProcess
+from .chart import write_chart
+from .scenarios import SCENARIOS, Scenario
 
 
 def _load(kind: str, port: int, args: dict[str, int]) -> subprocess.Popen[str]:
@@ -114,6 +88,9 @@ def metrics(scenario: Scenario, result: dict[str, float], expected: int) -> dict
     if scenario.kind == "drain":
         return {"value": result["elapsed"], "seconds": result["elapsed"], "lost": result["lost"],
                 "drain_lost": expected - result["deliveries"]}
+    if scenario.kind == "latency":
+        return {"value": result["p50_us"], "p99": result["p99_us"], "seconds": result["elapsed"],
+                "lost": result["lost"]}
     if scenario.kind == "idle":
         count = result["connections"]
         return {"value": result["rss_kib"] / max(count, 1), "seconds": result["elapsed"],
@@ -125,7 +102,7 @@ def metrics(scenario: Scenario, result: dict[str, float], expected: int) -> dict
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--brokers", default="mqlite,mosquitto,amqtt")
-    parser.add_argument("--scenarios", default="A,B,C,D,E,G")
+    parser.add_argument("--scenarios", default="A,B,C,D,E,F,G")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="small counts: a smoke test")
     parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "latest.md"))
@@ -151,8 +128,10 @@ def main() -> None:
                                 "broker_cpu": result["broker_cpu"],
                                 "generator_cpu": result["generator_cpu"]}
                     runs.append(measured)
-                    print(f"[{scenario.key}] {name:9} run {index + 1}/{options.runs}: "
-                          f"{measured['value']:,.1f} {scenario.unit} in "
+                    shown = f"{measured['value']:,.1f} {scenario.unit}"
+                    if scenario.kind == "latency":
+                        shown = f"p50 {measured['value']:,.0f} µs, p99 {measured['p99']:,.0f} µs"
+                    print(f"[{scenario.key}] {name:9} run {index + 1}/{options.runs}: {shown} in "
                           f"{measured['seconds']:.2f} s, lost {measured['lost']:.0f}, "
                           f"broker cpu {measured['broker_cpu']:.2f} s, generator cpu "
                           f"{measured['generator_cpu']:.2f} s", flush=True)
@@ -160,21 +139,52 @@ def main() -> None:
                 broker.stop()
             table.setdefault(scenario.key, {})[name] = {
                 key: statistics.median(run[key] for run in runs) for key in runs[0]}
-    report = render(chosen, brokers, table, options)
-
-    print(report)
     output = Path(options.output)
+    chart = output.with_suffix(".png")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    where = describe_machine()
+    report = render(chosen, brokers, table, options, when, where, chart.name)
+    print(report)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(report)
     output.with_suffix(".json").write_text(json.dumps(table, indent=2))
+    write_chart(chart, chosen, brokers, table,
+                f"Measured {when} on {where}; median of {options.runs} runs"
+                f"{' (quick counts)' if options.quick else ''}",
+                "\n".join(f"{name}: {broker_version(name)}" for name in brokers)
+                + f"\n\nbroker on CPU {BROKER_CPU}, load generator\non CPU {LOAD_CPU} (taskset)")
+    print(f"wrote {output}, {output.with_suffix('.json').name} and {chart.name}")
+
+
+def broker_version(name: str) -> str:
+    if name == "mosquitto":
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            done = subprocess.run(["mosquitto", "-h"], capture_output=True, text=True, timeout=10)
+            return (done.stdout or done.stderr).splitlines()[0].replace("mosquitto ", "")
+        return "version unknown"
+    if name == "amqtt":
+        return f"version {AMQTT_VERSION} (PyPI)"
+    return "this checkout, SQLite sync=full"
+
+
+def describe_machine() -> str:
+    """CPU model and count, OS and Python: what a reader needs to compare numbers."""
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return (f"{model}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}")
 
 
 def render(chosen: list[Scenario], brokers: list[str],
-           table: dict[str, dict[str, dict[str, float]]], options: argparse.Namespace) -> str:
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [f"Measured {when} on {platform.node()} ({platform.machine()}, "
-             f"Python {platform.python_version()}), median of {options.runs} runs"
-             f"{' (quick counts)' if options.quick else ''}; broker on CPU 0, load on CPU 1.",
+           table: dict[str, dict[str, dict[str, float]]], options: argparse.Namespace,
+           when: str, where: str, chart: str) -> str:
+    lines = [f"Measured {when} on {where}; median of {options.runs} runs"
+             f"{' (quick counts)' if options.quick else ''}; broker on CPU {BROKER_CPU}, load "
+             f"generator on CPU {LOAD_CPU} (taskset).",
              "", "| scenario | " + " | ".join(brokers) + " | mqlite / mosquitto | "
              "mqlite / amqtt |", "|---" * (len(brokers) + 3) + "|"]
     for scenario in chosen:
@@ -184,6 +194,8 @@ def render(chosen: list[Scenario], brokers: list[str],
             cell = row[name]
             if scenario.kind == "idle":
                 text = f"{cell['value']:,.2f} KiB, {cell['seconds']:.2f} s"
+            elif scenario.kind == "latency":
+                text = f"p50 {cell['value']:,.0f} µs, p99 {cell['p99']:,.0f} µs"
             elif scenario.kind == "drain":
                 count = scenario.args["count"] if not options.quick else scenario.quick["count"]
                 text = f"{cell['value']:.3f} s"
@@ -207,6 +219,10 @@ def render(chosen: list[Scenario], brokers: list[str],
                 ratios.append(f"{other} delivered none")
             elif scenario.kind == "drain":
                 ratios.append(f"{row['mqlite']['value'] / row[other]['value']:.2f}x the time")
+            elif scenario.kind == "latency":
+                p50 = row["mqlite"]["value"] / row[other]["value"]
+                p99 = row["mqlite"]["p99"] / row[other]["p99"]
+                ratios.append(f"{p50:.2f}x the p50, {p99:.2f}x the p99")
             elif scenario.kind == "idle":
                 memory = row["mqlite"]["value"] / row[other]["value"]
                 seconds = row["mqlite"]["seconds"] / row[other]["seconds"]
@@ -216,8 +232,9 @@ def render(chosen: list[Scenario], brokers: list[str],
         lines.append(f"| {scenario.key}: {scenario.title} | " + " | ".join(cells) + " | "
                      + " | ".join(ratios) + " |")
     lines += ["", "cpu: broker / load generator CPU seconds for the median run. For D the "
-              "value is broker memory per connection and the time to connect them all; lower "
-              "is better there."]
+              "value is broker memory per connection and the time to connect them all, for E the "
+              "time to drain, for F the latency from send to receipt; lower is better there.",
+              "", f"![benchmark chart]({chart})"]
     return "\n".join(lines) + "\n"
 
 

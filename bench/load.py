@@ -4,7 +4,7 @@ Packets are encoded before the clock starts and written to raw non-blocking sock
 selector loop; received traffic is counted by bytes where every packet has the same size, so
 the generator does as little per message as it can. Prints one JSON line of results.
 
-    python -m bench.load {qos0,qos1,idle} --port PORT [options]
+    python -m bench.load {qos0,qos1,latency,idle,fill,drain} --port PORT [options]
 """
 
 from __future__ import annotations
@@ -155,6 +155,59 @@ def qos1(port: int, count: int, window: int, payload: int, timeout: float,
             "lost": count - delivered, "generator_cpu": _cpu() - cpu_start}
 
 
+def latency(port: int, count: int, rate: int, payload: int,
+            timeout: float) -> dict[str, float]:
+    """QoS 0 messages at ``rate`` per second, each carrying its number; the time from just
+    before its ``send`` to just after the subscriber's ``recv`` that completes it. The first
+    tenth are a warm-up and not counted."""
+    sub = _connect(port, "latency-sub")
+    _subscribe(sub, "bench/#", 0)
+    pub = _connect(port, "latency-pub")
+    packets = [encode(Publish(topic=TOPIC, payload=i.to_bytes(8, "big") + bytes(payload - 8)),
+                      4) for i in range(count)]
+    size = len(packets[0])
+    number_at = 1 + 1 + 2 + len(TOPIC)  # type, 1-byte remaining length, topic length, topic
+    sent_at = [0.0] * count
+    latencies: list[float] = []
+    sub.setblocking(False)
+    selector = selectors.DefaultSelector()
+    selector.register(sub, selectors.EVENT_READ)
+    interval = 1.0 / rate
+    buffer = b""
+    sent = received = 0
+    cpu_start = _cpu()
+    start = next_send = time.perf_counter()
+    deadline = start + timeout
+    while received < count and time.perf_counter() < deadline:
+        now = time.perf_counter()
+        if sent < count and now >= next_send:
+            sent_at[sent] = time.perf_counter()
+            pub.sendall(packets[sent])
+            sent += 1
+            next_send += interval
+            continue
+        wait = next_send - now if sent < count else 1.0
+        if not selector.select(wait):
+            continue
+        data = sub.recv(1 << 16)
+        arrived = time.perf_counter()
+        buffer += data
+        while len(buffer) >= size:
+            number = int.from_bytes(buffer[number_at:number_at + 8], "big")
+            latencies.append(arrived - sent_at[number])
+            buffer = buffer[size:]
+            received += 1
+    elapsed = time.perf_counter() - start
+    counted = sorted(latencies[count // 10:])
+    if not counted:
+        counted = [float("nan")]
+    return {"elapsed": elapsed, "messages": count, "deliveries": received,
+            "lost": count - received, "generator_cpu": _cpu() - cpu_start,
+            "p50_us": counted[len(counted) // 2] * 1e6,
+            "p99_us": counted[min(len(counted) - 1, len(counted) * 99 // 100)] * 1e6,
+            "max_us": counted[-1] * 1e6}
+
+
 def fill(port: int, count: int, window: int, payload: int, timeout: float) -> dict[str, float]:
     """Queue ``count`` QoS 1 messages for an offline persistent subscriber."""
     sub = _connect(port, "offline-sub", clean=False)
@@ -248,13 +301,15 @@ def idle(port: int, count: int, timeout: float) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("scenario", choices=["qos0", "qos1", "idle", "fill", "drain"])
+    parser.add_argument("scenario", choices=["qos0", "qos1", "latency", "idle", "fill",
+                                             "drain"])
     parser.add_argument("--persistent", action="store_true")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--count", type=int, default=200_000)
     parser.add_argument("--subscribers", type=int, default=1)
     parser.add_argument("--window", type=int, default=100)
     parser.add_argument("--payload", type=int, default=64)
+    parser.add_argument("--rate", type=int, default=1000, help="messages per second (latency)")
     parser.add_argument("--timeout", type=float, default=120.0)
     args = parser.parse_args()
     if args.scenario == "qos0":
@@ -262,6 +317,8 @@ def main() -> None:
     elif args.scenario == "qos1":
         result = qos1(args.port, args.count, args.window, args.payload, args.timeout,
                       args.persistent)
+    elif args.scenario == "latency":
+        result = latency(args.port, args.count, args.rate, args.payload, args.timeout)
     elif args.scenario == "fill":
         result = fill(args.port, args.count, args.window, args.payload, args.timeout)
     elif args.scenario == "drain":

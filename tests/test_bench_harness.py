@@ -18,7 +18,11 @@ def test_bench_quick_run(tmp_path: Path) -> None:
                           cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads(output.with_suffix(".json").read_text())
-    assert set(results) == {"A", "B", "C", "D", "E", "G"}
+    assert set(results) == {"A", "B", "C", "D", "E", "F", "G"}
     for scenario, row in results.items():
         assert row["mqlite"]["lost"] == 0, (scenario, row)
-    assert "| A: QoS 0" in output.read_text()
+    assert 0 < results["F"]["mqlite"]["value"] <= results["F"]["mqlite"]["p99"]
+    report = output.read_text()
+    assert "| A: QoS 0" in report and "| F: latency" in report
+    assert "![benchmark chart](report.png)" in report
+    assert output.with_suffix(".png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

@@ -1,0 +1,36 @@
+"""The benchmark scenarios, each with its full and its quick (smoke test) counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    kind: str
+    unit: str
+    args: dict[str, int]
+    quick: dict[str, int]
+    # Variants run beside "mqlite" in this scenario only.
+    variants: tuple[str, ...] = ()
+
+
+SCENARIOS = [
+    Scenario("A", "QoS 0, 1 publisher -> 1 subscriber, 64-byte payloads", "qos0", "msg/s",
+             {"count": 200_000, "subscribers": 1}, {"count": 5_000, "subscribers": 1}),
+    Scenario("B", "QoS 0, 1 -> 10 fan-out through a wildcard filter", "qos0", "deliveries/s",
+             {"count": 50_000, "subscribers": 10}, {"count": 1_000, "subscribers": 10}),
+    Scenario("C", "QoS 1, window of 100, subscriber acks", "qos1", "msg/s",
+             {"count": 50_000, "window": 100}, {"count": 2_000, "window": 100}),
+    Scenario("D", "5,000 idle keep-alive connections", "idle", "KiB/conn",
+             {"count": 5_000}, {"count": 200}),
+    Scenario("E", "20,000 QoS 1 queued offline, drained on reconnect; then kill -9", "drain",
+             "s", {"count": 20_000, "window": 100}, {"count": 500, "window": 100}),
+    Scenario("F", "latency at 1,000 msg/s, QoS 0, 1 -> 1", "latency", "µs",
+             {"count": 5_000, "rate": 1_000}, {"count": 500, "rate": 1_000}),
+    Scenario("G", "durable QoS 1 to a persistent subscriber, window of 100", "qos1", "msg/s",
+             {"count": 50_000, "window": 100, "persistent": 1},
+             {"count": 2_000, "window": 100, "persistent": 1}, variants=("mqlite-normal",)),
+]
