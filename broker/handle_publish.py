@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from mqlite.protocol import Puback, Pubcomp, Publish, Pubrec, Pubrel, ReasonCode
+from mqlite.protocol import (
+    Puback,
+    Pubcomp,
+    Publish,
+    Pubrec,
+    Pubrel,
+    ReasonCode,
+    encode_puback_success,
+)
 
 from .connection import Connection
 from .message import Message
@@ -81,7 +89,10 @@ def _acknowledge(conn: Connection, packet: Publish, code: int) -> None:
     if packet.packet_id is None:
         return
     if packet.qos == 1:
-        conn.send(Puback(packet_id=packet.packet_id, reason_code=code))
+        if code:
+            conn.send(Puback(packet_id=packet.packet_id, reason_code=code))
+        else:
+            conn.send_bytes(encode_puback_success(packet.packet_id))
     else:
         conn.send(Pubrec(packet_id=packet.packet_id, reason_code=code))
 

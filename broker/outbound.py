@@ -11,7 +11,7 @@ from mqlite.protocol import EMPTY_PROPERTIES, Publish, Pubrel, encode_publish
 from .connection import CONNECTED, Connection
 from .message import Message
 from .session import AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC, Delivery, Session
-from .subscriptions import SharedGroup
+from .subscriptions import Entry, SharedGroup, SharedKey
 
 if TYPE_CHECKING:
     from .core import BrokerCore
@@ -37,6 +37,8 @@ def route(core: BrokerCore, message: Message, now: float) -> int:
     matches = core.index.match(message.topic)
     if not matches:
         return 0
+    if len(matches) == 1:
+        return _route_one_filter(core, matches[0], message, now)
     origin = message.origin
     targets: dict[str, _Target] = {}
     shared: list[SharedGroup] = []
@@ -67,6 +69,34 @@ def route(core: BrokerCore, message: Message, now: float) -> int:
     for group in shared:
         _deliver_shared(core, group, message, now)
     return len(targets) + len(shared)
+
+
+def _route_one_filter(core: BrokerCore, entries: dict[str | SharedKey, Entry],
+                      message: Message, now: float) -> int:
+    """The common case, one matching filter: no session can match twice, so nothing to
+    merge."""
+    origin = message.origin
+    sessions = core.sessions
+    cache: WireCache = {}
+    qos = message.qos
+    retain = message.retain
+    count = 0
+    for key, entry in entries.items():
+        if isinstance(entry, SharedGroup):
+            _deliver_shared(core, entry, message, now)
+            count += 1
+            continue
+        if entry.no_local and key == origin:
+            continue
+        count += 1
+        assert isinstance(key, str)
+        session = sessions.get(key)
+        if session is not None:
+            identifier = entry.identifier
+            deliver(core, session, message, min(entry.qos, qos),
+                    retain and entry.retain_as_published, (identifier,) if identifier else (),
+                    now, cache)
+    return count
 
 
 def _deliver_shared(core: BrokerCore, group: SharedGroup, message: Message, now: float) -> None:
@@ -167,7 +197,8 @@ def pump(core: BrokerCore, session: Session, now: float) -> None:
         delivery = queue.popleft()
         session.queued_bytes -= delivery.message.size
         start_flight(core, session, conn, delivery, now)
-    if len(queue) <= core.config.max_queued_messages // 4:
+    # Only a stalled session or a paused publisher has anything to undo here.
+    if (session.stalled or core.paused) and len(queue) <= core.config.max_queued_messages // 4:
         session.stalled = False
         core.resume_publishers(session)
 

@@ -69,6 +69,15 @@ def encode_publish(packet: Publish, version: int) -> bytes:
     return bytes((first,)) + encode_vbi(len(head) + len(payload)) + head + payload
 
 
+def encode_puback_success(packet_id: int) -> bytes:
+    """PUBACK with reason Success and no properties: the same four bytes in 3.1.1 and 5.0
+    (spec 3.4.2.1), and the packet a broker sends most often after PUBLISH."""
+    return _PUBACK_SUCCESS + U16.pack(_check_packet_id(packet_id))
+
+
+_PUBACK_SUCCESS = bytes((0x40, 2))
+
+
 def _encode_connect(packet: Connect, version: int) -> bytes:
     level = packet.protocol_version
     if level not in _PROTOCOL_NAMES:
