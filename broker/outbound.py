@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from mqlite.protocol import EMPTY_PROPERTIES, Publish, Pubrel, encode_publish
+from mqlite.protocol import EMPTY_PROPERTIES, Publish, Pubrel, encode_publish, encode_publish_fields
 
 from .connection import CONNECTED, Connection
 from .message import Message
@@ -143,23 +143,25 @@ def window(core: BrokerCore, conn: Connection) -> int:
 def enqueue(core: BrokerCore, session: Session, delivery: Delivery) -> None:
     """Append to the session's queue within its count and byte limits."""
     config = core.config
-    size = delivery.message.size
-    while session.queue and (len(session.queue) >= config.max_queued_messages
-                             or session.queued_bytes + size > config.max_queued_bytes):
+    message = delivery.message
+    size = len(message.payload) + len(message.topic)  # message.size, without the call
+    queue = session.queue
+    while queue and (len(queue) >= config.max_queued_messages
+                     or session.queued_bytes + size > config.max_queued_bytes):
         if config.queue_overflow == "drop-newest":
             core.count_drop(session, "queue full, dropped the newest message")
             return
-        oldest = session.queue.popleft()
+        oldest = queue.popleft()
         session.queued_bytes -= oldest.message.size
         if session.persistent:
             core.store.delete_delivery(session.client_id, oldest.seq)
         core.count_drop(session, "queue full, dropped the oldest message")
-    session.queue.append(delivery)
+    queue.append(delivery)
     session.queued_bytes += size
-    if session.persistent:
+    if session.expiry_interval:  # persistent
         core.store.save_delivery(session.client_id, delivery)
-    if (delivery.qos and session.connection is not None and not session.stalled
-            and len(session.queue) >= config.max_queued_messages // 2):
+    if (delivery.qos and len(queue) >= config.max_queued_messages // 2
+            and session.connection is not None and not session.stalled):
         core.congested = session
 
 
@@ -193,9 +195,11 @@ def pump(core: BrokerCore, session: Session, now: float) -> None:
         return
     limit = window(core, conn)
     queue = session.queue
-    while queue and len(session.inflight) < limit:
+    inflight = session.inflight
+    while queue and len(inflight) < limit:
         delivery = queue.popleft()
-        session.queued_bytes -= delivery.message.size
+        message = delivery.message
+        session.queued_bytes -= len(message.payload) + len(message.topic)  # message.size
         start_flight(core, session, conn, delivery, now)
     # Only a stalled session or a paused publisher has anything to undo here.
     if (session.stalled or core.paused) and len(queue) <= core.config.max_queued_messages // 4:
@@ -229,8 +233,8 @@ def send_publish(core: BrokerCore, conn: Connection, message: Message, qos: int,
     """Queue the PUBLISH on ``conn``; False if it exceeds the client's Maximum Packet Size."""
     version = conn.version
     use_alias = allow_alias and version == 5 and conn.topic_alias_maximum > 0
-    key = (version, retain, subscription_ids)
     if cache is not None and not use_alias:
+        key = (version, retain, subscription_ids)
         data = cache.get(key)
         if data is not None:
             return _queue(core, conn, data)
@@ -239,18 +243,19 @@ def send_publish(core: BrokerCore, conn: Connection, message: Message, qos: int,
         properties = message.properties_at(now)
         if subscription_ids:
             properties = replace(properties, subscription_identifier=subscription_ids)
-    packet = Publish(topic=message.topic, payload=message.payload, qos=qos, retain=retain,
-                     dup=dup, packet_id=packet_id, properties=properties)
-    data = encode_publish(packet, version)
+    data = encode_publish_fields(message.topic, message.payload, qos, retain, dup, packet_id,
+                                 properties, version)
     limit = conn.client_max_packet_size
     if limit is not None and len(data) > limit:
         core.count_drop(None, f"message on {message.topic!r} exceeds the client's maximum "
                               f"packet size {limit}")
         return False
     if use_alias:
-        data = _with_alias(conn, packet)
+        data = _with_alias(conn, Publish(topic=message.topic, payload=message.payload, qos=qos,
+                                         retain=retain, dup=dup, packet_id=packet_id,
+                                         properties=properties))
     elif cache is not None:
-        cache[key] = data
+        cache[(version, retain, subscription_ids)] = data
     return _queue(core, conn, data)
 
 

@@ -51,21 +51,25 @@ def _check_packet_id(packet_id: int | None) -> int:
 
 
 def encode_publish(packet: Publish, version: int) -> bytes:
-    """PUBLISH is the hot path: keep it one straight line of concatenations."""
-    topic = packet.topic.encode("utf-8")
-    qos = packet.qos
-    first = 0x30 | (qos << 1) | (0x08 if packet.dup else 0) | (0x01 if packet.retain else 0)
+    return encode_publish_fields(packet.topic, packet.payload, packet.qos, packet.retain,
+                                 packet.dup, packet.packet_id, packet.properties, version)
+
+
+def encode_publish_fields(topic_name: str, payload: bytes, qos: int, retain: bool, dup: bool,
+                          packet_id: int | None, properties: Properties, version: int) -> bytes:
+    """PUBLISH is the hot path: keep it one straight line of concatenations, and let a broker
+    forwarding a message encode it without building a Publish first."""
+    topic = topic_name.encode("utf-8")
+    first = 0x30 | (qos << 1) | (0x08 if dup else 0) | (0x01 if retain else 0)
     if qos:
-        head = U16.pack(len(topic)) + topic + U16.pack(_check_packet_id(packet.packet_id))
+        head = U16.pack(len(topic)) + topic + U16.pack(_check_packet_id(packet_id))
     else:
         head = U16.pack(len(topic)) + topic
     if version == 5:
-        properties = packet.properties
         if properties is EMPTY_PROPERTIES:
             head += b"\x00"
         else:
             head += encode_properties(properties, T.PUBLISH)
-    payload = packet.payload
     return bytes((first,)) + encode_vbi(len(head) + len(payload)) + head + payload
 
 
