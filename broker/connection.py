@@ -12,6 +12,7 @@ from mqlite.protocol import Disconnect, Packet, PacketReader, Properties, encode
 
 if TYPE_CHECKING:
     from .session import Session
+    from .timers import Timer
 
 # Protocol levels as people name them, for logs.
 VERSION_NAMES = {3: "3.1", 4: "3.1.1", 5: "5.0"}
@@ -30,6 +31,7 @@ class Connection:
         "client_receive_maximum",
         "close_reason",
         "deadline",
+        "deadline_check",
         "dirty",
         "inbound_aliases",
         "keepalive",
@@ -63,6 +65,8 @@ class Connection:
         # Monotonic time by which the next packet must arrive (connect timeout, then 1.5 x
         # keep alive); 0 means none.
         self.deadline = deadline
+        # The pending timer that checks ``deadline``: one per connection, re-arming itself.
+        self.deadline_check: Timer | None = None
         self.keepalive = 0
         self.close_reason = ""
         # Whether the will is published when this connection ends (not after DISCONNECT 0).

@@ -79,15 +79,21 @@ class BrokerCore:
         reader = PacketReader("server", max_packet_size=self.config.connect_packet_limit,
                               max_topic_levels=self.config.max_topic_levels)
         conn = Connection(sock, peer, reader, self.dirty, now + self.config.connect_timeout)
-        self.timers.call_at(conn.deadline, self._check_deadline, conn)
+        conn.deadline_check = self.timers.call_at(conn.deadline, self._check_deadline, conn)
         return conn
 
     def handle_packet(self, conn: Connection, packet: Packet, now: float) -> None:
         if conn.state == CONNECTING:
             assert isinstance(packet, Connect)  # the server-side reader lets nothing else first
             handle_connect.handle_connect(self, conn, packet, now)
-            if conn.state == CONNECTED and conn.keepalive:
-                self.timers.call_at(conn.deadline, self._check_deadline, conn)
+            check = conn.deadline_check
+            if (conn.state == CONNECTED and conn.keepalive and check is not None
+                    and conn.deadline < check.deadline):
+                # The connect timeout's check would come too late for this keep alive; a
+                # later one re-arms itself at the new deadline (one check per connection).
+                check.cancel()
+                conn.deadline_check = self.timers.call_at(conn.deadline, self._check_deadline,
+                                                          conn)
             return
         if isinstance(packet, Publish):
             handle_publish.handle_publish(self, conn, packet, now)
@@ -174,7 +180,7 @@ class BrokerCore:
         if conn in self.paused:  # we stopped reading it: its silence is ours
             conn.deadline = time.monotonic() + 1.5 * conn.keepalive
         if time.monotonic() < conn.deadline:
-            self.timers.call_at(conn.deadline, self._check_deadline, conn)
+            conn.deadline_check = self.timers.call_at(conn.deadline, self._check_deadline, conn)
         elif conn.state == CONNECTING:
             conn.close("no CONNECT within the connect timeout")
             self._log_refused(conn, "connect timeout")
@@ -408,7 +414,7 @@ class BrokerCore:
             elif record.message.expired(now):
                 self.store.delete_delivery(client_id, seq)  # expired while the broker was down
             else:
-                session.queue.append(delivery)
+                session.queue_append(delivery)
                 session.queued_bytes += record.message.size
         session.inbound_qos2 = set(state.inbound_qos2.get(client_id, ()))
         self.sessions[client_id] = session

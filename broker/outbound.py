@@ -156,11 +156,11 @@ def enqueue(core: BrokerCore, session: Session, delivery: Delivery) -> None:
         if session.persistent:
             core.store.delete_delivery(session.client_id, oldest.seq)
         core.count_drop(session, "queue full, dropped the oldest message")
-    queue.append(delivery)
+    session.queue_append(delivery)
     session.queued_bytes += size
     if session.expiry_interval:  # persistent
         core.store.save_delivery(session.client_id, delivery)
-    if (delivery.qos and len(queue) >= config.max_queued_messages // 2
+    if (delivery.qos and len(session.queue) >= config.max_queued_messages // 2
             and session.connection is not None and not session.stalled):
         core.congested = session
 

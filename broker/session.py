@@ -46,6 +46,11 @@ class Delivery:
         self.state = QUEUED
 
 
+# Shared by every session with nothing queued; Session.queue_append replaces it before any
+# append, so it stays empty.
+_NOTHING_QUEUED: deque[Delivery] = deque()
+
+
 class Session:
     __slots__ = ("client_id", "completed", "connection", "disconnected_at", "expiry_interval",
                  "expiry_timer",
@@ -61,7 +66,9 @@ class Session:
         self.subscriptions: dict[str, SubscriptionOptions] = {}
         # Outbound QoS 1/2 in flight, by packet id, in the order they were sent.
         self.inflight: dict[int, Delivery] = {}
-        self.queue: deque[Delivery] = deque()
+        # Messages waiting for the window, oldest first. Most sessions never queue anything:
+        # they share one empty deque (760 bytes each otherwise) until queue_append().
+        self.queue: deque[Delivery] = _NOTHING_QUEUED
         self.queued_bytes = 0
         # Inbound QoS 2 packet ids answered with PUBREC, awaiting PUBREL.
         self.inbound_qos2: set[int] = set()
@@ -85,6 +92,13 @@ class Session:
     @property
     def persistent(self) -> bool:
         return self.expiry_interval > 0
+
+    def queue_append(self, delivery: Delivery) -> None:
+        """The only way into ``queue``: the shared empty one is never appended to."""
+        queue = self.queue
+        if queue is _NOTHING_QUEUED:
+            queue = self.queue = deque()
+        queue.append(delivery)
 
     def take_seq(self) -> int:
         seq = self.next_seq

@@ -159,3 +159,27 @@ def test_stop_during_start_up_is_not_lost() -> None:
         broker.stop()
         runner.join(5)
         assert not runner.is_alive(), "stop() during start-up was ignored"
+
+
+def test_one_sessions_queue_is_never_anothers(broker: Broker) -> None:
+    """Sessions with nothing queued share one empty queue until their first message; a
+    message queued for one offline session shows up in its queue only."""
+    for client_id in ("first", "second"):
+        raw = RawClient(broker.address)
+        raw.connect(client_id=client_id, clean_start=False)
+        if client_id == "first":
+            raw.send(Subscribe(packet_id=1, subscriptions=[Subscription(topic_filter="only/1",
+                                                                        qos=1)]))
+            assert isinstance(raw.receive(), Suback)
+        raw.send(Disconnect())
+        raw.expect_closed()
+    pub = RawClient(broker.address)
+    pub.connect(client_id="pub")
+    pub.send(Publish(topic="only/1", payload=b"m", qos=1, packet_id=1))
+    assert isinstance(pub.receive(), Puback)
+    sessions = broker.core.sessions
+    assert [d.message.payload for d in sessions["first"].queue] == [b"m"]
+    assert len(sessions["second"].queue) == 0
+    late = RawClient(broker.address)
+    late.connect(client_id="late", clean_start=False)
+    assert len(sessions["late"].queue) == 0
