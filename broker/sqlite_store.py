@@ -321,21 +321,22 @@ class SQLiteStore:
             # message be delivered twice. A QoS 1 send lost with its commit is only resent.
             self._owed = True
         ids = ",".join(map(str, delivery.subscription_ids)) or None
-        pending = self._pending
-        if not pending:
-            self._deferred_until = time.monotonic() + self._defer_seconds
-        pending[(client_id, delivery.seq)] = (
+        self._pend(client_id, delivery.seq, (
             client_id, delivery.seq, self._message_id(delivery.message), delivery.qos,
-            delivery.retain, delivery.packet_id, delivery.state, ids)
+            delivery.retain, delivery.packet_id, delivery.state, ids))
 
     def delete_delivery(self, client_id: str, seq: int, at_most_once: bool = False) -> None:
         if at_most_once:
             self._owed = True  # a QoS 0 message sent again after a crash would be a duplicate
+        self._pend(client_id, seq, None)
+        self._deletions += 1
+
+    def _pend(self, client_id: str, seq: int, row: tuple[Any, ...] | None) -> None:
+        """Buffer a queue row (None: its deletion); the first one starts the deferral clock."""
         pending = self._pending
         if not pending:
             self._deferred_until = time.monotonic() + self._defer_seconds
-        pending[(client_id, seq)] = None
-        self._deletions += 1
+        pending[(client_id, seq)] = row
 
     def add_inbound_qos2(self, client_id: str, packet_id: int) -> None:
         self._write("INSERT OR IGNORE INTO inbound_qos2 VALUES (?, ?)", (client_id, packet_id))
