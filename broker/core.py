@@ -410,7 +410,6 @@ class BrokerCore:
                 delivery.packet_id = record.packet_id
                 delivery.state = record.state
                 session.inflight[record.packet_id] = delivery
-                session.packet_ids.reserve(record.packet_id)
             elif record.message.expired(now):
                 self.store.delete_delivery(client_id, seq)  # expired while the broker was down
             else:

@@ -177,7 +177,7 @@ def start_flight(core: BrokerCore, session: Session, conn: Connection, delivery:
         if session.persistent:
             core.store.delete_delivery(session.client_id, delivery.seq, at_most_once=True)
         return
-    packet_id = session.packet_ids.allocate()
+    packet_id = session.take_packet_id()
     delivery.packet_id = packet_id
     delivery.state = AWAIT_PUBACK if delivery.qos == 1 else AWAIT_PUBREC
     session.inflight[packet_id] = delivery
@@ -210,7 +210,6 @@ def pump(core: BrokerCore, session: Session, now: float) -> None:
 def complete(core: BrokerCore, session: Session, packet_id: int) -> None:
     """An outbound flow finished (PUBACK, PUBCOMP, or a PUBREC refusing it)."""
     delivery = session.inflight.pop(packet_id)
-    session.packet_ids.release(packet_id)
     session.completed += 1
     if session.persistent:
         core.store.delete_delivery(session.client_id, delivery.seq)

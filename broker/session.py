@@ -6,7 +6,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mqlite.protocol import PacketIdAllocator, Will
+from mqlite.protocol import PacketIdsExhausted, Will
+from mqlite.protocol.packet_ids import MAX_PACKET_ID
 
 from .message import Message
 
@@ -54,7 +55,7 @@ _NOTHING_QUEUED: deque[Delivery] = deque()
 class Session:
     __slots__ = ("client_id", "completed", "connection", "disconnected_at", "expiry_interval",
                  "expiry_timer",
-                 "inbound_qos2", "inflight", "next_seq", "packet_ids", "pending_will",
+                 "inbound_qos2", "inflight", "next_packet_id", "next_seq", "pending_will",
                  "protocol_version", "queue", "queued_bytes", "stalled", "subscriptions", "will",
                  "will_timer")
 
@@ -72,7 +73,9 @@ class Session:
         self.queued_bytes = 0
         # Inbound QoS 2 packet ids answered with PUBREC, awaiting PUBREL.
         self.inbound_qos2: set[int] = set()
-        self.packet_ids = PacketIdAllocator()
+        # Where the search for a free outbound packet id starts; the ids in use are the keys
+        # of ``inflight``, so no allocator keeps a second copy of them.
+        self.next_packet_id = 1
         self.next_seq = 1
         # Outbound flows completed so far, and whether the queue stopped draining: a stalled
         # session throttles no publisher (it costs only its own queue).
@@ -99,6 +102,18 @@ class Session:
         if queue is _NOTHING_QUEUED:
             queue = self.queue = deque()
         queue.append(delivery)
+
+    def take_packet_id(self) -> int:
+        """The first id at or after the last one taken that no flight holds, cycling through
+        1..65535 so that a just-released id is not reused at once."""
+        inflight = self.inflight
+        if len(inflight) >= MAX_PACKET_ID:
+            raise PacketIdsExhausted("all 65,535 packet identifiers are in flight")
+        candidate = self.next_packet_id
+        while candidate in inflight:
+            candidate = candidate % MAX_PACKET_ID + 1
+        self.next_packet_id = candidate % MAX_PACKET_ID + 1
+        return candidate
 
     def take_seq(self) -> int:
         seq = self.next_seq

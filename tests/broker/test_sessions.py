@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 
 from mqlite.broker import Broker, MemoryStore, SessionStore, SQLiteStore
+from mqlite.broker.message import Message
+from mqlite.broker.session import Delivery, Session
 from mqlite.protocol import (
     Disconnect,
+    PacketIdsExhausted,
     Properties,
     Puback,
     Publish,
@@ -183,3 +186,22 @@ def test_one_sessions_queue_is_never_anothers(broker: Broker) -> None:
     late = RawClient(broker.address)
     late.connect(client_id="late", clean_start=False)
     assert len(sessions["late"].queue) == 0
+
+
+def test_outbound_packet_ids_skip_those_in_flight_and_cycle() -> None:
+    session = Session("ids", 4, 0)
+    message = Message(topic="t", payload=b"", qos=1, retain=False)
+    taken = []
+    for seq in range(3):
+        packet_id = session.take_packet_id()
+        session.inflight[packet_id] = Delivery(seq, message, 1, False)
+        taken.append(packet_id)
+    assert taken == [1, 2, 3]
+    del session.inflight[2]
+    assert session.take_packet_id() == 4, "a just-released id is not reused at once"
+    session.next_packet_id = 65_535
+    assert session.take_packet_id() == 65_535
+    assert session.take_packet_id() == 2, "wraps to 1, which is in flight, then takes 2"
+    session.inflight = {i: Delivery(i, message, 1, False) for i in range(1, 65_536)}
+    with pytest.raises(PacketIdsExhausted):
+        session.take_packet_id()
