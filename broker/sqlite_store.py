@@ -42,7 +42,9 @@ from .store import StoredDelivery, StoredSession, StoredState, StoreWriteError
 
 SCHEMA_VERSION = 1
 SYNC_MODES = ("full", "normal")
-# Unreferenced message bodies are swept after this many deletions (and at start-up).
+# Unreferenced message bodies are swept after this many deletions, or half as many as there
+# are bodies if that is more (a sweep scans them all; this keeps its cost per deletion
+# constant), and at start-up.
 _SWEEP_EVERY = 1000
 # Bounds on the queue-row writes a turn with nothing owed may leave uncommitted.
 _DEFER_ROWS = 4096
@@ -100,6 +102,7 @@ class SQLiteStore:
             raise
         self._in_transaction = False
         self._deletions = 0
+        self._bodies = 0  # rows in the messages table, as far as this store wrote them
         self._sync_owed = sync == "full"
         # Something written since the last commit is owed (see the module docstring).
         self._owed = True  # the schema, if this run created it
@@ -210,7 +213,7 @@ class SQLiteStore:
         """Commit everything written so far, deferred writes too."""
         if self._pending:
             self._apply_pending()
-        if self._deletions >= _SWEEP_EVERY:
+        if self._deletions >= max(_SWEEP_EVERY, self._bodies // 2):
             self._deletions = 0
             self._sweep()
         if self._in_transaction:
@@ -313,6 +316,7 @@ class SQLiteStore:
                  pack_properties(message.properties), expires, message.origin, time.time()))
             assert cursor.lastrowid is not None
             message.store_id = cursor.lastrowid
+            self._bodies += 1
         return message.store_id
 
     def save_delivery(self, client_id: str, delivery: Delivery) -> None:
@@ -357,8 +361,9 @@ class SQLiteStore:
     def _sweep(self) -> None:
         """Drop message bodies no queue row or retained topic refers to any more (after the
         pending queue rows are applied, so that it sees them)."""
-        self._execute("DELETE FROM messages WHERE id NOT IN (SELECT message_id FROM queue) "
-                      "AND id NOT IN (SELECT message_id FROM retained)", ())
+        swept = self._execute("DELETE FROM messages WHERE id NOT IN (SELECT message_id FROM "
+                              "queue) AND id NOT IN (SELECT message_id FROM retained)", ())
+        self._bodies = max(0, self._bodies - swept.rowcount)
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -366,6 +371,7 @@ class SQLiteStore:
         self._sweep()
         self.flush()
         db = self._db
+        self._bodies = db.execute("SELECT count(*) FROM messages").fetchone()[0]
         offset = time.monotonic() - time.time()  # wall clock -> monotonic
         state = StoredState()
         messages: dict[int, Message] = {}
