@@ -26,3 +26,18 @@ def test_bench_quick_run(tmp_path: Path) -> None:
     assert "| A: QoS 0" in report and "| F: latency" in report
     assert "![benchmark chart](report.png)" in report
     assert output.with_suffix(".png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_connection_memory_reports_the_heap_per_connection() -> None:
+    done = subprocess.run([sys.executable, "-m", "bench.connection_memory", "--count", "200"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    per_connection = int(done.stdout.split()[0].replace(",", ""))
+    assert 200 < per_connection < 10_000, done.stdout
+
+
+def test_profile_summarises_py_spy_samples_of_the_broker() -> None:
+    done = subprocess.run([sys.executable, "-m", "bench.profile", "C", "--top", "5"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "own time:" in done.stdout and "'lost': 0" in done.stdout, done.stdout
