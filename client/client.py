@@ -28,12 +28,11 @@ from mqlite.protocol import (
     Pingreq,
     Puback,
     Pubcomp,
-    Publish,
     Pubrel,
     Subscribe,
     Unsubscribe,
     encode,
-    encode_publish,
+    encode_publish_fields,
 )
 from mqlite.protocol import Properties as WireProperties
 
@@ -277,9 +276,8 @@ class Client(ClientSettings):
             if qos == 0 and self._conn.ready and not outgoing.waiting:
                 # The hot path: straight into the output buffer.
                 info = MQTTMessageInfo(self._new_mid())
-                self._queue_bytes(encode_publish(
-                    Publish(topic=topic, payload=data, retain=retain, properties=wire_props),
-                    self._wire_version()))
+                self._queue_bytes(encode_publish_fields(
+                    topic, data, 0, retain, False, None, wire_props, self._wire_version()))
                 self._qos0_unsent.append((self._queued_total, info))
             else:
                 limit = self.max_queued_messages
@@ -529,11 +527,10 @@ class Client(ClientSettings):
             if pending.state == 2:
                 self._queue_packet(Pubrel(packet_id=pending.packet_id))
                 continue
-            data = encode_publish(Publish(
-                topic=pending.topic, payload=pending.payload, qos=pending.qos,
-                retain=pending.retain, dup=pending.sent_before and pending.qos > 0,
-                packet_id=pending.packet_id if pending.qos else None,
-                properties=pending.properties), version)
+            data = encode_publish_fields(
+                pending.topic, pending.payload, pending.qos, pending.retain,
+                pending.sent_before and pending.qos > 0,
+                pending.packet_id if pending.qos else None, pending.properties, version)
             if max_size and len(data) > max_size:
                 self._fail_too_large(pending)
                 continue
