@@ -158,7 +158,7 @@ def enqueue(core: BrokerCore, session: Session, delivery: Delivery) -> None:
         core.count_drop(session, "queue full, dropped the oldest message")
     session.queue_append(delivery)
     session.queued_bytes += size
-    if session.expiry_interval:  # persistent
+    if session.persistent:
         core.store.save_delivery(session.client_id, delivery)
     if (delivery.qos and len(session.queue) >= config.max_queued_messages // 2
             and session.connection is not None and not session.stalled):
@@ -232,8 +232,8 @@ def send_publish(core: BrokerCore, conn: Connection, message: Message, qos: int,
     """Queue the PUBLISH on ``conn``; False if it exceeds the client's Maximum Packet Size."""
     version = conn.version
     use_alias = allow_alias and version == 5 and conn.topic_alias_maximum > 0
+    key = (version, retain, subscription_ids)
     if cache is not None and not use_alias:
-        key = (version, retain, subscription_ids)
         data = cache.get(key)
         if data is not None:
             return _queue(core, conn, data)
@@ -254,7 +254,7 @@ def send_publish(core: BrokerCore, conn: Connection, message: Message, qos: int,
                                          retain=retain, dup=dup, packet_id=packet_id,
                                          properties=properties))
     elif cache is not None:
-        cache[(version, retain, subscription_ids)] = data
+        cache[key] = data
     return _queue(core, conn, data)
 
 
