@@ -113,8 +113,9 @@ class SQLiteStore:
         # Commits and WAL fsyncs so far, for inspection and tests.
         self.commits = 0
         self.wal_syncs = 0
-        # Queue rows written this turn, by (client id, seq): the row to write, or None to
-        # delete it. Applied at commit, net of changes within the turn, in two batches.
+        # Queue rows written since the last commit, by (client id, seq): the row to write,
+        # or None to delete it. Applied at the next commit, net of later changes, in two
+        # batches; they may wait past their turn (see the module docstring).
         self._pending: dict[tuple[str, int], tuple[Any, ...] | None] = {}
 
     # -- opening ---------------------------------------------------------------------------
