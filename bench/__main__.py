@@ -39,7 +39,7 @@ def _load(kind: str, port: int, args: dict[str, int]) -> subprocess.Popen[str]:
     return subprocess.Popen(command, stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
 
 
-def _load_result(kind: str, broker: BrokerProcess, args: dict[str, int]) -> dict[str, float]:
+def load_result(kind: str, broker: BrokerProcess, args: dict[str, int]) -> dict[str, float]:
     load = _load(kind, broker.port, args)
     out, _ = load.communicate(timeout=600)
     if not out:
@@ -51,13 +51,13 @@ def _load_result(kind: str, broker: BrokerProcess, args: dict[str, int]) -> dict
 def run_drain(broker: BrokerProcess, args: dict[str, int]) -> dict[str, float]:
     """Scenario E: fill an offline session's queue and time the drain; then fill it again,
     kill -9 the broker, restart it on the same files and count what survived."""
-    _load_result("fill", broker, args)
+    load_result("fill", broker, args)
     cpu_before = broker.cpu_seconds()
-    drained = _load_result("drain", broker, {"count": args["count"]})
+    drained = load_result("drain", broker, {"count": args["count"]})
     broker_cpu = broker.cpu_seconds() - cpu_before
-    _load_result("fill", broker, args)
+    load_result("fill", broker, args)
     broker.kill_and_restart()
-    survived = _load_result("drain", broker, {"count": args["count"]})
+    survived = load_result("drain", broker, {"count": args["count"]})
     return {"elapsed": drained["elapsed"], "deliveries": drained["deliveries"],
             "survived": survived["deliveries"], "lost": args["count"] - survived["deliveries"],
             "broker_cpu": broker_cpu, "generator_cpu": drained["generator_cpu"]}

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .__main__ import _load_result, run_once
+from .__main__ import load_result, run_once
 from .brokers import BrokerProcess
 from .scenarios import SCENARIOS
 
@@ -68,7 +68,7 @@ def main() -> None:
     broker = BrokerProcess("mqlite")
     try:
         if scenario.kind == "drain":
-            _load_result("fill", broker, args)  # the queue to drain, not profiled
+            load_result("fill", broker, args)  # the queue to drain, not profiled
         spy = subprocess.Popen([py_spy(), "record", "--pid",
                                 str(broker.proc.pid), "--rate", str(options.rate), "--format",
                                 "raw", "--output", str(raw), "--nonblocking"],
@@ -77,7 +77,7 @@ def main() -> None:
         if spy.poll() is not None:
             raise SystemExit(f"py-spy could not attach: {spy.stderr.read() if spy.stderr else ''}")
         if scenario.kind == "drain":
-            result = _load_result("drain", broker, {"count": args["count"]})
+            result = load_result("drain", broker, {"count": args["count"]})
         else:
             result = run_once(scenario, broker, args)
         spy.send_signal(signal.SIGINT)
