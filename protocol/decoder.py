@@ -263,6 +263,8 @@ def _decode_subscribe(flags: int, body: bytes, version: int, max_topic_levels: i
     subscriptions = []
     while pos < len(body):
         topic_filter, pos = read_string(body, pos)
+        if not topic_filter:  # [MQTT-4.7.3-1]: not a filter that fails, a broken packet
+            raise ProtocolError("SUBSCRIBE with an empty topic filter")
         options = read_u8(body, pos)
         pos += 1
         if options & reserved:
@@ -311,6 +313,8 @@ def _decode_unsubscribe(
     filters = []
     while pos < len(body):
         topic_filter, pos = read_string(body, pos)
+        if not topic_filter:  # [MQTT-4.7.3-1]
+            raise ProtocolError("UNSUBSCRIBE with an empty topic filter")
         filters.append(topic_filter)
     if not filters:
         raise ProtocolError("UNSUBSCRIBE with no topic filter")

@@ -212,13 +212,32 @@ def test_b5_14_trailing_bytes_after_connect() -> None:
 
 
 # B5 16: invalid filters and empty SUBSCRIBE.
-@pytest.mark.parametrize("topic_filter", ["a/#/b", "a#", "a/b+", "", "#/a", "$share/g",
+@pytest.mark.parametrize("topic_filter", ["a/#/b", "a#", "a/b+", "#/a", "$share/g",
                                           "$share//t", "$share/g+/t", "$share/g/a#"])
 def test_b5_16_invalid_filter_syntax(topic_filter: str) -> None:
     """These decode (a v5 broker answers SUBACK 0x8F per filter); validation rejects them."""
     with pytest.raises(InvalidTopic) as info:
         validate_topic_filter(topic_filter)
     assert info.value.reason_code == ReasonCode.TOPIC_FILTER_INVALID
+
+
+def test_b5_16_empty_filter_fails_validation() -> None:
+    with pytest.raises(InvalidTopic):
+        validate_topic_filter("")
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_mqtt_4_7_3_1_empty_filter_in_subscribe_is_a_protocol_error(version: int) -> None:
+    props = b"\x00" if version == 5 else b""
+    body = b"\x00\x01" + props + encode_string("a") + b"\x01" + encode_string("") + b"\x01"
+    _raises(_frame(0x82, body), version, ProtocolError, ReasonCode.PROTOCOL_ERROR)
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_mqtt_4_7_3_1_empty_filter_in_unsubscribe_is_a_protocol_error(version: int) -> None:
+    props = b"\x00" if version == 5 else b""
+    body = b"\x00\x01" + props + encode_string("") + encode_string("a")
+    _raises(_frame(0xA2, body), version, ProtocolError, ReasonCode.PROTOCOL_ERROR)
 
 
 def test_b5_16_subscribe_with_no_filters() -> None:

@@ -218,6 +218,19 @@ def test_b5_16_invalid_filters(broker: BrokerProcess, control: RawClient) -> Non
     assert raw.expect_closed() == [Disconnect(reason_code=ReasonCode.PROTOCOL_ERROR)]
 
 
+@pytest.mark.parametrize("first", [0x82, 0xA2], ids=["subscribe", "unsubscribe"])
+def test_mqtt_4_7_3_1_empty_filter_closes_the_connection(broker: BrokerProcess,
+                                                        control: RawClient, first: int) -> None:
+    """An empty filter is a Protocol Error, not a failed filter: no SUBACK 0x8F / UNSUBACK
+    0x11, but DISCONNECT 0x82 (MQTT 5) or a plain close (3.1.1)."""
+    options = b"\x00" if first == 0x82 else b""
+    for version, expected in ((4, []), (5, [Disconnect(reason_code=ReasonCode.PROTOCOL_ERROR)])):
+        raw = _connected(broker, version)
+        props = b"\x00" if version == 5 else b""
+        raw.send_bytes(_frame(first, b"\x00\x07" + props + encode_string("") + options))
+        assert raw.expect_closed() == expected
+
+
 def test_b5_17_deep_hierarchy(broker: BrokerProcess, control: RawClient) -> None:
     """60,000 levels (65,535 would not fit this broker's 64 KiB packet limit)."""
     raw = _connected(broker, 4)
