@@ -97,10 +97,8 @@ class BrokerCore:
             return
         if isinstance(packet, Publish):
             handle_publish.handle_publish(self, conn, packet, now)
-        elif isinstance(packet, (Puback, Pubcomp)):
-            handle_publish.handle_flow_end(self, conn, packet, now)
-        elif isinstance(packet, Pubrec):
-            handle_publish.handle_pubrec(self, conn, packet, now)
+        elif isinstance(packet, (Puback, Pubrec, Pubcomp)):
+            handle_publish.handle_ack(self, conn, packet, now)
         elif isinstance(packet, Pubrel):
             handle_publish.handle_pubrel(self, conn, packet)
         elif isinstance(packet, Subscribe):

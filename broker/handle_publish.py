@@ -14,6 +14,7 @@ from mqlite.protocol import (
     ReasonCode,
     encode_puback_success,
 )
+from mqlite.protocol.qos_flow import Ack, Outcome, ack_outcome
 
 from .connection import Connection
 from .message import Message
@@ -112,35 +113,41 @@ def handle_pubrel(core: BrokerCore, conn: Connection, packet: Pubrel) -> None:
         conn.send(Pubcomp(packet_id=packet_id, reason_code=code))
 
 
-def handle_flow_end(core: BrokerCore, conn: Connection, packet: Puback | Pubcomp,
-                    now: float) -> None:
-    """PUBACK ends an outbound QoS 1 flow, PUBCOMP a QoS 2 one; an ack for no such flow is
-    ignored."""
-    session = conn.session
-    assert session is not None
-    awaited = AWAIT_PUBACK if isinstance(packet, Puback) else AWAIT_PUBCOMP
-    delivery = session.inflight.get(packet.packet_id)
-    if delivery is not None and delivery.state == awaited:
-        _finish(core, session, packet.packet_id, now)
-
-
-def handle_pubrec(core: BrokerCore, conn: Connection, packet: Pubrec, now: float) -> None:
-    """Outbound QoS 2, step 2: PUBREL, and never the PUBLISH again [MQTT-4.3.3-1]."""
+def handle_ack(core: BrokerCore, conn: Connection, packet: Puback | Pubrec | Pubcomp,
+               now: float) -> None:
+    """PUBACK, PUBREC or PUBCOMP for an outbound flow, as the protocol's transition table says:
+    the wrong kind for the flow's QoS closes the connection [MQTT-4.8.0-1]; one for an id not in
+    flight is ignored (a PUBREC is answered PUBREL, MQTT 5: 0x92)."""
     session = conn.session
     assert session is not None
     packet_id = packet.packet_id
     delivery = session.inflight.get(packet_id)
-    if delivery is None or delivery.state not in (AWAIT_PUBREC, AWAIT_PUBCOMP):
+    if isinstance(packet, Puback):
+        ack = Ack.PUBACK
+    elif isinstance(packet, Pubcomp):
+        ack = Ack.PUBCOMP
+    else:
+        ack = Ack.PUBREC_REFUSED if packet.reason_code >= 0x80 else Ack.PUBREC
+    outcome = ack_outcome(delivery.state if delivery is not None else None, ack)
+    if outcome is Outcome.COMPLETE:
+        _finish(core, session, packet_id, now)
+    elif outcome is Outcome.RELEASE:  # outbound QoS 2, step 2: never the PUBLISH again
+        assert delivery is not None
+        if delivery.state != AWAIT_PUBCOMP:  # [MQTT-4.3.3-1]
+            delivery.state = AWAIT_PUBCOMP
+            if session.persistent:
+                core.store.save_delivery(session.client_id, delivery)
+        conn.send(Pubrel(packet_id=packet_id))
+    elif outcome is Outcome.VIOLATION:
+        assert delivery is not None
+        core.drop(conn, f"{ack.value} for packet id {packet_id}, a QoS {delivery.qos} message "
+                        f"awaiting {_AWAITED[delivery.state]}", ReasonCode.PROTOCOL_ERROR)
+    elif ack is not Ack.PUBACK and ack is not Ack.PUBCOMP:  # a PUBREC for no flow
         code = ReasonCode.PACKET_IDENTIFIER_NOT_FOUND if conn.version == 5 else 0
         conn.send(Pubrel(packet_id=packet_id, reason_code=code))
-        return
-    if packet.reason_code >= 0x80:  # refused: the flow ends here [MQTT-4.4.0-2]
-        _finish(core, session, packet_id, now)
-        return
-    delivery.state = AWAIT_PUBCOMP
-    if session.persistent:
-        core.store.save_delivery(session.client_id, delivery)
-    conn.send(Pubrel(packet_id=packet_id))
+
+
+_AWAITED = {AWAIT_PUBACK: "PUBACK", AWAIT_PUBREC: "PUBREC", AWAIT_PUBCOMP: "PUBCOMP"}
 
 
 def _finish(core: BrokerCore, session: Session, packet_id: int, now: float) -> None:

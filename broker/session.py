@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from mqlite.protocol import PacketIdsExhausted, Will
 from mqlite.protocol.packet_ids import MAX_PACKET_ID
+from mqlite.protocol.qos_flow import FlowState
 
 from .message import Message
 
@@ -16,10 +17,10 @@ if TYPE_CHECKING:
     from .timers import Timer
 
 # Delivery states, in the order a QoS 2 delivery goes through them.
-QUEUED = 0
-AWAIT_PUBACK = 1
-AWAIT_PUBREC = 2
-AWAIT_PUBCOMP = 3
+QUEUED = FlowState.QUEUED
+AWAIT_PUBACK = FlowState.AWAIT_PUBACK
+AWAIT_PUBREC = FlowState.AWAIT_PUBREC
+AWAIT_PUBCOMP = FlowState.AWAIT_PUBCOMP
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -207,6 +207,80 @@ def test_mqtt_4_3_3_2_inbound_qos2_resend_is_not_routed_twice(broker: Broker) ->
     sub.no_message()
 
 
+def _delivered(broker: Broker, version: int, qos: int) -> tuple[RawClient, Publish]:
+    """A raw subscriber holding an unacknowledged QoS ``qos`` PUBLISH from the broker."""
+    raw = RawClient(broker.address, version=version)
+    raw.connect(client_id=f"acker-{qos}")
+    raw.send(Subscribe(packet_id=1, subscriptions=[Subscription(topic_filter="acks", qos=qos)]))
+    assert isinstance(raw.receive(), Suback)
+    pub = PahoClient(broker.address, client_id=f"ack-pub-{qos}")
+    pub.connect()
+    pub.publish("acks", b"x", qos=qos)
+    publish = raw.receive()
+    assert isinstance(publish, Publish) and publish.qos == qos and publish.packet_id
+    return raw, publish
+
+
+def _closed_for_protocol_error(raw: RawClient, version: int) -> None:
+    expected = [Disconnect(reason_code=ReasonCode.PROTOCOL_ERROR)] if version == 5 else []
+    assert raw.expect_closed() == expected
+
+
+@pytest.mark.parametrize("ack", [Pubrec, Pubcomp], ids=["pubrec", "pubcomp"])
+def test_mqtt_4_8_0_1_qos2_ack_for_a_qos1_message_closes(
+        broker: Broker, version: int, ack: type[Pubrec | Pubcomp]) -> None:
+    raw, publish = _delivered(broker, version, qos=1)
+    assert publish.packet_id is not None
+    raw.send(ack(packet_id=publish.packet_id))
+    _closed_for_protocol_error(raw, version)
+
+
+def test_mqtt_4_8_0_1_puback_for_a_qos2_message_closes(broker: Broker, version: int) -> None:
+    raw, publish = _delivered(broker, version, qos=2)
+    assert publish.packet_id is not None
+    raw.send(Puback(packet_id=publish.packet_id))
+    _closed_for_protocol_error(raw, version)
+
+
+def test_mqtt_4_3_3_pubcomp_before_pubrec_closes(broker: Broker, version: int) -> None:
+    raw, publish = _delivered(broker, version, qos=2)
+    assert publish.packet_id is not None
+    raw.send(Pubcomp(packet_id=publish.packet_id))
+    _closed_for_protocol_error(raw, version)
+
+
+def test_puback_after_pubrec_closes(broker: Broker, version: int) -> None:
+    raw, publish = _delivered(broker, version, qos=2)
+    assert publish.packet_id is not None
+    raw.send(Pubrec(packet_id=publish.packet_id))
+    assert raw.receive() == Pubrel(packet_id=publish.packet_id)
+    raw.send(Pubrec(packet_id=publish.packet_id))  # repeated: PUBREL again
+    assert raw.receive() == Pubrel(packet_id=publish.packet_id)
+    raw.send(Puback(packet_id=publish.packet_id))
+    _closed_for_protocol_error(raw, version)
+
+
+def test_acks_for_ids_not_in_flight_are_harmless(broker: Broker, version: int) -> None:
+    raw, publish = _delivered(broker, version, qos=1)
+    raw.send(Puback(packet_id=4242))
+    raw.send(Pubcomp(packet_id=4243))
+    raw.send(Pubrec(packet_id=4244))
+    code = ReasonCode.PACKET_IDENTIFIER_NOT_FOUND if version == 5 else 0
+    assert raw.receive() == Pubrel(packet_id=4244, reason_code=code)
+    assert publish.packet_id is not None
+    raw.send(Puback(packet_id=publish.packet_id))
+    raw.ping()
+    assert not broker.core.sessions["acker-1"].inflight
+
+
+def test_refusing_pubrec_ends_the_qos2_flow(broker: Broker) -> None:
+    raw, publish = _delivered(broker, 5, qos=2)
+    assert publish.packet_id is not None
+    raw.send(Pubrec(packet_id=publish.packet_id, reason_code=ReasonCode.QUOTA_EXCEEDED))
+    raw.ping()
+    assert not broker.core.sessions["acker-2"].inflight
+
+
 def test_unknown_pubrel_answered_with_pubcomp(broker: Broker, version: int) -> None:
     """Robustness B5 15: PUBCOMP (v5 reason 0x92), and the connection goes on."""
     raw = RawClient(broker.address, version=version)
