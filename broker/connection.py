@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mqlite.protocol import Disconnect, Packet, PacketReader, Properties, encode
+from mqlite.protocol import Disconnect, Packet, PacketReader, Properties, encode, encode_within
 
 if TYPE_CHECKING:
     from .session import Session
@@ -92,8 +92,19 @@ class Connection:
         self.out.append(data)
         self.out_size += len(data)
 
-    def send(self, packet: Packet) -> None:
-        self.send_bytes(encode(packet, self.version))
+    def send(self, packet: Packet) -> bool:
+        """Queue ``packet``, leaving out optional properties that would take it over the
+        client's Maximum Packet Size; False, and nothing queued, if it cannot fit
+        [MQTT-3.1.2-24]."""
+        data = encode(packet, self.version)
+        limit = self.client_max_packet_size
+        if limit is not None and len(data) > limit:
+            fitted = encode_within(packet, self.version, limit)
+            if fitted is None:
+                return False
+            data = fitted
+        self.send_bytes(data)
+        return True
 
     def close(self, reason: str, disconnect_code: int | None = None,
               properties: Properties | None = None) -> None:

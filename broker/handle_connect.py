@@ -6,7 +6,14 @@ import logging
 import secrets
 from typing import TYPE_CHECKING
 
-from mqlite.protocol import Connack, ConnackReturnCode, Connect, Properties, ReasonCode
+from mqlite.protocol import (
+    Connack,
+    ConnackReturnCode,
+    Connect,
+    Properties,
+    ReasonCode,
+    encode_within,
+)
 
 from .config import NEVER_EXPIRES
 from .connection import CONNECTED, VERSION_NAMES, Connection
@@ -38,11 +45,13 @@ def handle_connect(core: BrokerCore, conn: Connection, packet: Connect, now: flo
     config = core.config
     level = packet.protocol_version
     conn.version = 5 if level == 5 else 4
+    props = packet.properties
+    if level == 5:  # before any CONNACK: it too must fit [MQTT-3.1.2-24]
+        conn.client_max_packet_size = props.maximum_packet_size
     if level == 3:
         _refuse(core, conn, ConnackReturnCode.UNACCEPTABLE_PROTOCOL_VERSION, 0,
                 "MQTT 3.1 is not supported")
         return
-    props = packet.properties
     if props.authentication_method is not None:
         _refuse(core, conn, 0, ReasonCode.BAD_AUTHENTICATION_METHOD,
                 f"unsupported authentication method {props.authentication_method!r}")
@@ -81,13 +90,30 @@ def handle_connect(core: BrokerCore, conn: Connection, packet: Connect, now: flo
             return
     if level == 5:
         conn.client_receive_maximum = props.receive_maximum or 65_535
-        conn.client_max_packet_size = props.maximum_packet_size
         conn.topic_alias_maximum = props.topic_alias_maximum or 0
         conn.problem_information = props.request_problem_information != 0
         expiry = props.session_expiry_interval or 0
     else:
         expiry = 0 if packet.clean_start else (config.session_expiry or NEVER_EXPIRES)
 
+    properties = Properties()
+    if level == 5:
+        properties = Properties(
+            assigned_client_identifier=client_id if assigned else None,
+            server_keep_alive=server_keepalive,
+            receive_maximum=config.receive_maximum if config.receive_maximum < 65_535 else None,
+            maximum_packet_size=config.max_packet_size,
+            topic_alias_maximum=config.topic_alias_maximum or None,
+            maximum_qos=config.max_qos if config.max_qos < 2 else None,
+            retain_available=None if config.retain_available else 0,
+        )
+    # Whether the CONNACK fits (session present is a flag: it changes no size) is known now,
+    # before any session is taken over or created.
+    limit = conn.client_max_packet_size
+    if limit is not None and encode_within(Connack(properties=properties), 5, limit) is None:
+        conn.close(f"CONNACK does not fit the client's Maximum Packet Size {limit}")
+        log.info("connection from %s refused: %s", conn.peer, conn.close_reason)
+        return
     session = core.sessions.get(client_id)
     if session is not None and session.connection is not None:
         # Take-over [MQTT-3.1.4-2]: the old connection ends as if the network failed.
@@ -115,17 +141,6 @@ def handle_connect(core: BrokerCore, conn: Connection, packet: Connect, now: flo
     elif was_persistent:
         core.store.delete_session(client_id)
 
-    properties = Properties()
-    if level == 5:
-        properties = Properties(
-            assigned_client_identifier=client_id if assigned else None,
-            server_keep_alive=server_keepalive,
-            receive_maximum=config.receive_maximum if config.receive_maximum < 65_535 else None,
-            maximum_packet_size=config.max_packet_size,
-            topic_alias_maximum=config.topic_alias_maximum or None,
-            maximum_qos=config.max_qos if config.max_qos < 2 else None,
-            retain_available=None if config.retain_available else 0,
-        )
     conn.send(Connack(session_present=session_present, properties=properties))
     log.info("client %s connected from %s (MQTT %s, %s, keep alive %ds)", client_id, conn.peer,
              VERSION_NAMES[level], "resumed session" if session_present else "new session",

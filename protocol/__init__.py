@@ -4,7 +4,13 @@ It never touches sockets, threads or files: bytes and time come in as arguments.
 """
 
 from .decoder import decode_packet
-from .encoder import encode, encode_puback_success, encode_publish, encode_publish_fields
+from .encoder import (
+    encode,
+    encode_puback_success,
+    encode_publish,
+    encode_publish_fields,
+    encode_within,
+)
 from .errors import (
     InvalidTopic,
     MalformedPacket,
@@ -58,7 +64,7 @@ __all__ = [
     "Puback", "Pubcomp", "Publish", "Pubrec", "Pubrel", "ReasonCode", "SharedSubscription",
     "Suback", "Subscribe", "Subscription", "TopicTrie", "Unsuback", "Unsubscribe",
     "UnsupportedProtocolVersion", "Will", "decode", "decode_packet", "encode",
-    "encode_puback_success", "encode_publish", "encode_publish_fields",
+    "encode_puback_success", "encode_publish", "encode_publish_fields", "encode_within",
     "parse_shared_subscription", "topic_matches_filter", "validate_topic_filter",
     "validate_topic_name",
 ]

@@ -7,6 +7,7 @@ a property the packet may not carry); it trusts the caller on everything else.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from .packet_types import PacketType as T
@@ -224,3 +225,39 @@ def encode(packet: Packet, version: int) -> bytes:
     A CONNECT is encoded for its own ``protocol_version``.
     """
     return _ENCODERS[type(packet)](packet, version)
+
+
+# What may be left out of a packet that would exceed the peer's Maximum Packet Size, in the
+# order it is left out. Reason String and User Property: the spec says so for every packet
+# [MQTT-3.1.2-24], [MQTT-3.2.2-19], [MQTT-3.2.2-20]. A CONNACK also loses what only informs
+# the client, where absence means a default the server honours: no topic aliases towards it,
+# no response information or server reference, no assigned identifier (a session it can then
+# not resume). It never loses a limit, which would let the client do what the server refuses.
+_OPTIONAL = ("reason_string", "user_property")
+_OPTIONAL_IN_CONNACK = (*_OPTIONAL, "response_information", "server_reference",
+                        "topic_alias_maximum", "assigned_client_identifier")
+
+
+def encode_within(packet: Packet, version: int, limit: int) -> bytes | None:
+    """``packet``'s bytes in at most ``limit`` bytes, leaving out optional properties as
+    needed; ``None`` if it cannot fit. A PUBLISH is never cut: it is sent whole or not at
+    all [MQTT-3.1.2-25]."""
+    data = encode(packet, version)
+    if len(data) <= limit:
+        return data
+    if version < 5 or isinstance(packet, (Publish, Pingreq, Pingresp)):
+        return None
+    names = _OPTIONAL_IN_CONNACK if isinstance(packet, Connack) else _OPTIONAL
+    properties = packet.properties
+    for name in names:
+        value = getattr(properties, name)
+        if value is None or value == ():
+            continue
+        absent: dict[str, Any] = {name: () if isinstance(value, tuple) else None}
+        properties = replace(properties, **absent)
+        if properties == EMPTY_PROPERTIES:
+            properties = EMPTY_PROPERTIES  # the encoders' shortest form needs the singleton
+        data = encode(replace(packet, properties=properties), version)
+        if len(data) <= limit:
+            return data
+    return None
