@@ -26,6 +26,7 @@ CLOSED = 3
 
 class Connection:
     __slots__ = (
+        "bridge",
         "client_id",
         "client_max_packet_size",
         "client_receive_maximum",
@@ -61,6 +62,8 @@ class Connection:
         self.state = CONNECTING
         self.version = 4
         self.client_id: str | None = None
+        # Connected with the bridge bit (protocol level 0x83 / 0x84): another broker.
+        self.bridge = False
         self.session: Session | None = None
         # Monotonic time by which the next packet must arrive (connect timeout, then 1.5 x
         # keep alive); 0 means none.

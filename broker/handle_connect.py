@@ -19,6 +19,7 @@ from .config import NEVER_EXPIRES
 from .connection import CONNECTED, VERSION_NAMES, Connection
 from .outbound import pump, resend_inflight
 from .session import Session
+from .sys_topics import own_sys_topic
 
 if TYPE_CHECKING:
     from .core import BrokerCore
@@ -44,13 +45,14 @@ def _assign_client_id(core: BrokerCore) -> str:
 def handle_connect(core: BrokerCore, conn: Connection, packet: Connect, now: float) -> None:
     config = core.config
     level = packet.protocol_version
-    conn.version = 5 if level == 5 else 4
+    conn.version = level
+    conn.bridge = packet.bridge
     props = packet.properties
     if level == 5:  # before any CONNACK: it too must fit [MQTT-3.1.2-24]
         conn.client_max_packet_size = props.maximum_packet_size
-    if level == 3:
-        _refuse(core, conn, ConnackReturnCode.UNACCEPTABLE_PROTOCOL_VERSION, 0,
-                "MQTT 3.1 is not supported")
+    if level == 3 and not 1 <= len(packet.client_id) <= 23:  # MQTT 3.1 section 3.1
+        _refuse(core, conn, ConnackReturnCode.IDENTIFIER_REJECTED, 0,
+                f"MQTT 3.1 client id of {len(packet.client_id)} characters (1 to 23 allowed)")
         return
     if props.authentication_method is not None:
         _refuse(core, conn, 0, ReasonCode.BAD_AUTHENTICATION_METHOD,
@@ -69,7 +71,7 @@ def handle_connect(core: BrokerCore, conn: Connection, packet: Connect, now: flo
     server_keepalive = None
     limit = config.max_keepalive
     if limit is not None and (keepalive == 0 or keepalive > limit):
-        if level == 4:
+        if level < 5:
             _refuse(core, conn, ConnackReturnCode.IDENTIFIER_REJECTED, 0,
                     f"keep alive {keepalive} over the broker's maximum of {limit}")
             return
@@ -84,7 +86,7 @@ def handle_connect(core: BrokerCore, conn: Connection, packet: Connect, now: flo
             _refuse(core, conn, ConnackReturnCode.NOT_AUTHORIZED,
                     ReasonCode.RETAIN_NOT_SUPPORTED, "retained will, and retain is off")
             return
-        if will.topic.startswith("$"):
+        if will.topic.startswith("$") and not own_sys_topic(will.topic, client_id):
             _refuse(core, conn, ConnackReturnCode.NOT_AUTHORIZED, ReasonCode.NOT_AUTHORIZED,
                     f"will topic {will.topic!r} is reserved")
             return
@@ -141,10 +143,11 @@ def handle_connect(core: BrokerCore, conn: Connection, packet: Connect, now: flo
     elif was_persistent:
         core.store.delete_session(client_id)
 
-    conn.send(Connack(session_present=session_present, properties=properties))
-    log.info("client %s connected from %s (MQTT %s, %s, keep alive %ds)", client_id, conn.peer,
-             VERSION_NAMES[level], "resumed session" if session_present else "new session",
-             keepalive)
+    # MQTT 3.1's CONNACK has no session present flag: its first byte is reserved.
+    conn.send(Connack(session_present=session_present and level > 3, properties=properties))
+    log.info("%s %s connected from %s (MQTT %s, %s, keep alive %ds)",
+             "bridge" if conn.bridge else "client", client_id, conn.peer, VERSION_NAMES[level],
+             "resumed session" if session_present else "new session", keepalive)
     if session_present:
         resend_inflight(core, session, conn, now)
         pump(core, session, now)

@@ -72,7 +72,8 @@ def decode_packet(
     if decoder is None or (packet_type == T.AUTH and version < 5):
         raise MalformedPacket(f"reserved packet type {packet_type}")
     required = 0b0010 if packet_type in _FLAGS_0010 else 0
-    if flags != required:
+    # MQTT 3.1 sets DUP on a resent PUBREL, SUBSCRIBE or UNSUBSCRIBE (they were QoS 1 there).
+    if flags != required and not (version == 3 and required and flags == 0b1010):
         raise MalformedPacket(
             f"{T(packet_type).name} fixed header flags must be {required:04b}, not {flags:04b}"
         )
@@ -137,22 +138,25 @@ def _decode_publish(flags: int, body: bytes, version: int, max_topic_levels: int
 
 def _decode_connect(flags: int, body: bytes, version: int, max_topic_levels: int) -> Connect:
     name, pos = read_string(body, 0)
-    level = read_u8(body, pos)
+    raw_level = read_u8(body, pos)
+    # A bridge sets the level's top bit (mosquitto's try_private): 0x83, 0x84.
+    level = raw_level & 0x7F
     if (name, level) not in _PROTOCOLS:
         raise UnsupportedProtocolVersion(
-            f"unsupported protocol {name!r} level {level}", protocol_name=name, protocol_level=level
+            f"unsupported protocol {name!r} level {raw_level}", protocol_name=name,
+            protocol_level=raw_level,
         )
     try:
-        return _decode_connect_fields(body, pos + 1, level, max_topic_levels)
+        return _decode_connect_fields(body, pos + 1, level, max_topic_levels,
+                                      bridge=bool(raw_level & 0x80))
     except MQTTError as exc:
         exc.protocol_version = level
         raise
 
 
-def _decode_connect_fields(body: bytes, pos: int, level: int, max_topic_levels: int) -> Connect:
+def _decode_connect_fields(body: bytes, pos: int, level: int, max_topic_levels: int,
+                           bridge: bool) -> Connect:
     connect_flags = read_u8(body, pos)
-    if connect_flags & 0x01:
-        raise MalformedPacket("CONNECT reserved flag is set")
     will_flag = bool(connect_flags & 0x04)
     will_qos = (connect_flags >> 3) & 3
     will_retain = bool(connect_flags & 0x20)
@@ -160,7 +164,14 @@ def _decode_connect_fields(body: bytes, pos: int, level: int, max_topic_levels: 
     has_username = bool(connect_flags & 0x80)
     if will_qos == 3:
         raise MalformedPacket("CONNECT will QoS 3")
-    if not will_flag and (will_qos or will_retain):
+    if level == 3:
+        # MQTT 3.1 reserves neither the flags' bit 0 nor the will bits without a will (as
+        # mosquitto reads it): old devices set them, and they mean nothing.
+        if not will_flag:
+            will_qos, will_retain = 0, False
+    elif connect_flags & 0x01:
+        raise MalformedPacket("CONNECT reserved flag is set")
+    elif not will_flag and (will_qos or will_retain):
         raise MalformedPacket("CONNECT will QoS or retain set without the will flag")
     if level < 5 and has_password and not has_username:
         raise MalformedPacket("CONNECT password flag set without the user name flag")
@@ -204,6 +215,7 @@ def _decode_connect_fields(body: bytes, pos: int, level: int, max_topic_levels: 
         username=username,
         password=password,
         properties=properties,
+        bridge=bridge,
     )
 
 

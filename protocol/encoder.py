@@ -97,7 +97,8 @@ def _encode_connect(packet: Connect, version: int) -> bytes:
         if level < 5 and packet.username is None:
             raise ValueError("MQTT 3.1.1 needs a user name to send a password")
         flags |= 0x40
-    parts = [_PROTOCOL_NAMES[level], bytes((level, flags)), U16.pack(packet.keep_alive)]
+    wire_level = level | 0x80 if packet.bridge else level
+    parts = [_PROTOCOL_NAMES[level], bytes((wire_level, flags)), U16.pack(packet.keep_alive)]
     parts.append(_props(packet.properties, level, T.CONNECT))
     parts.append(encode_string(packet.client_id))
     if will is not None:

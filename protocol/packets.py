@@ -39,6 +39,9 @@ class Connect:
     username: str | None = None
     password: bytes | None = None
     properties: Properties = EMPTY_PROPERTIES
+    # The top bit of the protocol level: a broker bridging to this one (mosquitto's
+    # ``try_private``), which expects no echo of its own messages and retain as published.
+    bridge: bool = False
 
 
 @dataclass(slots=True, kw_only=True)

@@ -95,7 +95,7 @@ class PahoClient:
                  clean: bool = True, **kwargs: Any) -> None:
         self.address = address
         self.version = version
-        protocol = paho.MQTTv5 if version == 5 else paho.MQTTv311
+        protocol = {3: paho.MQTTv31, 4: paho.MQTTv311, 5: paho.MQTTv5}[version]
         extra: dict[str, Any] = {}
         if version != 5:
             extra["clean_session"] = clean

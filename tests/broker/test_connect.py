@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import paho.mqtt.client as paho
-
 from mqlite.broker import Broker
 from mqlite.protocol import (
     Connack,
@@ -17,12 +15,6 @@ from mqlite.protocol import (
 
 from ..conftest import BrokerFactory
 from .helpers import PahoClient, RawClient, wait_until
-
-
-def test_mqtt_3_1_2_2_mqtt31_client_gets_return_code_1(broker: Broker) -> None:
-    raw = RawClient(broker.address)
-    raw.send(Connect(client_id="old", protocol_version=3))
-    assert raw.expect_closed() == [Connack(reason_code=1)]
 
 
 def test_unknown_protocol_level_gets_return_code_1(broker: Broker) -> None:
@@ -212,18 +204,3 @@ def test_paho_connects_with_both_versions(broker: Broker, version: int) -> None:
     assert client.subscribe("t", qos=1)[0] == 1
     client.disconnect()
     wait_until(lambda: "paho" not in broker.core.sessions, what="the clean session to end")
-
-
-def test_paho_mqtt31_client_is_refused_with_return_code_1() -> None:
-    """Spec checklist 7: a paho MQTT 3.1 client hears "unsupported protocol version"."""
-    with Broker(port=0) as broker:
-        client = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv31,
-                             client_id="old")
-        results: list[object] = []
-        client.on_connect = lambda c, u, f, rc, p: results.append(rc)
-        client.connect(*broker.address)
-        client.loop_start()
-        wait_until(lambda: bool(results), what="paho's CONNACK")
-        client.loop_stop()
-        # paho reports return code 1 as its MQTT 5 equivalent, 0x84.
-        assert str(results[0]) == "Unsupported protocol version"

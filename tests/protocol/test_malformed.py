@@ -12,6 +12,7 @@ import tracemalloc
 import pytest
 
 from mqlite.protocol import (
+    Connect,
     InvalidTopic,
     MalformedPacket,
     MQTTError,
@@ -344,7 +345,7 @@ def test_b5_23_boolean_property_out_of_range() -> None:
 
 # Protocol names and levels (spec checklist 7, 8, 66).
 @pytest.mark.parametrize("name,level", [("MQTT", 3), ("MQTT", 6), ("MQIsdp", 4), ("MQTX", 4),
-                                        ("MQTT", 0x84)])
+                                        ("MQTT", 0x86), ("MQIsdp", 0x84), ("MQTT", 0x80)])
 def test_unsupported_protocol(name: str, level: int) -> None:
     body = encode_string(name) + bytes([level, 0x02]) + b"\x00\x3c" + encode_string("c")
     error = _raises(_frame(0x10, body), 4, UnsupportedProtocolVersion,
@@ -378,3 +379,26 @@ def test_v5_allows_password_without_username() -> None:
 def test_undefined_reason_codes(data: str, version: int) -> None:
     _raises(bytes.fromhex(data.replace(" ", "")), version, ProtocolError,
             ReasonCode.PROTOCOL_ERROR)
+
+
+@pytest.mark.parametrize("flags", [0x03, 0x08, 0x20], ids=["reserved", "qos-without-will",
+                                                           "retain-without-will"])
+def test_mqtt31_reads_unused_connect_bits_as_mosquitto_does(flags: int) -> None:
+    """MQTT 3.1 reserved none of these bits; mosquitto ignores them, and so do we."""
+    body = encode_string("MQIsdp") + bytes([3, flags]) + b"\x00\x3c" + encode_string("c")
+    packet = decode(_frame(0x10, body), 4)
+    assert isinstance(packet, Connect) and packet.will is None and packet.protocol_version == 3
+
+
+def test_mqtt31_will_qos3_is_still_malformed() -> None:
+    body = encode_string("MQIsdp") + bytes([3, 0x1C]) + b"\x00\x3c" + encode_string("c")
+    body += encode_string("w") + encode_string("x")
+    _raises(_frame(0x10, body), 4, MalformedPacket, ReasonCode.MALFORMED_PACKET)
+
+
+@pytest.mark.parametrize("data", ["6a 02 0001", "8a 06 0001 0001 61 01", "aa 05 0001 0001 61"],
+                         ids=["pubrel", "subscribe", "unsubscribe"])
+def test_mqtt31_allows_dup_on_its_qos1_control_packets(data: str) -> None:
+    raw = bytes.fromhex(data.replace(" ", ""))
+    assert decode(raw, 3).packet_type.value == raw[0] >> 4
+    _raises(raw, 4, MalformedPacket, ReasonCode.MALFORMED_PACKET)
