@@ -20,6 +20,7 @@ from .connection import Connection
 from .message import Message
 from .outbound import complete, pump
 from .session import AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC, Session
+from .sys_topics import own_sys_topic
 
 if TYPE_CHECKING:
     from .core import BrokerCore
@@ -67,7 +68,7 @@ def handle_publish(core: BrokerCore, conn: Connection, packet: Publish, now: flo
                       ReasonCode.RECEIVE_MAXIMUM_EXCEEDED)
             return
     core.stats.messages_received += 1
-    if topic.startswith("$SYS"):
+    if topic.startswith("$SYS") and not own_sys_topic(topic, conn.client_id):
         # Clients may not publish into the broker's own tree; MQTT 3.1.1 cannot say so.
         _acknowledge(conn, packet, ReasonCode.NOT_AUTHORIZED if conn.version == 5 else 0)
         return

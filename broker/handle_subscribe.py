@@ -32,20 +32,28 @@ def handle_subscribe(core: BrokerCore, conn: Connection, packet: Subscribe, now:
     identifier = identifiers[0] if identifiers else None
     codes: list[int] = []
     retained_for: list[tuple[str, SubscriptionOptions]] = []
+    # A bridge speaking 3.1.x cannot ask for these, and wants them as mosquitto gives them:
+    # none of its own messages echoed back to it, and the retain flag as published.
+    bridged = conn.bridge and not v5
     for request in packet.subscriptions:
         topic_filter = request.topic_filter
+        failure = None
         try:
             validate_topic_filter(topic_filter, config.max_topic_levels)
-        except InvalidTopic:
-            codes.append(ReasonCode.TOPIC_FILTER_INVALID if v5 else 0x80)
-            continue
+        except InvalidTopic as exc:
+            failure = (ReasonCode.TOPIC_FILTER_INVALID, str(exc))
         is_new = topic_filter not in session.subscriptions
-        if is_new and len(session.subscriptions) >= config.max_subscriptions:
-            codes.append(ReasonCode.QUOTA_EXCEEDED if v5 else 0x80)
+        if failure is None and is_new and len(session.subscriptions) >= config.max_subscriptions:
+            failure = (ReasonCode.QUOTA_EXCEEDED, f"over {config.max_subscriptions} subscriptions")
+        if failure is not None:
+            if conn.version == 3:  # MQTT 3.1 has no failure return code
+                core.drop(conn, f"cannot subscribe to {topic_filter!r}: {failure[1]}")
+                return
+            codes.append(failure[0] if v5 else 0x80)
             continue
         options = SubscriptionOptions(
-            qos=min(request.qos, config.max_qos), no_local=request.no_local,
-            retain_as_published=request.retain_as_published,
+            qos=min(request.qos, config.max_qos), no_local=request.no_local or bridged,
+            retain_as_published=request.retain_as_published or bridged,
             retain_handling=request.retain_handling, identifier=identifier)
         # Re-subscribing replaces the subscription [MQTT-3.8.4-3].
         session.subscriptions[topic_filter] = options

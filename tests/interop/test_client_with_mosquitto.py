@@ -8,7 +8,6 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,32 +16,11 @@ import pytest
 
 import mqlite.client as mqtt
 
-if not shutil.which("mosquitto"):
-    if os.environ.get("CI"):
-        raise RuntimeError("CI needs the mosquitto broker installed (see .ci/run)")
-    pytest.skip("mosquitto is not installed", allow_module_level=True)
+from .mosquitto import require_mosquitto, start_mosquitto
+
+require_mosquitto()
 
 TIMEOUT = 10.0
-
-
-def start_mosquitto(directory: Path, extra_config: str = "") -> tuple[subprocess.Popen[bytes], int]:
-    """mosquitto on a free port, once it accepts connections."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = directory / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n{extra_config}")
-    process = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process, port
-        except OSError:
-            assert process.poll() is None, "mosquitto exited"
-            assert time.monotonic() < deadline, "mosquitto did not start listening"
-            time.sleep(0.05)  # polling for a process's listening socket; nothing to wait on
 
 
 @pytest.fixture(scope="module")
