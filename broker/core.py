@@ -140,12 +140,6 @@ class BrokerCore:
         self.paused.pop(conn, None)
         self._detach(conn)
 
-    def force_close(self, conn: Connection) -> None:
-        """A closing connection's peer stopped reading: give up on the rest of its output."""
-        conn.out.clear()
-        conn.out_size = 0
-        self.dirty.add(conn)
-
     # -- flow control ----------------------------------------------------------------------
 
     def pause(self, conn: Connection, session: Session, now: float) -> None:

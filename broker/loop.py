@@ -27,10 +27,19 @@ from .config import BrokerConfig
 from .connection import CLOSED, Connection
 from .core import BrokerCore
 from .store import StoreWriteError
+from .timers import Timer
 
 log = logging.getLogger("mqlite.broker")
 
 READ_SIZE = 256 * 1024
+# Closing gracefully. A socket closed with unread input sends a TCP reset, and a reset throws
+# away what is still queued for the peer: the last packet (a DISCONNECT with its reason code)
+# is lost. So from the moment a connection is closing, what its peer still sends is read and
+# discarded while its last packets go out; then the write side is shut, so the peer reads
+# them and an end of stream; and the socket is closed once the peer closes too, or after
+# LINGER_SECONDS, all within the close timeout.
+LINGER_SECONDS = 2.0
+
 _LISTENER = "listener"
 _WAKER = "waker"
 
@@ -47,8 +56,8 @@ class EventLoop:
         self._writing: set[Connection] = set()
         # Connections whose handling stopped at a pause, with packets left in their reader.
         self._backlog: set[Connection] = set()
-        # Closing connections still flushing, each with a deadline to give up at.
-        self._draining: set[Connection] = set()
+        # Connections closing gracefully (see LINGER_SECONDS), with how far they are.
+        self._closing: dict[Connection, _Closing] = {}
         # Connections whose packets were handled this turn: their acks wait for the commit.
         self._handled: set[Connection] = set()
         self._wake_read, self._wake_write = socket.socketpair()
@@ -169,7 +178,12 @@ class EventLoop:
             self.selector.register(sock, selectors.EVENT_READ, conn)
 
     def _read(self, conn: Connection, now: float) -> None:
-        if not conn.open or conn in self._backlog:
+        if not conn.open:
+            closing = self._closing.get(conn)
+            if closing is not None:
+                self._discard_input(conn, closing)
+            return
+        if conn in self._backlog:
             return  # a backlog is handled first; meanwhile the kernel holds what follows
         try:
             count = conn.sock.recv_into(self._buffer)
@@ -236,21 +250,64 @@ class EventLoop:
                         conn.out.clear()
                         conn.out_size = 0
                         core.drop(conn, f"output over {hard_limit} bytes: client not reading")
-            self._want_write(conn, bool(conn.out))
-            if not conn.open:
-                if not conn.out:
-                    self._close_socket(conn, conn.close_reason)
-                elif conn not in self._draining:
-                    self._draining.add(conn)
-                    core.timers.call_at(time.monotonic() + self.config.close_timeout,
-                                        core.force_close, conn)
+            if conn.open:
+                self._want_write(conn, bool(conn.out))
+            else:
+                self._flush_closing(conn)
+
+    def _flush_closing(self, conn: Connection) -> None:
+        closing = self._closing.get(conn)
+        if closing is None:
+            deadline = time.monotonic() + self.config.close_timeout
+            timer = self.core.timers.call_at(deadline, self._give_up, conn)
+            closing = self._closing[conn] = _Closing(deadline, timer)
+        if conn.out:
+            self._watch(conn, read=not closing.peer_done, write=True)
+            return
+        if closing.lingering:
+            return
+        # The last byte is out: shut the write side, so the peer reads an end of stream.
+        if closing.peer_done:  # nothing unread can arrive: closing now resets nothing
+            self._close_socket(conn, conn.close_reason)
+            return
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:  # the peer is gone already
+            self._close_socket(conn, conn.close_reason)
+            return
+        self._watch(conn, read=True, write=False)
+        closing.lingering = True
+        closing.timer.cancel()
+        until = min(time.monotonic() + LINGER_SECONDS, closing.deadline)
+        closing.timer = self.core.timers.call_at(until, self._give_up, conn)
+
+    def _discard_input(self, conn: Connection, closing: _Closing) -> None:
+        try:
+            count = conn.sock.recv_into(self._buffer)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            count = 0
+        if count:
+            return
+        if closing.lingering:  # the peer read everything and closed: so do we
+            self._close_socket(conn, conn.close_reason)
+        else:  # it sends no more; our last packets are still going out
+            closing.peer_done = True
+            self._watch(conn, read=False, write=True)
+
+    def _give_up(self, conn: Connection) -> None:
+        """The close timeout (or the linger) is over: close, whatever is left unsent."""
+        self._close_socket(conn, conn.close_reason)
 
     def _want_write(self, conn: Connection, want: bool) -> None:
-        if want == (conn in self._writing):
-            return
-        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if want else 0)
+        if want != (conn in self._writing):
+            self._watch(conn, read=True, write=want)
+
+    def _watch(self, conn: Connection, *, read: bool, write: bool) -> None:
+        events = (selectors.EVENT_READ if read else 0) | (selectors.EVENT_WRITE if write else 0)
         self.selector.modify(conn.sock, events, conn)
-        if want:
+        if write:
             self._writing.add(conn)
         else:
             self._writing.discard(conn)
@@ -263,11 +320,31 @@ class EventLoop:
         self.connections.discard(conn)
         self._writing.discard(conn)
         self._backlog.discard(conn)
-        self._draining.discard(conn)
+        # Nothing may keep a closed connection alive: not its timers, not its reader (whose
+        # stored error's traceback holds the frames that handled it).
+        closing = self._closing.pop(conn, None)
+        if closing is not None:
+            closing.timer.cancel()
+        if conn.deadline_check is not None:
+            conn.deadline_check.cancel()
+            conn.deadline_check = None
+        conn.reader.close()
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(conn.sock)
         with contextlib.suppress(OSError):
             conn.sock.close()
+
+
+class _Closing:
+    """How far a connection's graceful close is (see LINGER_SECONDS)."""
+
+    __slots__ = ("deadline", "lingering", "peer_done", "timer")
+
+    def __init__(self, deadline: float, timer: Timer) -> None:
+        self.deadline = deadline  # the close timeout: closed by then, whatever is unsent
+        self.timer = timer  # fires at the deadline, or at the end of the linger
+        self.lingering = False  # output all out and the write side shut
+        self.peer_done = False  # the peer closed its side: nothing more to read
 
 
 def describe(address: Any) -> str:

@@ -41,7 +41,7 @@ class PacketReader:
     Errors are sticky: once ``feed`` has raised, every later call raises the same error.
     """
 
-    __slots__ = ("_buffer", "_chunks", "_error", "_need", "_offset", "_pending",
+    __slots__ = ("_buffer", "_chunks", "_closed", "_error", "_need", "_offset", "_pending",
                  "max_packet_size", "max_topic_levels", "side", "version")
 
     def __init__(
@@ -71,6 +71,7 @@ class PacketReader:
         # How many bytes, counted from _buffer[_offset], the incomplete packet needs at least.
         self._need = 0
         self._error: MQTTError | None = None
+        self._closed = False
 
     @property
     def buffered(self) -> int:
@@ -86,6 +87,8 @@ class PacketReader:
         """
         if self._error is not None:
             raise self._error
+        if self._closed:
+            raise ValueError("feed() on a closed PacketReader")
         if data:
             chunk = bytes(data)
             if self._offset:
@@ -103,6 +106,17 @@ class PacketReader:
             else:
                 self._buffer = chunk
         return self._packets()
+
+    def close(self) -> None:
+        """Let go of buffered bytes and of a stored error, whose traceback holds the frames
+        that fed this reader (and, through them, whoever owns it); ``feed`` then raises
+        ``ValueError``."""
+        self._closed = True
+        self._error = None
+        self._buffer = b""
+        self._offset = 0
+        self._chunks = []
+        self._pending = 0
 
     def _packets(self) -> Iterator[Packet]:
         if self._chunks:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from types import TracebackType
 
@@ -53,6 +55,19 @@ class BrokerProcess:
                 self._partial += chunk.decode(errors="replace")
                 *lines, self._partial = self._partial.split("\n")
                 self.log.extend(line + "\n" for line in lines)
+
+    def discard_log(self) -> None:
+        """Read (and drop) the log from now on, in a thread: a run that logs more than a pipe
+        holds would otherwise stall the broker on its next log line."""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+
+        def drain() -> None:
+            with contextlib.suppress(OSError):
+                while os.read(fd, 65536):
+                    pass
+
+        threading.Thread(target=drain, daemon=True).start()
 
     def rss_kib(self) -> int:
         with open(f"/proc/{self.proc.pid}/status") as status:
