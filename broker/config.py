@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mqlite.protocol import DEFAULT_MAX_TOPIC_LEVELS
+from mqlite.protocol import DEFAULT_MAX_TOPIC_LEVELS, PROTOCOL_MAX_PACKET_SIZE
 
 NEVER_EXPIRES = 0xFFFF_FFFF  # MQTT 5 session expiry interval meaning "never"
 
@@ -56,7 +56,35 @@ class BrokerConfig:
         if self.queue_overflow not in ("drop-oldest", "drop-newest"):
             raise ValueError("queue_overflow must be 'drop-oldest' or 'drop-newest', "
                              f"not {self.queue_overflow!r}")
-        if not 0 <= self.max_qos <= 2:
-            raise ValueError(f"max_qos must be 0, 1 or 2, not {self.max_qos}")
-        if self.max_inflight < 1 or self.receive_maximum < 1:
-            raise ValueError("max_inflight and receive_maximum must be at least 1")
+        for name, (low, high) in LIMITS.items():
+            value = getattr(self, name)
+            if value is not None and not low <= value <= high:
+                raise ValueError(f"{name} must be {describe_range(low, high)}, not {value}")
+
+
+# The range of every numeric setting (None, where a setting allows it, means "no limit").
+LIMITS: dict[str, tuple[float, float]] = {
+    "port": (0, 65_535),
+    # Below 64 bytes not even a CONNECT with a client id fits; above this no packet can be.
+    "max_packet_size": (64, PROTOCOL_MAX_PACKET_SIZE),
+    "connect_packet_limit": (64, PROTOCOL_MAX_PACKET_SIZE),
+    "connect_timeout": (0.1, 3_600),
+    "max_keepalive": (1, 65_535),
+    "max_topic_levels": (1, 65_535),
+    "max_inflight": (1, 65_535),
+    "max_queued_messages": (1, 1_000_000_000),
+    "max_queued_bytes": (1, 1 << 48),
+    "receive_maximum": (1, 65_535),
+    "topic_alias_maximum": (0, 65_535),
+    "max_qos": (0, 2),
+    "max_subscriptions": (1, 1_000_000_000),
+    "output_soft_limit": (1, 1 << 48),
+    "output_hard_limit": (1, 1 << 48),
+    "close_timeout": (0.1, 3_600),
+    "session_expiry": (1, NEVER_EXPIRES),
+    "sys_interval": (0, 86_400),
+}
+
+
+def describe_range(low: float, high: float) -> str:
+    return f"from {low:,} to {high:,}"

@@ -82,6 +82,12 @@ class SQLiteStore:
         if sync not in SYNC_MODES:
             raise ValueError(f"sync must be one of {SYNC_MODES}, not {sync!r}")
         self.path = path
+        # Checked first, so that no lock file is made beside a directory.
+        if os.path.isdir(path):
+            raise StoreError(f"cannot use {path}: it is a directory")
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise StoreError(f"cannot use {path}: there is no directory {directory}")
         self._lock_file = self._lock(path)
         try:
             _create_private(path)
@@ -123,7 +129,12 @@ class SQLiteStore:
     @staticmethod
     def _lock(path: str) -> Any:
         """One broker per database: an advisory lock beside it, released even by kill -9."""
-        lock = open(f"{path}.lock", "a+")  # noqa: SIM115 (held for the store's lifetime)
+        try:
+            descriptor = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot use {path}: {exc.strerror} "
+                             f"(creating {path}.lock)") from None
+        lock = os.fdopen(descriptor, "a+")  # held for the store's lifetime
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

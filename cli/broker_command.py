@@ -5,9 +5,30 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+from collections.abc import Callable
 from types import FrameType
 
 from mqlite.broker import Broker, BrokerConfig, StoreError
+from mqlite.broker.config import LIMITS, describe_range
+
+log = logging.getLogger("mqlite.broker")
+
+
+def _in_range(setting: str, kind: type[int] | type[float] = int) -> Callable[[str], float]:
+    """An argparse type: a number within the setting's range (broker/config.py LIMITS)."""
+    low, high = LIMITS[setting]
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number {describe_range(low, high)}, "
+                                             f"not {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {describe_range(low, high)}, not {text}")
+        return value
+
+    return parse
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -16,7 +37,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                                  description="Run the MQTT 3.1.1/5.0 broker in the foreground.")
     parser.add_argument("--host", default=defaults.host,
                         help="address to listen on; 0.0.0.0 or :: for all (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=defaults.port,
+    parser.add_argument("--port", type=_in_range("port"), default=defaults.port,
                         help="TCP port; 0 picks a free one (default: %(default)s)")
     parser.add_argument("--db", default="mqlite.db",
                         help="SQLite file for persistent sessions and retained messages, "
@@ -27,24 +48,28 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error"],
                         help="logging level (default: %(default)s)")
-    parser.add_argument("--max-packet-size", type=int, default=defaults.max_packet_size,
+    parser.add_argument("--max-packet-size", type=_in_range("max_packet_size"),
+                        default=defaults.max_packet_size,
                         help="largest packet a client may send, in bytes (default: %(default)s)")
-    parser.add_argument("--connect-timeout", type=float, default=defaults.connect_timeout,
+    parser.add_argument("--connect-timeout", type=_in_range("connect_timeout", float),
+                        default=defaults.connect_timeout,
                         help="seconds a new connection has to send CONNECT "
                              "(default: %(default)s)")
-    parser.add_argument("--max-keepalive", type=int, default=None,
+    parser.add_argument("--max-keepalive", type=_in_range("max_keepalive"), default=None,
                         help="largest keep alive a client may ask for, in seconds")
-    parser.add_argument("--max-inflight", type=int, default=defaults.max_inflight,
+    parser.add_argument("--max-inflight", type=_in_range("max_inflight"),
+                        default=defaults.max_inflight,
                         help="QoS 1/2 messages in flight per client (default: %(default)s)")
-    parser.add_argument("--max-queued-messages", type=int,
+    parser.add_argument("--max-queued-messages", type=_in_range("max_queued_messages"),
                         default=defaults.max_queued_messages,
                         help="messages queued per session (default: %(default)s)")
-    parser.add_argument("--max-queued-bytes", type=int, default=defaults.max_queued_bytes,
+    parser.add_argument("--max-queued-bytes", type=_in_range("max_queued_bytes"),
+                        default=defaults.max_queued_bytes,
                         help="payload bytes queued per session (default: %(default)s)")
     parser.add_argument("--queue-overflow", choices=["drop-oldest", "drop-newest"],
                         default=defaults.queue_overflow,
                         help="which message a full queue drops (default: %(default)s)")
-    parser.add_argument("--session-expiry", type=int, default=None,
+    parser.add_argument("--session-expiry", type=_in_range("session_expiry"), default=None,
                         help="seconds an MQTT 3.1.1 persistent session outlives its "
                              "connection (default: never expires)")
     parser.set_defaults(run=run)
@@ -63,20 +88,29 @@ def run(args: argparse.Namespace) -> int:
     try:
         broker = Broker(config=config, db=args.db, sync=args.sync)
     except StoreError as exc:
-        logging.getLogger("mqlite.broker").error("%s", exc)
+        log.error("%s", exc)
         return 1
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        logging.getLogger("mqlite.broker").info("%s received: stopping",
-                                                signal.Signals(signum).name)
+        log.info("%s received: stopping", signal.Signals(signum).name)
         broker.stop()
+
+    def hang_up(signum: int, frame: FrameType | None) -> None:
+        # A daemon's SIGHUP asks for a reload; by default it would end the process silently.
+        log.info("SIGHUP received: there is no configuration to reload; carrying on")
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, hang_up)
     try:
         broker.serve_forever()
     except OSError as exc:
-        logging.getLogger("mqlite.broker").error("cannot listen on %s:%s: %s", args.host,
-                                                 args.port, exc.strerror or exc)
+        log.error("cannot listen on %s:%s: %s", args.host, args.port, exc.strerror or exc)
         return 1
+    finally:
+        # Stopped: a further signal while the interpreter exits must not turn exit code 0
+        # into death by signal (Python restores the default handlers as it finalizes, but
+        # leaves ignored signals ignored).
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
     return 0

@@ -5,12 +5,21 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from importlib.metadata import version
+from typing import NoReturn
 
 from mqlite.cli import broker_command, pub_command, sessions_command, sub_command
 
 
+class _Parser(argparse.ArgumentParser):
+    """A bad flag or value is one line naming it, and exit code 1 (not argparse's usage
+    text and 2). Subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"{self.prog}: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mqlite",
         description="MQTT 3.1.1/5.0 broker and client with sessions persisted in SQLite.",
     )
