@@ -8,7 +8,9 @@ from .errors import InvalidTopic
 from .reason_codes import ReasonCode
 
 MAX_TOPIC_BYTES = 65_535
-# Deep hierarchies have crashed brokers (CVE-2019-11779); mosquitto allows 200 levels.
+# Deep hierarchies have crashed brokers (CVE-2019-11779). At most 200 levels, that is 199
+# separators, for topic names and filters alike ("a/b" is 2 levels). mosquitto's limit of 200
+# counts separators, so it allows 201 levels.
 DEFAULT_MAX_TOPIC_LEVELS = 200
 SHARE_PREFIX = "$share/"
 

@@ -86,3 +86,16 @@ filters = st.lists(st.sampled_from(["a", "b", "", "+", "$x"]), min_size=1, max_s
 def test_matching_agrees_with_paho(topic_filter: str, topic: str) -> None:
     """paho-mqtt's topic_matches_sub is an independent implementation of the same rules."""
     assert topic_matches_filter(topic_filter, topic) == paho.topic_matches_sub(topic_filter, topic)
+
+
+def test_level_limit_is_200_levels_that_is_199_separators_for_names_and_filters() -> None:
+    deepest = "/".join(["l"] * 200)
+    too_deep = "/".join(["l"] * 201)
+    validate_topic_name(deepest)
+    validate_topic_filter(deepest)
+    validate_topic_filter("/".join(["+"] * 199 + ["#"]))
+    for check in (validate_topic_name, validate_topic_filter):
+        with pytest.raises(InvalidTopic, match="more than 200 levels"):
+            check(too_deep)
+    with pytest.raises(InvalidTopic):
+        validate_topic_filter("/".join(["+"] * 200 + ["#"]))

@@ -240,6 +240,26 @@ def test_b5_17_deep_hierarchy(broker: BrokerProcess, control: RawClient) -> None
     assert raw.expect_closed() == []
 
 
+@pytest.mark.parametrize("version", [4, 5])
+def test_b5_17_level_limit_200_levels_for_filters_and_names(broker: BrokerProcess,
+                                                           control: RawClient,
+                                                           version: int) -> None:
+    """200 levels (199 separators) pass, 201 do not: SUBACK failure for a filter, a closed
+    connection for a topic name (MQTT 5: DISCONNECT 0x90)."""
+    deepest, too_deep = "/".join(["l"] * 200), "/".join(["l"] * 201)
+    raw = _connected(broker, version)
+    raw.send(Subscribe(packet_id=1, subscriptions=[Subscription(topic_filter=deepest),
+                                                   Subscription(topic_filter=too_deep)]))
+    failure = 0x8F if version == 5 else 0x80
+    assert raw.receive() == Suback(packet_id=1, reason_codes=[0, failure])
+    raw.send(Publish(topic=deepest, payload=b"deep"))
+    delivered = raw.receive()
+    assert isinstance(delivered, Publish) and delivered.topic == deepest
+    raw.send_bytes(_frame(0x30, encode_string(too_deep) + (b"\x00" if version == 5 else b"")))
+    expected = [Disconnect(reason_code=ReasonCode.TOPIC_NAME_INVALID)] if version == 5 else []
+    assert raw.expect_closed() == expected
+
+
 def test_b5_18_subscription_flood(broker: BrokerProcess, control: RawClient) -> None:
     raw = _connected(broker, 5)
     filters = [Subscription(topic_filter=f"flood/{i}") for i in range(3000)]
