@@ -32,6 +32,7 @@ from mqlite.protocol import (
     UnsupportedProtocolVersion,
     Will,
 )
+from mqlite.protocol.qos_flow import FlowState
 
 from . import handle_connect, handle_publish, handle_subscribe
 from .config import NEVER_EXPIRES, BrokerConfig
@@ -400,7 +401,7 @@ class BrokerCore:
                                 record.subscription_ids)
             if record.packet_id is not None and record.state != QUEUED:
                 delivery.packet_id = record.packet_id
-                delivery.state = record.state
+                delivery.state = FlowState(record.state)
                 session.inflight[record.packet_id] = delivery
             elif record.message.expired(now):
                 self.store.delete_delivery(client_id, seq)  # expired while the broker was down

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from importlib.metadata import version
-from typing import NoReturn
+from typing import NoReturn, cast
 
 from mqlite.cli import broker_command, pub_command, sessions_command, sub_command
 
@@ -24,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="MQTT 3.1.1/5.0 broker and client with sessions persisted in SQLite.",
     )
     parser.add_argument("--version", action="version", version=f"mqlite {version('mqlite')}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # Typed as argparse's own class, which the subcommand modules take; the parsers are ours.
+    commands = cast("argparse._SubParsersAction[argparse.ArgumentParser]",
+                    parser.add_subparsers(dest="command", metavar="COMMAND"))
     broker_command.add_parser(commands)
     sessions_command.add_parser(commands)
     pub_command.add_parser(commands)
