@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from mqlite.protocol import Disconnect, Packet, PacketReader, Properties, encode, encode_within
 
 if TYPE_CHECKING:
+    from .hooks import ClientInfo
     from .session import Session
     from .timers import Timer
 
@@ -28,6 +29,7 @@ class Connection:
     __slots__ = (
         "bridge",
         "client_id",
+        "client_info",
         "client_max_packet_size",
         "client_receive_maximum",
         "close_reason",
@@ -36,6 +38,7 @@ class Connection:
         "dirty",
         "inbound_aliases",
         "keepalive",
+        "listener",
         "out",
         "out_size",
         "outbound_aliases",
@@ -64,6 +67,9 @@ class Connection:
         self.client_id: str | None = None
         # Connected with the bridge bit (protocol level 0x83 / 0x84): another broker.
         self.bridge = False
+        # The listener that accepted it, by name; who it is, for hooks (set at CONNECT).
+        self.listener = ""
+        self.client_info: ClientInfo | None = None
         self.session: Session | None = None
         # Monotonic time by which the next packet must arrive (connect timeout, then 1.5 x
         # keep alive); 0 means none.

@@ -37,6 +37,7 @@ from mqlite.protocol.qos_flow import FlowState
 from . import handle_connect, handle_publish, handle_subscribe
 from .config import NEVER_EXPIRES, BrokerConfig
 from .connection import CONNECTED, CONNECTING, VERSION_NAMES, Connection
+from .hooks import ClientInfo, Hooks
 from .message import Message
 from .outbound import route
 from .retained import RetainedMessages
@@ -54,9 +55,11 @@ STALL_TIMEOUT = 1.0
 
 
 class BrokerCore:
-    def __init__(self, config: BrokerConfig, store: SessionStore) -> None:
+    def __init__(self, config: BrokerConfig, store: SessionStore,
+                 hooks: Hooks | None = None) -> None:
         self.config = config
         self.store = store
+        self.hooks = hooks if hooks is not None else Hooks()
         self.timers = TimerHeap()
         self.sessions: dict[str, Session] = {}
         self.index = SubscriptionIndex()
@@ -76,10 +79,11 @@ class BrokerCore:
 
     # -- connections -----------------------------------------------------------------------
 
-    def new_connection(self, sock: Any, peer: str, now: float) -> Connection:
+    def new_connection(self, sock: Any, peer: str, now: float, listener: str = "") -> Connection:
         reader = PacketReader("server", max_packet_size=self.config.connect_packet_limit,
                               max_topic_levels=self.config.max_topic_levels)
         conn = Connection(sock, peer, reader, self.dirty, now + self.config.connect_timeout)
+        conn.listener = listener
         conn.deadline_check = self.timers.call_at(conn.deadline, self._check_deadline, conn)
         return conn
 
@@ -208,6 +212,8 @@ class BrokerCore:
         self.stats.clients_connected -= 1
         log.info("client %s disconnected from %s (MQTT %s): %s", conn.client_id, conn.peer,
                  VERSION_NAMES.get(conn.version), conn.close_reason)
+        if self.hooks.active and conn.client_info is not None:
+            self.hooks.notify("on_disconnect", conn.client_info, conn.close_reason)
         will, session.will = session.will, None
         if will is not None and conn.publish_will:
             delay = will.properties.will_delay_interval or 0
@@ -278,6 +284,8 @@ class BrokerCore:
         if session.connection is None:
             log.info("session %s expired", session.client_id)
             self.end_session(session)
+            if self.hooks.active:
+                self.hooks.notify("on_session_expired", session.client_id)
 
     def _fire_delayed_will(self, session: Session) -> None:
         will, session.pending_will = session.pending_will, None
@@ -312,8 +320,22 @@ class BrokerCore:
                 self.store.delete_retained(message.topic)
         return route(self, message, now)
 
-    def count_drop(self, session: Session | None, why: str) -> None:
+    def client_info_of(self, session: Session) -> ClientInfo:
+        """Who a session belongs to, for access checks; for a session restored from the
+        store and not yet reconnected, only its client id and protocol version are known."""
+        info = session.client_info
+        if info is None:
+            info = session.client_info = ClientInfo(
+                client_id=session.client_id, peer="", listener="",
+                protocol_version=session.protocol_version)
+        return info
+
+    def count_drop(self, session: Session | None, why: str,
+                   message: Message | None = None) -> None:
         self.stats.messages_dropped += 1
+        if self.hooks.active and message is not None:
+            self.hooks.notify("on_message_dropped", session.client_id if session else None,
+                              message, why)
         now = time.monotonic()
         if now - self._last_drop_log >= 10.0:  # rate limited: a flood must not flood the log
             self._last_drop_log = now

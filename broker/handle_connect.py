@@ -17,6 +17,7 @@ from mqlite.protocol import (
 
 from .config import NEVER_EXPIRES
 from .connection import CONNECTED, VERSION_NAMES, Connection
+from .hooks import Access, ClientInfo
 from .outbound import pump, resend_inflight
 from .session import Session
 from .sys_topics import own_sys_topic
@@ -98,6 +99,17 @@ def handle_connect(core: BrokerCore, conn: Connection, packet: Connect, now: flo
     else:
         expiry = 0 if packet.clean_start else (config.session_expiry or NEVER_EXPIRES)
 
+    info = ClientInfo(client_id=client_id, peer=conn.peer, listener=conn.listener,
+                      protocol_version=level, username=packet.username)
+    if core.hooks.active:
+        if not core.hooks.authenticate(info, packet.username, packet.password):
+            _refuse(core, conn, ConnackReturnCode.NOT_AUTHORIZED, ReasonCode.NOT_AUTHORIZED,
+                    "not authorized (authentication hook)")
+            return
+        if will is not None and not core.hooks.allowed(info, will.topic, Access.WRITE):
+            _refuse(core, conn, ConnackReturnCode.NOT_AUTHORIZED, ReasonCode.NOT_AUTHORIZED,
+                    f"will topic {will.topic!r} not allowed (access hook)")
+            return
     properties = Properties()
     if level == 5:
         properties = Properties(
@@ -133,6 +145,7 @@ def handle_connect(core: BrokerCore, conn: Connection, packet: Connect, now: flo
     session.expiry_interval = expiry
     session.will = will
     core.attach(conn, session)
+    conn.client_info = session.client_info = info
     conn.client_id = client_id
     conn.state = CONNECTED
     conn.keepalive = keepalive
@@ -145,6 +158,8 @@ def handle_connect(core: BrokerCore, conn: Connection, packet: Connect, now: flo
 
     # MQTT 3.1's CONNACK has no session present flag: its first byte is reserved.
     conn.send(Connack(session_present=session_present and level > 3, properties=properties))
+    if core.hooks.active:
+        core.hooks.notify("on_connect", info)
     log.info("%s %s connected from %s (MQTT %s, %s, keep alive %ds)",
              "bridge" if conn.bridge else "client", client_id, conn.peer, VERSION_NAMES[level],
              "resumed session" if session_present else "new session", keepalive)

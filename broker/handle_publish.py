@@ -17,6 +17,7 @@ from mqlite.protocol import (
 from mqlite.protocol.qos_flow import Ack, Outcome, ack_outcome
 
 from .connection import Connection
+from .hooks import Access
 from .message import Message
 from .outbound import complete, pump
 from .session import AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC, Session
@@ -72,11 +73,23 @@ def handle_publish(core: BrokerCore, conn: Connection, packet: Publish, now: flo
         # Clients may not publish into the broker's own tree; MQTT 3.1.1 cannot say so.
         _acknowledge(conn, packet, ReasonCode.NOT_AUTHORIZED if conn.version == 5 else 0)
         return
-    message = Message(topic=topic, payload=packet.payload, qos=qos, retain=packet.retain,
-                      properties=properties, origin=conn.client_id)
-    matched = core.publish(message, now)
-    if core.congested is not None:
-        core.pause(conn, core.congested, now)
+    message: Message | None = Message(topic=topic, payload=packet.payload, qos=qos,
+                                      retain=packet.retain, properties=properties,
+                                      origin=conn.client_id)
+    if core.hooks.active:
+        info = conn.client_info
+        assert info is not None and message is not None
+        if not core.hooks.allowed(info, topic, Access.WRITE):
+            # Refused: MQTT 5 says so (a refusing PUBREC ends the QoS 2 flow); MQTT 3.1.x
+            # cannot, and a QoS 0 message is simply dropped.
+            _acknowledge(conn, packet, ReasonCode.NOT_AUTHORIZED if conn.version == 5 else 0)
+            return
+        message = core.hooks.publish(info, message)
+    matched = 0
+    if message is not None:  # None: a hook dropped it; it is acknowledged all the same
+        matched = core.publish(message, now)
+        if core.congested is not None:
+            core.pause(conn, core.congested, now)
     if qos == 2:
         assert packet_id is not None
         session.inbound_qos2.add(packet_id)

@@ -16,6 +16,7 @@ from mqlite.protocol import (
 )
 
 from .connection import Connection
+from .hooks import Access
 from .outbound import deliver
 from .session import SubscriptionOptions
 
@@ -35,6 +36,9 @@ def handle_subscribe(core: BrokerCore, conn: Connection, packet: Subscribe, now:
     # A bridge speaking 3.1.x cannot ask for these, and wants them as mosquitto gives them:
     # none of its own messages echoed back to it, and the retain flag as published.
     bridged = conn.bridge and not v5
+    hooks = core.hooks
+    info = conn.client_info
+    assert info is not None
     for request in packet.subscriptions:
         topic_filter = request.topic_filter
         failure = None
@@ -45,6 +49,9 @@ def handle_subscribe(core: BrokerCore, conn: Connection, packet: Subscribe, now:
         is_new = topic_filter not in session.subscriptions
         if failure is None and is_new and len(session.subscriptions) >= config.max_subscriptions:
             failure = (ReasonCode.QUOTA_EXCEEDED, f"over {config.max_subscriptions} subscriptions")
+        if failure is None and hooks.active and not hooks.allowed(info, topic_filter,
+                                                                  Access.READ):
+            failure = (ReasonCode.NOT_AUTHORIZED, "not authorized (access hook)")
         if failure is not None:
             if conn.version == 3:  # MQTT 3.1 has no failure return code
                 core.drop(conn, f"cannot subscribe to {topic_filter!r}: {failure[1]}")
@@ -61,6 +68,8 @@ def handle_subscribe(core: BrokerCore, conn: Connection, packet: Subscribe, now:
         if session.persistent:
             core.store.save_subscription(session.client_id, topic_filter, options)
         codes.append(options.qos)
+        if hooks.active:
+            hooks.notify("on_subscribe", info, topic_filter, options.qos)
         shared = parse_shared_subscription(topic_filter) is not None
         if not shared and (options.retain_handling == 0
                            or (options.retain_handling == 1 and is_new)):
@@ -82,6 +91,9 @@ def handle_unsubscribe(core: BrokerCore, conn: Connection, packet: Unsubscribe) 
             if session.persistent:
                 core.store.delete_subscription(session.client_id, topic_filter)
             codes.append(ReasonCode.SUCCESS)
+            if core.hooks.active:
+                assert conn.client_info is not None
+                core.hooks.notify("on_unsubscribe", conn.client_info, topic_filter)
         else:
             codes.append(ReasonCode.NO_SUBSCRIPTION_EXISTED)
     conn.send(Unsuback(packet_id=packet.packet_id,

@@ -70,6 +70,8 @@ class EventLoop:
         self._wake_write.setblocking(False)
         self.selector.register(self._wake_read, selectors.EVENT_READ, _WAKER)
         self._stopping = False
+        # Each listening socket's name, given to every connection it accepts (and to hooks).
+        self._listener_names: dict[socket.socket, str] = {}
 
     # -- setup and shutdown ----------------------------------------------------------------
 
@@ -83,6 +85,7 @@ class EventLoop:
         self.selector.register(sock, selectors.EVENT_READ, _LISTENER)
         self.listeners.append(sock)
         bound = sock.getsockname()
+        self._listener_names[sock] = f"tcp:{bound[1]}"
         return bound[0], bound[1]
 
     def wake(self) -> None:
@@ -199,7 +202,7 @@ class EventLoop:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             peer = f"{address[0]}:{address[1]}"
-            conn = self.core.new_connection(sock, peer, now)
+            conn = self.core.new_connection(sock, peer, now, self._listener_names[listener])
             self.connections.add(conn)
             self.selector.register(sock, selectors.EVENT_READ, conn)
 

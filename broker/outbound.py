@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from mqlite.protocol import EMPTY_PROPERTIES, Publish, Pubrel, encode_publish, encode_publish_fields
 
 from .connection import CONNECTED, Connection
+from .hooks import Access
 from .message import Message
 from .session import AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC, Delivery, Session
 from .subscriptions import Entry, SharedGroup, SharedKey
@@ -114,6 +115,9 @@ def _deliver_shared(core: BrokerCore, group: SharedGroup, message: Message, now:
 
 def deliver(core: BrokerCore, session: Session, message: Message, qos: int, retain: bool,
             subscription_ids: tuple[int, ...], now: float, cache: WireCache | None) -> None:
+    if core.hooks.active and not core.hooks.allowed(core.client_info_of(session),
+                                                    message.topic, Access.READ):
+        return  # a delivery the session may not read is skipped
     conn = session.connection
     online = conn is not None and conn.state == CONNECTED
     if qos == 0:
@@ -149,13 +153,13 @@ def enqueue(core: BrokerCore, session: Session, delivery: Delivery) -> None:
     while queue and (len(queue) >= config.max_queued_messages
                      or session.queued_bytes + size > config.max_queued_bytes):
         if config.queue_overflow == "drop-newest":
-            core.count_drop(session, "queue full, dropped the newest message")
+            core.count_drop(session, "queue full, dropped the newest message", message)
             return
         oldest = queue.popleft()
         session.queued_bytes -= oldest.message.size
         if session.persistent:
             core.store.delete_delivery(session.client_id, oldest.seq)
-        core.count_drop(session, "queue full, dropped the oldest message")
+        core.count_drop(session, "queue full, dropped the oldest message", oldest.message)
     session.queue_append(delivery)
     session.queued_bytes += size
     if session.persistent:
@@ -246,8 +250,8 @@ def send_publish(core: BrokerCore, conn: Connection, message: Message, qos: int,
                                  properties, version)
     limit = conn.client_max_packet_size
     if limit is not None and len(data) > limit:
-        core.count_drop(None, f"message on {message.topic!r} exceeds the client's maximum "
-                              f"packet size {limit}")
+        core.count_drop(conn.session, f"message on {message.topic!r} exceeds the client's "
+                                      f"maximum packet size {limit}", message)
         return False
     if use_alias:
         data = _with_alias(conn, Publish(topic=message.topic, payload=message.payload, qos=qos,

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
 from .config import BrokerConfig
 from .connection import Connection
 from .core import BrokerCore
+from .hooks import Hook, Hooks
 from .loop import EventLoop, describe
 from .sqlite_store import SQLiteStore
 from .store import MemoryStore, SessionStore
@@ -23,16 +25,19 @@ class Broker:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 1883, *,
                  db: str | None = None, sync: str = "full", store: SessionStore | None = None,
-                 config: BrokerConfig | None = None, **settings: Any) -> None:
+                 config: BrokerConfig | None = None, hooks: Iterable[Hook] = (),
+                 **settings: Any) -> None:
         """``db``: a SQLite file for persistent sessions and retained messages (created 0600);
         without it (or with ``":memory:"``) they live in memory only. ``sync``: ``"full"``
         survives power loss, ``"normal"`` survives a process crash and is faster. ``store``: any
-        other :class:`SessionStore`."""
+        other :class:`SessionStore`. ``hooks``: :class:`Hook` instances, run in order on the
+        broker's thread (a slow hook stalls every client)."""
         self.config = config if config is not None else BrokerConfig(host=host, port=port,
                                                                       **settings)
         if store is None:
             store = SQLiteStore(db, sync) if db not in (None, ":memory:") else MemoryStore()
         self.store: SessionStore = store
+        self._hooks = Hooks(hooks)
         self._loop: EventLoop | None = None
         self._thread: threading.Thread | None = None
         self._address: tuple[str, int] | None = None
@@ -63,7 +68,7 @@ class Broker:
     def _open(self) -> EventLoop:
         if self._loop is not None:
             raise RuntimeError("the broker is already running")
-        loop = EventLoop(BrokerCore(self.config, self.store), self.config)
+        loop = EventLoop(BrokerCore(self.config, self.store, self._hooks), self.config)
         self._loop = loop  # before listening: from the first connection on, stop() reaches it
         try:
             self._address = loop.listen(self.config.host, self.config.port)

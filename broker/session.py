@@ -14,6 +14,7 @@ from .message import Message
 
 if TYPE_CHECKING:
     from .connection import Connection
+    from .hooks import ClientInfo
     from .timers import Timer
 
 # Delivery states, in the order a QoS 2 delivery goes through them.
@@ -54,8 +55,8 @@ _NOTHING_QUEUED: deque[Delivery] = deque()
 
 
 class Session:
-    __slots__ = ("client_id", "completed", "connection", "disconnected_at", "expiry_interval",
-                 "expiry_timer",
+    __slots__ = ("client_id", "client_info", "completed", "connection", "disconnected_at",
+                 "expiry_interval", "expiry_timer",
                  "inbound_qos2", "inflight", "next_packet_id", "next_seq", "pending_will",
                  "protocol_version", "queue", "queued_bytes", "stalled", "subscriptions", "will",
                  "will_timer")
@@ -83,6 +84,9 @@ class Session:
         self.completed = 0
         self.stalled = False
         self.connection: Connection | None = None
+        # Who last connected with this session, for the access checks of its deliveries
+        # (also while it is offline); None for a session restored from the store.
+        self.client_info: ClientInfo | None = None
         # Wall-clock time the last connection ended (None while connected): session expiry
         # and will delays count from it, across broker restarts.
         self.disconnected_at: float | None = None

@@ -62,3 +62,9 @@ def test_embedded_broker_example(tmp_path: Path) -> None:
     assert lines[1:] == ["examples/embedded: hello from inside (retained: True)",
                          "broker stopped"]
     assert (tmp_path / "sessions.db").exists()
+
+
+def test_hooks_example() -> None:
+    assert run_example("hooks.py") == ["wrong password: Not authorized",
+                                       "right password: Success",
+                                       "received on site/kitchen/temp: 21.5"]

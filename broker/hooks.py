@@ -1,0 +1,139 @@
+"""Extension points: a :class:`Hook` subclass overrides the methods it needs; every method's
+default allows and changes nothing. ``Broker(hooks=[...])`` runs several in order.
+
+Hooks run on the broker's loop thread, between packets: a slow hook stalls every client of the
+broker. A hook that raises is logged with its class name and counts as a refusal for
+authentication and access checks, and as "no change" for the others; it never stops the
+broker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from .message import Message
+
+log = logging.getLogger("mqlite.broker")
+
+
+class Access(Enum):
+    """What an access check is for: reading (subscribing, and each delivery) or writing
+    (publishing, a will, a retained message)."""
+
+    READ = "read"
+    WRITE = "write"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientInfo:
+    """Who a connection is, as hooks see it."""
+
+    client_id: str
+    peer: str  # "address:port"
+    listener: str  # the listener's name, e.g. "tcp:1883"
+    protocol_version: int  # 3, 4 or 5
+    username: str | None = None
+    # The TLS peer certificate (ssl's getpeercert() form) on a TLS listener that asks for one.
+    peer_certificate: dict[str, Any] | None = None
+
+
+class Hook:
+    """Override what you need; each default allows, or leaves the message as it is."""
+
+    def on_connect_authenticate(self, client: ClientInfo, username: str | None,
+                                password: bytes | None) -> bool:
+        """Whether the client may connect (refused: CONNACK 0x87, MQTT 3.1.x return code 5)."""
+        return True
+
+    def on_acl_check(self, client: ClientInfo, topic: str, access: Access) -> bool:
+        """Whether ``client`` may read (subscribe to a filter, receive a message on a topic)
+        or write (publish, will, retain) ``topic``."""
+        return True
+
+    def on_publish(self, client: ClientInfo, message: Message) -> Message | None:
+        """The message to route: this one, a changed one (``dataclasses.replace``), or None to
+        drop it. It is acknowledged either way."""
+        return message
+
+    def on_connect(self, client: ClientInfo) -> None:
+        """The client connected (its CONNACK is queued)."""
+
+    def on_disconnect(self, client: ClientInfo, reason: str) -> None:
+        """The client's connection ended, for ``reason``."""
+
+    def on_subscribe(self, client: ClientInfo, topic_filter: str, qos: int) -> None:
+        """A subscription was made (or replaced) at ``qos``."""
+
+    def on_unsubscribe(self, client: ClientInfo, topic_filter: str) -> None:
+        """A subscription was removed."""
+
+    def on_session_expired(self, client_id: str) -> None:
+        """A persistent session expired and was discarded."""
+
+    def on_message_dropped(self, session: str | None, message: Message, reason: str) -> None:
+        """A message was dropped for the session with client id ``session`` (None: before
+        reaching a session), for ``reason``: a full queue, too large for the client."""
+
+
+class Hooks:
+    """The registered hooks, run in order. ``active`` is False without any, so the hot path
+    costs one attribute test."""
+
+    __slots__ = ("_hooks", "active")
+
+    def __init__(self, hooks: Iterable[Hook] = ()) -> None:
+        self._hooks = list(hooks)
+        for hook in self._hooks:
+            if not isinstance(hook, Hook):
+                raise TypeError(f"hooks must be Hook instances, not {type(hook).__name__}")
+        self.active = bool(self._hooks)
+
+    def authenticate(self, client: ClientInfo, username: str | None,
+                     password: bytes | None) -> bool:
+        """All must allow; the first refusal wins."""
+        for hook in self._hooks:
+            try:
+                if not hook.on_connect_authenticate(client, username, password):
+                    return False
+            except Exception:
+                _failed(hook, "on_connect_authenticate", "refused")
+                return False
+        return True
+
+    def allowed(self, client: ClientInfo, topic: str, access: Access) -> bool:
+        for hook in self._hooks:
+            try:
+                if not hook.on_acl_check(client, topic, access):
+                    return False
+            except Exception:
+                _failed(hook, "on_acl_check", "refused")
+                return False
+        return True
+
+    def publish(self, client: ClientInfo, message: Message) -> Message | None:
+        for hook in self._hooks:
+            try:
+                changed = hook.on_publish(client, message)
+            except Exception:
+                _failed(hook, "on_publish", "message unchanged")
+                continue
+            if changed is None:
+                return None
+            message = changed
+        return message
+
+    def notify(self, event: str, *args: Any) -> None:
+        """Call ``event`` (an ``on_...`` method with nothing to return) on every hook."""
+        for hook in self._hooks:
+            try:
+                getattr(hook, event)(*args)
+            except Exception:
+                _failed(hook, event, "ignored")
+
+
+def _failed(hook: Hook, method: str, outcome: str) -> None:
+    log.exception("hook %s.%s raised (%s)", type(hook).__name__, method, outcome)
