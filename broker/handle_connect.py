@@ -23,12 +23,12 @@ from .session import Session
 from .sys_topics import own_sys_topic
 
 if TYPE_CHECKING:
-    from .core import BrokerCore
+    from .services import BrokerServices
 
 log = logging.getLogger("mqlite.broker")
 
 
-def _refuse(core: BrokerCore, conn: Connection, v3_code: int, v5_code: int, why: str) -> None:
+def _refuse(core: BrokerServices, conn: Connection, v3_code: int, v5_code: int, why: str) -> None:
     """CONNACK with a refusal, then close [MQTT-3.2.2-5] [MQTT-3.2.2-7]; nothing the client
     sent after this CONNECT is processed [MQTT-3.1.4-5]."""
     conn.send(Connack(reason_code=v5_code if conn.version == 5 else v3_code))
@@ -36,14 +36,14 @@ def _refuse(core: BrokerCore, conn: Connection, v3_code: int, v5_code: int, why:
     log.info("connection from %s refused: %s", conn.peer, why)
 
 
-def _assign_client_id(core: BrokerCore) -> str:
+def _assign_client_id(core: BrokerServices) -> str:
     while True:
         client_id = f"mqlite-{secrets.token_hex(8)}"
         if client_id not in core.sessions:
             return client_id
 
 
-def handle_connect(core: BrokerCore, conn: Connection, packet: Connect, now: float) -> None:
+def handle_connect(core: BrokerServices, conn: Connection, packet: Connect, now: float) -> None:
     config = core.config
     level = packet.protocol_version
     conn.version = level

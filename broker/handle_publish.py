@@ -24,10 +24,10 @@ from .session import AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC, Session
 from .sys_topics import own_sys_topic
 
 if TYPE_CHECKING:
-    from .core import BrokerCore
+    from .services import BrokerServices
 
 
-def handle_publish(core: BrokerCore, conn: Connection, packet: Publish, now: float) -> None:
+def handle_publish(core: BrokerServices, conn: Connection, packet: Publish, now: float) -> None:
     session = conn.session
     assert session is not None
     config = core.config
@@ -112,7 +112,7 @@ def _acknowledge(conn: Connection, packet: Publish, code: int) -> None:
         conn.send(Pubrec(packet_id=packet.packet_id, reason_code=code))
 
 
-def handle_pubrel(core: BrokerCore, conn: Connection, packet: Pubrel) -> None:
+def handle_pubrel(core: BrokerServices, conn: Connection, packet: Pubrel) -> None:
     """Inbound QoS 2, step 2: forget the id and answer PUBCOMP, also for an unknown id."""
     session = conn.session
     assert session is not None
@@ -127,7 +127,7 @@ def handle_pubrel(core: BrokerCore, conn: Connection, packet: Pubrel) -> None:
         conn.send(Pubcomp(packet_id=packet_id, reason_code=code))
 
 
-def handle_ack(core: BrokerCore, conn: Connection, packet: Puback | Pubrec | Pubcomp,
+def handle_ack(core: BrokerServices, conn: Connection, packet: Puback | Pubrec | Pubcomp,
                now: float) -> None:
     """PUBACK, PUBREC or PUBCOMP for an outbound flow, as the protocol's transition table says:
     the wrong kind for the flow's QoS closes the connection [MQTT-4.8.0-1]; one for an id not in
@@ -164,7 +164,7 @@ def handle_ack(core: BrokerCore, conn: Connection, packet: Puback | Pubrec | Pub
 _AWAITED = {AWAIT_PUBACK: "PUBACK", AWAIT_PUBREC: "PUBREC", AWAIT_PUBCOMP: "PUBCOMP"}
 
 
-def _finish(core: BrokerCore, session: Session, packet_id: int, now: float) -> None:
+def _finish(core: BrokerServices, session: Session, packet_id: int, now: float) -> None:
     """A flow is over: free its place in the window for the next queued message."""
     complete(core, session, packet_id)
     pump(core, session, now)

@@ -21,10 +21,10 @@ from .outbound import deliver
 from .session import SubscriptionOptions
 
 if TYPE_CHECKING:
-    from .core import BrokerCore
+    from .services import BrokerServices
 
 
-def handle_subscribe(core: BrokerCore, conn: Connection, packet: Subscribe, now: float) -> None:
+def handle_subscribe(core: BrokerServices, conn: Connection, packet: Subscribe, now: float) -> None:
     session = conn.session
     assert session is not None
     config = core.config
@@ -81,7 +81,7 @@ def handle_subscribe(core: BrokerCore, conn: Connection, packet: Subscribe, now:
             deliver(core, session, message, min(options.qos, message.qos), True, ids, now, None)
 
 
-def handle_unsubscribe(core: BrokerCore, conn: Connection, packet: Unsubscribe) -> None:
+def handle_unsubscribe(core: BrokerServices, conn: Connection, packet: Unsubscribe) -> None:
     session = conn.session
     assert session is not None
     codes = []

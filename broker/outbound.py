@@ -15,7 +15,7 @@ from .session import AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC, Delivery, Sessio
 from .subscriptions import Entry, SharedGroup, SharedKey
 
 if TYPE_CHECKING:
-    from .core import BrokerCore
+    from .services import BrokerServices
 
 WireCache = dict[tuple[int, bool, tuple[int, ...]], bytes]
 
@@ -31,7 +31,7 @@ class _Target:
         self.as_published = as_published
 
 
-def route(core: BrokerCore, message: Message, now: float) -> int:
+def route(core: BrokerServices, message: Message, now: float) -> int:
     """Deliver ``message`` to every matching session; returns how many it went to. Overlapping
     subscriptions of one session give one copy at the highest QoS, with every matching
     subscription identifier (spec 3.3.4)."""
@@ -72,7 +72,7 @@ def route(core: BrokerCore, message: Message, now: float) -> int:
     return len(targets) + len(shared)
 
 
-def _route_one_filter(core: BrokerCore, entries: dict[str | SharedKey, Entry],
+def _route_one_filter(core: BrokerServices, entries: dict[str | SharedKey, Entry],
                       message: Message, now: float) -> int:
     """The common case, one matching filter: no session can match twice, so nothing to
     merge."""
@@ -100,7 +100,7 @@ def _route_one_filter(core: BrokerCore, entries: dict[str | SharedKey, Entry],
     return count
 
 
-def _deliver_shared(core: BrokerCore, group: SharedGroup, message: Message, now: float) -> None:
+def _deliver_shared(core: BrokerServices, group: SharedGroup, message: Message, now: float) -> None:
     """One member per message, round robin, preferring members that are connected."""
     members = list(group.members.items())
     online = [(c, o) for c, o in members if (s := core.sessions.get(c)) and s.connection]
@@ -113,7 +113,7 @@ def _deliver_shared(core: BrokerCore, group: SharedGroup, message: Message, now:
         deliver(core, session, message, min(options.qos, message.qos), False, ids, now, None)
 
 
-def deliver(core: BrokerCore, session: Session, message: Message, qos: int, retain: bool,
+def deliver(core: BrokerServices, session: Session, message: Message, qos: int, retain: bool,
             subscription_ids: tuple[int, ...], now: float, cache: WireCache | None) -> None:
     if core.hooks.active and not core.hooks.allowed(core.client_info_of(session),
                                                     message.topic, Access.READ):
@@ -140,11 +140,11 @@ def deliver(core: BrokerCore, session: Session, message: Message, qos: int, reta
         enqueue(core, session, delivery)
 
 
-def window(core: BrokerCore, conn: Connection) -> int:
+def window(core: BrokerServices, conn: Connection) -> int:
     return min(core.config.max_inflight, conn.client_receive_maximum)
 
 
-def enqueue(core: BrokerCore, session: Session, delivery: Delivery) -> None:
+def enqueue(core: BrokerServices, session: Session, delivery: Delivery) -> None:
     """Append to the session's queue within its count and byte limits."""
     config = core.config
     message = delivery.message
@@ -169,7 +169,7 @@ def enqueue(core: BrokerCore, session: Session, delivery: Delivery) -> None:
         core.congested = session
 
 
-def start_flight(core: BrokerCore, session: Session, conn: Connection, delivery: Delivery,
+def start_flight(core: BrokerServices, session: Session, conn: Connection, delivery: Delivery,
                  now: float) -> None:
     if delivery.message.expired(now):
         if session.persistent:
@@ -192,7 +192,7 @@ def start_flight(core: BrokerCore, session: Session, conn: Connection, delivery:
         complete(core, session, packet_id)  # too large for the client: discarded as if sent
 
 
-def pump(core: BrokerCore, session: Session, now: float) -> None:
+def pump(core: BrokerServices, session: Session, now: float) -> None:
     """Move queued messages into flight while the window allows."""
     conn = session.connection
     if conn is None or conn.state != CONNECTED:
@@ -211,7 +211,7 @@ def pump(core: BrokerCore, session: Session, now: float) -> None:
         core.resume_publishers(session)
 
 
-def complete(core: BrokerCore, session: Session, packet_id: int) -> None:
+def complete(core: BrokerServices, session: Session, packet_id: int) -> None:
     """An outbound flow finished (PUBACK, PUBCOMP, or a PUBREC refusing it)."""
     delivery = session.inflight.pop(packet_id)
     session.completed += 1
@@ -219,7 +219,7 @@ def complete(core: BrokerCore, session: Session, packet_id: int) -> None:
         core.store.delete_delivery(session.client_id, delivery.seq)
 
 
-def resend_inflight(core: BrokerCore, session: Session, conn: Connection, now: float) -> None:
+def resend_inflight(core: BrokerServices, session: Session, conn: Connection, now: float) -> None:
     """On resuming a session: every unacknowledged PUBLISH again with DUP, and every PUBREL,
     with their original packet ids, in their original order (spec 4.4)."""
     for packet_id, delivery in session.inflight.items():
@@ -230,7 +230,7 @@ def resend_inflight(core: BrokerCore, session: Session, conn: Connection, now: f
                          True, delivery.subscription_ids, now, None, allow_alias=False)
 
 
-def send_publish(core: BrokerCore, conn: Connection, message: Message, qos: int, retain: bool,
+def send_publish(core: BrokerServices, conn: Connection, message: Message, qos: int, retain: bool,
                  packet_id: int | None, dup: bool, subscription_ids: tuple[int, ...], now: float,
                  cache: WireCache | None, allow_alias: bool = True) -> bool:
     """Queue the PUBLISH on ``conn``; False if it exceeds the client's Maximum Packet Size."""
@@ -276,7 +276,7 @@ def _with_alias(conn: Connection, packet: Publish) -> bytes:
     return encode_publish(packet, 5)
 
 
-def _queue(core: BrokerCore, conn: Connection, data: bytes) -> bool:
+def _queue(core: BrokerServices, conn: Connection, data: bytes) -> bool:
     conn.send_bytes(data)
     core.stats.messages_sent += 1
     return True
