@@ -41,6 +41,7 @@ from .hooks import ClientInfo, Hooks
 from .message import Message
 from .outbound import route
 from .retained import RetainedMessages
+from .services import RouteResult
 from .session import QUEUED, Delivery, Session
 from .stats import Stats
 from .store import SessionStore, StoredSession, StoredState, StoreWriteError
@@ -67,10 +68,8 @@ class BrokerCore:
         self.stats = Stats()
         # Connections with output to flush or a close to carry out this loop turn.
         self.dirty: set[Connection] = set()
-        # Flow control: publishers paused until the session they flood drains, and the
-        # session the last publish() found congested (read by the PUBLISH handler).
+        # Flow control: publishers paused until the session they flood drains.
         self.paused: dict[Connection, Session] = {}
-        self.congested: Session | None = None
         self.started = time.monotonic()
         self._last_drop_log = 0.0
         self._restore(store.load())
@@ -149,7 +148,6 @@ class BrokerCore:
 
     def pause(self, conn: Connection, session: Session, now: float) -> None:
         """Stop taking packets from ``conn`` until ``session``'s queue drains."""
-        self.congested = None
         if conn in self.paused or session.connection is conn:
             return
         self.paused[conn] = session
@@ -305,10 +303,8 @@ class BrokerCore:
                              retain=will.retain, properties=properties, origin=client_id),
                      time.monotonic())
 
-    def publish(self, message: Message, now: float) -> int:
-        """Retain (or delete the retained message) as flagged, then route. Afterwards
-        ``congested`` names a live session this message pushed over its queue's high mark."""
-        self.congested = None
+    def publish(self, message: Message, now: float) -> RouteResult:
+        """Retain (or delete the retained message) as flagged, then route."""
         expiry = message.properties.message_expiry_interval
         if expiry is not None and message.expires_at is None:
             message.expires_at = now + expiry

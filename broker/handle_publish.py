@@ -87,9 +87,9 @@ def handle_publish(core: BrokerServices, conn: Connection, packet: Publish, now:
         message = core.hooks.publish(info, message)
     matched = 0
     if message is not None:  # None: a hook dropped it; it is acknowledged all the same
-        matched = core.publish(message, now)
-        if core.congested is not None:
-            core.pause(conn, core.congested, now)
+        matched, congested = core.publish(message, now)
+        if congested is not None:
+            core.pause(conn, congested, now)
     if qos == 2:
         assert packet_id is not None
         session.inbound_qos2.add(packet_id)

@@ -4,18 +4,15 @@ and encoding a PUBLISH for each connection (shared among subscribers where the b
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from mqlite.protocol import EMPTY_PROPERTIES, Publish, Pubrel, encode_publish, encode_publish_fields
 
 from .connection import CONNECTED, Connection
 from .hooks import Access
 from .message import Message
+from .services import BrokerServices, RouteResult
 from .session import AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC, Delivery, Session
 from .subscriptions import Entry, SharedGroup, SharedKey
-
-if TYPE_CHECKING:
-    from .services import BrokerServices
 
 WireCache = dict[tuple[int, bool, tuple[int, ...]], bytes]
 
@@ -31,13 +28,28 @@ class _Target:
         self.as_published = as_published
 
 
-def route(core: BrokerServices, message: Message, now: float) -> int:
-    """Deliver ``message`` to every matching session; returns how many it went to. Overlapping
-    subscriptions of one session give one copy at the highest QoS, with every matching
-    subscription identifier (spec 3.3.4)."""
+# The results with no congestion for the common match counts, made once: a NamedTuple built
+# per message costs a Python call on the hot path (measured: 19.06 -> 20.01 calls per QoS 0
+# message).
+_UNCONGESTED = [RouteResult(count, None) for count in range(64)]
+_NO_MATCH = _UNCONGESTED[0]
+
+
+def _result(count: int, congested: Session | None) -> RouteResult:
+    if congested is None and count < 64:
+        return _UNCONGESTED[count]
+    if congested is None and count < 64:  # inlined _result: this is the hot path
+        return _UNCONGESTED[count]
+    return RouteResult(count, congested)
+
+
+def route(core: BrokerServices, message: Message, now: float) -> RouteResult:
+    """Deliver ``message`` to every matching session. Overlapping subscriptions of one session
+    give one copy at the highest QoS, with every matching subscription identifier (spec
+    3.3.4)."""
     matches = core.index.match(message.topic)
     if not matches:
-        return 0
+        return _NO_MATCH
     if len(matches) == 1:
         return _route_one_filter(core, matches[0], message, now)
     origin = message.origin
@@ -61,19 +73,20 @@ def route(core: BrokerServices, message: Message, now: float) -> int:
                 target.as_published = target.as_published or entry.retain_as_published
     cache: WireCache = {}
     sessions = core.sessions
+    congested = None
     for client_id, target in targets.items():
         session = sessions.get(client_id)
         if session is not None:
-            deliver(core, session, message, min(target.qos, message.qos),
-                    message.retain and target.as_published, tuple(target.identifiers), now,
-                    cache)
+            congested = deliver(core, session, message, min(target.qos, message.qos),
+                                message.retain and target.as_published,
+                                tuple(target.identifiers), now, cache) or congested
     for group in shared:
-        _deliver_shared(core, group, message, now)
-    return len(targets) + len(shared)
+        congested = _deliver_shared(core, group, message, now) or congested
+    return _result(len(targets) + len(shared), congested)
 
 
 def _route_one_filter(core: BrokerServices, entries: dict[str | SharedKey, Entry],
-                      message: Message, now: float) -> int:
+                      message: Message, now: float) -> RouteResult:
     """The common case, one matching filter: no session can match twice, so nothing to
     merge."""
     origin = message.origin
@@ -82,9 +95,10 @@ def _route_one_filter(core: BrokerServices, entries: dict[str | SharedKey, Entry
     qos = message.qos
     retain = message.retain
     count = 0
+    congested = None
     for key, entry in entries.items():
         if isinstance(entry, SharedGroup):
-            _deliver_shared(core, entry, message, now)
+            congested = _deliver_shared(core, entry, message, now) or congested
             count += 1
             continue
         if entry.no_local and key == origin:
@@ -94,13 +108,16 @@ def _route_one_filter(core: BrokerServices, entries: dict[str | SharedKey, Entry
         session = sessions.get(key)
         if session is not None:
             identifier = entry.identifier
-            deliver(core, session, message, min(entry.qos, qos),
-                    retain and entry.retain_as_published, (identifier,) if identifier else (),
-                    now, cache)
-    return count
+            congested = deliver(core, session, message, min(entry.qos, qos),
+                                retain and entry.retain_as_published,
+                                (identifier,) if identifier else (), now, cache) or congested
+    if congested is None and count < 64:  # inlined _result: this is the hot path
+        return _UNCONGESTED[count]
+    return RouteResult(count, congested)
 
 
-def _deliver_shared(core: BrokerServices, group: SharedGroup, message: Message, now: float) -> None:
+def _deliver_shared(core: BrokerServices, group: SharedGroup, message: Message,
+                    now: float) -> Session | None:
     """One member per message, round robin, preferring members that are connected."""
     members = list(group.members.items())
     online = [(c, o) for c, o in members if (s := core.sessions.get(c)) and s.connection]
@@ -108,16 +125,20 @@ def _deliver_shared(core: BrokerServices, group: SharedGroup, message: Message, 
     client_id, options = pool[group.next_index % len(pool)]
     group.next_index += 1
     session = core.sessions.get(client_id)
-    if session is not None:
-        ids = (options.identifier,) if options.identifier else ()
-        deliver(core, session, message, min(options.qos, message.qos), False, ids, now, None)
+    if session is None:
+        return None
+    ids = (options.identifier,) if options.identifier else ()
+    return deliver(core, session, message, min(options.qos, message.qos), False, ids, now, None)
 
 
 def deliver(core: BrokerServices, session: Session, message: Message, qos: int, retain: bool,
-            subscription_ids: tuple[int, ...], now: float, cache: WireCache | None) -> None:
+            subscription_ids: tuple[int, ...], now: float,
+            cache: WireCache | None) -> Session | None:
+    """Send, put in flight or queue one message for ``session``; the session if its queue is
+    now congested (see RouteResult)."""
     if core.hooks.active and not core.hooks.allowed(core.client_info_of(session),
                                                     message.topic, Access.READ):
-        return  # a delivery the session may not read is skipped
+        return None  # a delivery the session may not read is skipped
     conn = session.connection
     online = conn is not None and conn.state == CONNECTED
     if qos == 0:
@@ -131,21 +152,22 @@ def deliver(core: BrokerServices, session: Session, message: Message, qos: int, 
         elif session.persistent and core.config.queue_qos0:
             enqueue(core, session, Delivery(session.take_seq(), message, 0, retain,
                                             subscription_ids))
-        return
+        return None
     delivery = Delivery(session.take_seq(), message, qos, retain, subscription_ids)
     if (conn is not None and online and not session.queue
             and len(session.inflight) < window(core, conn)):
         start_flight(core, session, conn, delivery, now)
-    else:
-        enqueue(core, session, delivery)
+        return None
+    return enqueue(core, session, delivery)
 
 
 def window(core: BrokerServices, conn: Connection) -> int:
     return min(core.config.max_inflight, conn.client_receive_maximum)
 
 
-def enqueue(core: BrokerServices, session: Session, delivery: Delivery) -> None:
-    """Append to the session's queue within its count and byte limits."""
+def enqueue(core: BrokerServices, session: Session, delivery: Delivery) -> Session | None:
+    """Append to the session's queue within its count and byte limits; the session if a QoS
+    1/2 message took its live queue over the high mark (half full)."""
     config = core.config
     message = delivery.message
     size = len(message.payload) + len(message.topic)  # message.size, without the call
@@ -154,7 +176,7 @@ def enqueue(core: BrokerServices, session: Session, delivery: Delivery) -> None:
                      or session.queued_bytes + size > config.max_queued_bytes):
         if config.queue_overflow == "drop-newest":
             core.count_drop(session, "queue full, dropped the newest message", message)
-            return
+            return None
         oldest = queue.popleft()
         session.queued_bytes -= oldest.message.size
         if session.persistent:
@@ -166,7 +188,8 @@ def enqueue(core: BrokerServices, session: Session, delivery: Delivery) -> None:
         core.store.save_delivery(session.client_id, delivery)
     if (delivery.qos and len(session.queue) >= config.max_queued_messages // 2
             and session.connection is not None and not session.stalled):
-        core.congested = session
+        return session
+    return None
 
 
 def start_flight(core: BrokerServices, session: Session, conn: Connection, delivery: Delivery,

@@ -4,7 +4,7 @@ the core can import them without a cycle."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from .config import BrokerConfig
 from .connection import Connection
@@ -17,6 +17,15 @@ from .store import SessionStore
 from .subscriptions import SubscriptionIndex
 
 
+class RouteResult(NamedTuple):
+    """What routing one message did."""
+
+    matched: int  # how many sessions (and shared groups) it went to
+    # A live session whose queue this message took over its high mark: the publisher is to be
+    # paused until it drains (flow control). None if no queue got that full.
+    congested: Session | None
+
+
 class BrokerServices(Protocol):
     config: BrokerConfig
     store: SessionStore
@@ -26,9 +35,8 @@ class BrokerServices(Protocol):
     sessions: dict[str, Session]
     index: SubscriptionIndex
     retained: RetainedMessages
-    # Flow control: paused publishers, and the session the last publish() found congested.
+    # Flow control: publishers paused until the session they flood drains.
     paused: dict[Connection, Session]
-    congested: Session | None
 
     def attach(self, conn: Connection, session: Session) -> None: ...
 
@@ -38,7 +46,7 @@ class BrokerServices(Protocol):
 
     def client_info_of(self, session: Session) -> ClientInfo: ...
 
-    def publish(self, message: Message, now: float) -> int: ...
+    def publish(self, message: Message, now: float) -> RouteResult: ...
 
     def pause(self, conn: Connection, session: Session, now: float) -> None: ...
 
