@@ -39,8 +39,8 @@ from .config import NEVER_EXPIRES, BrokerConfig
 from .connection import CONNECTED, CONNECTING, VERSION_NAMES, Connection
 from .hooks import ClientInfo, Hooks
 from .message import Message
-from .outbound import route
 from .retained import RetainedMessages
+from .routing import route
 from .services import RouteResult
 from .session import QUEUED, Delivery, Session
 from .stats import Stats

@@ -17,8 +17,8 @@ from mqlite.protocol import (
 
 from .config import NEVER_EXPIRES
 from .connection import CONNECTED, VERSION_NAMES, Connection
+from .delivery import pump, resend_inflight
 from .hooks import Access, ClientInfo
-from .outbound import pump, resend_inflight
 from .session import Session
 from .sys_topics import own_sys_topic
 

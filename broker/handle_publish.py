@@ -17,9 +17,9 @@ from mqlite.protocol import (
 from mqlite.protocol.qos_flow import Ack, Outcome, ack_outcome
 
 from .connection import Connection
+from .delivery import complete, pump
 from .hooks import Access
 from .message import Message
-from .outbound import complete, pump
 from .session import AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC, Session
 from .sys_topics import own_sys_topic
 

@@ -16,8 +16,8 @@ from mqlite.protocol import (
 )
 
 from .connection import Connection
+from .delivery import deliver
 from .hooks import Access
-from .outbound import deliver
 from .session import SubscriptionOptions
 
 if TYPE_CHECKING:
@@ -78,7 +78,8 @@ def handle_subscribe(core: BrokerServices, conn: Connection, packet: Subscribe, 
     for topic_filter, options in retained_for:  # [MQTT-3.3.1-6], with RETAIN set [MQTT-3.3.1-8]
         ids = (options.identifier,) if options.identifier else ()
         for message in core.retained.matching(topic_filter, now):
-            deliver(core, session, message, min(options.qos, message.qos), True, ids, now, None)
+            deliver(core, session, message, qos=min(options.qos, message.qos), retain=True,
+                    subscription_ids=ids, now=now, cache=None)
 
 
 def handle_unsubscribe(core: BrokerServices, conn: Connection, packet: Unsubscribe) -> None:

@@ -1,0 +1,128 @@
+"""Routing: which sessions a message goes to. Overlapping subscriptions of one session are
+merged; a shared subscription group gives each message to one member."""
+
+from __future__ import annotations
+
+from .delivery import deliver
+from .message import Message
+from .publish_encoding import WireCache
+from .services import BrokerServices, RouteResult
+from .session import Session
+from .subscriptions import Entry, SharedGroup, SharedKey
+
+
+class _Target:
+    """What one session gets of one message: overlapping subscriptions merged."""
+
+    __slots__ = ("as_published", "identifiers", "qos")
+
+    def __init__(self, qos: int, identifier: int | None, as_published: bool) -> None:
+        self.qos = qos
+        self.identifiers = [identifier] if identifier else []
+        self.as_published = as_published
+
+
+# The results with no congestion for the common match counts, made once: a NamedTuple built
+# per message costs a Python call on the hot path (measured: 19.06 -> 20.01 calls per QoS 0
+# message).
+_UNCONGESTED = [RouteResult(count, None) for count in range(64)]
+_NO_MATCH = _UNCONGESTED[0]
+
+
+def _result(count: int, congested: Session | None) -> RouteResult:
+    if congested is None and count < 64:
+        return _UNCONGESTED[count]
+    if congested is None and count < 64:  # inlined _result: this is the hot path
+        return _UNCONGESTED[count]
+    return RouteResult(count, congested)
+
+
+def route(core: BrokerServices, message: Message, now: float) -> RouteResult:
+    """Deliver ``message`` to every matching session. Overlapping subscriptions of one session
+    give one copy at the highest QoS, with every matching subscription identifier (spec
+    3.3.4)."""
+    matches = core.index.match(message.topic)
+    if not matches:
+        return _NO_MATCH
+    if len(matches) == 1:
+        return _route_one_filter(core, matches[0], message, now)
+    origin = message.origin
+    targets: dict[str, _Target] = {}
+    shared: list[SharedGroup] = []
+    for entries in matches:
+        for key, entry in entries.items():
+            if isinstance(entry, SharedGroup):
+                shared.append(entry)
+                continue
+            assert isinstance(key, str)
+            if entry.no_local and key == origin:
+                continue
+            target = targets.get(key)
+            if target is None:
+                targets[key] = _Target(entry.qos, entry.identifier, entry.retain_as_published)
+            else:
+                target.qos = max(target.qos, entry.qos)
+                if entry.identifier:
+                    target.identifiers.append(entry.identifier)
+                target.as_published = target.as_published or entry.retain_as_published
+    cache: WireCache = {}
+    sessions = core.sessions
+    congested = None
+    for client_id, target in targets.items():
+        session = sessions.get(client_id)
+        if session is not None:
+            congested = deliver(core, session, message, qos=min(target.qos, message.qos),
+                                retain=message.retain and target.as_published,
+                                subscription_ids=tuple(target.identifiers), now=now,
+                                cache=cache) or congested
+    for group in shared:
+        congested = _deliver_shared(core, group, message, now) or congested
+    return _result(len(targets) + len(shared), congested)
+
+
+def _route_one_filter(core: BrokerServices, entries: dict[str | SharedKey, Entry],
+                      message: Message, now: float) -> RouteResult:
+    """The common case, one matching filter: no session can match twice, so nothing to
+    merge."""
+    origin = message.origin
+    sessions = core.sessions
+    cache: WireCache = {}
+    qos = message.qos
+    retain = message.retain
+    count = 0
+    congested = None
+    for key, entry in entries.items():
+        if isinstance(entry, SharedGroup):
+            congested = _deliver_shared(core, entry, message, now) or congested
+            count += 1
+            continue
+        if entry.no_local and key == origin:
+            continue
+        count += 1
+        assert isinstance(key, str)
+        session = sessions.get(key)
+        if session is not None:
+            identifier = entry.identifier
+            congested = deliver(core, session, message, qos=min(entry.qos, qos),
+                                retain=retain and entry.retain_as_published,
+                                subscription_ids=(identifier,) if identifier else (), now=now,
+                                cache=cache) or congested
+    if congested is None and count < 64:  # inlined _result: this is the hot path
+        return _UNCONGESTED[count]
+    return RouteResult(count, congested)
+
+
+def _deliver_shared(core: BrokerServices, group: SharedGroup, message: Message,
+                    now: float) -> Session | None:
+    """One member per message, round robin, preferring members that are connected."""
+    members = list(group.members.items())
+    online = [(c, o) for c, o in members if (s := core.sessions.get(c)) and s.connection]
+    pool = online or members
+    client_id, options = pool[group.next_index % len(pool)]
+    group.next_index += 1
+    session = core.sessions.get(client_id)
+    if session is None:
+        return None
+    ids = (options.identifier,) if options.identifier else ()
+    return deliver(core, session, message, qos=min(options.qos, message.qos), retain=False,
+                   subscription_ids=ids, now=now, cache=None)
