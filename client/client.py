@@ -37,6 +37,16 @@ from mqlite.protocol import (
 from mqlite.protocol import Properties as WireProperties
 
 from . import inbound, transport
+from .callbacks import (
+    OnClientEvent,
+    OnConnect,
+    OnDisconnect,
+    OnLog,
+    OnMessage,
+    OnPublish,
+    OnSocket,
+    OnSubscribe,
+)
 from .connection_state import ConnectionState
 from .constants import (
     MQTT_CLEAN_START_FIRST_ONLY,
@@ -122,19 +132,19 @@ class Client(ClientSettings):
         self._builtin_loop = False
         self._loop_state: LoopState | None = None
 
-        self.on_connect: Callback | None = None
-        self.on_connect_fail: Callback | None = None
-        self.on_pre_connect: Callback | None = None
-        self.on_disconnect: Callback | None = None
-        self.on_message: Callback | None = None
-        self.on_publish: Callback | None = None
-        self.on_subscribe: Callback | None = None
-        self.on_unsubscribe: Callback | None = None
-        self.on_log: Callback | None = None
-        self.on_socket_open: Callback | None = None
-        self.on_socket_close: Callback | None = None
-        self.on_socket_register_write: Callback | None = None
-        self.on_socket_unregister_write: Callback | None = None
+        self.on_connect: OnConnect | None = None
+        self.on_connect_fail: OnClientEvent | None = None
+        self.on_pre_connect: OnClientEvent | None = None
+        self.on_disconnect: OnDisconnect | None = None
+        self.on_message: OnMessage | None = None
+        self.on_publish: OnPublish | None = None
+        self.on_subscribe: OnSubscribe | None = None
+        self.on_unsubscribe: OnSubscribe | None = None
+        self.on_log: OnLog | None = None
+        self.on_socket_open: OnSocket | None = None
+        self.on_socket_close: OnSocket | None = None
+        self.on_socket_register_write: OnSocket | None = None
+        self.on_socket_unregister_write: OnSocket | None = None
 
         self._conn = ConnectionState()
         self._sock: Any = None
