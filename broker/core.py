@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from importlib.metadata import version as package_version
 from typing import Any
@@ -99,22 +100,8 @@ class BrokerCore:
                 conn.deadline_check = self.timers.call_at(conn.deadline, self._check_deadline,
                                                           conn)
             return
-        if isinstance(packet, Publish):
-            handle_publish.handle_publish(self, conn, packet, now)
-        elif isinstance(packet, (Puback, Pubrec, Pubcomp)):
-            handle_publish.handle_ack(self, conn, packet, now)
-        elif isinstance(packet, Pubrel):
-            handle_publish.handle_pubrel(self, conn, packet)
-        elif isinstance(packet, Subscribe):
-            handle_subscribe.handle_subscribe(self, conn, packet, now)
-        elif isinstance(packet, Unsubscribe):
-            handle_subscribe.handle_unsubscribe(self, conn, packet)
-        elif isinstance(packet, Pingreq):
-            conn.send(Pingresp())
-        elif isinstance(packet, Disconnect):
-            self._handle_disconnect(conn, packet)
-        elif isinstance(packet, Auth):
-            self.drop(conn, "AUTH without an authentication method", ReasonCode.PROTOCOL_ERROR)
+        # The server-side reader lets through only the packet types in the table.
+        _HANDLERS[type(packet)](self, conn, packet, now)
 
     def handle_error(self, conn: Connection, error: MQTTError) -> None:
         """Bad input: answer as the spec says for the client's version, then close."""
@@ -461,3 +448,30 @@ class BrokerCore:
     def _log_refused(self, conn: Connection, reason: str) -> None:
         log.info("connection from %s refused: %s", conn.peer, reason)
 
+
+def _pingreq(core: BrokerCore, conn: Connection, packet: Pingreq, now: float) -> None:
+    conn.send(Pingresp())
+
+
+def _disconnect(core: BrokerCore, conn: Connection, packet: Disconnect, now: float) -> None:
+    core._handle_disconnect(conn, packet)
+
+
+def _auth(core: BrokerCore, conn: Connection, packet: Auth, now: float) -> None:
+    core.drop(conn, "AUTH without an authentication method", ReasonCode.PROTOCOL_ERROR)
+
+
+# The handler of each packet type a client may send once connected (CONNECT goes to
+# handle_connect, before this table is used).
+_HANDLERS: dict[type[Packet], Callable[[BrokerCore, Connection, Any, float], None]] = {
+    Publish: handle_publish.handle_publish,
+    Puback: handle_publish.handle_ack,
+    Pubrec: handle_publish.handle_ack,
+    Pubcomp: handle_publish.handle_ack,
+    Pubrel: handle_publish.handle_pubrel,
+    Subscribe: handle_subscribe.handle_subscribe,
+    Unsubscribe: handle_subscribe.handle_unsubscribe,
+    Pingreq: _pingreq,
+    Disconnect: _disconnect,
+    Auth: _auth,
+}

@@ -112,7 +112,7 @@ def _acknowledge(conn: Connection, packet: Publish, code: int) -> None:
         conn.send(Pubrec(packet_id=packet.packet_id, reason_code=code))
 
 
-def handle_pubrel(core: BrokerServices, conn: Connection, packet: Pubrel) -> None:
+def handle_pubrel(core: BrokerServices, conn: Connection, packet: Pubrel, now: float) -> None:
     """Inbound QoS 2, step 2: forget the id and answer PUBCOMP, also for an unknown id."""
     session = conn.session
     assert session is not None

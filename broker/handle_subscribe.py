@@ -82,7 +82,8 @@ def handle_subscribe(core: BrokerServices, conn: Connection, packet: Subscribe, 
                     subscription_ids=ids, now=now, cache=None)
 
 
-def handle_unsubscribe(core: BrokerServices, conn: Connection, packet: Unsubscribe) -> None:
+def handle_unsubscribe(core: BrokerServices, conn: Connection, packet: Unsubscribe,
+                       now: float) -> None:
     session = conn.session
     assert session is not None
     codes = []
