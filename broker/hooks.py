@@ -95,22 +95,19 @@ class Hooks:
     def authenticate(self, client: ClientInfo, username: str | None,
                      password: bytes | None) -> bool:
         """All must allow; the first refusal wins."""
-        for hook in self._hooks:
-            try:
-                if not hook.on_connect_authenticate(client, username, password):
-                    return False
-            except Exception:
-                _failed(hook, "on_connect_authenticate", "refused")
-                return False
-        return True
+        return self._all_allow("on_connect_authenticate", client, username, password)
 
     def allowed(self, client: ClientInfo, topic: str, access: Access) -> bool:
+        return self._all_allow("on_acl_check", client, topic, access)
+
+    def _all_allow(self, method: str, *args: Any) -> bool:
+        """Ask each hook in turn; a refusal, or a hook that raises, ends it with False."""
         for hook in self._hooks:
             try:
-                if not hook.on_acl_check(client, topic, access):
+                if not getattr(hook, method)(*args):
                     return False
             except Exception:
-                _failed(hook, "on_acl_check", "refused")
+                _failed(hook, method, "refused")
                 return False
         return True
 
