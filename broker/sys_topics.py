@@ -9,5 +9,4 @@ CONNECTION_PREFIX = "$SYS/broker/connection/"
 
 def own_sys_topic(topic: str, client_id: str | None) -> bool:
     """Whether ``topic`` lies under ``$SYS/broker/connection/<client_id>/``."""
-    return (client_id is not None and topic.startswith(CONNECTION_PREFIX)
-            and topic.startswith(f"{CONNECTION_PREFIX}{client_id}/"))
+    return client_id is not None and topic.startswith(f"{CONNECTION_PREFIX}{client_id}/")
