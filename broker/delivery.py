@@ -4,13 +4,14 @@ queue into flight, completing flows, and resending in-flight messages on resumpt
 from __future__ import annotations
 
 from mqlite.protocol import Pubrel
+from mqlite.protocol.qos_flow import SENT_STATE
 
 from .connection import CONNECTED, Connection
 from .hooks import Access
 from .message import Message
 from .publish_encoding import WireCache, send_publish
 from .services import BrokerServices
-from .session import AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC, Delivery, Session
+from .session import AWAIT_PUBCOMP, Delivery, Session
 
 
 def deliver(core: BrokerServices, session: Session, message: Message, *, qos: int,
@@ -89,7 +90,7 @@ def start_flight(core: BrokerServices, session: Session, conn: Connection, deliv
         return
     packet_id = session.take_packet_id()
     delivery.packet_id = packet_id
-    delivery.state = AWAIT_PUBACK if delivery.qos == 1 else AWAIT_PUBREC
+    delivery.state = SENT_STATE[delivery.qos]
     session.inflight[packet_id] = delivery
     if session.persistent:
         core.store.save_delivery(session.client_id, delivery)

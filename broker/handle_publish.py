@@ -20,7 +20,7 @@ from .connection import Connection
 from .delivery import complete, pump
 from .hooks import Access
 from .message import Message
-from .session import AWAIT_PUBACK, AWAIT_PUBCOMP, AWAIT_PUBREC, Session
+from .session import AWAIT_PUBCOMP, Session
 from .sys_topics import own_sys_topic
 
 if TYPE_CHECKING:
@@ -154,14 +154,12 @@ def handle_ack(core: BrokerServices, conn: Connection, packet: Puback | Pubrec |
         conn.send(Pubrel(packet_id=packet_id))
     elif outcome is Outcome.VIOLATION:
         assert delivery is not None
+        awaited = delivery.state.name.removeprefix("AWAIT_")
         core.drop(conn, f"{ack.value} for packet id {packet_id}, a QoS {delivery.qos} message "
-                        f"awaiting {_AWAITED[delivery.state]}", ReasonCode.PROTOCOL_ERROR)
-    elif ack is not Ack.PUBACK and ack is not Ack.PUBCOMP:  # a PUBREC for no flow
+                        f"awaiting {awaited}", ReasonCode.PROTOCOL_ERROR)
+    elif ack in (Ack.PUBREC, Ack.PUBREC_REFUSED):  # a PUBREC for no flow
         code = ReasonCode.PACKET_IDENTIFIER_NOT_FOUND if conn.version == 5 else 0
         conn.send(Pubrel(packet_id=packet_id, reason_code=code))
-
-
-_AWAITED = {AWAIT_PUBACK: "PUBACK", AWAIT_PUBREC: "PUBREC", AWAIT_PUBCOMP: "PUBCOMP"}
 
 
 def _finish(core: BrokerServices, session: Session, packet_id: int, now: float) -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from mqlite.protocol.qos_flow import Ack, FlowState, Outcome, ack_outcome, sent_state
+from mqlite.protocol.qos_flow import SENT_STATE, Ack, FlowState, Outcome, ack_outcome
 
 S = FlowState
 
 
 def test_sent_state_by_qos() -> None:
-    assert sent_state(1) is S.AWAIT_PUBACK
-    assert sent_state(2) is S.AWAIT_PUBREC
+    assert SENT_STATE[1] is S.AWAIT_PUBACK
+    assert SENT_STATE[2] is S.AWAIT_PUBREC
 
 
 @pytest.mark.parametrize("state,ack,outcome", [
