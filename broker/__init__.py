@@ -4,7 +4,8 @@ from .config import BrokerConfig
 from .hooks import Access, ClientInfo, Hook
 from .message import Message
 from .server import Broker
-from .sqlite_store import SQLiteStore, StoreError, read_session, read_sessions
+from .sqlite_inspect import read_session, read_sessions
+from .sqlite_store import SQLiteStore, StoreError
 from .store import MemoryStore, SessionStore, StoreWriteError
 
 __all__ = ["Access", "Broker", "BrokerConfig", "ClientInfo", "Hook", "MemoryStore", "Message",

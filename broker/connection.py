@@ -12,7 +12,6 @@ from mqlite.protocol import Disconnect, Packet, PacketReader, Properties, encode
 
 if TYPE_CHECKING:
     from .hooks import ClientInfo
-    from .session import Session
     from .timers import Timer
 
 # Protocol levels as people name them, for logs.
@@ -46,7 +45,6 @@ class Connection:
         "problem_information",
         "publish_will",
         "reader",
-        "session",
         "sock",
         "state",
         "topic_alias_maximum",
@@ -70,7 +68,6 @@ class Connection:
         # The listener that accepted it, by name; who it is, for hooks (set at CONNECT).
         self.listener = ""
         self.client_info: ClientInfo | None = None
-        self.session: Session | None = None
         # Monotonic time by which the next packet must arrive (connect timeout, then 1.5 x
         # keep alive); 0 means none.
         self.deadline = deadline

@@ -14,127 +14,130 @@ from .services import BrokerServices
 from .session import AWAIT_PUBCOMP, Delivery, Session
 
 
-def deliver(core: BrokerServices, session: Session, message: Message, *, qos: int,
+def deliver(broker: BrokerServices, session: Session, message: Message, *, qos: int,
             retain: bool, subscription_ids: tuple[int, ...], now: float,
             cache: WireCache | None) -> Session | None:
     """Send, put in flight or queue one message for ``session``; the session if its queue is
     now congested (see RouteResult)."""
-    if core.hooks.active and not core.hooks.allowed(core.client_info_of(session),
-                                                    message.topic, Access.READ):
+    hooks = broker.hooks
+    if hooks.active and not hooks.allowed(broker.sessions.client_info_of(session),
+                                          message.topic, Access.READ):
         return None  # a delivery the session may not read is skipped
     conn = session.connection
     online = conn is not None and conn.state == CONNECTED
     if qos == 0:
         if online:
             assert conn is not None
-            if conn.out_size > core.config.output_soft_limit:
-                core.stats.messages_dropped += 1  # a slow reader loses its own QoS 0 messages
+            if conn.out_size > broker.config.output_soft_limit:
+                broker.stats.messages_dropped += 1  # a slow reader loses its own QoS 0 messages
             else:
-                send_publish(core, conn, message, qos=0, retain=retain, packet_id=None,
+                send_publish(broker, conn, message, qos=0, retain=retain, packet_id=None,
                              dup=False, subscription_ids=subscription_ids, now=now, cache=cache)
-        elif session.persistent and core.config.queue_qos0:
-            enqueue(core, session, Delivery(session.take_seq(), message, 0, retain,
+        elif session.persistent and broker.config.queue_qos0:
+            enqueue(broker, session, Delivery(session.take_seq(), message, 0, retain,
                                             subscription_ids))
         return None
     delivery = Delivery(session.take_seq(), message, qos, retain, subscription_ids)
     if (conn is not None and online and not session.queue
-            and len(session.inflight) < window(core, conn)):
-        start_flight(core, session, conn, delivery, now)
+            and len(session.inflight) < window(broker, conn)):
+        # Straight into flight: its first record, promised by the publisher's PUBACK/PUBREC.
+        start_flight(broker, session, conn, delivery, now, promise=True)
         return None
-    return enqueue(core, session, delivery)
+    return enqueue(broker, session, delivery)
 
 
-def window(core: BrokerServices, conn: Connection) -> int:
-    return min(core.config.max_inflight, conn.client_receive_maximum)
+def window(broker: BrokerServices, conn: Connection) -> int:
+    return min(broker.config.max_inflight, conn.client_receive_maximum)
 
 
-def enqueue(core: BrokerServices, session: Session, delivery: Delivery) -> Session | None:
+def enqueue(broker: BrokerServices, session: Session, delivery: Delivery) -> Session | None:
     """Append to the session's queue within its count and byte limits; the session if a QoS
     1/2 message took its live queue over the high mark (half full)."""
-    config = core.config
+    config = broker.config
     message = delivery.message
     size = len(message.payload) + len(message.topic)  # message.size, without the call
     queue = session.queue
     while queue and (len(queue) >= config.max_queued_messages
                      or session.queued_bytes + size > config.max_queued_bytes):
         if config.queue_overflow == "drop-newest":
-            core.count_drop(session, "queue full, dropped the newest message", message)
+            broker.count_drop(session.client_id, "queue full, dropped the newest message",
+                              message)
             return None
         oldest = queue.popleft()
         session.queued_bytes -= oldest.message.size
-        if session.persistent:
-            core.store.delete_delivery(session.client_id, oldest.seq)
-        core.count_drop(session, "queue full, dropped the oldest message", oldest.message)
+        broker.journal.delivery_ended(session, oldest.seq, promise=False)
+        broker.count_drop(session.client_id, "queue full, dropped the oldest message",
+                          oldest.message)
     session.queue_append(delivery)
     session.queued_bytes += size
-    if session.persistent:
-        core.store.save_delivery(session.client_id, delivery)
+    broker.journal.delivery(session, delivery, promise=True)  # the publisher's ack says so
     if (delivery.qos and len(session.queue) >= config.max_queued_messages // 2
             and session.connection is not None and not session.stalled):
         return session
     return None
 
 
-def start_flight(core: BrokerServices, session: Session, conn: Connection, delivery: Delivery,
-                 now: float) -> None:
+def start_flight(broker: BrokerServices, session: Session, conn: Connection, delivery: Delivery,
+                 now: float, *, promise: bool) -> None:
+    """Send a delivery, QoS 1/2 under a new packet id. ``promise``: its first record (see
+    :mod:`~mqlite.broker.journal`); one from the queue is promised for QoS 2 only, whose packet
+    id must survive a crash, while a QoS 1 send lost is only sent again."""
+    journal = broker.journal
     if delivery.message.expired(now):
-        if session.persistent:
-            core.store.delete_delivery(session.client_id, delivery.seq)
+        journal.delivery_ended(session, delivery.seq, promise=False)
         return
     if delivery.qos == 0:
-        send_publish(core, conn, delivery.message, qos=0, retain=delivery.retain,
+        send_publish(broker, conn, delivery.message, qos=0, retain=delivery.retain,
                      packet_id=None, dup=False, subscription_ids=delivery.subscription_ids,
                      now=now, cache=None)
-        if session.persistent:
-            core.store.delete_delivery(session.client_id, delivery.seq, at_most_once=True)
+        # Sent again after a crash, a QoS 0 message would arrive twice.
+        journal.delivery_ended(session, delivery.seq, promise=True)
         return
     packet_id = session.take_packet_id()
     delivery.packet_id = packet_id
     delivery.state = SENT_STATE[delivery.qos]
     session.inflight[packet_id] = delivery
-    if session.persistent:
-        core.store.save_delivery(session.client_id, delivery)
-    if not send_publish(core, conn, delivery.message, qos=delivery.qos, retain=delivery.retain,
+    journal.delivery(session, delivery, promise=promise or delivery.qos == 2)
+    if not send_publish(broker, conn, delivery.message, qos=delivery.qos, retain=delivery.retain,
                         packet_id=packet_id, dup=False,
                         subscription_ids=delivery.subscription_ids, now=now, cache=None):
-        complete(core, session, packet_id)  # too large for the client: discarded as if sent
+        complete(broker, session, packet_id)  # too large for the client: discarded as if sent
 
 
-def pump(core: BrokerServices, session: Session, now: float) -> None:
+def pump(broker: BrokerServices, session: Session, now: float) -> None:
     """Move queued messages into flight while the window allows."""
     conn = session.connection
     if conn is None or conn.state != CONNECTED:
         return
-    limit = window(core, conn)
+    limit = window(broker, conn)
     queue = session.queue
     inflight = session.inflight
     while queue and len(inflight) < limit:
         delivery = queue.popleft()
         message = delivery.message
         session.queued_bytes -= len(message.payload) + len(message.topic)  # message.size
-        start_flight(core, session, conn, delivery, now)
+        start_flight(broker, session, conn, delivery, now, promise=False)
     # Only a stalled session or a paused publisher has anything to undo here.
-    if (session.stalled or core.paused) and len(queue) <= core.config.max_queued_messages // 4:
+    if (session.stalled or broker.paused) and len(queue) <= broker.config.max_queued_messages // 4:
         session.stalled = False
-        core.resume_publishers(session)
+        broker.resume_publishers(session)
 
 
-def complete(core: BrokerServices, session: Session, packet_id: int) -> None:
+def complete(broker: BrokerServices, session: Session, packet_id: int) -> None:
     """An outbound flow finished (PUBACK, PUBCOMP, or a PUBREC refusing it)."""
     delivery = session.inflight.pop(packet_id)
     session.completed += 1
-    if session.persistent:
-        core.store.delete_delivery(session.client_id, delivery.seq)
+    broker.journal.delivery_ended(session, delivery.seq, promise=False)
 
 
-def resend_inflight(core: BrokerServices, session: Session, conn: Connection, now: float) -> None:
+def resend_inflight(broker: BrokerServices, session: Session, conn: Connection, now: float) -> None:
     """On resuming a session: every unacknowledged PUBLISH again with DUP, and every PUBREL,
     with their original packet ids, in their original order (spec 4.4)."""
     for packet_id, delivery in session.inflight.items():
         if delivery.state == AWAIT_PUBCOMP:
             conn.send(Pubrel(packet_id=packet_id))
         else:
-            send_publish(core, conn, delivery.message, qos=delivery.qos,
+            send_publish(broker, conn, delivery.message, qos=delivery.qos,
                          retain=delivery.retain, packet_id=packet_id, dup=True,
                          subscription_ids=delivery.subscription_ids, now=now, cache=None,
                          allow_alias=False)

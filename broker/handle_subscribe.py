@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from mqlite.protocol import (
     InvalidTopic,
     ReasonCode,
@@ -15,19 +13,15 @@ from mqlite.protocol import (
     validate_topic_filter,
 )
 
-from .connection import Connection
 from .delivery import deliver
 from .hooks import Access
+from .services import Context
 from .session import SubscriptionOptions
 
-if TYPE_CHECKING:
-    from .services import BrokerServices
 
-
-def handle_subscribe(core: BrokerServices, conn: Connection, packet: Subscribe, now: float) -> None:
-    session = conn.session
-    assert session is not None
-    config = core.config
+def handle_subscribe(context: Context, packet: Subscribe) -> None:
+    broker, conn, session, now = context.broker, context.conn, context.session, context.now
+    config = broker.config
     v5 = conn.version == 5
     identifiers = packet.properties.subscription_identifier
     identifier = identifiers[0] if identifiers else None
@@ -36,7 +30,7 @@ def handle_subscribe(core: BrokerServices, conn: Connection, packet: Subscribe, 
     # A bridge speaking 3.1.x cannot ask for these, and wants them as mosquitto gives them:
     # none of its own messages echoed back to it, and the retain flag as published.
     bridged = conn.bridge and not v5
-    hooks = core.hooks
+    hooks = broker.hooks
     info = conn.client_info
     assert info is not None
     for request in packet.subscriptions:
@@ -54,7 +48,7 @@ def handle_subscribe(core: BrokerServices, conn: Connection, packet: Subscribe, 
             failure = (ReasonCode.NOT_AUTHORIZED, "not authorized (access hook)")
         if failure is not None:
             if conn.version == 3:  # MQTT 3.1 has no failure return code
-                core.drop(conn, f"cannot subscribe to {topic_filter!r}: {failure[1]}")
+                broker.drop(conn, f"cannot subscribe to {topic_filter!r}: {failure[1]}")
                 return
             codes.append(failure[0] if v5 else 0x80)
             continue
@@ -64,9 +58,8 @@ def handle_subscribe(core: BrokerServices, conn: Connection, packet: Subscribe, 
             retain_handling=request.retain_handling, identifier=identifier)
         # Re-subscribing replaces the subscription [MQTT-3.8.4-3].
         session.subscriptions[topic_filter] = options
-        core.index.subscribe(session.client_id, topic_filter, options)
-        if session.persistent:
-            core.store.save_subscription(session.client_id, topic_filter, options)
+        broker.index.subscribe(session.client_id, topic_filter, options)
+        broker.journal.subscription(session, topic_filter, options)
         codes.append(options.qos)
         if hooks.active:
             hooks.notify("on_subscribe", info, topic_filter, options.qos)
@@ -77,25 +70,22 @@ def handle_subscribe(core: BrokerServices, conn: Connection, packet: Subscribe, 
     conn.send(Suback(packet_id=packet.packet_id, reason_codes=codes))
     for topic_filter, options in retained_for:  # [MQTT-3.3.1-6], with RETAIN set [MQTT-3.3.1-8]
         ids = (options.identifier,) if options.identifier else ()
-        for message in core.retained.matching(topic_filter, now):
-            deliver(core, session, message, qos=min(options.qos, message.qos), retain=True,
+        for message in broker.retained.matching(topic_filter, now):
+            deliver(broker, session, message, qos=min(options.qos, message.qos), retain=True,
                     subscription_ids=ids, now=now, cache=None)
 
 
-def handle_unsubscribe(core: BrokerServices, conn: Connection, packet: Unsubscribe,
-                       now: float) -> None:
-    session = conn.session
-    assert session is not None
+def handle_unsubscribe(context: Context, packet: Unsubscribe) -> None:
+    broker, conn, session = context.broker, context.conn, context.session
     codes = []
     for topic_filter in packet.topic_filters:  # exact, character by character [MQTT-3.10.4-1]
         if session.subscriptions.pop(topic_filter, None) is not None:
-            core.index.unsubscribe(session.client_id, topic_filter)
-            if session.persistent:
-                core.store.delete_subscription(session.client_id, topic_filter)
+            broker.index.unsubscribe(session.client_id, topic_filter)
+            broker.journal.unsubscribed(session, topic_filter)
             codes.append(ReasonCode.SUCCESS)
-            if core.hooks.active:
+            if broker.hooks.active:
                 assert conn.client_info is not None
-                core.hooks.notify("on_unsubscribe", conn.client_info, topic_filter)
+                broker.hooks.notify("on_unsubscribe", conn.client_info, topic_filter)
         else:
             codes.append(ReasonCode.NO_SUBSCRIPTION_EXISTED)
     conn.send(Unsuback(packet_id=packet.packet_id,

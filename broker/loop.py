@@ -117,7 +117,7 @@ class EventLoop:
         deadline = time.monotonic() + grace
         while self.connections and time.monotonic() < deadline:
             self.turn(max_wait=0.05)
-        self.core.store.flush()
+        self.core.flush()
 
     def _read_what_arrived(self, rounds: int = 8) -> None:
         """Before saying goodbye, handle what clients had already sent: an acknowledgement
@@ -133,7 +133,7 @@ class EventLoop:
             for conn in ready:
                 self._read(conn, now)
         try:
-            self.core.store.commit()
+            self.core.commit()
         except StoreWriteError as error:
             self.core.storage_failed(error, self._handled)
         self._handled.clear()
@@ -184,7 +184,7 @@ class EventLoop:
                     core.dirty.add(data)
         core.timers.run_due(now)
         try:
-            core.store.commit()
+            core.commit()
         except StoreWriteError as error:
             core.storage_failed(error, self._handled)
         self._handled.clear()

@@ -19,7 +19,7 @@ WireVariant = tuple[int, bool, tuple[int, ...]]
 WireCache = dict[WireVariant, bytes]
 
 
-def send_publish(core: BrokerServices, conn: Connection, message: Message, *, qos: int,
+def send_publish(broker: BrokerServices, conn: Connection, message: Message, *, qos: int,
                  retain: bool, packet_id: int | None, dup: bool,
                  subscription_ids: tuple[int, ...], now: float, cache: WireCache | None,
                  allow_alias: bool = True) -> bool:
@@ -30,7 +30,7 @@ def send_publish(core: BrokerServices, conn: Connection, message: Message, *, qo
     if cache is not None and not use_alias:
         data = cache.get(key)
         if data is not None:
-            return _queue(core, conn, data)
+            return _queue(broker, conn, data)
     properties = EMPTY_PROPERTIES
     if version == 5:
         properties = message.properties_at(now)
@@ -40,8 +40,8 @@ def send_publish(core: BrokerServices, conn: Connection, message: Message, *, qo
                                  properties, version)
     limit = conn.client_max_packet_size
     if limit is not None and len(data) > limit:
-        core.count_drop(conn.session, f"message on {message.topic!r} exceeds the client's "
-                                      f"maximum packet size {limit}", message)
+        broker.count_drop(conn.client_id, f"message on {message.topic!r} exceeds the client's "
+                                        f"maximum packet size {limit}", message)
         return False
     if use_alias:
         data = _with_alias(conn, Publish(topic=message.topic, payload=message.payload, qos=qos,
@@ -49,7 +49,7 @@ def send_publish(core: BrokerServices, conn: Connection, message: Message, *, qo
                                          properties=properties))
     elif cache is not None:
         cache[key] = data
-    return _queue(core, conn, data)
+    return _queue(broker, conn, data)
 
 
 def _with_alias(conn: Connection, packet: Publish) -> bytes:
@@ -66,7 +66,7 @@ def _with_alias(conn: Connection, packet: Publish) -> bytes:
     return encode_publish(packet, 5)
 
 
-def _queue(core: BrokerServices, conn: Connection, data: bytes) -> bool:
+def _queue(broker: BrokerServices, conn: Connection, data: bytes) -> bool:
     conn.send_bytes(data)
-    core.stats.messages_sent += 1
+    broker.stats.messages_sent += 1
     return True

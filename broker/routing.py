@@ -37,15 +37,15 @@ def _result(count: int, congested: Session | None) -> RouteResult:
     return RouteResult(count, congested)
 
 
-def route(core: BrokerServices, message: Message, now: float) -> RouteResult:
+def route(broker: BrokerServices, message: Message, now: float) -> RouteResult:
     """Deliver ``message`` to every matching session. Overlapping subscriptions of one session
     give one copy at the highest QoS, with every matching subscription identifier (spec
     3.3.4)."""
-    matches = core.index.match(message.topic)
+    matches = broker.index.match(message.topic)
     if not matches:
         return _NO_MATCH
     if len(matches) == 1:
-        return _route_one_filter(core, matches[0], message, now)
+        return _route_one_filter(broker, matches[0], message, now)
     origin = message.origin
     targets: dict[str, _Target] = {}
     shared: list[SharedGroup] = []
@@ -66,26 +66,26 @@ def route(core: BrokerServices, message: Message, now: float) -> RouteResult:
                     target.identifiers.append(entry.identifier)
                 target.as_published = target.as_published or entry.retain_as_published
     cache: WireCache = {}
-    sessions = core.sessions
+    sessions = broker.sessions.by_id
     congested = None
     for client_id, target in targets.items():
         session = sessions.get(client_id)
         if session is not None:
-            congested = deliver(core, session, message, qos=min(target.qos, message.qos),
+            congested = deliver(broker, session, message, qos=min(target.qos, message.qos),
                                 retain=message.retain and target.as_published,
                                 subscription_ids=tuple(target.identifiers), now=now,
                                 cache=cache) or congested
     for group in shared:
-        congested = _deliver_shared(core, group, message, now) or congested
+        congested = _deliver_shared(broker, group, message, now) or congested
     return _result(len(targets) + len(shared), congested)
 
 
-def _route_one_filter(core: BrokerServices, entries: dict[str | SharedKey, Entry],
+def _route_one_filter(broker: BrokerServices, entries: dict[str | SharedKey, Entry],
                       message: Message, now: float) -> RouteResult:
     """The common case, one matching filter: no session can match twice, so nothing to
     merge."""
     origin = message.origin
-    sessions = core.sessions
+    sessions = broker.sessions.by_id
     cache: WireCache = {}
     qos = message.qos
     retain = message.retain
@@ -93,7 +93,7 @@ def _route_one_filter(core: BrokerServices, entries: dict[str | SharedKey, Entry
     congested = None
     for key, entry in entries.items():
         if isinstance(entry, SharedGroup):
-            congested = _deliver_shared(core, entry, message, now) or congested
+            congested = _deliver_shared(broker, entry, message, now) or congested
             count += 1
             continue
         if entry.no_local and key == origin:
@@ -103,7 +103,7 @@ def _route_one_filter(core: BrokerServices, entries: dict[str | SharedKey, Entry
         session = sessions.get(key)
         if session is not None:
             identifier = entry.identifier
-            congested = deliver(core, session, message, qos=min(entry.qos, qos),
+            congested = deliver(broker, session, message, qos=min(entry.qos, qos),
                                 retain=retain and entry.retain_as_published,
                                 subscription_ids=(identifier,) if identifier else (), now=now,
                                 cache=cache) or congested
@@ -112,17 +112,18 @@ def _route_one_filter(core: BrokerServices, entries: dict[str | SharedKey, Entry
     return RouteResult(count, congested)
 
 
-def _deliver_shared(core: BrokerServices, group: SharedGroup, message: Message,
+def _deliver_shared(broker: BrokerServices, group: SharedGroup, message: Message,
                     now: float) -> Session | None:
     """One member per message, round robin, preferring members that are connected."""
     members = list(group.members.items())
-    online = [(c, o) for c, o in members if (s := core.sessions.get(c)) and s.connection]
+    sessions = broker.sessions.by_id
+    online = [(c, o) for c, o in members if (s := sessions.get(c)) and s.connection]
     pool = online or members
     client_id, options = pool[group.next_index % len(pool)]
     group.next_index += 1
-    session = core.sessions.get(client_id)
+    session = sessions.get(client_id)
     if session is None:
         return None
     ids = (options.identifier,) if options.identifier else ()
-    return deliver(core, session, message, qos=min(options.qos, message.qos), retain=False,
+    return deliver(broker, session, message, qos=min(options.qos, message.qos), retain=False,
                    subscription_ids=ids, now=now, cache=None)

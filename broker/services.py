@@ -1,19 +1,23 @@
-"""What packet handlers and outbound delivery may use of the broker: a typed interface that
-:class:`~mqlite.broker.core.BrokerCore` provides. Handlers import this, never the core, so
-the core can import them without a cycle."""
+"""What packet handlers, routing and delivery may use of the broker: a handler's
+:class:`Context`, and the typed :class:`BrokerServices` interface that
+:class:`~mqlite.broker.core.BrokerCore` provides. Handlers import this, never the core or the
+registry's implementation, so those can import the handlers without a cycle."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import NamedTuple, Protocol
+
+from mqlite.protocol import Will
 
 from .config import BrokerConfig
 from .connection import Connection
 from .hooks import ClientInfo, Hooks
+from .journal import Journal
 from .message import Message
 from .retained import RetainedMessages
 from .session import Session
 from .stats import Stats
-from .store import SessionStore
 from .subscriptions import SubscriptionIndex
 
 
@@ -26,33 +30,64 @@ class RouteResult(NamedTuple):
     congested: Session | None
 
 
-class BrokerServices(Protocol):
-    config: BrokerConfig
-    store: SessionStore
-    hooks: Hooks
-    stats: Stats
-    # The sessions registry, the subscription index and the retained messages.
-    sessions: dict[str, Session]
-    index: SubscriptionIndex
-    retained: RetainedMessages
-    # Flow control: publishers paused until the session they flood drains.
-    paused: dict[Connection, Session]
+class Sessions(Protocol):
+    """The sessions registry (:class:`~mqlite.broker.sessions.SessionRegistry`): client id to
+    session, and what changes sessions."""
 
-    def attach(self, conn: Connection, session: Session) -> None: ...
+    by_id: dict[str, Session]
 
-    def end_session(self, session: Session) -> None: ...
+    def __contains__(self, client_id: object) -> bool: ...
 
-    def save_session(self, session: Session) -> None: ...
+    def get(self, client_id: str) -> Session | None: ...
+
+    def new_client_id(self) -> str: ...
+
+    def open(self, conn: Connection, *, client_id: str, protocol_version: int, expiry: int,
+             clean_start: bool, will: Will | None) -> tuple[Session, bool]: ...
+
+    def set_expiry(self, session: Session, expiry: int) -> None: ...
 
     def client_info_of(self, session: Session) -> ClientInfo: ...
 
-    def publish(self, message: Message, now: float) -> RouteResult: ...
+
+class BrokerServices(Protocol):
+    config: BrokerConfig
+    hooks: Hooks
+    stats: Stats
+    journal: Journal
+    index: SubscriptionIndex
+    retained: RetainedMessages
+
+    @property
+    def sessions(self) -> Sessions: ...
+
+    @property
+    def paused(self) -> Mapping[Connection, Session]:
+        """Flow control: publishers paused until the session they flood drains."""
+
+    def publish(self, message: Message, now: float) -> RouteResult:
+        """Retain as flagged, then route."""
 
     def pause(self, conn: Connection, session: Session, now: float) -> None: ...
 
     def resume_publishers(self, session: Session) -> None: ...
 
-    def drop(self, conn: Connection, reason: str, disconnect_code: int | None = None) -> None: ...
+    def drop(self, conn: Connection, reason: str, disconnect_code: int | None = None) -> None:
+        """Close ``conn`` (after flushing), handling its will and session at once."""
 
-    def count_drop(self, session: Session | None, why: str,
+    def count_drop(self, client_id: str | None, why: str,
                    message: Message | None = None) -> None: ...
+
+
+class Context:
+    """What a packet handler gets: the connection, its session (the connection is attached,
+    so never None), the time the packets were read, and the broker's services. One per
+    connection from CONNACK on; ``now`` is set before each packet."""
+
+    __slots__ = ("broker", "conn", "now", "session")
+
+    def __init__(self, conn: Connection, session: Session, broker: BrokerServices) -> None:
+        self.conn = conn
+        self.session = session
+        self.broker = broker
+        self.now = 0.0

@@ -58,14 +58,16 @@ class Session:
     __slots__ = ("client_id", "client_info", "completed", "connection", "disconnected_at",
                  "expiry_interval", "expiry_timer",
                  "inbound_qos2", "inflight", "next_packet_id", "next_seq", "pending_will",
-                 "protocol_version", "queue", "queued_bytes", "stalled", "subscriptions", "will",
-                 "will_timer")
+                 "protocol_version", "queue", "queued_bytes", "stalled", "stored", "subscriptions",
+                 "will", "will_timer")
 
     def __init__(self, client_id: str, protocol_version: int, expiry_interval: int) -> None:
         self.client_id = client_id
         self.protocol_version = protocol_version
         # Seconds the session outlives its connection: 0 ends it with the connection.
         self.expiry_interval = expiry_interval
+        # Whether the store holds this session (the journal keeps it up to date).
+        self.stored = False
         self.subscriptions: dict[str, SubscriptionOptions] = {}
         # Outbound QoS 1/2 in flight, by packet id, in the order they were sent.
         self.inflight: dict[int, Delivery] = {}

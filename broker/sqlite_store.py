@@ -1,26 +1,27 @@
-"""The SQLite :class:`~mqlite.broker.store.SessionStore`: the only module that touches sqlite3.
+"""The SQLite :class:`~mqlite.broker.store.SessionStore`: the only module that writes with
+sqlite3 (``sqlite_inspect`` reads, read-only).
 
-One connection, owned by the event loop. Writes of one loop turn share one transaction, opened
-at the first write and committed by ``commit()`` before that turn's acknowledgements go out
-(group commit); no transaction outlives a turn. WAL journal. A message body is stored once and
+One connection, owned by the event loop. ``apply()`` gets one loop turn's journal changes
+before that turn's packets go out, writes them in one transaction and commits it (group
+commit); no transaction outlives a turn. WAL journal. A message body is stored once and
 referenced by every queue row and the retained table.
 
-Durability: ``sync="full"`` (the default) makes every turn that carries a promise survive power
-loss before its packets leave; ``"normal"`` survives a process crash only. A write is *owed*
-when a peer is or will be told of it: a stored message (PUBACK/PUBREC), a session (CONNACK), a
-subscription (SUBACK), inbound QoS 2 state (PUBREC/PUBCOMP), a retained message, a queued
-delivery, an outbound QoS 2 step (its packet id, its PUBREL), the end of a QoS 0 delivery. The
-rest are QoS 1 sends and completed flows: losing them costs a redelivery, which QoS 1 allows.
+Durability: ``sync="full"`` (the default) makes every turn with a promised change (see
+:mod:`~mqlite.broker.journal`) survive power loss before its packets leave; ``"normal"``
+survives a process crash only.
 
-- A turn with owed writes commits them, with every write deferred before them, and then fsyncs
-  the WAL itself: commits run at ``synchronous=NORMAL`` (WAL written, not synced), and the
-  fsync makes the commit and all before it durable, as their frames precede. That is what
-  SQLite's FULL does at every commit, done only where it is owed.
-- A turn with none keeps its queue-row writes in memory, net of later ones (a row sent and
-  acknowledged before the next commit costs one DELETE, not an UPDATE and a DELETE), until a
-  turn with owed writes, ``_DEFER_ROWS`` rows, or ``_DEFER_SECONDS``: draining a queue then
-  costs a commit per few thousand messages instead of one per round trip. A crash loses at
-  most those rows: messages acknowledged by the subscriber in that time are delivered again.
+- A turn with a promised change commits it, with everything that waited before it, and then
+  fsyncs the WAL itself: commits run at ``synchronous=NORMAL`` (WAL written, not synced), and
+  the fsync makes the commit and all before it durable, as their frames precede. That is what
+  SQLite's FULL does at every commit, done only where something was promised.
+- A turn with unpromised changes outside the queue (a session saved at its disconnect, an
+  expiry) commits them without a sync.
+- A turn with only unpromised queue-row changes (QoS 1 sends, completed flows) keeps them in
+  memory, net of later ones (a row sent and acknowledged before the next commit costs one
+  DELETE, not an UPDATE and a DELETE), until a turn with something to commit, ``_DEFER_ROWS``
+  rows, or ``_DEFER_SECONDS``: draining a queue then costs a commit per few thousand messages
+  instead of one per round trip. A crash loses at most those rows: messages acknowledged by
+  the subscriber in that time are delivered again.
 """
 
 from __future__ import annotations
@@ -30,15 +31,30 @@ import fcntl
 import os
 import sqlite3
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlite_utils
 
+from .journal import (
+    Change,
+    DeliveryDeleted,
+    DeliverySaved,
+    InboundQos2Added,
+    InboundQos2Released,
+    RetainedDeleted,
+    RetainedSaved,
+    SessionDeleted,
+    SessionSaved,
+    StoredDelivery,
+    StoredSession,
+    SubscriptionDeleted,
+    SubscriptionSaved,
+)
 from .message import Message
 from .serialize import pack_properties, pack_will, unpack_properties, unpack_will
-from .session import AWAIT_PUBACK, Delivery, SubscriptionOptions
-from .store import StoredDelivery, StoredSession, StoredState, StoreWriteError
+from .session import SubscriptionOptions
+from .store import StoredState, StoreWriteError
 
 SCHEMA_VERSION = 1
 SYNC_MODES = ("full", "normal")
@@ -53,18 +69,6 @@ _DEFER_SECONDS = 1.0
 
 class StoreError(Exception):
     """The database cannot be used: corrupt, not a database, locked, or newer than this code."""
-
-
-@dataclass(slots=True)
-class SessionSummary:
-    client_id: str
-    online: bool
-    protocol_version: int
-    expiry_interval: int
-    subscriptions: int
-    queued: int
-    oldest_queued_at: float | None
-    last_seen: float | None
 
 
 def _create_private(path: str) -> None:
@@ -109,9 +113,9 @@ class SQLiteStore:
         self._in_transaction = False
         self._deletions = 0
         self._bodies = 0  # rows in the messages table, as far as this store wrote them
-        self._sync_owed = sync == "full"
-        # Something written since the last commit is owed (see the module docstring).
-        self._owed = True  # the schema, if this run created it
+        self._sync_full = sync == "full"
+        # A promised change is applied and not yet synced (see the module docstring).
+        self._sync_due = True  # the schema, if this run created it
         # Monotonic time by which deferred queue-row writes are committed.
         self._deferred_until = 0.0
         self._defer_seconds = defer_seconds
@@ -119,10 +123,13 @@ class SQLiteStore:
         # Commits and WAL fsyncs so far, for inspection and tests.
         self.commits = 0
         self.wal_syncs = 0
-        # Queue rows written since the last commit, by (client id, seq): the row to write,
-        # or None to delete it. Applied at the next commit, net of later changes, in two
-        # batches; they may wait past their turn (see the module docstring).
-        self._pending: dict[tuple[str, int], tuple[Any, ...] | None] = {}
+        # Queue rows changed since the last commit, by (client id, seq): the delivery to
+        # write, or None to delete it. Written at the next commit, net of later changes, in
+        # two batches; they may wait past their turn (see the module docstring).
+        self._pending: dict[tuple[str, int], StoredDelivery | None] = {}
+        # Messages whose body was inserted in the open transaction: not stored if it rolls
+        # back.
+        self._new_bodies: list[Message] = []
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -194,57 +201,76 @@ class SQLiteStore:
 
     # -- the SessionStore protocol ---------------------------------------------------------
 
-    def _begin(self) -> None:
-        """Open the turn's transaction at its first write."""
-        if not self._in_transaction:
-            self._db.execute("BEGIN")
-            self._in_transaction = True
-
-    def _write(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
-        """An owed write (see the module docstring)."""
-        self._owed = True
-        return self._execute(sql, params)
-
-    def _execute(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
+    def apply(self, changes: Sequence[Change]) -> None:
+        """Write the turn's changes; commit, and sync if one is promised (module docstring)."""
+        promised = False
         try:
-            self._begin()
+            for change in changes:
+                if change.promise:
+                    promised = True
+                _WRITERS[type(change)](self, change)
+            if promised:
+                self._sync_due = True
+            # Commit what was promised, and unpromised writes outside the queue (a session
+            # saved at its disconnect; not synced); queue rows alone wait within bounds.
+            pending = self._pending
+            if (self._sync_due or self._in_transaction
+                    or (pending and (len(pending) >= _DEFER_ROWS
+                                     or time.monotonic() >= self._deferred_until))):
+                self.flush()
+        except StoreWriteError:
+            self._rollback()
+            raise
+
+    def flush(self) -> None:
+        """Commit everything applied so far, what waited too; sync if something promised
+        is among it."""
+        try:
+            if self._pending:
+                self._apply_pending()
+            if self._deletions >= max(_SWEEP_EVERY, self._bodies // 2):
+                self._deletions = 0
+                self._sweep()
+            if self._in_transaction:
+                self._in_transaction = False
+                try:
+                    self._db.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    raise StoreWriteError(f"committing to {self.path} failed: {exc}") from None
+                self.commits += 1
+                self._new_bodies.clear()
+            if self._sync_due:
+                self._sync_due = False
+                if self._sync_full:
+                    self._sync_wal()
+        except StoreWriteError:
+            self._rollback()
+            raise
+
+    def flush_deadline(self) -> float | None:
+        """Monotonic time by which ``apply()`` must run again to bound what waits."""
+        return self._deferred_until if self._pending else None
+
+    def _rollback(self) -> None:
+        """Forget the transaction and what waited; the bodies it inserted are not stored."""
+        self._pending.clear()
+        self._sync_due = False
+        for message in self._new_bodies:
+            message.store_id = None
+        self._new_bodies.clear()
+        if self._in_transaction:
+            self._in_transaction = False
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        try:
+            if not self._in_transaction:  # the turn's transaction opens at its first write
+                self._db.execute("BEGIN")
+                self._in_transaction = True
             return self._db.execute(sql, params)
         except sqlite3.Error as exc:
             raise StoreWriteError(f"writing {self.path} failed: {exc}") from None
-
-    def commit(self) -> None:
-        """End of a loop turn: commit (and sync) what is owed; defer the rest, within bounds."""
-        if not self._owed and not self._in_transaction:
-            pending = self._pending
-            if not pending or (len(pending) < _DEFER_ROWS
-                               and time.monotonic() < self._deferred_until):
-                return
-        self.flush()
-
-    def flush(self) -> None:
-        """Commit everything written so far, deferred writes too."""
-        if self._pending:
-            self._apply_pending()
-        if self._deletions >= max(_SWEEP_EVERY, self._bodies // 2):
-            self._deletions = 0
-            self._sweep()
-        if self._in_transaction:
-            self._in_transaction = False
-            try:
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    self._db.execute("ROLLBACK")
-                raise StoreWriteError(f"committing to {self.path} failed: {exc}") from None
-            self.commits += 1
-        if self._owed:
-            self._owed = False
-            if self._sync_owed:
-                self._sync_wal()
-
-    def flush_deadline(self) -> float | None:
-        """Monotonic time by which ``commit()`` must run again to bound deferred writes."""
-        return self._deferred_until if self._pending else None
 
     def _sync_wal(self) -> None:
         fd = self._wal_fd
@@ -264,32 +290,33 @@ class SQLiteStore:
 
     def _apply_pending(self) -> None:
         pending, self._pending = self._pending, {}
-        rows = [row for row in pending.values() if row is not None]
-        gone = [key for key, row in pending.items() if row is None]
+        rows = []
+        gone = []
+        for key, delivery in pending.items():
+            if delivery is None:
+                gone.append(key)
+                continue
+            ids = ",".join(map(str, delivery.subscription_ids)) or None
+            rows.append((key[0], delivery.seq, self._message_id(delivery.message),
+                         delivery.qos, delivery.retain, delivery.packet_id, delivery.state, ids))
         try:
-            self._begin()
             if rows:
+                self._execute("SELECT 1")  # opens the transaction
                 self._db.executemany(
                     "INSERT INTO queue VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(client_id, "
                     "seq) DO UPDATE SET packet_id=excluded.packet_id, state=excluded.state",
                     rows)
             if gone:
+                self._execute("SELECT 1")
                 self._db.executemany("DELETE FROM queue WHERE client_id = ? AND seq = ?", gone)
         except sqlite3.Error as exc:
-            self.rollback()
             raise StoreWriteError(f"writing {self.path} failed: {exc}") from None
 
-    def rollback(self) -> None:
-        self._pending.clear()
-        self._owed = False
-        if self._in_transaction:
-            self._in_transaction = False
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
+    # -- one writer per kind of change -------------------------------------------------------
 
-    def save_session(self, session: StoredSession) -> None:
-        now = time.time()
-        self._write(
+    def _save_session(self, change: SessionSaved) -> None:
+        session = change.session
+        self._execute(
             "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(client_id) DO UPDATE "
             "SET protocol_version=excluded.protocol_version, "
             "expiry_interval=excluded.expiry_interval, will=excluded.will, "
@@ -297,84 +324,82 @@ class SQLiteStore:
             "connected_at=CASE WHEN excluded.disconnected_at IS NULL THEN excluded.connected_at "
             "ELSE sessions.connected_at END",
             (session.client_id, session.protocol_version, session.expiry_interval,
-             pack_will(session.will), session.will_delay, now, session.disconnected_at))
+             pack_will(session.will), session.will_delay, time.time(),
+             session.disconnected_at))
 
-    def delete_session(self, client_id: str) -> None:
+    def _delete_session(self, change: SessionDeleted) -> None:
+        client_id = change.client_id
         for key in [key for key in self._pending if key[0] == client_id]:
-            del self._pending[key]  # rows buffered for the session go with it
+            del self._pending[key]  # rows waiting for the session go with it
         for table in ("sessions", "subscriptions", "queue", "inbound_qos2"):
-            self._write(f"DELETE FROM {table} WHERE client_id = ?", (client_id,))
+            self._execute(f"DELETE FROM {table} WHERE client_id = ?", (client_id,))
         self._deletions += 1
 
-    def save_subscription(self, client_id: str, topic_filter: str,
-                          options: SubscriptionOptions) -> None:
-        self._write("INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (client_id, topic_filter, options.qos, options.no_local,
-                     options.retain_as_published, options.retain_handling, options.identifier))
+    def _save_subscription(self, change: SubscriptionSaved) -> None:
+        options = change.options
+        self._execute("INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                      (change.client_id, change.topic_filter, options.qos, options.no_local,
+                       options.retain_as_published, options.retain_handling,
+                       options.identifier))
 
-    def delete_subscription(self, client_id: str, topic_filter: str) -> None:
-        self._write("DELETE FROM subscriptions WHERE client_id = ? AND topic_filter = ?",
-                    (client_id, topic_filter))
+    def _delete_subscription(self, change: SubscriptionDeleted) -> None:
+        self._execute("DELETE FROM subscriptions WHERE client_id = ? AND topic_filter = ?",
+                      (change.client_id, change.topic_filter))
+
+    def _save_delivery(self, change: DeliverySaved) -> None:
+        """Queue rows wait in memory, net of later changes to them, until the next commit."""
+        pending = self._pending
+        if not pending:  # the first one starts the clock
+            self._deferred_until = time.monotonic() + self._defer_seconds
+        pending[(change.client_id, change.delivery.seq)] = change.delivery
+
+    def _delete_delivery(self, change: DeliveryDeleted) -> None:
+        pending = self._pending
+        if not pending:
+            self._deferred_until = time.monotonic() + self._defer_seconds
+        pending[(change.client_id, change.seq)] = None
+        self._deletions += 1
+
+    def _add_inbound_qos2(self, change: InboundQos2Added) -> None:
+        self._execute("INSERT OR IGNORE INTO inbound_qos2 VALUES (?, ?)",
+                      (change.client_id, change.packet_id))
+
+    def _release_inbound_qos2(self, change: InboundQos2Released) -> None:
+        self._execute("DELETE FROM inbound_qos2 WHERE client_id = ? AND packet_id = ?",
+                      (change.client_id, change.packet_id))
+
+    def _save_retained(self, change: RetainedSaved) -> None:
+        message = change.message
+        self._execute("INSERT OR REPLACE INTO retained VALUES (?, ?)",
+                      (message.topic, self._message_id(message)))
+        self._deletions += 1
+
+    def _delete_retained(self, change: RetainedDeleted) -> None:
+        self._execute("DELETE FROM retained WHERE topic = ?", (change.topic,))
+        self._deletions += 1
 
     def _message_id(self, message: Message) -> int:
+        """The body's row, inserted by the first change that refers to it."""
         if message.store_id is None:
             expires = None
             if message.expires_at is not None:  # monotonic -> wall clock
                 expires = time.time() + (message.expires_at - time.monotonic())
-            cursor = self._write(
+            cursor = self._execute(
                 "INSERT INTO messages (topic, payload, qos, retain, properties, expires_at, "
                 "origin, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (message.topic, message.payload, message.qos, message.retain,
                  pack_properties(message.properties), expires, message.origin, time.time()))
             assert cursor.lastrowid is not None
             message.store_id = cursor.lastrowid
+            self._new_bodies.append(message)
             self._bodies += 1
         return message.store_id
 
-    def save_delivery(self, client_id: str, delivery: Delivery) -> None:
-        if delivery.state != AWAIT_PUBACK:
-            # Queued (someone was acked for it), or a QoS 2 step whose loss would let the
-            # message be delivered twice. A QoS 1 send lost with its commit is only resent.
-            self._owed = True
-        ids = ",".join(map(str, delivery.subscription_ids)) or None
-        self._pend(client_id, delivery.seq, (
-            client_id, delivery.seq, self._message_id(delivery.message), delivery.qos,
-            delivery.retain, delivery.packet_id, delivery.state, ids))
-
-    def delete_delivery(self, client_id: str, seq: int, at_most_once: bool = False) -> None:
-        if at_most_once:
-            self._owed = True  # a QoS 0 message sent again after a crash would be a duplicate
-        self._pend(client_id, seq, None)
-        self._deletions += 1
-
-    def _pend(self, client_id: str, seq: int, row: tuple[Any, ...] | None) -> None:
-        """Buffer a queue row (None: its deletion); the first one starts the deferral clock."""
-        pending = self._pending
-        if not pending:
-            self._deferred_until = time.monotonic() + self._defer_seconds
-        pending[(client_id, seq)] = row
-
-    def add_inbound_qos2(self, client_id: str, packet_id: int) -> None:
-        self._write("INSERT OR IGNORE INTO inbound_qos2 VALUES (?, ?)", (client_id, packet_id))
-
-    def delete_inbound_qos2(self, client_id: str, packet_id: int) -> None:
-        self._write("DELETE FROM inbound_qos2 WHERE client_id = ? AND packet_id = ?",
-                    (client_id, packet_id))
-
-    def save_retained(self, message: Message) -> None:
-        self._write("INSERT OR REPLACE INTO retained VALUES (?, ?)",
-                    (message.topic, self._message_id(message)))
-        self._deletions += 1
-
-    def delete_retained(self, topic: str) -> None:
-        self._write("DELETE FROM retained WHERE topic = ?", (topic,))
-        self._deletions += 1
-
     def _sweep(self) -> None:
         """Drop message bodies no queue row or retained topic refers to any more (after the
-        pending queue rows are applied, so that it sees them)."""
+        waiting queue rows are applied, so that it sees them)."""
         swept = self._execute("DELETE FROM messages WHERE id NOT IN (SELECT message_id FROM "
-                              "queue) AND id NOT IN (SELECT message_id FROM retained)", ())
+                              "queue) AND id NOT IN (SELECT message_id FROM retained)")
         self._bodies = max(0, self._bodies - swept.rowcount)
 
     # -- loading ---------------------------------------------------------------------------
@@ -441,64 +466,16 @@ class SQLiteStore:
             self._lock_file.close()
 
 
-# -- read-only inspection (``mqlite sessions``), safe while a broker runs -------------------
-
-def _open_read_only(path: str) -> sqlite3.Connection:
-    if not os.path.exists(path):
-        raise StoreError(f"{path} does not exist")
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        db.execute("SELECT version FROM schema_version").fetchone()
-    except sqlite3.Error as exc:
-        raise StoreError(f"cannot read {path}: {exc}") from None
-    return db
-
-
-def broker_running(path: str) -> bool:
-    """Whether a broker holds the database's lock."""
-    try:
-        with open(f"{path}.lock") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(lock, fcntl.LOCK_UN)
-            return False
-    except FileNotFoundError:
-        return False
-
-
-def read_sessions(path: str) -> list[SessionSummary]:
-    db = _open_read_only(path)
-    running = broker_running(path)
-    rows = db.execute(
-        "SELECT s.client_id, s.disconnected_at, s.protocol_version, s.expiry_interval, "
-        "(SELECT count(*) FROM subscriptions WHERE client_id = s.client_id), "
-        "(SELECT count(*) FROM queue WHERE client_id = s.client_id), "
-        "(SELECT min(m.created_at) FROM queue q JOIN messages m ON m.id = q.message_id "
-        " WHERE q.client_id = s.client_id), "
-        "coalesce(s.disconnected_at, s.connected_at) "
-        "FROM sessions s ORDER BY s.client_id").fetchall()
-    db.close()
-    return [SessionSummary(client_id=r[0], online=running and r[1] is None,
-                           protocol_version=r[2], expiry_interval=r[3], subscriptions=r[4],
-                           queued=r[5], oldest_queued_at=r[6], last_seen=r[7]) for r in rows]
-
-
-def read_session(path: str, client_id: str) -> tuple[SessionSummary, list[dict[str, Any]],
-                                                     list[dict[str, Any]]] | None:
-    """A session's summary, subscriptions and queued messages; None if there is none."""
-    summary = next((s for s in read_sessions(path) if s.client_id == client_id), None)
-    if summary is None:
-        return None
-    db = _open_read_only(path)
-    db.row_factory = sqlite3.Row
-    subscriptions = [dict(row) for row in db.execute(
-        "SELECT topic_filter, qos, no_local, retain_as_published, retain_handling, identifier "
-        "FROM subscriptions WHERE client_id = ? ORDER BY topic_filter", (client_id,))]
-    queue = [dict(row) for row in db.execute(
-        "SELECT q.seq, m.topic, q.qos, q.packet_id, q.state, length(m.payload) AS bytes, "
-        "m.created_at FROM queue q JOIN messages m ON m.id = q.message_id "
-        "WHERE q.client_id = ? ORDER BY q.seq", (client_id,))]
-    db.close()
-    return summary, subscriptions, queue
+# The writer of each kind of change.
+_WRITERS: dict[type[Change], Callable[[SQLiteStore, Any], None]] = {
+    SessionSaved: SQLiteStore._save_session,
+    SessionDeleted: SQLiteStore._delete_session,
+    SubscriptionSaved: SQLiteStore._save_subscription,
+    SubscriptionDeleted: SQLiteStore._delete_subscription,
+    DeliverySaved: SQLiteStore._save_delivery,
+    DeliveryDeleted: SQLiteStore._delete_delivery,
+    InboundQos2Added: SQLiteStore._add_inbound_qos2,
+    InboundQos2Released: SQLiteStore._release_inbound_qos2,
+    RetainedSaved: SQLiteStore._save_retained,
+    RetainedDeleted: SQLiteStore._delete_retained,
+}

@@ -1,50 +1,39 @@
-"""The persistence seam: the broker writes every change of persistent-session state and of the
-retained messages through a :class:`SessionStore`, once per change, and calls ``commit()`` once
-per event-loop turn *before* that turn's acknowledgements go out. A store may defer writes no
-peer is told of (QoS 1 sends, completed flows) past a turn, within the bound it reports by
-``flush_deadline()``; ``flush()`` commits everything.
+"""The persistence seam: at the end of each event-loop turn the broker hands the turn's
+:mod:`~mqlite.broker.journal` changes to a :class:`SessionStore`, which applies and commits them
+*before* that turn's packets go out. A store may leave changes nobody was promised (QoS 1 sends,
+completed flows) to a later commit, within the bound it reports by ``flush_deadline()``;
+``flush()`` commits everything.
 
-Only persistent sessions (clean_session=0, or Session Expiry Interval > 0) are written.
+Only persistent sessions (clean_session=0, or Session Expiry Interval > 0) have changes: the
+journal decides that.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from mqlite.protocol import Will
-
+from .journal import (
+    Change,
+    DeliveryDeleted,
+    DeliverySaved,
+    InboundQos2Added,
+    InboundQos2Released,
+    RetainedDeleted,
+    RetainedSaved,
+    SessionDeleted,
+    SessionSaved,
+    StoredDelivery,
+    StoredSession,
+    SubscriptionDeleted,
+    SubscriptionSaved,
+)
 from .message import Message
-from .session import Delivery, SubscriptionOptions
+from .session import SubscriptionOptions
 
-
-@dataclass(slots=True, kw_only=True)
-class StoredSession:
-    client_id: str
-    protocol_version: int
-    expiry_interval: int
-    will: Will | None = None
-    will_delay: int = 0
-    # Wall-clock time the session's connection ended; None while connected (or if the broker
-    # stopped under it). Expiry counts from here across broker restarts.
-    disconnected_at: float | None = None
-
-
-@dataclass(slots=True, kw_only=True)
-class StoredDelivery:
-    seq: int
-    message: Message
-    qos: int
-    retain: bool
-    packet_id: int | None
-    state: int
-    subscription_ids: tuple[int, ...] = ()
-
-    @classmethod
-    def of(cls, delivery: Delivery) -> StoredDelivery:
-        return cls(seq=delivery.seq, message=delivery.message, qos=delivery.qos,
-                   retain=delivery.retain, packet_id=delivery.packet_id, state=delivery.state,
-                   subscription_ids=delivery.subscription_ids)
+__all__ = ["MemoryStore", "SessionStore", "StoreWriteError", "StoredDelivery", "StoredSession",
+           "StoredState"]
 
 
 @dataclass(slots=True)
@@ -59,33 +48,21 @@ class StoredState:
 
 
 class StoreWriteError(Exception):
-    """A write or commit failed (disk full, I/O error): what it held is not stored."""
+    """Applying or committing changes failed (disk full, I/O error): none of them is stored."""
 
 
 class SessionStore(Protocol):
     def load(self) -> StoredState: ...
-    def save_session(self, session: StoredSession) -> None: ...
-    def delete_session(self, client_id: str) -> None:
-        """Remove the session with its subscriptions, deliveries and inbound QoS 2 ids."""
-    def save_subscription(self, client_id: str, topic_filter: str,
-                          options: SubscriptionOptions) -> None: ...
-    def delete_subscription(self, client_id: str, topic_filter: str) -> None: ...
-    def save_delivery(self, client_id: str, delivery: Delivery) -> None:
-        """Insert a delivery, or record its new packet id and state."""
-    def delete_delivery(self, client_id: str, seq: int, at_most_once: bool = False) -> None:
-        """``at_most_once``: a QoS 0 message was sent, so the deletion may not be lost."""
-    def add_inbound_qos2(self, client_id: str, packet_id: int) -> None: ...
-    def delete_inbound_qos2(self, client_id: str, packet_id: int) -> None: ...
-    def save_retained(self, message: Message) -> None: ...
-    def delete_retained(self, topic: str) -> None: ...
-    def commit(self) -> None:
-        """Make durable everything written since the last commit that a peer is told of."""
+    def apply(self, changes: Sequence[Change]) -> None:
+        """Write ``changes`` in order and commit them; if one is promised, make them and all
+        before them durable before returning. Changes nothing was promised of may wait for a
+        later commit (see ``flush_deadline``). On StoreWriteError nothing of this call or of
+        what waited is stored."""
     def flush(self) -> None:
-        """Make everything written durable, deferred writes too."""
+        """Make everything applied durable, what waited too."""
     def flush_deadline(self) -> float | None:
-        """Monotonic time by which ``commit()`` must be called again, if writes are deferred."""
-    def rollback(self) -> None:
-        """Forget everything written since the last commit (after a StoreWriteError)."""
+        """Monotonic time by which ``apply()`` must be called again (with no changes, if there
+        are none) so that what waits is committed in time."""
     def close(self) -> None: ...
 
 
@@ -93,7 +70,7 @@ class MemoryStore:
     """A :class:`SessionStore` in this process's memory: nothing survives the process, but
     a broker stopped and started again with the same store resumes every session.
 
-    It keeps copies, never the broker's live objects, so it holds exactly what was written.
+    It keeps copies, never the broker's live objects, so it holds exactly what was applied.
     """
 
     def __init__(self) -> None:
@@ -109,53 +86,39 @@ class MemoryStore:
             retained=dict(state.retained),
         )
 
-    def save_session(self, session: StoredSession) -> None:
-        self._state.sessions[session.client_id] = replace(session)
-
-    def delete_session(self, client_id: str) -> None:
+    def apply(self, changes: Sequence[Change]) -> None:
         state = self._state
-        state.sessions.pop(client_id, None)
-        state.subscriptions.pop(client_id, None)
-        state.deliveries.pop(client_id, None)
-        state.inbound_qos2.pop(client_id, None)
-
-    def save_subscription(self, client_id: str, topic_filter: str,
-                          options: SubscriptionOptions) -> None:
-        self._state.subscriptions.setdefault(client_id, {})[topic_filter] = options
-
-    def delete_subscription(self, client_id: str, topic_filter: str) -> None:
-        self._state.subscriptions.get(client_id, {}).pop(topic_filter, None)
-
-    def save_delivery(self, client_id: str, delivery: Delivery) -> None:
-        self._state.deliveries.setdefault(client_id, {})[delivery.seq] = StoredDelivery.of(
-            delivery)
-
-    def delete_delivery(self, client_id: str, seq: int, at_most_once: bool = False) -> None:
-        self._state.deliveries.get(client_id, {}).pop(seq, None)
-
-    def add_inbound_qos2(self, client_id: str, packet_id: int) -> None:
-        self._state.inbound_qos2.setdefault(client_id, set()).add(packet_id)
-
-    def delete_inbound_qos2(self, client_id: str, packet_id: int) -> None:
-        self._state.inbound_qos2.get(client_id, set()).discard(packet_id)
-
-    def save_retained(self, message: Message) -> None:
-        self._state.retained[message.topic] = message
-
-    def delete_retained(self, topic: str) -> None:
-        self._state.retained.pop(topic, None)
-
-    def commit(self) -> None:
-        """Nothing to commit: writes are complete when made."""
+        for change in changes:
+            match change:
+                case SessionSaved(session):
+                    state.sessions[session.client_id] = replace(session)
+                case SessionDeleted(client_id):
+                    state.sessions.pop(client_id, None)
+                    state.subscriptions.pop(client_id, None)
+                    state.deliveries.pop(client_id, None)
+                    state.inbound_qos2.pop(client_id, None)
+                case SubscriptionSaved(client_id, topic_filter, options):
+                    state.subscriptions.setdefault(client_id, {})[topic_filter] = options
+                case SubscriptionDeleted(client_id, topic_filter):
+                    state.subscriptions.get(client_id, {}).pop(topic_filter, None)
+                case DeliverySaved(client_id, delivery):
+                    state.deliveries.setdefault(client_id, {})[delivery.seq] = delivery
+                case DeliveryDeleted(client_id, seq):
+                    state.deliveries.get(client_id, {}).pop(seq, None)
+                case InboundQos2Added(client_id, packet_id):
+                    state.inbound_qos2.setdefault(client_id, set()).add(packet_id)
+                case InboundQos2Released(client_id, packet_id):
+                    state.inbound_qos2.get(client_id, set()).discard(packet_id)
+                case RetainedSaved(message):
+                    state.retained[message.topic] = message
+                case RetainedDeleted(topic):
+                    state.retained.pop(topic, None)
 
     def flush(self) -> None:
-        """Nothing deferred."""
+        """Nothing waits: changes are complete when applied."""
 
     def flush_deadline(self) -> None:
         return None
-
-    def rollback(self) -> None:
-        """Nothing to undo: writes to memory do not fail."""
 
     def close(self) -> None:
         """Nothing to release; the state stays for the next broker using this store."""

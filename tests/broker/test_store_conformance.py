@@ -1,18 +1,23 @@
-"""One conformance suite for every SessionStore: what is written and committed comes back from
-load() after a reopen, exactly; deletes cascade; state changes replace."""
+"""One conformance suite for every SessionStore, driven through the durability journal: what
+the journal records and the store applies comes back from load() after a reopen, exactly;
+deletes cascade; state changes replace; a promised change is durable when apply() returns,
+and an unpromised queue row may wait."""
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from mqlite.broker import MemoryStore, SessionStore, SQLiteStore
+from mqlite.broker import MemoryStore, SessionStore, SQLiteStore, StoreWriteError
+from mqlite.broker.journal import Journal
 from mqlite.broker.message import Message
-from mqlite.broker.session import AWAIT_PUBCOMP, AWAIT_PUBREC, Delivery, SubscriptionOptions
-from mqlite.broker.store import StoredSession
+from mqlite.broker.session import AWAIT_PUBCOMP, AWAIT_PUBREC, Delivery, Session
+from mqlite.broker.session import SubscriptionOptions as Options
 from mqlite.protocol import Properties, Will
 
 Reopen = Callable[[], SessionStore]
@@ -32,6 +37,7 @@ def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Reopen]:
         if opened:
             opened[-1].close()
         opened.append(SQLiteStore(path))
+        opened[-1].load()
         return opened[-1]
 
     yield reopen
@@ -44,15 +50,21 @@ def _message(topic: str = "t", **fields: object) -> Message:
     return Message(topic=topic, **values)  # type: ignore[arg-type]
 
 
+def _session(client_id: str, expiry: int = 300, version: int = 5) -> Session:
+    return Session(client_id, version, expiry)
+
+
 def test_sessions_subscriptions_deliveries_inbound_retained_round_trip(stores: Reopen) -> None:
     store = stores()
+    journal = Journal()
     will = Will(topic="w", payload=b"bye", qos=1, retain=True,
                 properties=Properties(will_delay_interval=5, user_property=(("a", "b"),)))
-    store.save_session(StoredSession(client_id="c", protocol_version=5, expiry_interval=300,
-                                     will=will, will_delay=5, disconnected_at=1234.5))
-    options = SubscriptionOptions(qos=2, no_local=True, retain_as_published=True,
-                                  retain_handling=1, identifier=7)
-    store.save_subscription("c", "a/+", options)
+    session = _session("c")
+    session.will, session.disconnected_at = will, 1234.5
+    journal.session(session, promise=True)
+    options = Options(qos=2, no_local=True, retain_as_published=True, retain_handling=1,
+                      identifier=7)
+    journal.subscription(session, "a/+", options)
     body = _message(properties=Properties(content_type="text/plain",
                                           user_property=(("k", "v"), ("k", "w")),
                                           correlation_data=b"\x01"),
@@ -60,20 +72,20 @@ def test_sessions_subscriptions_deliveries_inbound_retained_round_trip(stores: R
     first = Delivery(1, body, 1, False, (7,))
     second = Delivery(2, body, 2, True)
     second.packet_id, second.state = 9, AWAIT_PUBREC
-    store.save_delivery("c", first)
-    store.save_delivery("c", second)
+    journal.delivery(session, first, promise=True)
+    journal.delivery(session, second, promise=True)
     second.state = AWAIT_PUBCOMP  # a state change replaces the row
-    store.save_delivery("c", second)
-    store.add_inbound_qos2("c", 42)
+    journal.delivery(session, second, promise=True)
+    journal.inbound_qos2(session, 42)
     retained = _message("r/1", retain=True)
-    store.save_retained(retained)
-    store.commit()
+    journal.retained(retained)
+    store.apply(journal.take())
 
     state = stores().load()
-    session = state.sessions["c"]
-    assert (session.protocol_version, session.expiry_interval, session.will_delay,
-            session.disconnected_at) == (5, 300, 5, 1234.5)
-    assert session.will == will
+    stored = state.sessions["c"]
+    assert (stored.protocol_version, stored.expiry_interval, stored.will_delay,
+            stored.disconnected_at) == (5, 300, 5, 1234.5)
+    assert stored.will == will
     assert state.subscriptions == {"c": {"a/+": options}}
     deliveries = state.deliveries["c"]
     assert sorted(deliveries) == [1, 2]
@@ -91,26 +103,25 @@ def test_sessions_subscriptions_deliveries_inbound_retained_round_trip(stores: R
 
 def test_deletes(stores: Reopen) -> None:
     store = stores()
-    store.save_session(StoredSession(client_id="gone", protocol_version=4,
-                                     expiry_interval=0xFFFFFFFF))
-    store.save_subscription("gone", "x", SubscriptionOptions())
-    store.save_delivery("gone", Delivery(1, _message(), 1, False))
-    store.add_inbound_qos2("gone", 1)
-    store.save_session(StoredSession(client_id="kept", protocol_version=4, expiry_interval=10))
-    store.save_subscription("kept", "x", SubscriptionOptions())
-    store.save_subscription("kept", "y", SubscriptionOptions())
-    store.save_delivery("kept", Delivery(1, _message(), 1, False))
-    store.save_delivery("kept", Delivery(2, _message(), 1, False))
-    store.add_inbound_qos2("kept", 5)
-    store.save_retained(_message("r", retain=True))
-    store.commit()
+    journal = Journal()
+    gone, kept = _session("gone", 0xFFFFFFFF, 4), _session("kept", 10, 4)
+    for session in (gone, kept):
+        journal.session(session, promise=True)
+        journal.subscription(session, "x", Options())
+        journal.delivery(session, Delivery(1, _message(), 1, False), promise=True)
+    journal.subscription(kept, "y", Options())
+    journal.delivery(kept, Delivery(2, _message(), 1, False), promise=True)
+    journal.inbound_qos2(gone, 1)
+    journal.inbound_qos2(kept, 5)
+    journal.retained(_message("r", retain=True))
+    store.apply(journal.take())
     store = stores()
-    store.delete_session("gone")
-    store.delete_subscription("kept", "x")
-    store.delete_delivery("kept", 1)
-    store.delete_inbound_qos2("kept", 5)
-    store.delete_retained("r")
-    store.commit()
+    journal.session_ended(gone, promise=True)
+    journal.unsubscribed(kept, "x")
+    journal.delivery_ended(kept, 1, promise=True)
+    journal.inbound_qos2_released(kept, 5)
+    journal.retained_deleted("r", promise=True)
+    store.apply(journal.take())
     state = stores().load()
     assert set(state.sessions) == {"kept"}
     assert state.subscriptions.get("gone", {}) == {}
@@ -123,10 +134,139 @@ def test_deletes(stores: Reopen) -> None:
 
 def test_a_body_shared_by_queues_is_one_message(stores: Reopen) -> None:
     store = stores()
+    journal = Journal()
     body = _message()
     for client in ("a", "b", "c"):
-        store.save_delivery(client, Delivery(1, body, 1, False))
-    store.commit()
+        journal.delivery(_session(client), Delivery(1, body, 1, False), promise=True)
+    store.apply(journal.take())
     state = stores().load()
     loaded = {state.deliveries[c][1].message.store_id for c in ("a", "b", "c")}
     assert len(loaded) == 1
+
+
+def test_sessions_that_are_not_persistent_record_nothing() -> None:
+    journal = Journal()
+    brief = _session("brief", expiry=0)
+    journal.session(brief, promise=True)
+    journal.subscription(brief, "x", Options())
+    journal.delivery(brief, Delivery(1, _message(), 1, False), promise=True)
+    journal.delivery_ended(brief, 1, promise=True)
+    journal.inbound_qos2(brief, 1)
+    journal.inbound_qos2_released(brief, 1)
+    journal.unsubscribed(brief, "x")
+    journal.session_ended(brief, promise=True)
+    assert journal.take() == []
+
+
+def test_a_session_stored_then_made_brief_is_deleted_once() -> None:
+    journal = Journal()
+    session = _session("shrinks")
+    journal.session(session, promise=True)
+    session.expiry_interval = 0
+    journal.session(session, promise=False)  # e.g. DISCONNECT with Session Expiry 0
+    journal.session_ended(session, promise=False)  # then the connection ends
+    kinds = [type(change).__name__ for change in journal.take()]
+    assert kinds == ["SessionSaved", "SessionDeleted"]
+
+
+# -- when a change is durable (SQLite; the memory store has nothing to wait for) -------------
+
+def _committed(path: Path, sql: str) -> int:
+    """What another process sees: only what was committed."""
+    reader = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return int(reader.execute(sql).fetchone()[0])
+    finally:
+        reader.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[tuple[SQLiteStore, Path]]:
+    path = tmp_path / "promise.db"
+    store = SQLiteStore(str(path), defer_seconds=60)
+    store.load()
+    yield store, path
+    store.close()
+
+
+# Each kind of change, recorded as the broker records it, and how to see it committed.
+PROMISED: dict[str, tuple[Callable[[Journal, Session], None], str]] = {
+    "session": (lambda j, s: j.session(s, promise=True),
+                "SELECT count(*) FROM sessions"),
+    "subscription": (lambda j, s: j.subscription(s, "a/#", Options(qos=1)),
+                     "SELECT count(*) FROM subscriptions"),
+    "queued delivery": (lambda j, s: j.delivery(s, Delivery(1, _message(), 1, False),
+                                                promise=True),
+                        "SELECT count(*) FROM queue"),
+    "inbound QoS 2 id": (lambda j, s: j.inbound_qos2(s, 7),
+                         "SELECT count(*) FROM inbound_qos2"),
+    "retained message": (lambda j, s: j.retained(_message("r", retain=True)),
+                         "SELECT count(*) FROM retained"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PROMISED))
+def test_a_promised_change_is_committed_and_synced_by_apply(
+        sqlite_store: tuple[SQLiteStore, Path], kind: str) -> None:
+    store, path = sqlite_store
+    record, count = PROMISED[kind]
+    journal = Journal()
+    record(journal, _session("c"))
+    syncs = store.wal_syncs
+    store.apply(journal.take())
+    assert store.wal_syncs == syncs + 1, f"{kind}: not synced before its packet may leave"
+    assert _committed(path, count) == 1, f"{kind}: not committed by apply()"
+
+
+def test_an_unpromised_queue_row_waits_and_flush_commits_it(
+        sqlite_store: tuple[SQLiteStore, Path]) -> None:
+    store, path = sqlite_store
+    journal = Journal()
+    session = _session("c")
+    delivery = Delivery(1, _message(), 1, False)
+    delivery.packet_id, delivery.state = 3, AWAIT_PUBREC
+    journal.delivery(session, delivery, promise=False)
+    commits, syncs = store.commits, store.wal_syncs
+    store.apply(journal.take())
+    assert (store.commits, store.wal_syncs) == (commits, syncs)
+    assert _committed(path, "SELECT count(*) FROM queue") == 0
+    assert store.flush_deadline() is not None
+    store.flush()
+    assert _committed(path, "SELECT count(*) FROM queue") == 1
+    assert store.flush_deadline() is None
+
+
+def test_an_unpromised_session_change_is_committed_without_a_sync(
+        sqlite_store: tuple[SQLiteStore, Path]) -> None:
+    store, path = sqlite_store
+    journal = Journal()
+    journal.session(_session("c"), promise=False)
+    syncs = store.wal_syncs
+    store.apply(journal.take())
+    assert store.wal_syncs == syncs
+    assert _committed(path, "SELECT count(*) FROM sessions") == 1
+
+
+def test_a_failed_apply_stores_nothing_and_forgets_its_bodies(tmp_path: Path) -> None:
+    """A full database (a real SQLITE_FULL from a size cap): nothing of the call is stored,
+    and a body inserted in the rolled-back transaction is inserted again next time."""
+    path = tmp_path / "full.db"
+    store = SQLiteStore(str(path), max_size=64 * 1024)
+    store.load()
+    journal = Journal()
+    session = _session("c")
+    journal.session(session, promise=True)
+    store.apply(journal.take())
+    small = _message("small", retain=True)
+    journal.retained(small)  # its body is inserted first, then the big one fails
+    journal.retained(_message("big", payload=os.urandom(256 * 1024), retain=True))
+    with pytest.raises(StoreWriteError):
+        store.apply(journal.take())
+    assert small.store_id is None
+    assert _committed(path, "SELECT count(*) FROM messages") == 0
+    journal.retained(small)
+    store.apply(journal.take())
+    store.close()
+    reopened = SQLiteStore(str(path))
+    assert reopened.load().retained["small"].payload == small.payload
+    reopened.close()

@@ -1,0 +1,271 @@
+"""The sessions registry: every session by client id, and what happens to sessions over time —
+opening one for a CONNECT (take-over, clean start, resumption), binding it to its connection,
+detaching it when the connection ends (wills, expiry timers), expiry, delayed wills, and
+rebuilding the sessions from the store at start-up. Session state changes go to the journal.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+
+from mqlite.protocol import ReasonCode, Will
+from mqlite.protocol.qos_flow import FlowState
+
+from .config import NEVER_EXPIRES
+from .connection import VERSION_NAMES, Connection
+from .hooks import ClientInfo
+from .journal import StoredSession
+from .message import Message
+from .retained import RetainedMessages
+from .services import BrokerServices, Context
+from .session import QUEUED, Delivery, Session
+from .store import StoredState
+from .timers import TimerHeap
+
+log = logging.getLogger("mqlite.broker")
+
+
+class SessionRegistry(Mapping[str, Session]):
+    """A read-only mapping of client id to session, with the operations that change it.
+
+    ``by_id`` is the mapping itself, for routing's hot path (a plain dict lookup)."""
+
+    def __init__(self, broker: BrokerServices, timers: TimerHeap) -> None:
+        self.by_id: dict[str, Session] = {}
+        # The handler context of each attached connection, from CONNACK until it ends.
+        self.contexts: dict[Connection, Context] = {}
+        self._broker = broker
+        self._timers = timers
+
+    def __getitem__(self, client_id: str) -> Session:
+        return self.by_id[client_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.by_id)
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    # -- connecting ------------------------------------------------------------------------
+
+    def new_client_id(self) -> str:
+        """A client id for a client that sent none [MQTT-3.1.3-6]."""
+        while True:
+            client_id = f"mqlite-{secrets.token_hex(8)}"
+            if client_id not in self.by_id:
+                return client_id
+
+    def open(self, conn: Connection, *, client_id: str, protocol_version: int, expiry: int,
+             clean_start: bool, will: Will | None) -> tuple[Session, bool]:
+        """The session for an accepted CONNECT, bound to ``conn``, and whether it existed
+        (session present). A connection holding the session is taken over [MQTT-3.1.4-2]:
+        it ends as if the network failed. The session's record is journaled, promised by the
+        CONNACK that follows."""
+        session = self.by_id.get(client_id)
+        if session is not None and session.connection is not None:
+            old = session.connection
+            old.close("session taken over", ReasonCode.SESSION_TAKEN_OVER)
+            self.detach(old)
+            session = self.by_id.get(client_id)  # a session ending with its connection is gone
+        if session is not None and clean_start:
+            self.end(session, promise=True)
+            session = None
+        present = session is not None
+        if session is None:
+            session = self.by_id[client_id] = Session(client_id, protocol_version, expiry)
+        session.protocol_version = protocol_version
+        session.expiry_interval = expiry
+        session.will = will
+        self._attach(conn, session)
+        self.contexts[conn] = Context(conn, session, self._broker)
+        # Saved if persistent; deleted if it no longer is (a stored session resumed with 0).
+        self._broker.journal.session(session, promise=True)
+        return session, present
+
+    def session_of(self, conn: Connection) -> Session | None:
+        """The session ``conn`` is attached to, if it is."""
+        context = self.contexts.get(conn)
+        return context.session if context is not None else None
+
+    def _attach(self, conn: Connection, session: Session) -> None:
+        """Bind a fresh connection to its session, cancelling a pending will and expiry."""
+        for timer in (session.will_timer, session.expiry_timer):
+            if timer is not None:
+                timer.cancel()
+        # Back before the will delay ran out: that will is not sent (spec 3.1.3.2.2).
+        session.pending_will = None
+        session.will_timer = session.expiry_timer = None
+        session.connection = conn
+        session.disconnected_at = None
+        self._broker.stats.clients_connected += 1
+        self._broker.stats.clients_total += 1
+
+    def set_expiry(self, session: Session, expiry: int) -> None:
+        """A new Session Expiry Interval from DISCONNECT."""
+        session.expiry_interval = expiry
+        self._broker.journal.session(session, promise=False)
+
+    # -- disconnecting and ending ----------------------------------------------------------
+
+    def detach(self, conn: Connection) -> None:
+        """``conn`` ended: publish or delay its will, and end its session or start its expiry."""
+        context = self.contexts.pop(conn, None)
+        if context is None:
+            return
+        session = context.session
+        if session.connection is not conn:
+            return
+        session.connection = None
+        session.disconnected_at = time.time()
+        self._broker.resume_publishers(session)  # nobody waits for an offline session's queue
+        self._broker.stats.clients_connected -= 1
+        log.info("client %s disconnected from %s (MQTT %s): %s", conn.client_id, conn.peer,
+                 VERSION_NAMES.get(conn.version), conn.close_reason)
+        if self._broker.hooks.active and conn.client_info is not None:
+            self._broker.hooks.notify("on_disconnect", conn.client_info, conn.close_reason)
+        will, session.will = session.will, None
+        if will is not None and conn.publish_will:
+            delay = will.properties.will_delay_interval or 0
+            if delay and session.persistent:
+                session.pending_will = will
+                session.will_timer = self._timers.call_at(
+                    time.monotonic() + min(delay, session.expiry_interval),
+                    self._fire_delayed_will, session)
+            else:
+                self.publish_will(session.client_id, will)
+        if not session.persistent:
+            self.end(session, promise=False)
+            return
+        # Stored as disconnected, without the will, or with it pending its delay.
+        self._broker.journal.session(session, promise=False)
+        if session.expiry_interval != NEVER_EXPIRES:
+            session.expiry_timer = self._timers.call_at(
+                time.monotonic() + session.expiry_interval, self._expire, session)
+
+    def end(self, session: Session, *, promise: bool) -> None:
+        """Discard a session: its subscriptions, queue and in-flight state."""
+        if self.by_id.get(session.client_id) is session:
+            del self.by_id[session.client_id]
+        for topic_filter in session.subscriptions:
+            self._broker.index.unsubscribe(session.client_id, topic_filter)
+        if session.expiry_timer is not None:
+            session.expiry_timer.cancel()
+        if session.will_timer is not None:
+            session.will_timer.cancel()
+        if session.pending_will is not None:  # the session ends before the will delay
+            will, session.pending_will = session.pending_will, None
+            self.publish_will(session.client_id, will)
+        self._broker.journal.session_ended(session, promise=promise)
+
+    def _expire(self, session: Session) -> None:
+        if session.connection is None:
+            log.info("session %s expired", session.client_id)
+            self.end(session, promise=False)
+            if self._broker.hooks.active:
+                self._broker.hooks.notify("on_session_expired", session.client_id)
+
+    def _fire_delayed_will(self, session: Session) -> None:
+        will, session.pending_will = session.pending_will, None
+        session.will_timer = None
+        if will is not None:
+            if self.by_id.get(session.client_id) is session:
+                self._broker.journal.session(session, promise=False)  # stored without its will
+            self.publish_will(session.client_id, will)
+
+    def publish_will(self, client_id: str, will: Will) -> None:
+        properties = will.properties
+        if properties.will_delay_interval is not None:
+            properties = replace(properties, will_delay_interval=None)
+        self._broker.publish(Message(topic=will.topic, payload=will.payload, qos=will.qos,
+                                     retain=will.retain, properties=properties,
+                                     origin=client_id), time.monotonic())
+
+    def client_info_of(self, session: Session) -> ClientInfo:
+        """Who a session belongs to, for access checks; for a session restored from the
+        store and not yet reconnected, only its client id and protocol version are known."""
+        info = session.client_info
+        if info is None:
+            info = session.client_info = ClientInfo(
+                client_id=session.client_id, peer="", listener="",
+                protocol_version=session.protocol_version)
+        return info
+
+    # -- start-up --------------------------------------------------------------------------
+
+    def restore(self, state: StoredState, retained: RetainedMessages) -> None:
+        """Rebuild sessions and retained messages from the store, all disconnected, counting
+        the time the broker was down against session expiry and will delays."""
+        now = time.monotonic()
+        wall = time.time()
+        journal = self._broker.journal
+        wills: list[tuple[str, Will]] = []  # published once every session is back
+        for message in state.retained.values():
+            if message.expired(now):
+                journal.retained_deleted(message.topic, promise=False)
+            else:
+                retained.set(message)
+        for client_id, stored in state.sessions.items():
+            down = wall - stored.disconnected_at if stored.disconnected_at is not None else 0.0
+            expiry = stored.expiry_interval
+            if expiry != NEVER_EXPIRES and stored.disconnected_at is not None and down >= expiry:
+                gone = Session(client_id, stored.protocol_version, expiry)
+                gone.stored = True
+                journal.session_ended(gone, promise=False)  # expired while the broker was down
+                if stored.will is not None:  # a will still waiting goes at the session's end
+                    wills.append((client_id, stored.will))
+                continue
+            session = self._restore_session(client_id, stored, state, now)
+            will = stored.will
+            if will is not None and stored.disconnected_at is None:
+                # The broker died while the client was connected: its connection ended
+                # without DISCONNECT.
+                wills.append((client_id, will))
+            elif will is not None:  # a delayed will, still waiting
+                session.pending_will = will
+                session.will_timer = self._timers.call_at(
+                    now + max(0.0, min(stored.will_delay, expiry) - down),
+                    self._fire_delayed_will, session)
+            if stored.disconnected_at is None:
+                journal.session(session, promise=False)  # disconnected as of now, no will
+            if expiry != NEVER_EXPIRES:
+                session.expiry_timer = self._timers.call_at(
+                    now + max(0.0, expiry - down), self._expire, session)
+        for client_id, will in wills:
+            self.publish_will(client_id, will)
+        if state.sessions:
+            log.info("restored %d sessions and %d retained messages", len(self.by_id),
+                     len(retained))
+
+    def _restore_session(self, client_id: str, stored: StoredSession, state: StoredState,
+                         now: float) -> Session:
+        session = Session(client_id, stored.protocol_version, stored.expiry_interval)
+        session.stored = True
+        # A session stored as connected lost its connection when the broker went down: it
+        # counts as disconnected from now.
+        session.disconnected_at = stored.disconnected_at or time.time()
+        for topic_filter, options in state.subscriptions.get(client_id, {}).items():
+            session.subscriptions[topic_filter] = options
+            self._broker.index.subscribe(client_id, topic_filter, options)
+        deliveries = state.deliveries.get(client_id, {})
+        for seq in sorted(deliveries):
+            record = deliveries[seq]
+            session.next_seq = max(session.next_seq, seq + 1)
+            delivery = Delivery(seq, record.message, record.qos, record.retain,
+                                record.subscription_ids)
+            if record.packet_id is not None and record.state != QUEUED:
+                delivery.packet_id = record.packet_id
+                delivery.state = FlowState(record.state)
+                session.inflight[record.packet_id] = delivery
+            elif record.message.expired(now):
+                # Expired while the broker was down.
+                self._broker.journal.delivery_ended(session, seq, promise=False)
+            else:
+                session.queue_append(delivery)
+                session.queued_bytes += record.message.size
+        session.inbound_qos2 = set(state.inbound_qos2.get(client_id, ()))
+        self.by_id[client_id] = session
+        return session
