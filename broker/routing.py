@@ -32,8 +32,6 @@ _NO_MATCH = _UNCONGESTED[0]
 def _result(count: int, congested: Session | None) -> RouteResult:
     if congested is None and count < 64:
         return _UNCONGESTED[count]
-    if congested is None and count < 64:  # inlined _result: this is the hot path
-        return _UNCONGESTED[count]
     return RouteResult(count, congested)
 
 
