@@ -6,8 +6,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mqlite.protocol import PacketIdsExhausted, Will
-from mqlite.protocol.packet_ids import MAX_PACKET_ID
+from mqlite.protocol import Will
+from mqlite.protocol.packet_ids import MAX_PACKET_ID, next_free_id
 from mqlite.protocol.qos_flow import FlowState
 
 from .message import Message
@@ -58,8 +58,8 @@ class Session:
     __slots__ = ("client_id", "client_info", "completed", "connection", "disconnected_at",
                  "expiry_interval", "expiry_timer",
                  "inbound_qos2", "inflight", "next_packet_id", "next_seq", "pending_will",
-                 "protocol_version", "queue", "queued_bytes", "stalled", "stored", "subscriptions",
-                 "will", "will_timer")
+                 "protocol_version", "queue", "queued_bytes", "stalled", "stored",
+                 "subscriptions", "will", "will_timer")
 
     def __init__(self, client_id: str, protocol_version: int, expiry_interval: int) -> None:
         self.client_id = client_id
@@ -111,14 +111,8 @@ class Session:
         queue.append(delivery)
 
     def take_packet_id(self) -> int:
-        """The first id at or after the last one taken that no flight holds, cycling through
-        1..65535 so that a just-released id is not reused at once."""
-        inflight = self.inflight
-        if len(inflight) >= MAX_PACKET_ID:
-            raise PacketIdsExhausted("all 65,535 packet identifiers are in flight")
-        candidate = self.next_packet_id
-        while candidate in inflight:
-            candidate = candidate % MAX_PACKET_ID + 1
+        """A free outbound packet id; the ids in use are the keys of ``inflight``."""
+        candidate = next_free_id(self.inflight, self.next_packet_id)
         self.next_packet_id = candidate % MAX_PACKET_ID + 1
         return candidate
 
