@@ -22,7 +22,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .client import Client
-from .constants import MQTT_ERR_SUCCESS, CallbackAPIVersion, MQTTv311, error_string
+from .constants import (
+    MQTT_ERR_SUCCESS,
+    MQTT_LOG_WARNING,
+    CallbackAPIVersion,
+    MQTTv311,
+    error_string,
+)
 from .message import MQTTMessage, MQTTMessageInfo
 from .mqtt5_types import ConnectFlags, DisconnectFlags, Properties, ReasonCode, SubscribeOptions
 from .payloads import pack_msgpack
@@ -275,7 +281,8 @@ class AsyncClient:
         try:
             self._queue.put_nowait(message)
         except asyncio.QueueFull:
-            client._log(0x04, "incoming queue full: dropped a message on %s", message.topic)
+            client._log(MQTT_LOG_WARNING, "incoming queue full: dropped a message on %s",
+                        message.topic)
 
     def _on_ack(self, client: Client, userdata: Any, mid: int, reason_codes: list[ReasonCode],
                 properties: Properties) -> None:

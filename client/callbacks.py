@@ -1,16 +1,42 @@
-"""One ``typing.Protocol`` per callback, with paho-mqtt's callback API version 2 signatures, so
-a type checker tells a program (and this package) when a callback takes the wrong arguments.
-The parameters are positional-only: a callback may name them as it likes. The client comes
-first, typed Any here: naming its class would make this module and the client's import each
-other."""
+"""The client's callbacks: one ``typing.Protocol`` per callback, with paho-mqtt's callback API
+version 2 signatures, so a type checker tells a program (and this package) when a callback
+takes the wrong arguments, and :class:`ClientCallbacks`, which holds and runs them. The
+parameters are positional-only: a callback may name them as it likes. The client comes first,
+typed Any here: naming its class would make this module and the client's import each other."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .message import MQTTMessage
-    from .mqtt5_types import ConnectFlags, DisconnectFlags, Properties, ReasonCode
+from mqlite.protocol import Properties as WireProperties
+
+from .constants import (
+    MQTT_ERR_SUCCESS,
+    MQTT_LOG_DEBUG,
+    MQTT_LOG_ERR,
+    MQTT_LOG_INFO,
+    MQTT_LOG_NOTICE,
+    MQTT_LOG_WARNING,
+    MQTTErrorCode,
+)
+from .events import PublishCompleted, RequestAcknowledged
+from .message import MQTTMessage
+from .mqtt5_types import (
+    ConnectFlags,
+    DisconnectFlags,
+    PacketTypes,
+    Properties,
+    ReasonCode,
+    from_wire,
+    reason,
+)
+from .settings import Callback, ClientSettings, fallback_logger
+
+_LOGGING_LEVELS: dict[int, int] = {MQTT_LOG_INFO: logging.INFO, MQTT_LOG_NOTICE: logging.INFO,
+                   MQTT_LOG_WARNING: logging.WARNING, MQTT_LOG_ERR: logging.ERROR,
+                   MQTT_LOG_DEBUG: logging.DEBUG}
 
 
 class OnConnect(Protocol):
@@ -55,3 +81,89 @@ class OnClientEvent(Protocol):
     """on_connect_fail and on_pre_connect."""
 
     def __call__(self, client: Any, userdata: Any, /) -> None: ...
+
+
+class ClientCallbacks(ClientSettings):
+    """The callback attributes of :class:`~mqlite.client.client.Client` and how they run:
+    after the client's lock is released, in order, each exception logged (and the first
+    raised at the end, unless exceptions are suppressed)."""
+
+    def __init__(self, userdata: Any, manual_ack: bool) -> None:
+        ClientSettings.__init__(self, userdata, manual_ack)
+        # None: suppressed inside the built-in loops only (they set it for their run).
+        self.suppress_exceptions: bool | None = None
+        self.on_connect: OnConnect | None = None
+        self.on_connect_fail: OnClientEvent | None = None
+        self.on_pre_connect: OnClientEvent | None = None
+        self.on_disconnect: OnDisconnect | None = None
+        self.on_message: OnMessage | None = None
+        self.on_publish: OnPublish | None = None
+        self.on_subscribe: OnSubscribe | None = None
+        self.on_unsubscribe: OnSubscribe | None = None
+        self.on_log: OnLog | None = None
+        self.on_socket_open: OnSocket | None = None
+        self.on_socket_close: OnSocket | None = None
+        self.on_socket_register_write: OnSocket | None = None
+        self.on_socket_unregister_write: OnSocket | None = None
+
+    def _acknowledged(self, event: RequestAcknowledged) -> None:
+        callback = self.on_subscribe if event.subscribe else self.on_unsubscribe
+        self._call(callback, event.mid, event.reasons, event.properties)
+
+    def _published(self, event: PublishCompleted) -> None:
+        event.info._finish(MQTT_ERR_SUCCESS, event.reason_code)
+        if self.on_publish is not None:
+            self.on_publish(self, self._userdata, event.info.mid,
+                            reason(event.packet_type, event.reason_code),
+                            from_wire(event.packet_type, event.properties))
+
+    def _disconnected(self, rc: MQTTErrorCode, code: Any, from_server: bool,
+                      properties: WireProperties) -> None:
+        if self.on_disconnect is None:
+            return
+        if code is None:
+            code = {MQTT_ERR_SUCCESS: 0x00, MQTTErrorCode.MQTT_ERR_KEEPALIVE: 0x8D,
+                    MQTTErrorCode.MQTT_ERR_PROTOCOL: 0x82}.get(rc, 0x80)
+        self.on_disconnect(self, self._userdata, DisconnectFlags(from_server),
+                           reason(PacketTypes.DISCONNECT, code),
+                           from_wire(PacketTypes.DISCONNECT, properties))
+
+    def _suppressing(self) -> bool:
+        return bool(self.suppress_exceptions)
+
+    def _call(self, callback: Callback | None, *args: Any) -> None:
+        if callback is not None:
+            callback(self, self._userdata, *args)
+
+    def _run(self, calls: list[Callable[[], None]]) -> None:
+        """Run callbacks in order. One that raises is logged; the rest still run; the first
+        error is raised at the end unless exceptions are suppressed."""
+        first: BaseException | None = None
+        for call in calls:
+            try:
+                call()
+            except Exception as exc:
+                if self._suppressing():
+                    self._log_callback_error(exc)
+                elif first is None:
+                    first = exc
+        if first is not None:
+            raise first
+
+    def _log_callback_error(self, exc: Exception) -> None:
+        (self._logger or fallback_logger).error("Caught exception in callback: %s", exc,
+                                                 exc_info=exc)
+
+    def _log(self, level: int, fmt: str, *args: Any) -> None:
+        """To enable_logger()'s logger and on_log, if either is set."""
+        if self.on_log is None and self._logger is None:
+            return
+        text = fmt % args if args else fmt
+        if self._logger is not None:
+            self._logger.log(_LOGGING_LEVELS.get(level, logging.DEBUG), text)
+        if self.on_log is not None:
+            try:
+                self.on_log(self, self._userdata, level, text)
+            except Exception:
+                if not self._suppressing():
+                    raise

@@ -1,9 +1,11 @@
 """The built-in loops: ``loop()``, ``loop_forever()`` and ``loop_start()``/``loop_stop()``.
 
-They drive the client through its public external-loop contract (``socket()``,
-``want_write()``, ``loop_read()``, ``loop_write()``, ``loop_misc()``, ``next_timeout()``) plus
-one waker, so a ``publish()`` from another thread interrupts the wait at once. They reconnect
-with exponential backoff and jitter, and log exceptions raised in callbacks instead of dying.
+They drive the client through its public external-loop contract only (``socket()``,
+``want_write()``, ``loop_read()``, ``loop_write()``, ``loop_misc()``, ``next_timeout()``,
+``reconnect()``, ``add_write_waker()``; the reconnect settings), the way an application's own
+loop would, with one waker so that a ``publish()`` from another thread interrupts the wait at
+once. They reconnect with exponential backoff and jitter, and log exceptions raised in
+callbacks instead of dying.
 """
 
 from __future__ import annotations
@@ -12,145 +14,186 @@ import logging
 import random
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from . import transport
 from .constants import MQTT_ERR_INVAL, MQTT_ERR_NO_CONN, MQTT_ERR_SUCCESS, MQTTErrorCode
-
-if TYPE_CHECKING:
-    from .client import Client
 
 _logger = logging.getLogger("mqlite.client")
 # How long loop_stop() lets a pending disconnect() finish writing.
 _STOP_FLUSH_SECONDS = 1.0
 
 
-class LoopState:
-    """The waker, stop flag and thread of one client's built-in loop."""
+class LoopClient(Protocol):
+    """What the built-in loops use of a client: its public contract."""
 
-    def __init__(self, client: Client) -> None:
-        self.poller = transport.Poller(transport.Waker())
-        self.stop = threading.Event()
-        self.thread: threading.Thread | None = None
-        client._wakers.append(self.poller.waker.wake)
+    host: str
+    port: int
+    suppress_exceptions: bool | None
+    on_connect_fail: Callable[[Any, Any], None] | None
 
-
-def _state(client: Client) -> LoopState:
-    with client._lock:
-        if client._loop_state is None:
-            client._loop_state = LoopState(client)
-        return client._loop_state
-
-
-def run_once(client: Client, timeout: float = 1.0) -> MQTTErrorCode:
-    """Wait up to ``timeout`` seconds for the socket, then read, write and run timers."""
-    state = _state(client)
-    sock = client.socket()
-    if sock is None:
-        return MQTT_ERR_NO_CONN
-    misc = client.next_timeout()
-    wait = timeout if misc is None else min(timeout, misc)
-    readable, _ = state.poller.wait(sock, client.want_write(), wait)
-    rc = MQTT_ERR_SUCCESS
-    if readable:
-        rc = client.loop_read()
-    # Try writing whenever bytes wait (acks queued just now, too): a full socket costs one
-    # send() that returns nothing, an empty one a whole select() round saved.
-    if rc == MQTT_ERR_SUCCESS and client.want_write():
-        rc = client.loop_write()
-    client.loop_misc()
-    return rc
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def reconnect_on_failure(self) -> bool: ...
+    @property
+    def reconnect_delays(self) -> tuple[float, float]: ...
+    @property
+    def disconnect_requested(self) -> bool: ...
+    def socket(self) -> Any: ...
+    def want_write(self) -> bool: ...
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode: ...
+    def loop_write(self) -> MQTTErrorCode: ...
+    def loop_misc(self) -> MQTTErrorCode: ...
+    def next_timeout(self) -> float | None: ...
+    def reconnect(self) -> MQTTErrorCode: ...
+    def is_connected(self) -> bool: ...
+    def add_write_waker(self, wake: Callable[[], None]) -> None: ...
+    def user_data_get(self) -> Any: ...
 
 
-class _Backoff:
-    def __init__(self, client: Client) -> None:
+class BuiltinLoop:
+    """One client's built-in loop: its waker (made at first use), stop flag and thread."""
+
+    def __init__(self, client: LoopClient) -> None:
         self.client = client
-        self.attempt = 0
+        self.stop_requested = threading.Event()
+        self.thread: threading.Thread | None = None
+        self._poller: transport.Poller | None = None
+        self._lock = threading.Lock()
 
-    def next_delay(self) -> float:
-        low, high = self.client._reconnect_delays
-        delay = min(high, low * float(2 ** min(self.attempt, 30)))
-        self.attempt += 1
-        # "Equal jitter": between half and all of the delay, so reconnecting clients spread.
-        return delay / 2 + random.uniform(0, delay / 2)
+    @property
+    def poller(self) -> transport.Poller:
+        with self._lock:
+            if self._poller is None:
+                self._poller = transport.Poller(transport.Waker())
+                self.client.add_write_waker(self._poller.waker.wake)
+            return self._poller
 
+    def once(self, timeout: float = 1.0) -> MQTTErrorCode:
+        """Wait up to ``timeout`` seconds for the socket, then read, write and run timers."""
+        client = self.client
+        poller = self.poller
+        sock = client.socket()
+        if sock is None:
+            return MQTT_ERR_NO_CONN
+        misc = client.next_timeout()
+        wait = timeout if misc is None else min(timeout, misc)
+        readable, _ = poller.wait(sock, client.want_write(), wait)
+        rc = MQTT_ERR_SUCCESS
+        if readable:
+            rc = client.loop_read()
+        # Try writing whenever bytes wait (acks queued just now, too): a full socket costs one
+        # send() that returns nothing, an empty one a whole select() round saved.
+        if rc == MQTT_ERR_SUCCESS and client.want_write():
+            rc = client.loop_write()
+        client.loop_misc()
+        return rc
 
-def run_forever(client: Client, timeout: float = 1.0, retry_first_connection: bool = False
+    def forever(self, timeout: float = 1.0, retry_first_connection: bool = False
                 ) -> MQTTErrorCode:
-    """Loop until ``disconnect()`` (or ``loop_stop()``), reconnecting when the connection is
-    lost if the client was made with ``reconnect_on_failure``."""
-    state = _state(client)
-    backoff = _Backoff(client)
-    first = True
-    previous = client._builtin_loop
-    client._builtin_loop = True
-    rc = MQTT_ERR_SUCCESS
-    try:
-        while not state.stop.is_set():
+        """Loop until ``disconnect()`` (or ``loop_stop()``), reconnecting when the connection
+        is lost if the client was made with ``reconnect_on_failure``. Callback exceptions are
+        logged, unless the application set ``suppress_exceptions``."""
+        client = self.client
+        suppressing = client.suppress_exceptions is None
+        if suppressing:
+            client.suppress_exceptions = True
+        try:
+            return self._run(timeout, retry_first_connection)
+        finally:
+            if suppressing:
+                client.suppress_exceptions = None
+
+    def _run(self, timeout: float, retry_first_connection: bool) -> MQTTErrorCode:
+        client = self.client
+        backoff = _Backoff(client)
+        first = True
+        rc = MQTT_ERR_SUCCESS
+        while not self.stop_requested.is_set():
             if client.socket() is None:
-                if client._user_disconnected or not client.host:
+                if client.disconnect_requested or not client.host:
                     return rc
-                if not first and not client._reconnect_on_failure:
+                if not first and not client.reconnect_on_failure:
                     return rc
-                if not first and state.stop.wait(backoff.next_delay()):
+                if not first and self.stop_requested.wait(backoff.next_delay()):
                     break
                 try:
                     client.reconnect()
                 except OSError as exc:
-                    client._log(0x08, "connecting to %s:%d failed: %s", client.host,
-                                client.port, exc)
-                    client._run([lambda: client._call(client.on_connect_fail)])
+                    _logger.debug("connecting to %s:%d failed: %s", client.host, client.port,
+                                  exc)
+                    self._connect_failed()
                     if first and not retry_first_connection:
                         raise
                     first = False
                     continue
             first = False
-            rc = run_once(client, timeout)
+            rc = self.once(timeout)
             if client.is_connected():
                 backoff.attempt = 0
-        _flush_disconnect(client, state)
+        self._flush_disconnect()
         return rc
-    finally:
-        client._builtin_loop = previous
 
-
-def _flush_disconnect(client: Client, state: LoopState) -> None:
-    """On loop_stop(): let a disconnect() already queued reach the broker."""
-    deadline = time.monotonic() + _STOP_FLUSH_SECONDS
-    while client._conn.disconnecting and client.socket() is not None:
-        if time.monotonic() >= deadline:
-            break
-        state.poller.wait(client.socket(), True, 0.05)
-        client.loop_write()
-
-
-def start_thread(client: Client) -> MQTTErrorCode:
-    """Run ``loop_forever(retry_first_connection=True)`` on a daemon thread."""
-    state = _state(client)
-    if state.thread is not None and state.thread.is_alive():
-        return MQTT_ERR_INVAL
-    state.stop.clear()
-
-    def target() -> None:
+    def _connect_failed(self) -> None:
+        callback = self.client.on_connect_fail
+        if callback is None:
+            return
         try:
-            run_forever(client, 1.0, retry_first_connection=True)
-        except Exception:
-            _logger.exception("the client loop thread stopped")
+            callback(self.client, self.client.user_data_get())
+        except Exception as exc:
+            _logger.error("Caught exception in callback: %s", exc, exc_info=exc)
 
-    state.thread = threading.Thread(target=target, name=f"mqlite-client-{client.client_id}",
-                                    daemon=True)
-    state.thread.start()
-    return MQTT_ERR_SUCCESS
+    def _flush_disconnect(self) -> None:
+        """On loop_stop(): let a disconnect() already queued reach the broker."""
+        client = self.client
+        deadline = time.monotonic() + _STOP_FLUSH_SECONDS
+        while client.disconnect_requested and client.socket() is not None:
+            if time.monotonic() >= deadline:
+                break
+            self.poller.wait(client.socket(), True, 0.05)
+            client.loop_write()
+
+    def start(self) -> MQTTErrorCode:
+        """Run ``loop_forever(retry_first_connection=True)`` on a daemon thread."""
+        if self.thread is not None and self.thread.is_alive():
+            return MQTT_ERR_INVAL
+        self.stop_requested.clear()
+        self.poller  # noqa: B018 -- the waker exists before another thread publishes
+
+        def target() -> None:
+            try:
+                self.forever(1.0, retry_first_connection=True)
+            except Exception:
+                _logger.exception("the client loop thread stopped")
+
+        self.thread = threading.Thread(target=target,
+                                       name=f"mqlite-client-{self.client.client_id}",
+                                       daemon=True)
+        self.thread.start()
+        return MQTT_ERR_SUCCESS
+
+    def stop(self) -> MQTTErrorCode:
+        thread = self.thread
+        if thread is None:
+            return MQTT_ERR_INVAL
+        self.stop_requested.set()
+        self.poller.waker.wake()
+        if thread is not threading.current_thread():
+            thread.join()
+        self.thread = None
+        return MQTT_ERR_SUCCESS
 
 
-def stop_thread(client: Client) -> MQTTErrorCode:
-    state = _state(client)
-    thread = state.thread
-    if thread is None:
-        return MQTT_ERR_INVAL
-    state.stop.set()
-    state.poller.waker.wake()
-    if thread is not threading.current_thread():
-        thread.join()
-    state.thread = None
-    return MQTT_ERR_SUCCESS
+class _Backoff:
+    def __init__(self, client: LoopClient) -> None:
+        self.client = client
+        self.attempt = 0
+
+    def next_delay(self) -> float:
+        low, high = self.client.reconnect_delays
+        delay = min(high, low * float(2 ** min(self.attempt, 30)))
+        self.attempt += 1
+        # "Equal jitter": between half and all of the delay, so reconnecting clients spread.
+        return delay / 2 + random.uniform(0, delay / 2)

@@ -18,12 +18,14 @@ from dataclasses import dataclass
 
 from mqlite.protocol import EMPTY_PROPERTIES, PacketType, Properties
 from mqlite.protocol.properties import decode_properties, encode_properties
+from mqlite.protocol.qos_flow import FlowState
 
-SCHEMA_VERSION = 1
+# Version 2 stores the protocol's FlowState values (the broker's too); version 1 had its own:
+# 0 queued, 1 PUBLISH sent (either QoS), 2 PUBREC received.
+SCHEMA_VERSION = 2
+_FROM_VERSION_1 = ("UPDATE outbox SET state = CASE WHEN state = 2 THEN 3 "
+                   "WHEN state = 1 AND qos = 2 THEN 2 ELSE state END")
 SYNC_MODES = ("normal", "full")
-
-# Flow states: waiting to be sent, PUBLISH sent (resend with DUP), PUBREC received (send PUBREL).
-QUEUED, PUBLISH_SENT, PUBREL_PENDING = 0, 1, 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -57,7 +59,7 @@ class StoredMessage:
     qos: int
     retain: bool
     properties: Properties
-    state: int
+    state: FlowState
 
 
 class Outbox:
@@ -78,6 +80,11 @@ class Outbox:
             row = self._db.execute("SELECT version FROM schema_version").fetchone()
             if row is None:
                 self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            elif row[0] == 1:
+                with self._db:  # one transaction: states and version change together
+                    self._db.execute("BEGIN")
+                    self._db.execute(_FROM_VERSION_1)
+                    self._db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
             elif row[0] != SCHEMA_VERSION:
                 raise OutboxError(f"{path} has outbox schema {row[0]}, this code knows "
                                   f"{SCHEMA_VERSION}")
@@ -95,7 +102,7 @@ class Outbox:
         return [
             StoredMessage(seq, mid, packet_id, topic, bytes(payload), qos, bool(retain),
                           decode_properties(props, 0, PacketType.PUBLISH)[0]
-                          if props else EMPTY_PROPERTIES, state)
+                          if props else EMPTY_PROPERTIES, FlowState(state))
             for seq, mid, packet_id, topic, payload, qos, retain, props, state in rows
         ]
 
@@ -111,7 +118,8 @@ class Outbox:
                  else encode_properties(properties, PacketType.PUBLISH))
         self._write(
             "INSERT OR REPLACE INTO outbox VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?)",
-            (self.client_id, seq, mid, topic, payload, qos, int(retain), props, QUEUED),
+            (self.client_id, seq, mid, topic, payload, qos, int(retain), props,
+             FlowState.QUEUED),
         )
 
     def set_state(self, seq: int, state: int, packet_id: int) -> None:

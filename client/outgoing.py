@@ -7,9 +7,12 @@ from __future__ import annotations
 from collections import deque
 
 from mqlite.protocol import PacketIdAllocator, Properties
+from mqlite.protocol.qos_flow import SENT_STATE, Ack, FlowState, Outcome, ack_outcome
 
-from .message import MQTTMessageInfo
-from .outbox import PUBLISH_SENT, PUBREL_PENDING, QUEUED, Outbox
+from .message import MQTTMessage, MQTTMessageInfo
+from .outbox import Outbox
+
+QUEUED = FlowState.QUEUED
 
 
 class Pending:
@@ -21,7 +24,7 @@ class Pending:
                  "seq", "state", "topic")
 
     def __init__(self, info: MQTTMessageInfo, topic: str, payload: bytes, qos: int, retain: bool,
-                 properties: Properties, state: int = QUEUED, packet_id: int = 0) -> None:
+                 properties: Properties, state: FlowState = QUEUED, packet_id: int = 0) -> None:
         self.info = info
         self.topic = topic
         self.payload = payload
@@ -37,6 +40,18 @@ class Pending:
     @property
     def mid(self) -> int:
         return self.info.mid
+
+    def as_message(self) -> MQTTMessage:
+        """The message as paho's ``drop_out_messages()`` returns it."""
+        message = MQTTMessage(self.mid, self.topic)
+        message.payload, message.qos, message.retain = self.payload, self.qos, self.retain
+        message.info = self.info
+        return message
+
+    @property
+    def releasing(self) -> bool:
+        """PUBREC came: what is (re)sent is PUBREL, never the PUBLISH again [MQTT-4.3.3-1]."""
+        return self.state == FlowState.AWAIT_PUBCOMP
 
 
 class Outgoing:
@@ -108,30 +123,25 @@ class Outgoing:
 
     def mark_sent(self, pending: Pending) -> None:
         if pending.state == QUEUED:
-            pending.state = PUBLISH_SENT
+            pending.state = SENT_STATE[pending.qos]
             if self.outbox is not None:
-                self.outbox.set_state(pending.seq, PUBLISH_SENT, pending.packet_id)
+                self.outbox.set_state(pending.seq, pending.state, pending.packet_id)
         pending.sent_before = True
 
-    def pubrec(self, packet_id: int) -> Pending | None:
-        """PUBREC: the message now waits for PUBCOMP (PUBREL is to be sent)."""
+    def acknowledge(self, packet_id: int, ack: Ack) -> tuple[Outcome, Pending | None]:
+        """What PUBACK, PUBREC or PUBCOMP does, by the protocol's flow table: a completed flow
+        is removed, a released one now awaits PUBCOMP."""
         pending = self.in_flight.get(packet_id)
-        if pending is None or pending.qos != 2:
-            return None
-        if pending.state != PUBREL_PENDING:
-            pending.state = PUBREL_PENDING
-            if self.outbox is not None:
-                self.outbox.set_state(pending.seq, PUBREL_PENDING, packet_id)
-        return pending
-
-    def complete(self, packet_id: int, qos: int) -> Pending | None:
-        """PUBACK (qos 1) or PUBCOMP (qos 2): the flow is over."""
-        pending = self.in_flight.get(packet_id)
-        if pending is None or pending.qos != qos:
-            return None
-        if qos == 2 and pending.state != PUBREL_PENDING:
-            return None
-        return self.fail(packet_id)
+        outcome = ack_outcome(pending.state if pending is not None else None, ack)
+        if outcome is Outcome.COMPLETE:
+            self.fail(packet_id)
+        elif outcome is Outcome.RELEASE:
+            assert pending is not None
+            if pending.state != FlowState.AWAIT_PUBCOMP:
+                pending.state = FlowState.AWAIT_PUBCOMP
+                if self.outbox is not None:
+                    self.outbox.set_state(pending.seq, pending.state, packet_id)
+        return outcome, pending
 
     def fail(self, packet_id: int) -> Pending | None:
         """End a flow (also early: a PUBREC with a failure code, MQTT 5)."""

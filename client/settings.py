@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 import ssl
+import uuid
 from collections.abc import Callable
 from typing import Any, Self
 
 from mqlite.protocol import InvalidTopic, TopicTrie, topic_matches_filter, validate_topic_name
 from mqlite.protocol import Properties as WireProperties
 
-from .constants import MQTT_CLEAN_START_FIRST_ONLY
+from .constants import MQTT_CLEAN_START_FIRST_ONLY, CallbackAPIVersion, MQTTv5, MQTTv311
 from .mqtt5_types import Properties, to_wire
 
 Callback = Callable[..., Any]
@@ -47,6 +48,29 @@ def check_topic_name(topic: str) -> None:
         validate_topic_name(topic, max_levels=None)
     except InvalidTopic as exc:
         raise ValueError(f"Invalid topic {topic!r}: {exc}") from None
+
+
+def checked_arguments(callback_api_version: Any, client_id: str | None,
+                      clean_session: bool | None, protocol: int, transport: str) -> str:
+    """Refuse what ``Client(...)`` cannot honour, as paho does; the client id to use (MQTT 3.1
+    requires one: a random one if none is given)."""
+    if isinstance(callback_api_version, str):
+        raise TypeError("the first argument is callback_api_version; client_id comes after")
+    if callback_api_version != CallbackAPIVersion.VERSION2:
+        raise ValueError("mqlite.client supports callback API VERSION2 only: pass "
+                         "CallbackAPIVersion.VERSION2 (paho-mqtt 2.x's current signatures)")
+    if protocol not in (MQTTv311, MQTTv5, 3):
+        raise ValueError(f"unsupported protocol {protocol}: use MQTTv311 or MQTTv5")
+    if protocol == MQTTv5 and clean_session is not None:
+        raise ValueError("clean_session is not used with MQTTv5: use clean_start in connect()")
+    if transport not in ("tcp", "unix"):
+        raise ValueError(f"transport {transport!r} is not supported: use 'tcp' or 'unix'")
+    client_id = client_id or ""
+    if clean_session is False and not client_id:
+        raise ValueError("A client id must be provided if clean session is False.")
+    if protocol == 3 and not client_id:
+        client_id = "mqlite-" + uuid.uuid4().hex[:16]
+    return client_id
 
 
 class ClientSettings:
@@ -131,6 +155,11 @@ class ClientSettings:
         if self._tls_context is None:
             raise ValueError("Must configure SSL context before using tls_insecure_set.")
         self._tls_context.check_hostname = not value
+
+    @property
+    def reconnect_delays(self) -> tuple[float, float]:
+        """The backoff bounds of ``reconnect_delay_set()``: (min_delay, max_delay)."""
+        return self._reconnect_delays
 
     def reconnect_delay_set(self, min_delay: float = 1, max_delay: float = 120) -> None:
         """Backoff of the built-in loops: from ``min_delay``, doubling, at most ``max_delay``

@@ -161,13 +161,5 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": set()}) == []
 
 
-# Cycles still to be broken: the client's shell and the modules it drives (a sans-IO session
-# and loops on the public contract will end it). No cycle may be added, and these may only
-# shrink.
-KNOWN_CYCLES = [
-    ["mqlite.client.client", "mqlite.client.inbound", "mqlite.client.loops"],
-]
-
-
-def test_no_import_cycles_but_the_known_ones() -> None:
-    assert cycles(import_graph()) == KNOWN_CYCLES
+def test_no_import_cycles() -> None:
+    assert cycles(import_graph()) == []

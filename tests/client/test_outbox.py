@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from mqlite.broker import Broker
+from mqlite.protocol.qos_flow import FlowState
 from tests.broker.helpers import PahoClient
 
 CHILD = Path(__file__).with_name("outbox_child.py")
@@ -81,7 +82,8 @@ def test_in_flight_qos2_resumed_by_the_next_process_is_delivered_exactly_once(
     kill(child)
     with sqlite3.connect(outbox) as db:
         states = dict(db.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall())
-    assert states == {0: 20, 1: 10}  # 20 never sent, 10 PUBLISH sent
+    # 20 never sent, 10 QoS 2 PUBLISH sent (awaiting PUBREC).
+    assert states == {FlowState.QUEUED: 20, FlowState.AWAIT_PUBREC: 10}
     resume(outbox, broker, 30)
     rest = sorted(int(peer.message().payload) for _ in range(20))
     assert rest == list(range(10, 30))
@@ -100,10 +102,11 @@ def test_resent_publish_carries_dup_when_the_session_is_present(tmp_path: Path) 
     outbox = tmp_path / "outbox.db"
     first = mqtt.Client(client_id="dup-check", clean_session=False, persistence=str(outbox))
     first.publish("dup/t", b"x", qos=1)
-    sent = first._outgoing.next_to_send(window=10)  # as if written before the crash
+    session = first._session  # the sans-IO session, as if it had written the PUBLISH
+    sent = session.outgoing.next_to_send(window=10)
     assert sent is not None and sent.packet_id
-    first._outgoing.mark_sent(sent)
-    first._outbox.commit()  # type: ignore[union-attr]
+    session.outgoing.mark_sent(sent)
+    session.outbox.commit()  # type: ignore[union-attr]
 
     for session_present, expected_dup in ((True, True), (False, False)):
         with socket.create_server(("127.0.0.1", 0)) as server:
