@@ -37,7 +37,7 @@ def handle_ack(context: Context, packet: Puback | Pubrec | Pubcomp) -> None:
         assert delivery is not None
         awaited = delivery.state.name.removeprefix("AWAIT_")
         broker.drop(conn, f"{ack.value} for packet id {packet_id}, a QoS {delivery.qos} message "
-                        f"awaiting {awaited}", ReasonCode.PROTOCOL_ERROR)
+                          f"awaiting {awaited}", ReasonCode.PROTOCOL_ERROR)
     elif ack in (Ack.PUBREC, Ack.PUBREC_REFUSED):  # a PUBREC for no flow
         code = ReasonCode.PACKET_IDENTIFIER_NOT_FOUND if conn.version == 5 else 0
         conn.send(Pubrel(packet_id=packet_id, reason_code=code))

@@ -4,6 +4,7 @@ registry's take-over, clean start or resumption), PINGREQ, DISCONNECT and AUTH."
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
 from mqlite.protocol import (
     Auth,
@@ -15,10 +16,11 @@ from mqlite.protocol import (
     Pingresp,
     Properties,
     ReasonCode,
+    Will,
     encode_within,
 )
 
-from .config import NEVER_EXPIRES
+from .config import NEVER_EXPIRES, BrokerConfig
 from .connection import CONNECTED, VERSION_NAMES, Connection
 from .delivery import pump, resend_inflight
 from .hooks import Access, ClientInfo
@@ -45,76 +47,35 @@ def handle_connect(broker: BrokerServices, conn: Connection, packet: Connect,
     props = packet.properties
     if level == 5:  # before any CONNACK: it too must fit [MQTT-3.1.2-24]
         conn.client_max_packet_size = props.maximum_packet_size
-    if level == 3 and not 1 <= len(packet.client_id) <= 23:  # MQTT 3.1 section 3.1
-        _refuse(conn, ConnackReturnCode.IDENTIFIER_REJECTED, 0,
-                f"MQTT 3.1 client id of {len(packet.client_id)} characters (1 to 23 allowed)")
+    identity = _client_id(broker, packet)
+    if isinstance(identity, _Refusal):
+        _refuse(conn, *identity)
         return
-    if props.authentication_method is not None:
-        _refuse(conn, 0, ReasonCode.BAD_AUTHENTICATION_METHOD,
-                f"unsupported authentication method {props.authentication_method!r}")
+    client_id, assigned = identity
+    keepalives = _keepalive(config, packet)
+    if isinstance(keepalives, _Refusal):
+        _refuse(conn, *keepalives)
         return
-    client_id = packet.client_id
-    assigned = False
-    if not client_id:
-        if level == 4 and not packet.clean_start:  # [MQTT-3.1.3-8]
-            _refuse(conn, ConnackReturnCode.IDENTIFIER_REJECTED, 0,
-                    "empty client id with clean session 0")
-            return
-        client_id = broker.sessions.new_client_id()  # [MQTT-3.1.3-6]
-        assigned = True
-    keepalive = packet.keep_alive
-    server_keepalive = None
-    limit = config.max_keepalive
-    if limit is not None and (keepalive == 0 or keepalive > limit):
-        if level < 5:
-            _refuse(conn, ConnackReturnCode.IDENTIFIER_REJECTED, 0,
-                    f"keep alive {keepalive} over the broker's maximum of {limit}")
-            return
-        keepalive = server_keepalive = limit
+    keepalive, server_keepalive = keepalives
     will = packet.will
-    if will is not None:
-        if will.qos > config.max_qos:
-            _refuse(conn, ConnackReturnCode.NOT_AUTHORIZED, ReasonCode.QOS_NOT_SUPPORTED,
-                    f"will QoS {will.qos} over the broker's maximum")
-            return
-        if will.retain and not config.retain_available:
-            _refuse(conn, ConnackReturnCode.NOT_AUTHORIZED,
-                    ReasonCode.RETAIN_NOT_SUPPORTED, "retained will, and retain is off")
-            return
-        if will.topic.startswith("$") and not own_sys_topic(will.topic, client_id):
-            _refuse(conn, ConnackReturnCode.NOT_AUTHORIZED, ReasonCode.NOT_AUTHORIZED,
-                    f"will topic {will.topic!r} is reserved")
-            return
+    refusal = _will_refusal(broker.config, will, client_id) if will is not None else None
+    if refusal is not None:
+        _refuse(conn, *refusal)
+        return
     if level == 5:
         conn.client_receive_maximum = props.receive_maximum or 65_535
         conn.topic_alias_maximum = props.topic_alias_maximum or 0
         conn.problem_information = props.request_problem_information != 0
-        expiry = props.session_expiry_interval or 0
-    else:
-        expiry = 0 if packet.clean_start else (config.session_expiry or NEVER_EXPIRES)
+    expiry = _session_expiry(config, packet)
 
     info = ClientInfo(client_id=client_id, peer=conn.peer, listener=conn.listener,
                       protocol_version=level, username=packet.username)
-    if broker.hooks.active:
-        if not broker.hooks.authenticate(info, packet.username, packet.password):
-            _refuse(conn, ConnackReturnCode.NOT_AUTHORIZED, ReasonCode.NOT_AUTHORIZED,
-                    "not authorized (authentication hook)")
-            return
-        if will is not None and not broker.hooks.allowed(info, will.topic, Access.WRITE):
-            _refuse(conn, ConnackReturnCode.NOT_AUTHORIZED, ReasonCode.NOT_AUTHORIZED,
-                    f"will topic {will.topic!r} not allowed (access hook)")
-            return
-    properties = Properties()
-    if level == 5:
-        properties = Properties(
-            assigned_client_identifier=client_id if assigned else None,
-            server_keep_alive=server_keepalive,
-            receive_maximum=config.receive_maximum if config.receive_maximum < 65_535 else None,
-            maximum_packet_size=config.max_packet_size,
-            topic_alias_maximum=config.topic_alias_maximum or None,
-            maximum_qos=config.max_qos if config.max_qos < 2 else None,
-            retain_available=None if config.retain_available else 0,
-        )
+    refusal = _hook_refusal(broker, info, packet) if broker.hooks.active else None
+    if refusal is not None:
+        _refuse(conn, *refusal)
+        return
+    properties = _connack_properties(config, level, client_id if assigned else None,
+                                     server_keepalive)
     # Whether the CONNACK fits (session present is a flag: it changes no size) is known now,
     # before any session is taken over or created.
     limit = conn.client_max_packet_size
@@ -142,6 +103,93 @@ def handle_connect(broker: BrokerServices, conn: Connection, packet: Connect,
     if session_present:
         resend_inflight(broker, session, conn, now)
         pump(broker, session, now)
+
+
+class _Refusal(NamedTuple):
+    v3_code: int
+    v5_code: int
+    why: str
+
+
+def _client_id(broker: BrokerServices, packet: Connect) -> tuple[str, bool] | _Refusal:
+    """The client id, and whether the broker assigned it; or why the CONNECT is refused."""
+    client_id = packet.client_id
+    level = packet.protocol_version
+    if level == 3 and not 1 <= len(client_id) <= 23:  # MQTT 3.1 section 3.1
+        return _Refusal(ConnackReturnCode.IDENTIFIER_REJECTED, 0,
+                        f"MQTT 3.1 client id of {len(client_id)} characters (1 to 23 allowed)")
+    method = packet.properties.authentication_method
+    if method is not None:
+        return _Refusal(0, ReasonCode.BAD_AUTHENTICATION_METHOD,
+                        f"unsupported authentication method {method!r}")
+    if client_id:
+        return client_id, False
+    if level == 4 and not packet.clean_start:  # [MQTT-3.1.3-8]
+        return _Refusal(ConnackReturnCode.IDENTIFIER_REJECTED, 0,
+                        "empty client id with clean session 0")
+    return broker.sessions.new_client_id(), True  # [MQTT-3.1.3-6]
+
+
+def _keepalive(config: BrokerConfig, packet: Connect) -> tuple[int, int | None] | _Refusal:
+    """The keep alive to hold the client to, and the Server Keep Alive to tell it (MQTT 5,
+    when over the broker's maximum); MQTT 3.1.x cannot be told, so it is refused."""
+    keepalive = packet.keep_alive
+    limit = config.max_keepalive
+    if limit is None or 0 < keepalive <= limit:
+        return keepalive, None
+    if packet.protocol_version < 5:
+        return _Refusal(ConnackReturnCode.IDENTIFIER_REJECTED, 0,
+                        f"keep alive {keepalive} over the broker's maximum of {limit}")
+    return limit, limit
+
+
+def _session_expiry(config: BrokerConfig, packet: Connect) -> int:
+    """Seconds the session outlives the connection: MQTT 5 says; MQTT 3.1.x clean session 0
+    keeps it until ``session_expiry`` (if set), clean session 1 not at all."""
+    if packet.protocol_version == 5:
+        return packet.properties.session_expiry_interval or 0
+    return 0 if packet.clean_start else (config.session_expiry or NEVER_EXPIRES)
+
+
+def _will_refusal(config: BrokerConfig, will: Will, client_id: str) -> _Refusal | None:
+    if will.qos > config.max_qos:
+        return _Refusal(ConnackReturnCode.NOT_AUTHORIZED, ReasonCode.QOS_NOT_SUPPORTED,
+                        f"will QoS {will.qos} over the broker's maximum")
+    if will.retain and not config.retain_available:
+        return _Refusal(ConnackReturnCode.NOT_AUTHORIZED, ReasonCode.RETAIN_NOT_SUPPORTED,
+                        "retained will, and retain is off")
+    if will.topic.startswith("$") and not own_sys_topic(will.topic, client_id):
+        return _Refusal(ConnackReturnCode.NOT_AUTHORIZED, ReasonCode.NOT_AUTHORIZED,
+                        f"will topic {will.topic!r} is reserved")
+    return None
+
+
+def _hook_refusal(broker: BrokerServices, info: ClientInfo, packet: Connect) -> _Refusal | None:
+    """Authentication, then the will topic's access check: the first refusal wins."""
+    if not broker.hooks.authenticate(info, packet.username, packet.password):
+        return _Refusal(ConnackReturnCode.NOT_AUTHORIZED, ReasonCode.NOT_AUTHORIZED,
+                        "not authorized (authentication hook)")
+    will = packet.will
+    if will is not None and not broker.hooks.allowed(info, will.topic, Access.WRITE):
+        return _Refusal(ConnackReturnCode.NOT_AUTHORIZED, ReasonCode.NOT_AUTHORIZED,
+                        f"will topic {will.topic!r} not allowed (access hook)")
+    return None
+
+
+def _connack_properties(config: BrokerConfig, level: int, assigned_client_id: str | None,
+                        server_keepalive: int | None) -> Properties:
+    """MQTT 5: what the client must know of the broker's limits (none before MQTT 5)."""
+    if level < 5:
+        return Properties()
+    return Properties(
+        assigned_client_identifier=assigned_client_id,
+        server_keep_alive=server_keepalive,
+        receive_maximum=config.receive_maximum if config.receive_maximum < 65_535 else None,
+        maximum_packet_size=config.max_packet_size,
+        topic_alias_maximum=config.topic_alias_maximum or None,
+        maximum_qos=config.max_qos if config.max_qos < 2 else None,
+        retain_available=None if config.retain_available else 0,
+    )
 
 
 def handle_pingreq(context: Context, packet: Pingreq) -> None:

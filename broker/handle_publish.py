@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from mqlite.protocol import (
+    Properties,
     Puback,
     Pubcomp,
     Publish,
@@ -17,7 +18,7 @@ from mqlite.protocol import (
 from .connection import Connection
 from .hooks import Access
 from .message import Message
-from .services import Context
+from .services import BrokerServices, Context
 from .sys_topics import own_sys_topic
 
 
@@ -27,24 +28,10 @@ def handle_publish(context: Context, packet: Publish) -> None:
     topic = packet.topic
     properties = packet.properties
     if conn.version == 5:
-        alias = properties.topic_alias
-        if alias is not None:
-            if alias > config.topic_alias_maximum:  # [MQTT-3.3.2-9]
-                broker.drop(conn, f"topic alias {alias} over the maximum",
-                          ReasonCode.TOPIC_ALIAS_INVALID)
-                return
-            if topic:
-                conn.inbound_aliases[alias] = topic
-            elif alias in conn.inbound_aliases:
-                topic = conn.inbound_aliases[alias]
-            else:
-                broker.drop(conn, f"unknown topic alias {alias}", ReasonCode.PROTOCOL_ERROR)
-                return
-            properties = replace(properties, topic_alias=None)  # aliases are per connection
-        if properties.subscription_identifier:  # [MQTT-3.3.4-6]
-            broker.drop(conn, "PUBLISH from a client carries a subscription identifier",
-                      ReasonCode.PROTOCOL_ERROR)
+        resolved = _resolve_v5(broker, conn, packet)
+        if resolved is None:
             return
+        topic, properties = resolved
     qos = packet.qos
     if qos > config.max_qos:
         broker.drop(conn, f"QoS {qos} over the broker's maximum", ReasonCode.QOS_NOT_SUPPORTED)
@@ -59,7 +46,7 @@ def handle_publish(context: Context, packet: Publish) -> None:
             return
         if len(session.inbound_qos2) >= config.receive_maximum:
             broker.drop(conn, "too many QoS 2 messages awaiting PUBREL",
-                      ReasonCode.RECEIVE_MAXIMUM_EXCEEDED)
+                        ReasonCode.RECEIVE_MAXIMUM_EXCEEDED)
             return
     broker.stats.messages_received += 1
     if topic.startswith("$SYS") and not own_sys_topic(topic, conn.client_id):
@@ -89,6 +76,33 @@ def handle_publish(context: Context, packet: Publish) -> None:
         broker.journal.inbound_qos2(session, packet_id)
     _acknowledge(conn, packet, ReasonCode.NO_MATCHING_SUBSCRIBERS
                  if not matched and conn.version == 5 else 0)
+
+
+def _resolve_v5(broker: BrokerServices, conn: Connection, packet: Publish
+                ) -> tuple[str, Properties] | None:
+    """MQTT 5: the topic behind a topic alias, and the properties to route (aliases are per
+    connection); None when the connection was dropped for a bad alias or property."""
+    topic = packet.topic
+    properties = packet.properties
+    alias = properties.topic_alias
+    if alias is not None:
+        if alias > broker.config.topic_alias_maximum:  # [MQTT-3.3.2-9]
+            broker.drop(conn, f"topic alias {alias} over the maximum",
+                        ReasonCode.TOPIC_ALIAS_INVALID)
+            return None
+        if topic:
+            conn.inbound_aliases[alias] = topic
+        elif alias in conn.inbound_aliases:
+            topic = conn.inbound_aliases[alias]
+        else:
+            broker.drop(conn, f"unknown topic alias {alias}", ReasonCode.PROTOCOL_ERROR)
+            return None
+        properties = replace(properties, topic_alias=None)
+    if properties.subscription_identifier:  # [MQTT-3.3.4-6]
+        broker.drop(conn, "PUBLISH from a client carries a subscription identifier",
+                    ReasonCode.PROTOCOL_ERROR)
+        return None
+    return topic, properties
 
 
 def _acknowledge(conn: Connection, packet: Publish, code: int) -> None:

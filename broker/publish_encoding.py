@@ -41,7 +41,7 @@ def send_publish(broker: BrokerServices, conn: Connection, message: Message, *, 
     limit = conn.client_max_packet_size
     if limit is not None and len(data) > limit:
         broker.count_drop(conn.client_id, f"message on {message.topic!r} exceeds the client's "
-                                        f"maximum packet size {limit}", message)
+                                          f"maximum packet size {limit}", message)
         return False
     if use_alias:
         data = _with_alias(conn, Publish(topic=message.topic, payload=message.payload, qos=qos,

@@ -156,6 +156,8 @@ def _decode_connect(flags: int, body: bytes, version: int, max_topic_levels: int
 
 def _decode_connect_fields(body: bytes, pos: int, level: int, max_topic_levels: int,
                            bridge: bool) -> Connect:
+    # One pass over the fields in wire order, each present or not by the flags read first:
+    # split up, the flags and the read position would have to travel between the parts.
     connect_flags = read_u8(body, pos)
     will_flag = bool(connect_flags & 0x04)
     will_qos = (connect_flags >> 3) & 3
