@@ -75,11 +75,23 @@ class SubscriptionDeleted(NamedTuple):
 
 
 class DeliverySaved(NamedTuple):
-    """A delivery queued, or its new in-flight step (packet id and state)."""
+    """A delivery queued, or its new in-flight step (packet id and state). Its fields are the
+    delivery's own, flat: one object per change on the QoS 1/2 path, not two."""
 
     client_id: str
-    delivery: StoredDelivery
+    seq: int
+    message: Message
+    qos: int
+    retain: bool
+    packet_id: int | None
+    state: int
+    subscription_ids: tuple[int, ...]
     promise: bool
+
+    def stored(self) -> StoredDelivery:
+        return StoredDelivery(seq=self.seq, message=self.message, qos=self.qos,
+                              retain=self.retain, packet_id=self.packet_id, state=self.state,
+                              subscription_ids=self.subscription_ids)
 
 
 class DeliveryDeleted(NamedTuple):
@@ -164,10 +176,10 @@ class Journal:
     def delivery(self, session: Session, delivery: Delivery, *, promise: bool) -> None:
         """A delivery queued, or moved to its next in-flight step."""
         if session.expiry_interval > 0:  # session.persistent, without the call: hot path
-            self.changes.append(DeliverySaved(session.client_id, StoredDelivery(
-                seq=delivery.seq, message=delivery.message, qos=delivery.qos,
-                retain=delivery.retain, packet_id=delivery.packet_id, state=delivery.state,
-                subscription_ids=delivery.subscription_ids), promise))
+            self.changes.append(DeliverySaved(
+                session.client_id, delivery.seq, delivery.message, delivery.qos,
+                delivery.retain, delivery.packet_id, delivery.state, delivery.subscription_ids,
+                promise))
 
     def delivery_ended(self, session: Session, seq: int, *, promise: bool) -> None:
         """Completed, dropped or expired; ``promise`` when it was a QoS 0 message sent, which

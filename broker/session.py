@@ -112,7 +112,10 @@ class Session:
 
     def take_packet_id(self) -> int:
         """A free outbound packet id; the ids in use are the keys of ``inflight``."""
-        candidate = next_free_id(self.inflight, self.next_packet_id)
+        inflight = self.inflight
+        candidate = self.next_packet_id
+        if candidate in inflight:  # rarely: the next one is free, and is taken without a call
+            candidate = next_free_id(inflight, candidate)
         self.next_packet_id = candidate % MAX_PACKET_ID + 1
         return candidate
 

@@ -126,7 +126,7 @@ class SQLiteStore:
         # Queue rows changed since the last commit, by (client id, seq): the delivery to
         # write, or None to delete it. Written at the next commit, net of later changes, in
         # two batches; they may wait past their turn (see the module docstring).
-        self._pending: dict[tuple[str, int], StoredDelivery | None] = {}
+        self._pending: dict[tuple[str, int], DeliverySaved | None] = {}
         # Messages whose body was inserted in the open transaction: not stored if it rolls
         # back.
         self._new_bodies: list[Message] = []
@@ -297,7 +297,9 @@ class SQLiteStore:
                 gone.append(key)
                 continue
             ids = ",".join(map(str, delivery.subscription_ids)) or None
-            rows.append((key[0], delivery.seq, self._message_id(delivery.message),
+            message = delivery.message
+            body = message.store_id  # most are stored by now: the call only when not
+            rows.append((key[0], delivery.seq, self._message_id(message) if body is None else body,
                          delivery.qos, delivery.retain, delivery.packet_id, delivery.state, ids))
         try:
             if rows:
@@ -351,7 +353,7 @@ class SQLiteStore:
         pending = self._pending
         if not pending:  # the first one starts the clock
             self._deferred_until = time.monotonic() + self._defer_seconds
-        pending[(change.client_id, change.delivery.seq)] = change.delivery
+        pending[(change.client_id, change.seq)] = change
 
     def _delete_delivery(self, change: DeliveryDeleted) -> None:
         pending = self._pending

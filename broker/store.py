@@ -101,8 +101,9 @@ class MemoryStore:
                     state.subscriptions.setdefault(client_id, {})[topic_filter] = options
                 case SubscriptionDeleted(client_id, topic_filter):
                     state.subscriptions.get(client_id, {}).pop(topic_filter, None)
-                case DeliverySaved(client_id, delivery):
-                    state.deliveries.setdefault(client_id, {})[delivery.seq] = delivery
+                case DeliverySaved():
+                    state.deliveries.setdefault(change.client_id, {})[change.seq] = (
+                        change.stored())
                 case DeliveryDeleted(client_id, seq):
                     state.deliveries.get(client_id, {}).pop(seq, None)
                 case InboundQos2Added(client_id, packet_id):
