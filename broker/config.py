@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mqlite.protocol import DEFAULT_MAX_TOPIC_LEVELS, PROTOCOL_MAX_PACKET_SIZE
+
+from .listener_config import ListenerConfig
 
 NEVER_EXPIRES = 0xFFFF_FFFF  # MQTT 5 session expiry interval meaning "never"
 
 
 @dataclass(slots=True, kw_only=True)
 class BrokerConfig:
+    # The listener used when ``listeners`` is empty: TCP on host:port.
     host: str = "127.0.0.1"
     port: int = 1883
+    listeners: list[ListenerConfig] = field(default_factory=list)
     # Largest packet accepted from a client, fixed header included (advertised to MQTT 5
     # clients as Maximum Packet Size). A CONNECT may not be larger than connect_packet_limit.
     max_packet_size: int = 1024 * 1024
@@ -53,6 +57,10 @@ class BrokerConfig:
     sys_interval: float = 10.0
 
     def __post_init__(self) -> None:
+        names = [listener.name for listener in self.effective_listeners() if listener.name]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"two listeners are named {name!r}")
         if self.queue_overflow not in ("drop-oldest", "drop-newest"):
             raise ValueError("queue_overflow must be 'drop-oldest' or 'drop-newest', "
                              f"not {self.queue_overflow!r}")
@@ -60,6 +68,9 @@ class BrokerConfig:
             value = getattr(self, name)
             if value is not None and not low <= value <= high:
                 raise ValueError(f"{name} must be {describe_range(low, high)}, not {value}")
+
+    def effective_listeners(self) -> list[ListenerConfig]:
+        return self.listeners or [ListenerConfig(host=self.host, port=self.port)]
 
 
 # The range of every numeric setting (None, where a setting allows it, means "no limit").

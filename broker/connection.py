@@ -27,6 +27,7 @@ CLOSED = 3
 class Connection:
     __slots__ = (
         "bridge",
+        "certificate_username",
         "client_id",
         "client_info",
         "client_max_packet_size",
@@ -42,6 +43,7 @@ class Connection:
         "out_size",
         "outbound_aliases",
         "peer",
+        "peer_certificate",
         "problem_information",
         "publish_will",
         "reader",
@@ -68,6 +70,11 @@ class Connection:
         # The listener that accepted it, by name; who it is, for hooks (set at CONNECT).
         self.listener = ""
         self.client_info: ClientInfo | None = None
+        # TLS: the client certificate (getpeercert()'s form), and the username it gives on a
+        # listener that takes usernames from certificates ("" if it sent none; None if the
+        # listener does not).
+        self.peer_certificate: dict[str, Any] | None = None
+        self.certificate_username: str | None = None
         # Monotonic time by which the next packet must arrive (connect timeout, then 1.5 x
         # keep alive); 0 means none.
         self.deadline = deadline

@@ -68,8 +68,16 @@ def handle_connect(broker: BrokerServices, conn: Connection, packet: Connect,
         conn.problem_information = props.request_problem_information != 0
     expiry = _session_expiry(config, packet)
 
+    username = packet.username
+    if conn.certificate_username is not None:  # the listener takes it from the certificate
+        if not conn.certificate_username:
+            _refuse(conn, ConnackReturnCode.NOT_AUTHORIZED, ReasonCode.NOT_AUTHORIZED,
+                    "no client certificate to take the username from")
+            return
+        username = conn.certificate_username
     info = ClientInfo(client_id=client_id, peer=conn.peer, listener=conn.listener,
-                      protocol_version=level, username=packet.username)
+                      protocol_version=level, username=username,
+                      peer_certificate=conn.peer_certificate)
     refusal = _hook_refusal(broker, info, packet) if broker.hooks.active else None
     if refusal is not None:
         _refuse(conn, *refusal)

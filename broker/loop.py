@@ -18,6 +18,7 @@ import fcntl
 import logging
 import selectors
 import socket
+import ssl
 import termios
 import time
 from collections.abc import Iterator
@@ -28,8 +29,11 @@ from mqlite.protocol import MQTTError, Packet, ReasonCode
 from .config import BrokerConfig
 from .connection import CLOSED, Connection
 from .core import BrokerCore
+from .listener_config import ListenerConfig
+from .listeners import Listener, ListenerError, close_listener, open_listener
 from .store import StoreWriteError
 from .timers import Timer
+from .tls import WOULD_BLOCK, client_identity, handshake_step, wrap
 
 log = logging.getLogger("mqlite.broker")
 
@@ -45,7 +49,6 @@ LINGER_SECONDS = 2.0
 # sent nothing more: then closing resets nothing, and need not wait for the peer to close.
 LINGER_POLL = 0.02
 
-_LISTENER = "listener"
 _WAKER = "waker"
 
 
@@ -54,7 +57,7 @@ class EventLoop:
         self.core = core
         self.config = config
         self.selector = selectors.DefaultSelector()
-        self.listeners: list[socket.socket] = []
+        self.listeners: list[Listener] = []
         self.connections: set[Connection] = set()
         self._buffer = bytearray(READ_SIZE)
         self._view = memoryview(self._buffer)
@@ -70,23 +73,35 @@ class EventLoop:
         self._wake_write.setblocking(False)
         self.selector.register(self._wake_read, selectors.EVENT_READ, _WAKER)
         self._stopping = False
-        # Each listening socket's name, given to every connection it accepts (and to hooks).
-        self._listener_names: dict[socket.socket, str] = {}
+        # The listener each connection came in on (its count of open connections).
+        self._listener_of: dict[Connection, Listener] = {}
+        # TLS connections still in their handshake; and those whose TLS layer holds
+        # decrypted input that select() cannot see.
+        self._handshaking: dict[Connection, Listener] = {}
+        self._tls_pending: set[Connection] = set()
+        self._last_refusal_log = 0.0
 
     # -- setup and shutdown ----------------------------------------------------------------
 
+    def open_listeners(self, configs: list[ListenerConfig]) -> list[Listener]:
+        """Open every listener, or none: ListenerError naming the one that failed."""
+        opened: list[Listener] = []
+        try:
+            for config in configs:
+                opened.append(open_listener(config))
+        except ListenerError:
+            for listener in opened:
+                close_listener(listener)
+            raise
+        for listener in opened:
+            self.selector.register(listener.sock, selectors.EVENT_READ, listener)
+            self.listeners.append(listener)
+        return opened
+
     def listen(self, host: str, port: int) -> tuple[str, int]:
-        """Bind a listening socket (SO_REUSEADDR, so a restart can bind at once)."""
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        dualstack = family == socket.AF_INET6 and host in ("::", "") and socket.has_dualstack_ipv6()
-        sock = socket.create_server((host, port), family=family, backlog=1024,
-                                    reuse_port=False, dualstack_ipv6=dualstack)
-        sock.setblocking(False)
-        self.selector.register(sock, selectors.EVENT_READ, _LISTENER)
-        self.listeners.append(sock)
-        bound = sock.getsockname()
-        self._listener_names[sock] = f"tcp:{bound[1]}"
-        return bound[0], bound[1]
+        """One TCP listener; the bound (host, port)."""
+        [listener] = self.open_listeners([ListenerConfig(host=host, port=port)])
+        return listener.address[0], listener.address[1]
 
     def wake(self) -> None:
         """Interrupt ``select`` from another thread or a signal handler."""
@@ -107,9 +122,9 @@ class EventLoop:
 
     def _shutdown(self, grace: float = 2.0) -> None:
         """Stop accepting, say goodbye (DISCONNECT 0x8B to MQTT 5 clients), flush briefly."""
-        for sock in self.listeners:
-            self.selector.unregister(sock)
-            sock.close()
+        for listener in self.listeners:
+            self.selector.unregister(listener.sock)
+            close_listener(listener)
         self.listeners.clear()
         self._read_what_arrived()
         self.core.shutdown(list(self.connections))
@@ -146,8 +161,8 @@ class EventLoop:
     def _close_everything(self) -> None:
         for conn in list(self.connections):
             self._close_socket(conn, "broker stopped")
-        for sock in self.listeners:
-            sock.close()
+        for listener in self.listeners:
+            close_listener(listener)
         self.selector.close()
         self._wake_read.close()
         self._wake_write.close()
@@ -162,7 +177,11 @@ class EventLoop:
             deadline = flush_by
         paused = core.paused
         runnable = [conn for conn in self._backlog if conn not in paused]
-        timeout = 0.0 if runnable else max_wait
+        tls_ready: list[Connection] = []
+        if self._tls_pending:
+            tls_ready = [conn for conn in self._tls_pending if conn not in paused]
+            self._tls_pending.difference_update(tls_ready)
+        timeout = 0.0 if runnable or tls_ready else max_wait
         if deadline is not None:
             until = max(0.0, deadline - time.monotonic())
             timeout = until if timeout is None else min(timeout, until)
@@ -170,18 +189,23 @@ class EventLoop:
         now = time.monotonic()
         for conn in runnable:
             self._handle(conn, conn.reader.feed(b""), now)
+        for conn in tls_ready:
+            self._read(conn, now)
         for key, mask in events:
             data = key.data
-            if data is _LISTENER:
-                self._accept(key.fileobj, now)  # type: ignore[arg-type]
-            elif data is _WAKER:
-                with contextlib.suppress(OSError):
-                    self._wake_read.recv(4096)
-            else:
+            if data.__class__ is Connection:
+                if self._handshaking and data in self._handshaking:
+                    self._handshake(data, now)
+                    continue
                 if mask & selectors.EVENT_READ:
                     self._read(data, now)
                 if mask & selectors.EVENT_WRITE:
                     core.dirty.add(data)
+            elif data is _WAKER:
+                with contextlib.suppress(OSError):
+                    self._wake_read.recv(4096)
+            else:
+                self._accept(data, now)
         core.timers.run_due(now)
         try:
             core.commit()
@@ -190,21 +214,67 @@ class EventLoop:
         self._handled.clear()
         self._flush()
 
-    def _accept(self, listener: socket.socket, now: float) -> None:
+    def _accept(self, listener: Listener, now: float) -> None:
         for _ in range(256):  # bounded, so one busy listener cannot starve the rest
             try:
-                sock, address = listener.accept()
+                sock, address = listener.sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # e.g. out of file descriptors: keep serving the others
-                log.warning("accept failed: %s", exc)
+                log.warning("accept failed on %s: %s", listener.name, exc)
                 return
+            if listener.full():
+                sock.close()
+                self._refused(listener)
+                continue
             sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            peer = f"{address[0]}:{address[1]}"
-            conn = self.core.new_connection(sock, peer, now, self._listener_names[listener])
+            if isinstance(listener.address, str):
+                peer = f"unix:{listener.address}"
+            else:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                peer = f"{address[0]}:{address[1]}"
+            if listener.tls is not None:
+                sock = wrap(listener.tls, sock)
+            conn = self.core.new_connection(sock, peer, now, listener.name)
+            listener.connections += 1
+            self._listener_of[conn] = listener
             self.connections.add(conn)
             self.selector.register(sock, selectors.EVENT_READ, conn)
+            if listener.tls is not None:
+                self._handshaking[conn] = listener
+                self._handshake(conn, now)
+
+    def _handshake(self, conn: Connection, now: float) -> None:
+        """One step of a TLS handshake; a stalled one meets the connect timeout."""
+        listener = self._handshaking[conn]
+        if not conn.open:  # closed mid-handshake (the connect timeout): nothing to flush
+            self._close_socket(conn, conn.close_reason)
+            return
+        try:
+            step = handshake_step(conn.sock)
+        except OSError as exc:  # ssl.SSLError included
+            del self._handshaking[conn]
+            log.info("TLS handshake with %s on %s failed: %s", conn.peer, listener.name,
+                     getattr(exc, "reason", None) or exc)
+            self._close_socket(conn, "TLS handshake failed")
+            return
+        if step != "done":
+            self._watch(conn, read=step == "read", write=step == "write")
+            return
+        del self._handshaking[conn]
+        conn.peer_certificate, conn.certificate_username = client_identity(conn.sock,
+                                                                           listener.config)
+        self._watch(conn, read=True, write=False)
+        self._read(conn, now)  # the client's first records may have come with the last step
+
+    def _refused(self, listener: Listener) -> None:
+        self.core.stats.connections_refused += 1
+        now = time.monotonic()
+        if now - self._last_refusal_log >= 10.0:  # rate limited, as a flood of them may come
+            self._last_refusal_log = now
+            log.warning("listener %s is at its max_connections (%d): closing new connections "
+                        "(%d so far)", listener.name, listener.config.max_connections,
+                        self.core.stats.connections_refused)
 
     def _read(self, conn: Connection, now: float) -> None:
         if not conn.open:
@@ -214,9 +284,10 @@ class EventLoop:
             return
         if conn in self._backlog:
             return  # a backlog is handled first; meanwhile the kernel holds what follows
+        sock = conn.sock
         try:
-            count = conn.sock.recv_into(self._buffer)
-        except (BlockingIOError, InterruptedError):
+            count = sock.recv_into(self._buffer)
+        except WOULD_BLOCK:
             return
         except OSError as exc:
             self._close_socket(conn, f"socket error: {exc.strerror or exc}")
@@ -227,6 +298,8 @@ class EventLoop:
         if conn.keepalive:
             conn.deadline = now + 1.5 * conn.keepalive
         self._handle(conn, conn.reader.feed(self._view[:count]), now)
+        if sock.__class__ is ssl.SSLSocket and sock.pending() and conn.open:
+            self._tls_pending.add(conn)  # decrypted input select() will not report
 
     def _handle(self, conn: Connection, packets: Iterator[Packet], now: float) -> None:
         """Handle packets until they run out or the core pauses this connection."""
@@ -264,7 +337,7 @@ class EventLoop:
                 data = out[0] if len(out) == 1 else b"".join(out)
                 try:
                     sent = conn.sock.send(data)
-                except (BlockingIOError, InterruptedError):
+                except WOULD_BLOCK:
                     sent = 0
                 except OSError as exc:
                     self._close_socket(conn, f"socket error: {exc.strerror or exc}")
@@ -285,6 +358,9 @@ class EventLoop:
                 self._flush_closing(conn)
 
     def _flush_closing(self, conn: Connection) -> None:
+        if conn in self._handshaking:  # no TLS session yet: nothing can be sent on it
+            self._close_socket(conn, conn.close_reason)
+            return
         closing = self._closing.get(conn)
         if closing is None:
             deadline = time.monotonic() + self.config.close_timeout
@@ -325,7 +401,7 @@ class EventLoop:
     def _discard_input(self, conn: Connection, closing: _Closing) -> None:
         try:
             count = conn.sock.recv_into(self._buffer)
-        except (BlockingIOError, InterruptedError):
+        except WOULD_BLOCK:
             return
         except OSError:
             count = 0
@@ -359,6 +435,11 @@ class EventLoop:
         self.core.socket_closed(conn, reason)
         conn.state = CLOSED
         self.connections.discard(conn)
+        listener = self._listener_of.pop(conn, None)
+        if listener is not None:
+            listener.connections -= 1
+        self._handshaking.pop(conn, None)
+        self._tls_pending.discard(conn)
         self._writing.discard(conn)
         self._backlog.discard(conn)
         # Nothing may keep a closed connection alive: not its timers, not its reader (whose

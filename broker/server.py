@@ -13,7 +13,8 @@ from .config import BrokerConfig
 from .connection import Connection
 from .core import BrokerCore
 from .hooks import Hook, Hooks
-from .loop import EventLoop, describe
+from .listeners import ListenerError
+from .loop import EventLoop
 from .sqlite_store import SQLiteStore
 from .store import MemoryStore, SessionStore
 
@@ -41,6 +42,7 @@ class Broker:
         self._loop: EventLoop | None = None
         self._thread: threading.Thread | None = None
         self._address: tuple[str, int] | None = None
+        self._addresses: dict[str, Any] = {}
         # A stop() that came before the loop existed (a signal during start-up).
         self._stop_requested = False
 
@@ -50,6 +52,12 @@ class Broker:
         if self._address is None:
             raise RuntimeError("the broker is not listening yet")
         return self._address
+
+    @property
+    def addresses(self) -> dict[str, Any]:
+        """Every listener's bound address by listener name: (host, port), or a unix socket's
+        path."""
+        return dict(self._addresses)
 
     @property
     def core(self) -> BrokerCore:
@@ -71,12 +79,17 @@ class Broker:
         loop = EventLoop(BrokerCore(self.config, self.store, self._hooks), self.config)
         self._loop = loop  # before listening: from the first connection on, stop() reaches it
         try:
-            self._address = loop.listen(self.config.host, self.config.port)
-        except OSError:
+            listeners = loop.open_listeners(self.config.effective_listeners())
+        except ListenerError:
             self._loop = None
             loop.run_closed()
             raise
-        log.info("mqlite broker listening on %s", describe(self._address))
+        self._addresses = {listener.name: listener.address for listener in listeners}
+        inet = [listener.address for listener in listeners
+                if not isinstance(listener.address, str)]
+        self._address = (inet[0][0], inet[0][1]) if inet else None
+        for listener in listeners:
+            log.info("mqlite broker listening on %s (%s)", listener.where(), listener.name)
         if self._stop_requested:
             loop.request_stop()
         return loop

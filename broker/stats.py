@@ -12,3 +12,5 @@ class Stats:
     messages_dropped: int = 0
     clients_connected: int = 0
     clients_total: int = 0
+    # Connections closed at accept: their listener was at its max_connections.
+    connections_refused: int = 0

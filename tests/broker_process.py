@@ -22,8 +22,10 @@ class BrokerProcess:
     def __init__(self, *args: str, timeout: float = 10.0) -> None:
         if "--db" not in args:
             args = (*args, "--db", ":memory:")  # no stray mqlite.db, no shared lock
+        if "-c" not in args:  # a configuration file names its own listeners
+            args = ("--port", "0", *args)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mqlite.cli", "broker", "--port", "0", *args],
+            [sys.executable, "-m", "mqlite.cli", "broker", *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.log: list[str] = []

@@ -11,6 +11,8 @@ from hypothesis import settings
 
 from mqlite.broker import Broker
 
+from .tls_certs import certificates  # noqa: F401  (a fixture for every test module)
+
 # No per-example deadline: a loaded 2-core CI machine must not turn slowness into failures.
 # In CI the examples are derandomized so that a run is reproducible.
 settings.register_profile("dev", deadline=None, print_blob=True)

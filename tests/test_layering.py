@@ -74,7 +74,7 @@ def test_no_top_level_mqlite_folder() -> None:
 
 # Modules allowed to import each I/O module, per part (design: one socket module, one store).
 CONFINED = {
-    "broker": {"socket": {"loop.py"}, "selectors": {"loop.py"},
+    "broker": {"socket": {"loop.py", "listeners.py"}, "selectors": {"loop.py"},
                "sqlite3": {"sqlite_store.py", "sqlite_inspect.py"},
                "sqlite_utils": {"sqlite_store.py"}},
     "client": {"socket": {"transport.py"}, "selectors": {"transport.py"},

@@ -22,6 +22,9 @@ from mqlite.protocol import (
     Pingreq,
     Pingresp,
     Properties,
+    Suback,
+    Subscribe,
+    Subscription,
     encode,
 )
 
@@ -31,8 +34,14 @@ TIMEOUT = 5.0
 class RawClient:
     """A TCP connection that sends packets or raw bytes and reads packets back."""
 
-    def __init__(self, address: tuple[str, int], version: int = 4) -> None:
-        self.sock = socket.create_connection(address, timeout=TIMEOUT)
+    def __init__(self, address: tuple[str, int] | str, version: int = 4) -> None:
+        """``address``: (host, port), or a unix socket's path."""
+        if isinstance(address, str):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(TIMEOUT)
+            self.sock.connect(address)
+        else:
+            self.sock = socket.create_connection(address, timeout=TIMEOUT)
         self.version = version
         self.reader = PacketReader("client", version=version)
 
@@ -79,6 +88,13 @@ class RawClient:
             if not data:
                 return packets
             packets.extend(self.reader.feed(data))
+
+    def subscribe(self, topic_filter: str, qos: int = 0, packet_id: int = 1) -> Suback:
+        self.send(Subscribe(packet_id=packet_id,
+                            subscriptions=[Subscription(topic_filter=topic_filter, qos=qos)]))
+        suback = self.receive()
+        assert isinstance(suback, Suback), suback
+        return suback
 
     def ping(self) -> None:
         self.send(Pingreq())

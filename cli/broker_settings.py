@@ -1,0 +1,165 @@
+"""The daemon's effective settings: the defaults, then the configuration file, then the flags
+given on the command line; and the flags themselves, one per setting."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mqlite.broker import BrokerConfig
+from mqlite.broker.config import LIMITS, describe_range
+from mqlite.broker.config_file import (
+    BROKER_TYPES,
+    DAEMON_CHOICES,
+    DAEMON_KEYS,
+    ConfigError,
+    FileSettings,
+    load,
+)
+from mqlite.broker.listener_config import ListenerConfig
+
+# Each broker setting's flag help (the flag is --the-setting-name).
+BROKER_HELP = {
+    "host": "address of the default TCP listener; 0.0.0.0 or :: for all (default: 127.0.0.1)",
+    "port": "port of the default TCP listener; 0 picks a free one (default: 1883)",
+    "max_packet_size": "largest packet a client may send, in bytes",
+    "connect_packet_limit": "largest CONNECT packet, in bytes",
+    "connect_timeout": "seconds a new connection has to send CONNECT",
+    "max_keepalive": "largest keep alive a client may ask for, in seconds",
+    "max_topic_levels": "most levels a topic or filter may have",
+    "max_inflight": "QoS 1/2 messages in flight per client",
+    "max_queued_messages": "messages queued per session",
+    "max_queued_bytes": "payload bytes queued per session",
+    "queue_overflow": "which message a full queue drops",
+    "queue_qos0": "queue QoS 0 messages for offline persistent sessions",
+    "receive_maximum": "inbound QoS 2 messages awaiting PUBREL per client",
+    "topic_alias_maximum": "topic aliases an MQTT 5 client may use",
+    "max_qos": "highest QoS the broker accepts and grants",
+    "retain_available": "keep retained messages",
+    "max_subscriptions": "subscriptions per session",
+    "output_soft_limit": "bytes queued to a client past which its QoS 0 messages are dropped",
+    "output_hard_limit": "bytes queued to a client past which it is disconnected",
+    "close_timeout": "seconds a closing connection may take to flush",
+    "session_expiry": "seconds an MQTT 3.1.1 persistent session outlives its connection "
+                      "(default: never expires)",
+    "sys_interval": "seconds between $SYS updates; 0 turns them off",
+}
+DAEMON_HELP = {
+    "db": "SQLite file for persistent sessions and retained messages, created 0600; "
+          "':memory:' keeps nothing (default: mqlite.db)",
+    "sync": "full: an acknowledged message survives power loss; normal: it survives a process "
+            "crash, and is faster (default: full)",
+    "log_level": "logging level (default: info)",
+    "log_format": "text, or json: one object a line (default: text)",
+    "log_dest": "where logs go (default: stderr)",
+}
+
+
+@dataclass(slots=True)
+class DaemonSettings:
+    broker: BrokerConfig
+    db: str
+    sync: str
+    log_level: str
+    log_dest: str
+    log_file: str | None
+    log_format: str
+    connection_messages: bool
+    warnings: list[str]
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _number(setting: str, kind: type[int] | type[float]) -> Callable[[str], float]:
+    """An argparse type: a number within the setting's range (broker/config.py LIMITS)."""
+    low, high = LIMITS[setting]
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number {describe_range(low, high)}, "
+                                             f"not {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {describe_range(low, high)}, not {text}")
+        return value
+
+    return parse
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per setting; every default is None, so a flag overrides only when given."""
+    for name, kind in BROKER_TYPES.items():
+        options: dict[str, Any] = {"help": BROKER_HELP[name], "default": None, "dest": name}
+        base = next((k for k in (int, float, bool, str) if k is kind or k in getattr(
+            kind, "__args__", ())), str)
+        if base is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        elif name in LIMITS:
+            options["type"] = _number(name, float if base is float else int)
+        if name == "queue_overflow":
+            options["choices"] = ["drop-oldest", "drop-newest"]
+        parser.add_argument(_flag(name), **options)
+    for name in ("db", "sync", "log_level", "log_format"):
+        parser.add_argument(_flag(name), default=None, dest=name, help=DAEMON_HELP[name],
+                            choices=DAEMON_CHOICES.get(name))
+    parser.add_argument("--log-file", default=None, dest="log_file", metavar="PATH",
+                        help="log to this file (reopened on SIGHUP, for logrotate)")
+
+
+def resolve(args: argparse.Namespace) -> DaemonSettings:
+    """Defaults < file < flags. ConfigError (one line) for anything that cannot be used."""
+    settings = load(args.config) if args.config else FileSettings()
+    values: dict[str, Any] = dict(DAEMON_KEYS)
+    values.update(settings.values)
+    given = {name: getattr(args, name) for name in [*BROKER_TYPES, *DAEMON_KEYS]
+             if getattr(args, name, None) is not None}
+    if settings.listeners and ("host" in given or "port" in given):
+        flag = "--port" if "port" in given else "--host"
+        raise ConfigError(f"{flag}: {args.config} declares its listeners; change them there")
+    values.update(given)
+    if "log_file" in given:
+        values["log_dest"] = "file"
+    for name, choices in DAEMON_CHOICES.items():
+        if values[name] not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, not "
+                              f"{values[name]!r}")
+    if values["log_dest"] == "file" and not values["log_file"]:
+        raise ConfigError("log_dest file needs log_file")
+    broker_values = {name: values[name] for name in BROKER_TYPES if name in values}
+    try:
+        broker = BrokerConfig(listeners=settings.listeners, **broker_values)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return DaemonSettings(broker=broker, db=values["db"], sync=values["sync"],
+                          log_level=values["log_level"], log_dest=values["log_dest"],
+                          log_file=values["log_file"], log_format=values["log_format"],
+                          connection_messages=values["connection_messages"],
+                          warnings=settings.warnings)
+
+
+def effective_toml(settings: DaemonSettings) -> str:
+    """The effective configuration, as a TOML file that would give it (``--check``)."""
+    lines = ["# mqlite broker: effective configuration"]
+    daemon = {name: getattr(settings, name) for name in DAEMON_KEYS}
+    broker = {f.name: getattr(settings.broker, f.name)
+              for f in dataclasses.fields(BrokerConfig) if f.name != "listeners"}
+    for name, value in [*daemon.items(), *broker.items()]:
+        lines.append(_toml_line(name, value))
+    for listener in settings.broker.effective_listeners():
+        lines += ["", "[[listeners]]"]
+        for f in dataclasses.fields(ListenerConfig):
+            lines.append(_toml_line(f.name, getattr(listener, f.name)))
+    return "\n".join(lines) + "\n"
+
+
+def _toml_line(name: str, value: Any) -> str:
+    if value is None:
+        return f"# {name} is not set"
+    return f"{name} = {json.dumps(value)}"  # JSON's strings, numbers and booleans are TOML's

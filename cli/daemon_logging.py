@@ -1,0 +1,85 @@
+"""Where the daemon's log goes (stderr, stdout, a file, syslog) and in which form (text, or
+JSON: one object a line). A log file is reopened by ``reopen()``, on SIGHUP, for logrotate."""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import os
+import sys
+import time
+from typing import Any, Protocol
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Fields a log call may pass with ``extra=``; the JSON form gives them keys of their own.
+EXTRA_FIELDS = ("event", "client_id", "listener", "peer")
+
+
+class _Settings(Protocol):
+    log_level: str
+    log_dest: str
+    log_file: str | None
+    log_format: str
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+                    + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in EXTRA_FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                entry[name] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def _handler(settings: _Settings) -> logging.Handler:
+    if settings.log_dest == "file":
+        assert settings.log_file is not None
+        # A private file: logs name clients and addresses. WatchedFileHandler reopens it when
+        # logrotate moves it away; reopen() does so on SIGHUP too.
+        os.close(os.open(settings.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        return logging.handlers.WatchedFileHandler(settings.log_file, encoding="utf-8")
+    if settings.log_dest == "syslog":
+        address = "/dev/log" if os.path.exists("/dev/log") else ("localhost", 514)
+        handler: logging.Handler = logging.handlers.SysLogHandler(address=address)
+        return handler
+    return logging.StreamHandler(sys.stdout if settings.log_dest == "stdout" else sys.stderr)
+
+
+def configure_logging(settings: _Settings) -> None:
+    """Replace the root logger's handlers with the one the settings name. OSError if a log
+    file cannot be opened."""
+    handler = _handler(settings)
+    if settings.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    elif settings.log_dest == "syslog":
+        handler.setFormatter(logging.Formatter("mqlite: %(levelname)s %(name)s: %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+        old.close()
+    root.addHandler(handler)
+    root.setLevel(settings.log_level.upper())
+
+
+def reopen() -> None:
+    """Reopen log files (after logrotate moved them)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.acquire()
+            try:
+                handler.close()
+                handler.stream = handler._open()
+            finally:
+                handler.release()
