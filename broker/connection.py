@@ -13,6 +13,7 @@ from mqlite.protocol import Disconnect, Packet, PacketReader, Properties, encode
 if TYPE_CHECKING:
     from .hooks import ClientInfo
     from .timers import Timer
+    from .websocket import WebSocketTransport
 
 # Protocol levels as people name them, for logs.
 VERSION_NAMES = {3: "3.1", 4: "3.1.1", 5: "5.0"}
@@ -51,6 +52,7 @@ class Connection:
         "state",
         "topic_alias_maximum",
         "version",
+        "websocket",
     )
 
     def __init__(self, sock: Any, peer: str, reader: PacketReader, dirty: set[Connection],
@@ -75,6 +77,8 @@ class Connection:
         # listener does not).
         self.peer_certificate: dict[str, Any] | None = None
         self.certificate_username: str | None = None
+        # On a ws / wss listener: the WebSocket layer the event loop feeds and frames through.
+        self.websocket: WebSocketTransport | None = None
         # Monotonic time by which the next packet must arrive (connect timeout, then 1.5 x
         # keep alive); 0 means none.
         self.deadline = deadline

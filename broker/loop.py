@@ -14,41 +14,28 @@ TCP slows the publisher down instead of the subscriber's queue overflowing.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import selectors
 import socket
 import ssl
-import termios
 import time
 from collections.abc import Iterator
-from typing import Any
 
 from mqlite.protocol import MQTTError, Packet, ReasonCode
 
 from .config import BrokerConfig
 from .connection import CLOSED, Connection
 from .core import BrokerCore
+from .linger import LINGER_POLL, LINGER_SECONDS, Closing, all_delivered
 from .listener_config import ListenerConfig
 from .listeners import Listener, ListenerError, close_listener, open_listener
 from .store import StoreWriteError
-from .timers import Timer
 from .tls import WOULD_BLOCK, client_identity, handshake_step, wrap
+from .websocket import WebSocketTransport
 
 log = logging.getLogger("mqlite.broker")
 
 READ_SIZE = 256 * 1024
-# Closing gracefully. A socket closed with unread input sends a TCP reset, and a reset throws
-# away what is still queued for the peer: the last packet (a DISCONNECT with its reason code)
-# is lost. So from the moment a connection is closing, what its peer still sends is read and
-# discarded while its last packets go out; then the write side is shut, so the peer reads
-# them and an end of stream; and the socket is closed once the peer closes too, or after
-# LINGER_SECONDS, all within the close timeout.
-LINGER_SECONDS = 2.0
-# While lingering, how often to look whether the peer has acknowledged every byte we sent, and
-# sent nothing more: then closing resets nothing, and need not wait for the peer to close.
-LINGER_POLL = 0.02
-
 _WAKER = "waker"
 
 
@@ -65,7 +52,7 @@ class EventLoop:
         # Connections whose handling stopped at a pause, with packets left in their reader.
         self._backlog: set[Connection] = set()
         # Connections closing gracefully (see LINGER_SECONDS), with how far they are.
-        self._closing: dict[Connection, _Closing] = {}
+        self._closing: dict[Connection, Closing] = {}
         # Connections whose packets were handled this turn: their acks wait for the commit.
         self._handled: set[Connection] = set()
         self._wake_read, self._wake_write = socket.socketpair()
@@ -236,6 +223,8 @@ class EventLoop:
             if listener.tls is not None:
                 sock = wrap(listener.tls, sock)
             conn = self.core.new_connection(sock, peer, now, listener.name)
+            if listener.config.websocket:
+                conn.websocket = WebSocketTransport(listener.config.path)
             listener.connections += 1
             self._listener_of[conn] = listener
             self.connections.add(conn)
@@ -297,7 +286,15 @@ class EventLoop:
             return
         if conn.keepalive:
             conn.deadline = now + 1.5 * conn.keepalive
-        self._handle(conn, conn.reader.feed(self._view[:count]), now)
+        websocket = conn.websocket
+        if websocket is None:
+            self._handle(conn, conn.reader.feed(self._view[:count]), now)
+        else:
+            self._handle(conn, conn.reader.feed(websocket.receive(self._view[:count])), now)
+            if websocket.to_send:
+                self.core.dirty.add(conn)  # the upgrade's answer, a pong
+            if websocket.closed is not None and conn.open:
+                self.core.drop(conn, websocket.closed)
         if sock.__class__ is ssl.SSLSocket and sock.pending() and conn.open:
             self._tls_pending.add(conn)  # decrypted input select() will not report
 
@@ -332,7 +329,11 @@ class EventLoop:
         for conn in dirty:
             if conn.state == CLOSED:
                 continue
-            if conn.out:
+            websocket = conn.websocket
+            if websocket is not None:
+                if not self._flush_websocket(conn, websocket, hard_limit):
+                    continue
+            elif conn.out:
                 out = conn.out
                 data = out[0] if len(out) == 1 else b"".join(out)
                 try:
@@ -353,9 +354,32 @@ class EventLoop:
                         conn.out_size = 0
                         core.drop(conn, f"output over {hard_limit} bytes: client not reading")
             if conn.open:
-                self._want_write(conn, bool(conn.out))
+                self._want_write(conn, bool(conn.out or (websocket and websocket.unsent)))
             else:
                 self._flush_closing(conn)
+
+    def _flush_websocket(self, conn: Connection, websocket: WebSocketTransport,
+                         hard_limit: int) -> bool:
+        """Frame and send; False if the socket failed (and is closed)."""
+        if not conn.open:
+            websocket.close()  # a close frame after the last packets
+        data = websocket.take(conn.out)
+        conn.out.clear()
+        if data:
+            try:
+                sent = conn.sock.send(data)
+            except WOULD_BLOCK:
+                sent = 0
+            except OSError as exc:
+                self._close_socket(conn, f"socket error: {exc.strerror or exc}")
+                return False
+            websocket.unsent = data[sent:]
+        conn.out_size = len(websocket.unsent)
+        if conn.out_size > hard_limit and conn.open:
+            websocket.unsent = b""
+            conn.out_size = 0
+            self.core.drop(conn, f"output over {hard_limit} bytes: client not reading")
+        return True
 
     def _flush_closing(self, conn: Connection) -> None:
         if conn in self._handshaking:  # no TLS session yet: nothing can be sent on it
@@ -365,8 +389,8 @@ class EventLoop:
         if closing is None:
             deadline = time.monotonic() + self.config.close_timeout
             timer = self.core.timers.call_at(deadline, self._give_up, conn)
-            closing = self._closing[conn] = _Closing(deadline, timer)
-        if conn.out:
+            closing = self._closing[conn] = Closing(deadline, timer)
+        if conn.out or (conn.websocket is not None and conn.websocket.unsent):
             self._watch(conn, read=not closing.peer_done, write=True)
             return
         if closing.lingering:
@@ -392,13 +416,13 @@ class EventLoop:
         closing = self._closing.get(conn)
         if closing is None:
             return
-        if _all_delivered(conn.sock):
+        if all_delivered(conn.sock):
             self._close_socket(conn, conn.close_reason)
         else:
             closing.poll = self.core.timers.call_at(time.monotonic() + LINGER_POLL,
                                                     self._poll_linger, conn)
 
-    def _discard_input(self, conn: Connection, closing: _Closing) -> None:
+    def _discard_input(self, conn: Connection, closing: Closing) -> None:
         try:
             count = conn.sock.recv_into(self._buffer)
         except WOULD_BLOCK:
@@ -457,32 +481,3 @@ class EventLoop:
             self.selector.unregister(conn.sock)
         with contextlib.suppress(OSError):
             conn.sock.close()
-
-
-class _Closing:
-    """How far a connection's graceful close is (see LINGER_SECONDS)."""
-
-    __slots__ = ("deadline", "lingering", "peer_done", "poll", "timer")
-
-    def __init__(self, deadline: float, timer: Timer) -> None:
-        self.deadline = deadline  # the close timeout: closed by then, whatever is unsent
-        self.timer = timer  # fires at the deadline, or at the end of the linger
-        self.poll: Timer | None = None  # while lingering: the next look at _all_delivered
-        self.lingering = False  # output all out and the write side shut
-        self.peer_done = False  # the peer closed its side: nothing more to read
-
-
-def _all_delivered(sock: socket.socket) -> bool:
-    """Whether the peer has acknowledged every byte sent (our FIN too) and nothing it sent
-    waits unread (Linux's SIOCOUTQ and FIONREAD; False where they cannot be asked)."""
-    try:
-        unacknowledged = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
-        unread = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
-    except (OSError, AttributeError):
-        return False
-    return unacknowledged == unread == b"\0\0\0\0"
-
-
-def describe(address: Any) -> str:
-    host, port = address[0], address[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
