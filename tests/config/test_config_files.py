@@ -193,6 +193,14 @@ def test_mosquitto_conf_with_three_listeners_and_a_warning(tmp_path: Path) -> No
     done = broker_cli("-c", path, "--check")
     assert done.returncode == 0, done.stderr
     assert "password_file is not supported" in done.stderr
+    with BrokerProcess("-c", path) as broker:  # and it runs: three listeners, the warning
+        broker.wait_for_log("WARNING .*mosquitto.conf:19: password_file is not supported")
+        broker.wait_for_log(re.escape(f"listening on {tmp_path}/mosquitto.sock (unix:"))
+        broker.wait_for_log(r"listening on 127\.0\.0\.1:\d+ \(ws:\d+\)")
+        client = RawClient(broker.address)  # the first listener: tcp, max_connections 10
+        client.connect(client_id="from-mosquitto-conf")
+        client.ping()
+        assert broker.terminate() == 0
 
 
 def test_mosquitto_conf_without_persistence_keeps_nothing(tmp_path: Path) -> None:
