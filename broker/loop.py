@@ -19,7 +19,8 @@ import selectors
 import socket
 import ssl
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 
 from mqlite.protocol import MQTTError, Packet, ReasonCode
 
@@ -60,6 +61,8 @@ class EventLoop:
         self._wake_write.setblocking(False)
         self.selector.register(self._wake_read, selectors.EVENT_READ, _WAKER)
         self._stopping = False
+        # Callbacks from other threads or signal handlers, run at the start of the next turn.
+        self._soon: deque[Callable[[], None]] = deque()
         # The listener each connection came in on (its count of open connections).
         self._listener_of: dict[Connection, Listener] = {}
         # TLS connections still in their handshake; and those whose TLS layer holds
@@ -94,6 +97,12 @@ class EventLoop:
         """Interrupt ``select`` from another thread or a signal handler."""
         with contextlib.suppress(OSError):
             self._wake_write.send(b"\0")
+
+    def call_soon(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` on the loop's thread at the start of its next turn; safe from any
+        thread and from a signal handler (it only appends and wakes)."""
+        self._soon.append(callback)
+        self.wake()
 
     def request_stop(self) -> None:
         self._stopping = True
@@ -158,6 +167,12 @@ class EventLoop:
 
     def turn(self, max_wait: float | None = None) -> None:
         core = self.core
+        while self._soon:
+            callback = self._soon.popleft()
+            try:
+                callback()
+            except Exception:  # a bug in it must not stop the broker
+                log.exception("error in a callback run on the broker's thread")
         deadline = core.timers.next_deadline()
         flush_by = core.store.flush_deadline()
         if flush_by is not None and (deadline is None or flush_by < deadline):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
@@ -15,6 +15,7 @@ from .core import BrokerCore
 from .hooks import Hook, Hooks
 from .listeners import ListenerError
 from .loop import EventLoop
+from .reload import apply_config
 from .sqlite_store import SQLiteStore
 from .store import MemoryStore, SessionStore
 
@@ -126,6 +127,26 @@ class Broker:
             if thread.is_alive():
                 raise TimeoutError("the broker did not stop in time")
             self._thread = None
+
+    def call_soon(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` on the broker's thread at the start of its next loop turn; safe
+        from other threads and from signal handlers."""
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("the broker is not running")
+        loop.call_soon(callback)
+
+    def reload(self, config: BrokerConfig) -> None:
+        """Apply ``config`` without dropping connections (see broker/reload.py): limits from
+        now on, listeners opened and closed by difference, TLS certificates read again."""
+        def apply() -> None:
+            assert self._loop is not None
+            self.config = config
+            apply_config(self._loop, config)
+            self._addresses = {listener.name: listener.address
+                               for listener in self._loop.listeners}
+
+        self.call_soon(apply)
 
     def __enter__(self) -> Broker:
         self.start()

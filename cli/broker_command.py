@@ -1,5 +1,5 @@
 """``mqlite broker``: run the broker daemon in the foreground until SIGINT or SIGTERM;
-SIGHUP reloads the configuration file."""
+SIGHUP reloads the configuration file and reopens log files."""
 
 from __future__ import annotations
 
@@ -79,14 +79,48 @@ def run(args: argparse.Namespace) -> int:
 
 def _install_signals(broker: Broker, args: argparse.Namespace,
                      settings: DaemonSettings) -> None:
+    running = [settings]
+
     def stop(signum: int, frame: FrameType | None) -> None:
         log.info("%s received: stopping", signal.Signals(signum).name)
         broker.stop()
 
     def hang_up(signum: int, frame: FrameType | None) -> None:
-        # A daemon's SIGHUP asks for a reload; by default it would end the process silently.
-        log.info("SIGHUP received: there is no configuration to reload; carrying on")
+        # Only handed to the broker's thread: a signal handler may interrupt a log call or a
+        # loop turn halfway.
+        broker.call_soon(lambda: _reload(broker, args, running))
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGHUP, hang_up)
+
+
+def _reload(broker: Broker, args: argparse.Namespace, running: list[DaemonSettings]) -> None:
+    """SIGHUP: read the configuration again and apply it; a file with errors changes
+    nothing. Log files are reopened either way (logrotate)."""
+    old = running[0]
+    if not args.config:
+        configure_logging(old)
+        log.info("SIGHUP received: log reopened; there is no configuration file to reload")
+        return
+    log.info("SIGHUP received: reloading %s", args.config)
+    try:
+        new = resolve(args)
+        for listener in new.broker.effective_listeners():
+            if listener.tls:
+                tls_context(listener)
+    except (ConfigError, ListenerError) as exc:
+        log.error("reload refused, the running configuration stays: %s", exc)
+        return
+    try:
+        configure_logging(new)
+    except OSError as exc:
+        log.error("reload: cannot log to %s (%s); logging as before", new.log_file,
+                  exc.strerror or exc)
+        configure_logging(old)
+    for warning in new.warnings:
+        log.warning("%s", warning)
+    if (new.db, new.sync) != (old.db, old.sync):
+        log.warning("reload: db and sync change only with a restart; still using %s", old.db)
+    broker.reload(new.broker)
+    running[0] = new
