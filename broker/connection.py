@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from mqlite.protocol import Disconnect, Packet, PacketReader, Properties, encode, encode_within
 
+from . import packet_log
+
 if TYPE_CHECKING:
     from .hooks import ClientInfo
     from .timers import Timer
@@ -120,6 +122,9 @@ class Connection:
             if fitted is None:
                 return False
             data = fitted
+        if packet_log.SWITCH.on:
+            packet_log.packet_out(self.client_id, self.peer, packet_log.fields(packet),
+                                  len(data))
         self.send_bytes(data)
         return True
 

@@ -31,7 +31,7 @@ from mqlite.protocol import (
     UnsupportedProtocolVersion,
 )
 
-from . import handle_acks, handle_connect, handle_publish, handle_subscribe
+from . import handle_acks, handle_connect, handle_publish, handle_subscribe, packet_log
 from .config import BrokerConfig
 from .connection import CONNECTED, CONNECTING, Connection
 from .hooks import Hooks
@@ -74,6 +74,7 @@ class BrokerCore:
         self.started = time.monotonic()
         self._last_drop_log = 0.0
         self.sessions.restore(store.load(), self.retained)
+        packet_log.refresh()
         if config.sys_interval > 0:
             self.timers.call_at(self.started, self._publish_sys)
 
@@ -88,6 +89,8 @@ class BrokerCore:
         return conn
 
     def handle_packet(self, conn: Connection, packet: Packet, now: float) -> None:
+        if packet_log.SWITCH.on:
+            packet_log.packet_in(conn.client_id, conn.peer, packet, conn.version)
         if conn.state == CONNECTING:
             assert isinstance(packet, Connect)  # the server-side reader lets nothing else first
             handle_connect.handle_connect(self, conn, packet, now)

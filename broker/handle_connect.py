@@ -35,7 +35,8 @@ def _refuse(conn: Connection, v3_code: int, v5_code: int, why: str) -> None:
     sent after this CONNECT is processed [MQTT-3.1.4-5]."""
     conn.send(Connack(reason_code=v5_code if conn.version == 5 else v3_code))
     conn.close(why)
-    log.info("connection from %s refused: %s", conn.peer, why)
+    log.info("connection from %s refused: %s", conn.peer, why,
+             extra={"event": "refused", "peer": conn.peer, "listener": conn.listener})
 
 
 def handle_connect(broker: BrokerServices, conn: Connection, packet: Connect,
@@ -107,7 +108,9 @@ def handle_connect(broker: BrokerServices, conn: Connection, packet: Connect,
         broker.hooks.notify("on_connect", info)
     log.info("%s %s connected from %s (MQTT %s, %s, keep alive %ds)",
              "bridge" if conn.bridge else "client", client_id, conn.peer, VERSION_NAMES[level],
-             "resumed session" if session_present else "new session", keepalive)
+             "resumed session" if session_present else "new session", keepalive,
+             extra={"event": "connect", "client_id": client_id, "peer": conn.peer,
+                    "listener": conn.listener})
     if session_present:
         resend_inflight(broker, session, conn, now)
         pump(broker, session, now)

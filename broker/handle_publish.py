@@ -15,6 +15,7 @@ from mqlite.protocol import (
     encode_puback_success,
 )
 
+from . import packet_log
 from .connection import Connection
 from .hooks import Access
 from .message import Message
@@ -113,6 +114,9 @@ def _acknowledge(conn: Connection, packet: Publish, code: int) -> None:
         if code:
             conn.send(Puback(packet_id=packet.packet_id, reason_code=code))
         else:
+            if packet_log.SWITCH.on:
+                packet_log.packet_out(conn.client_id, conn.peer,
+                                      f"PUBACK id={packet.packet_id}", 4)
             conn.send_bytes(encode_puback_success(packet.packet_id))
     else:
         conn.send(Pubrec(packet_id=packet.packet_id, reason_code=code))

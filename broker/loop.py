@@ -84,9 +84,18 @@ class EventLoop:
                 close_listener(listener)
             raise
         for listener in opened:
-            self.selector.register(listener.sock, selectors.EVENT_READ, listener)
-            self.listeners.append(listener)
+            self.add_listener(listener)
         return opened
+
+    def add_listener(self, listener: Listener) -> None:
+        self.selector.register(listener.sock, selectors.EVENT_READ, listener)
+        self.listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        """Stop accepting on it and close it; its connections stay."""
+        self.selector.unregister(listener.sock)
+        self.listeners.remove(listener)
+        close_listener(listener)
 
     def listen(self, host: str, port: int) -> tuple[str, int]:
         """One TCP listener; the bound (host, port)."""

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from mqlite.protocol import EMPTY_PROPERTIES, Publish, encode_publish, encode_publish_fields
 
+from . import packet_log
 from .connection import Connection
 from .message import Message
 from .services import BrokerServices
@@ -30,7 +31,7 @@ def send_publish(broker: BrokerServices, conn: Connection, message: Message, *, 
     if cache is not None and not use_alias:
         data = cache.get(key)
         if data is not None:
-            return _queue(broker, conn, data)
+            return _queue(broker, conn, data, message, qos, packet_id)
     properties = EMPTY_PROPERTIES
     if version == 5:
         properties = message.properties_at(now)
@@ -49,7 +50,7 @@ def send_publish(broker: BrokerServices, conn: Connection, message: Message, *, 
                                          properties=properties))
     elif cache is not None:
         cache[key] = data
-    return _queue(broker, conn, data)
+    return _queue(broker, conn, data, message, qos, packet_id)
 
 
 def _with_alias(conn: Connection, packet: Publish) -> bytes:
@@ -66,7 +67,11 @@ def _with_alias(conn: Connection, packet: Publish) -> bytes:
     return encode_publish(packet, 5)
 
 
-def _queue(broker: BrokerServices, conn: Connection, data: bytes) -> bool:
+def _queue(broker: BrokerServices, conn: Connection, data: bytes, message: Message, qos: int,
+           packet_id: int | None) -> bool:
+    if packet_log.SWITCH.on:
+        packet_log.packet_out(conn.client_id, conn.peer, f"PUBLISH id={packet_id} topic="
+                              f"{message.topic!r} qos={qos}", len(data))
     conn.send_bytes(data)
     broker.stats.messages_sent += 1
     return True

@@ -5,12 +5,12 @@ contexts (certificates renewed on disk) for the connections accepted from now on
 from __future__ import annotations
 
 import logging
-import selectors
 from typing import TYPE_CHECKING
 
+from . import packet_log
 from .config import BrokerConfig
 from .listener_config import ListenerConfig
-from .listeners import Listener, ListenerError, close_listener, open_listener, tls_context
+from .listeners import Listener, ListenerError, open_listener, tls_context
 
 if TYPE_CHECKING:
     from .loop import EventLoop
@@ -28,28 +28,24 @@ def apply_config(loop: EventLoop, new: BrokerConfig) -> None:
     rest of the new configuration applies."""
     loop.core.config = new
     loop.config = new
+    packet_log.refresh()  # the log level may have changed with the configuration
     wanted = {_key(config): config for config in new.effective_listeners()}
-    kept: list[Listener] = []
-    for listener in loop.listeners:
+    for listener in list(loop.listeners):
         config = wanted.get(_key(listener.config))
         if config == listener.config:
             wanted.pop(_key(config))
             if config.tls:
                 _renew_tls(listener)
-            kept.append(listener)
             continue
-        loop.selector.unregister(listener.sock)
-        close_listener(listener)  # its connections stay
+        loop.remove_listener(listener)
         log.info("reload: closed listener %s (%s)", listener.name, listener.where())
-    loop.listeners[:] = kept
     for config in wanted.values():
         try:
             listener = open_listener(config)
         except ListenerError as exc:
             log.error("reload: %s", exc)
             continue
-        loop.selector.register(listener.sock, selectors.EVENT_READ, listener)
-        loop.listeners.append(listener)
+        loop.add_listener(listener)
         log.info("reload: listening on %s (%s)", listener.where(), listener.name)
 
 

@@ -124,7 +124,9 @@ class SessionRegistry(Mapping[str, Session]):
         self._broker.resume_publishers(session)  # nobody waits for an offline session's queue
         self._broker.stats.clients_connected -= 1
         log.info("client %s disconnected from %s (MQTT %s): %s", conn.client_id, conn.peer,
-                 VERSION_NAMES.get(conn.version), conn.close_reason)
+                 VERSION_NAMES.get(conn.version), conn.close_reason,
+                 extra={"event": "disconnect", "client_id": conn.client_id,
+                        "peer": conn.peer, "listener": conn.listener})
         if self._broker.hooks.active and conn.client_info is not None:
             self._broker.hooks.notify("on_disconnect", conn.client_info, conn.close_reason)
         will, session.will = session.will, None

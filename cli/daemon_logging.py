@@ -21,6 +21,7 @@ class _Settings(Protocol):
     log_dest: str
     log_file: str | None
     log_format: str
+    connection_messages: bool
 
 
 class JsonFormatter(logging.Formatter):
@@ -39,6 +40,11 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+def _without_connection_messages(record: logging.LogRecord) -> bool:
+    """connection_messages = false: no line per client connecting and disconnecting."""
+    return getattr(record, "event", None) not in ("connect", "disconnect")
 
 
 def _handler(settings: _Settings) -> logging.Handler:
@@ -65,6 +71,8 @@ def configure_logging(settings: _Settings) -> None:
         handler.setFormatter(logging.Formatter("mqlite: %(levelname)s %(name)s: %(message)s"))
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    if not settings.connection_messages:
+        handler.addFilter(_without_connection_messages)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -35,7 +35,7 @@ def test_sighup_reloads_without_dropping_connections(tmp_path: Path) -> None:
         assert granted == [1], "max_subscriptions 5 and max_qos 1 apply to it now"
         newcomer = RawClient(("127.0.0.1", added_port))  # the added listener
         newcomer.connect(client_id="newcomer")
-        assert "listening on 127.0.0.1:%d (added)" % added_port in log_file.read_text()
+        assert f"listening on 127.0.0.1:{added_port} (added)" in log_file.read_text()
 
         config.write_text("max_subscriptions = \"many\"\n")  # broken
         broker.proc.send_signal(signal.SIGHUP)
