@@ -168,7 +168,7 @@ class Client(ClientCallbacks):
         executor, so an event loop never blocks on it; pass the result to ``attach_socket``."""
         return transport.open_connection(
             self.host, self.port, self.connect_timeout, self._bind_address, self._bind_port,
-            self._tls_context, self._transport,
+            self._tls_context, self._transport, self._ws_path, self._ws_headers,
         )
 
     def attach_socket(self, sock: Any) -> MQTTErrorCode:
@@ -272,7 +272,7 @@ class Client(ClientCallbacks):
         return self._sock
 
     def want_write(self) -> bool:
-        return bool(self._session.out)
+        return bool(self._session.out) or transport.unsent(self._sock)
 
     def add_write_waker(self, wake: Callable[[], None]) -> None:
         """Also call ``wake()`` whenever ``want_write()`` becomes true, beside
@@ -327,6 +327,7 @@ class Client(ClientCallbacks):
             session = self._session
             out = session.out
             try:
+                transport.flush(sock)  # a WebSocket's framed bytes from last time go first
                 while out:
                     sent = transport.send(sock, out)
                     if not sent:
@@ -428,12 +429,12 @@ class Client(ClientCallbacks):
     def _update_write_registration(self) -> None:
         """Fire on_socket_register_write / unregister_write on a change of want_write(),
         serialised so the calls always pair up and never follow on_socket_close."""
-        want = bool(self._session.out)
+        want = self.want_write()
         if want == self._registered_write:
             return
         with self._registration_lock:
             sock = self._sock
-            want = bool(self._session.out) and sock is not None
+            want = self.want_write() and sock is not None
             if want == self._registered_write:
                 return
             self._registered_write = want

@@ -63,8 +63,9 @@ def checked_arguments(callback_api_version: Any, client_id: str | None,
         raise ValueError(f"unsupported protocol {protocol}: use MQTTv311 or MQTTv5")
     if protocol == MQTTv5 and clean_session is not None:
         raise ValueError("clean_session is not used with MQTTv5: use clean_start in connect()")
-    if transport not in ("tcp", "unix"):
-        raise ValueError(f"transport {transport!r} is not supported: use 'tcp' or 'unix'")
+    if transport not in ("tcp", "unix", "websockets"):
+        raise ValueError(f"transport {transport!r} is not supported: use 'tcp', "
+                         "'websockets' or 'unix'")
     client_id = client_id or ""
     if clean_session is False and not client_id:
         raise ValueError("A client id must be provided if clean session is False.")
@@ -96,6 +97,8 @@ class ClientSettings:
         self.max_queued_messages = 0
         self._logger: logging.Logger | None = None
         self._topic_callbacks: TopicTrie[str, Callback] = TopicTrie()
+        self._ws_path = "/mqtt"
+        self._ws_headers: dict[str, str] | None = None
 
     @property
     def will_topic(self) -> str | None:
@@ -150,6 +153,15 @@ class ClientSettings:
 
     def tls_set_context(self, context: ssl.SSLContext | None = None) -> None:
         self._tls_context = context or ssl.create_default_context()
+
+    def ws_set_options(self, path: str = "/mqtt", headers: dict[str, str] | None = None
+                       ) -> None:
+        """With ``transport="websockets"``: the request path and extra HTTP headers of the
+        upgrade (paho's signature; a callable ``headers`` is not supported)."""
+        if callable(headers):
+            raise TypeError("headers must be a dict (a callable is not supported)")
+        self._ws_path = path
+        self._ws_headers = dict(headers) if headers else None
 
     def tls_insecure_set(self, value: bool) -> None:
         if self._tls_context is None:

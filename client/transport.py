@@ -10,6 +10,9 @@ import contextlib
 import selectors
 import socket
 import ssl
+from typing import Any
+
+from .websocket import WebSocketStream
 
 READ_SIZE = 65536
 
@@ -26,10 +29,13 @@ def open_connection(
     bind_port: int = 0,
     tls_context: ssl.SSLContext | None = None,
     transport: str = "tcp",
-) -> socket.socket:
+    ws_path: str = "/mqtt",
+    ws_headers: dict[str, str] | None = None,
+) -> Any:
     """Connect (blocking, at most ``timeout`` seconds per step) and return the socket, set
-    non-blocking. Raises ``OSError`` (e.g. ``ConnectionRefusedError``) on failure."""
-    sock: socket.socket
+    non-blocking (for "websockets", a :class:`WebSocketStream` over it, upgraded). Raises
+    ``OSError`` (e.g. ``ConnectionRefusedError``) on failure."""
+    sock: Any
     if transport == "unix":
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(timeout)
@@ -50,11 +56,17 @@ def open_connection(
         except BaseException:
             sock.close()
             raise
+    if transport == "websockets":
+        try:
+            sock = WebSocketStream(sock, f"{host}:{port}", ws_path, ws_headers)
+        except BaseException:
+            sock.close()
+            raise
     sock.setblocking(False)
     return sock
 
 
-def receive(sock: socket.socket, buffer: bytearray) -> int:
+def receive(sock: Any, buffer: bytearray) -> int:
     """Read what is there into ``buffer``: the byte count, 0 at end of stream, -1 if nothing
     is available now."""
     try:
@@ -63,12 +75,24 @@ def receive(sock: socket.socket, buffer: bytearray) -> int:
         return -1
 
 
-def tls_pending(sock: socket.socket) -> int:
-    """Decrypted bytes an ``SSLSocket`` holds that select() cannot see."""
-    return sock.pending() if isinstance(sock, ssl.SSLSocket) else 0
+def tls_pending(sock: Any) -> int:
+    """Bytes read that select() cannot see: decrypted ones an ``SSLSocket`` holds, or the
+    payloads a WebSocket stream has taken out of its frames."""
+    return sock.pending() if isinstance(sock, ssl.SSLSocket | WebSocketStream) else 0
 
 
-def send(sock: socket.socket, data: bytes | bytearray | memoryview) -> int:
+def unsent(sock: Any) -> bool:
+    """Whether a WebSocket stream holds framed bytes its socket did not take yet."""
+    return isinstance(sock, WebSocketStream) and bool(sock.unsent)
+
+
+def flush(sock: Any) -> None:
+    """Write what a WebSocket stream holds, as far as the socket takes it."""
+    if isinstance(sock, WebSocketStream):
+        sock.flush()
+
+
+def send(sock: Any, data: bytes | bytearray | memoryview) -> int:
     """Write what the socket takes now; the byte count (0 if it would block)."""
     try:
         return sock.send(data)
@@ -76,7 +100,7 @@ def send(sock: socket.socket, data: bytes | bytearray | memoryview) -> int:
         return 0
 
 
-def close(sock: socket.socket) -> None:
+def close(sock: Any) -> None:
     with contextlib.suppress(OSError):
         sock.close()
 
