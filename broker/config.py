@@ -42,7 +42,19 @@ class BrokerConfig:
     # Topic aliases a client may use towards the broker (MQTT 5).
     topic_alias_maximum: int = 10
     max_qos: int = 2
+    # Deliver at the subscription's QoS even when the message was published lower (mosquitto's
+    # upgrade_outgoing_qos); by default a message goes out at the lower of the two.
+    upgrade_outgoing_qos: bool = False
     retain_available: bool = True
+    # Whether a client may connect without a client id (and be given one); if not, such a
+    # CONNECT is refused (MQTT 3.1.1: return code 2, MQTT 5: 0x85).
+    allow_zero_length_clientid: bool = True
+    # Largest PUBLISH payload accepted, in bytes; 0: no limit beyond max_packet_size. A
+    # larger message is not routed; its QoS flow completes (MQTT 5: reason code 0x83).
+    message_size_limit: int = 0
+    # Payload bytes of outbound QoS 1/2 messages in flight per session; 0: no limit (only
+    # max_inflight). Past it, further messages wait in the session's queue.
+    max_inflight_bytes: int = 0
     # Subscriptions per session; more get SUBACK 0x80 / 0x97 (quota exceeded).
     max_subscriptions: int = 1000
     # Per-connection output: past the soft limit QoS 0 messages to it are dropped (counted);
@@ -88,6 +100,8 @@ LIMITS: dict[str, tuple[float, float]] = {
     "receive_maximum": (1, 65_535),
     "topic_alias_maximum": (0, 65_535),
     "max_qos": (0, 2),
+    "message_size_limit": (0, PROTOCOL_MAX_PACKET_SIZE),
+    "max_inflight_bytes": (0, 1 << 48),
     "max_subscriptions": (1, 1_000_000_000),
     "output_soft_limit": (1, 1 << 48),
     "output_hard_limit": (1, 1 << 48),

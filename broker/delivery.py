@@ -39,7 +39,9 @@ def deliver(broker: BrokerServices, session: Session, message: Message, *, qos: 
         return None
     delivery = Delivery(session.take_seq(), message, qos, retain, subscription_ids)
     if (conn is not None and online and not session.queue
-            and len(session.inflight) < window(broker, conn)):
+            and len(session.inflight) < window(broker, conn)
+            and (not (byte_limit := broker.config.max_inflight_bytes)
+                 or session.inflight_bytes < byte_limit)):
         # Straight into flight: its first record, promised by the publisher's PUBACK/PUBREC.
         start_flight(broker, session, conn, delivery, now, promise=True)
         return None
@@ -97,6 +99,7 @@ def start_flight(broker: BrokerServices, session: Session, conn: Connection, del
     delivery.packet_id = packet_id
     delivery.state = SENT_STATE[delivery.qos]
     session.inflight[packet_id] = delivery
+    session.inflight_bytes += len(delivery.message.payload)
     journal.delivery(session, delivery, promise=promise or delivery.qos == 2)
     if not send_publish(broker, conn, delivery.message, qos=delivery.qos, retain=delivery.retain,
                         packet_id=packet_id, dup=False,
@@ -110,9 +113,10 @@ def pump(broker: BrokerServices, session: Session, now: float) -> None:
     if conn is None or conn.state != CONNECTED:
         return
     limit = window(broker, conn)
+    byte_limit = broker.config.max_inflight_bytes or 1 << 62
     queue = session.queue
     inflight = session.inflight
-    while queue and len(inflight) < limit:
+    while queue and len(inflight) < limit and session.inflight_bytes < byte_limit:
         delivery = queue.popleft()
         message = delivery.message
         session.queued_bytes -= len(message.payload) + len(message.topic)  # message.size
@@ -126,6 +130,7 @@ def pump(broker: BrokerServices, session: Session, now: float) -> None:
 def complete(broker: BrokerServices, session: Session, packet_id: int) -> None:
     """An outbound flow finished (PUBACK, PUBCOMP, or a PUBREC refusing it)."""
     delivery = session.inflight.pop(packet_id)
+    session.inflight_bytes -= len(delivery.message.payload)
     session.completed += 1
     broker.journal.delivery_ended(session, delivery.seq, promise=False)
 

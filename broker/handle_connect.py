@@ -135,6 +135,10 @@ def _client_id(broker: BrokerServices, packet: Connect) -> tuple[str, bool] | _R
                         f"unsupported authentication method {method!r}")
     if client_id:
         return client_id, False
+    if not broker.config.allow_zero_length_clientid:
+        return _Refusal(ConnackReturnCode.IDENTIFIER_REJECTED,
+                        ReasonCode.CLIENT_IDENTIFIER_NOT_VALID,
+                        "empty client id, and allow_zero_length_clientid is off")
     if level == 4 and not packet.clean_start:  # [MQTT-3.1.3-8]
         return _Refusal(ConnackReturnCode.IDENTIFIER_REJECTED, 0,
                         "empty client id with clean session 0")

@@ -40,6 +40,14 @@ def handle_publish(context: Context, packet: Publish) -> None:
     if packet.retain and not config.retain_available:
         broker.drop(conn, "retain is not available", ReasonCode.RETAIN_NOT_SUPPORTED)
         return
+    limit = config.message_size_limit
+    if limit and len(packet.payload) > limit:
+        # Not routed; the QoS flow completes, as mosquitto does (MQTT 5 is told why).
+        broker.count_drop(conn.client_id, f"payload of {len(packet.payload)} bytes over the "
+                                          f"message_size_limit of {limit}")
+        _acknowledge(conn, packet, ReasonCode.IMPLEMENTATION_SPECIFIC_ERROR
+                     if conn.version == 5 else 0)
+        return
     packet_id = packet.packet_id
     if qos == 2:
         if packet_id in session.inbound_qos2:

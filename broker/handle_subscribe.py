@@ -71,7 +71,8 @@ def handle_subscribe(context: Context, packet: Subscribe) -> None:
     for topic_filter, options in retained_for:  # [MQTT-3.3.1-6], with RETAIN set [MQTT-3.3.1-8]
         ids = (options.identifier,) if options.identifier else ()
         for message in broker.retained.matching(topic_filter, now):
-            deliver(broker, session, message, qos=min(options.qos, message.qos), retain=True,
+            cap = 2 if config.upgrade_outgoing_qos else message.qos
+            deliver(broker, session, message, qos=min(options.qos, cap), retain=True,
                     subscription_ids=ids, now=now, cache=None)
 
 

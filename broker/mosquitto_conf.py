@@ -24,8 +24,6 @@ from .listener_config import ListenerConfig
 NOT_ACTED_ON = {
     "password_file": "authentication comes in a later mqlite version",
     "acl_file": "access control comes in a later mqlite version",
-    "message_size_limit": "mqlite limits whole packets: set max_packet_size",
-    "max_inflight_bytes": "mqlite limits in-flight messages by count only",
     "mount_point": "mqlite has no mount points",
     "pid_file": "mqlite writes no pid file: the service manager knows the pid",
     "user": "mqlite does not change user: start it as the user it should run as",
@@ -216,14 +214,18 @@ class _Reader:
                                                   * _UNIT_SECONDS[match.group(2)])
 
     def _upgrade_outgoing_qos(self, where: str, value: str) -> None:
-        if _bool(where, "upgrade_outgoing_qos", value):
-            self.warn(where, "upgrade_outgoing_qos true is not supported: messages go out at "
-                             "the lower of the two QoS")
+        self.settings.values["upgrade_outgoing_qos"] = _bool(where, "upgrade_outgoing_qos",
+                                                             value)
 
     def _allow_zero_length_clientid(self, where: str, value: str) -> None:
-        if not _bool(where, "allow_zero_length_clientid", value):
-            self.warn(where, "allow_zero_length_clientid false is not supported: a client "
-                             "without an id is given one")
+        self.settings.values["allow_zero_length_clientid"] = _bool(
+            where, "allow_zero_length_clientid", value)
+
+    def _message_size_limit(self, where: str, value: str) -> None:
+        self.settings.values["message_size_limit"] = _int(where, "message_size_limit", value)
+
+    def _max_inflight_bytes(self, where: str, value: str) -> None:
+        self.settings.values["max_inflight_bytes"] = _int(where, "max_inflight_bytes", value)
 
     def _allow_anonymous(self, where: str, value: str) -> None:
         if not _bool(where, "allow_anonymous", value):

@@ -66,10 +66,11 @@ def route(broker: BrokerServices, message: Message, now: float) -> RouteResult:
     cache: WireCache = {}
     sessions = broker.sessions.by_id
     congested = None
+    cap = 2 if broker.config.upgrade_outgoing_qos else message.qos
     for client_id, target in targets.items():
         session = sessions.get(client_id)
         if session is not None:
-            congested = deliver(broker, session, message, qos=min(target.qos, message.qos),
+            congested = deliver(broker, session, message, qos=min(target.qos, cap),
                                 retain=message.retain and target.as_published,
                                 subscription_ids=tuple(target.identifiers), now=now,
                                 cache=cache) or congested
@@ -85,7 +86,7 @@ def _route_one_filter(broker: BrokerServices, entries: dict[str | SharedKey, Ent
     origin = message.origin
     sessions = broker.sessions.by_id
     cache: WireCache = {}
-    qos = message.qos
+    qos = 2 if broker.config.upgrade_outgoing_qos else message.qos  # the QoS's upper bound
     retain = message.retain
     count = 0
     congested = None
@@ -123,5 +124,6 @@ def _deliver_shared(broker: BrokerServices, group: SharedGroup, message: Message
     if session is None:
         return None
     ids = (options.identifier,) if options.identifier else ()
-    return deliver(broker, session, message, qos=min(options.qos, message.qos), retain=False,
+    cap = 2 if broker.config.upgrade_outgoing_qos else message.qos
+    return deliver(broker, session, message, qos=min(options.qos, cap), retain=False,
                    subscription_ids=ids, now=now, cache=None)

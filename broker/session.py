@@ -56,8 +56,8 @@ _NOTHING_QUEUED: deque[Delivery] = deque()
 
 class Session:
     __slots__ = ("client_id", "client_info", "completed", "connection", "disconnected_at",
-                 "expiry_interval", "expiry_timer",
-                 "inbound_qos2", "inflight", "next_packet_id", "next_seq", "pending_will",
+                 "expiry_interval", "expiry_timer", "inbound_qos2", "inflight", "inflight_bytes",
+                 "next_packet_id", "next_seq", "pending_will",
                  "protocol_version", "queue", "queued_bytes", "stalled", "stored",
                  "subscriptions", "will", "will_timer")
 
@@ -71,6 +71,7 @@ class Session:
         self.subscriptions: dict[str, SubscriptionOptions] = {}
         # Outbound QoS 1/2 in flight, by packet id, in the order they were sent.
         self.inflight: dict[int, Delivery] = {}
+        self.inflight_bytes = 0  # their payloads' bytes, against max_inflight_bytes
         # Messages waiting for the window, oldest first. Most sessions never queue anything:
         # they share one empty deque (760 bytes each otherwise) until queue_append().
         self.queue: deque[Delivery] = _NOTHING_QUEUED

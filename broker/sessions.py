@@ -262,6 +262,7 @@ class SessionRegistry(Mapping[str, Session]):
                 delivery.packet_id = record.packet_id
                 delivery.state = FlowState(record.state)
                 session.inflight[record.packet_id] = delivery
+                session.inflight_bytes += len(record.message.payload)
             elif record.message.expired(now):
                 # Expired while the broker was down.
                 self._broker.journal.delivery_ended(session, seq, promise=False)
