@@ -73,6 +73,15 @@ class BrokerConfig:
         for name in names:
             if names.count(name) > 1:
                 raise ValueError(f"two listeners are named {name!r}")
+        places: dict[object, str] = {}
+        for listener in self.effective_listeners():
+            place = listener.path if listener.type == "unix" else (listener.host, listener.port)
+            if listener.type != "unix" and not listener.port:
+                continue  # port 0: each gets a port of its own
+            if place in places:
+                raise ValueError(f"listener {listener.describe()} listens where listener "
+                                 f"{places[place]} does")
+            places[place] = listener.name
         if self.queue_overflow not in ("drop-oldest", "drop-newest"):
             raise ValueError("queue_overflow must be 'drop-oldest' or 'drop-newest', "
                              f"not {self.queue_overflow!r}")

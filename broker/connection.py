@@ -42,6 +42,7 @@ class Connection:
         "inbound_aliases",
         "keepalive",
         "listener",
+        "mount_point",
         "out",
         "out_size",
         "outbound_aliases",
@@ -81,6 +82,9 @@ class Connection:
         self.certificate_username: str | None = None
         # On a ws / wss listener: the WebSocket layer the event loop feeds and frames through.
         self.websocket: WebSocketTransport | None = None
+        # The listener's mount point: prefixed to the topics this client publishes and
+        # subscribes to, taken off those it receives.
+        self.mount_point = ""
         # Monotonic time by which the next packet must arrive (connect timeout, then 1.5 x
         # keep alive); 0 means none.
         self.deadline = deadline

@@ -4,6 +4,7 @@ registry's take-over, clean start or resumption), PINGREQ, DISCONNECT and AUTH."
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import NamedTuple
 
 from mqlite.protocol import (
@@ -59,6 +60,8 @@ def handle_connect(broker: BrokerServices, conn: Connection, packet: Connect,
         return
     keepalive, server_keepalive = keepalives
     will = packet.will
+    if will is not None and conn.mount_point:
+        will = replace(will, topic=conn.mount_point + will.topic)
     refusal = _will_refusal(broker.config, will, client_id) if will is not None else None
     if refusal is not None:
         _refuse(conn, *refusal)

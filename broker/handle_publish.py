@@ -33,6 +33,8 @@ def handle_publish(context: Context, packet: Publish) -> None:
         if resolved is None:
             return
         topic, properties = resolved
+    if conn.mount_point:  # the listener's clients publish within their mount point
+        topic = conn.mount_point + topic
     qos = packet.qos
     if qos > config.max_qos:
         broker.drop(conn, f"QoS {qos} over the broker's maximum", ReasonCode.QOS_NOT_SUPPORTED)

@@ -19,6 +19,15 @@ from .services import Context
 from .session import SubscriptionOptions
 
 
+def mounted_filter(mount_point: str, topic_filter: str) -> str:
+    """A filter from a client on a listener with a mount point, as the broker sees it: the
+    mount point before it (for a shared subscription, before the filter within it)."""
+    shared = parse_shared_subscription(topic_filter)
+    if shared is not None:
+        return f"$share/{shared.group}/{mount_point}{shared.topic_filter}"
+    return mount_point + topic_filter
+
+
 def handle_subscribe(context: Context, packet: Subscribe) -> None:
     broker, conn, session, now = context.broker, context.conn, context.session, context.now
     config = broker.config
@@ -40,6 +49,8 @@ def handle_subscribe(context: Context, packet: Subscribe) -> None:
             validate_topic_filter(topic_filter, config.max_topic_levels)
         except InvalidTopic as exc:
             failure = (ReasonCode.TOPIC_FILTER_INVALID, str(exc))
+        if conn.mount_point and failure is None:
+            topic_filter = mounted_filter(conn.mount_point, topic_filter)
         is_new = topic_filter not in session.subscriptions
         if failure is None and is_new and len(session.subscriptions) >= config.max_subscriptions:
             failure = (ReasonCode.QUOTA_EXCEEDED, f"over {config.max_subscriptions} subscriptions")
@@ -79,7 +90,8 @@ def handle_subscribe(context: Context, packet: Subscribe) -> None:
 def handle_unsubscribe(context: Context, packet: Unsubscribe) -> None:
     broker, conn, session = context.broker, context.conn, context.session
     codes = []
-    for topic_filter in packet.topic_filters:  # exact, character by character [MQTT-3.10.4-1]
+    for given in packet.topic_filters:  # exact, character by character [MQTT-3.10.4-1]
+        topic_filter = mounted_filter(conn.mount_point, given) if conn.mount_point else given
         if session.subscriptions.pop(topic_filter, None) is not None:
             broker.index.unsubscribe(session.client_id, topic_filter)
             broker.journal.unsubscribed(session, topic_filter)

@@ -31,6 +31,9 @@ class ListenerConfig:
     use_subject_as_username: bool = False
     # Connections open at once on this listener; -1: unlimited. Over it: closed at accept.
     max_connections: int = -1
+    # Prefixed to every topic its clients publish or subscribe to, and taken off the topics
+    # they receive (mosquitto's mount_point): clients of different listeners stay apart.
+    mount_point: str = ""
 
     def __post_init__(self) -> None:
         if self.type not in LISTENER_TYPES:
@@ -50,6 +53,9 @@ class ListenerConfig:
         if self.max_connections < -1 or self.max_connections == 0:
             raise ValueError(f"max_connections must be -1 (unlimited) or at least 1, "
                              f"not {self.max_connections}")
+        if any(c in self.mount_point for c in "+#") or self.mount_point.startswith("$"):
+            raise ValueError(f"mount_point may hold no wildcard and not start with $, not "
+                             f"{self.mount_point!r}")
         if not self.name and (self.type == "unix" or self.port):
             self.name = self.default_name(self.port)
 

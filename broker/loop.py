@@ -249,6 +249,7 @@ class EventLoop:
             conn = self.core.new_connection(sock, peer, now, listener.name)
             if listener.config.websocket:
                 conn.websocket = WebSocketTransport(listener.config.path)
+            conn.mount_point = listener.config.mount_point
             listener.connections += 1
             self._listener_of[conn] = listener
             self.connections.add(conn)

@@ -24,7 +24,6 @@ from .listener_config import ListenerConfig
 NOT_ACTED_ON = {
     "password_file": "authentication comes in a later mqlite version",
     "acl_file": "access control comes in a later mqlite version",
-    "mount_point": "mqlite has no mount points",
     "pid_file": "mqlite writes no pid file: the service manager knows the pid",
     "user": "mqlite does not change user: start it as the user it should run as",
     "http_dir": "mqlite serves no files over HTTP",
@@ -52,7 +51,8 @@ BRIDGE_OPTIONS = {
     "try_private",
 }
 # Listener options taken as they are (they apply to the listener being described).
-_LISTENER_STRINGS = ("cafile", "capath", "certfile", "keyfile", "ciphers", "tls_version")
+_LISTENER_STRINGS = ("cafile", "capath", "certfile", "keyfile", "ciphers", "tls_version",
+                     "mount_point")
 _LISTENER_BOOLS = ("require_certificate", "use_identity_as_username", "use_subject_as_username")
 _LOG_TYPES = {"debug": 10, "all": 10, "information": 20, "notice": 20, "subscribe": 20,
               "unsubscribe": 20, "websockets": 20, "warning": 30, "error": 40, "none": 50}

@@ -27,6 +27,11 @@ def send_publish(broker: BrokerServices, conn: Connection, message: Message, *, 
     """Queue the PUBLISH on ``conn``; False if it exceeds the client's Maximum Packet Size."""
     version = conn.version
     use_alias = allow_alias and version == 5 and conn.topic_alias_maximum > 0
+    topic = message.topic
+    mount_point = conn.mount_point
+    if mount_point:  # the client sees topics without its listener's mount point
+        topic = topic[len(mount_point):] if topic.startswith(mount_point) else topic
+        cache = None  # bytes for other listeners' clients would differ
     key: WireVariant = (version, retain, subscription_ids)
     if cache is not None and not use_alias:
         data = cache.get(key)
@@ -37,7 +42,7 @@ def send_publish(broker: BrokerServices, conn: Connection, message: Message, *, 
         properties = message.properties_at(now)
         if subscription_ids:
             properties = replace(properties, subscription_identifier=subscription_ids)
-    data = encode_publish_fields(message.topic, message.payload, qos, retain, dup, packet_id,
+    data = encode_publish_fields(topic, message.payload, qos, retain, dup, packet_id,
                                  properties, version)
     limit = conn.client_max_packet_size
     if limit is not None and len(data) > limit:
@@ -45,7 +50,7 @@ def send_publish(broker: BrokerServices, conn: Connection, message: Message, *, 
                                           f"maximum packet size {limit}", message)
         return False
     if use_alias:
-        data = _with_alias(conn, Publish(topic=message.topic, payload=message.payload, qos=qos,
+        data = _with_alias(conn, Publish(topic=topic, payload=message.payload, qos=qos,
                                          retain=retain, dup=dup, packet_id=packet_id,
                                          properties=properties))
     elif cache is not None:

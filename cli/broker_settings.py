@@ -140,7 +140,7 @@ def resolve(args: argparse.Namespace) -> DaemonSettings:
     try:
         broker = BrokerConfig(listeners=settings.listeners, **broker_values)
     except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(f"{args.config}: {exc}" if args.config else str(exc)) from None
     return DaemonSettings(broker=broker, db=values["db"], sync=values["sync"],
                           log_level=values["log_level"], log_dest=values["log_dest"],
                           log_file=values["log_file"], log_format=values["log_format"],

@@ -70,7 +70,7 @@ def receive(sock: Any, buffer: bytearray) -> int:
     """Read what is there into ``buffer``: the byte count, 0 at end of stream, -1 if nothing
     is available now."""
     try:
-        return sock.recv_into(buffer)
+        return int(sock.recv_into(buffer))
     except WOULD_BLOCK:
         return -1
 
@@ -95,7 +95,7 @@ def flush(sock: Any) -> None:
 def send(sock: Any, data: bytes | bytearray | memoryview) -> int:
     """Write what the socket takes now; the byte count (0 if it would block)."""
     try:
-        return sock.send(data)
+        return int(sock.send(data))
     except WOULD_BLOCK:
         return 0
 

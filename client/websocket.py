@@ -78,7 +78,7 @@ class WebSocketStream:
     # -- the socket interface the client uses ------------------------------------------------
 
     def fileno(self) -> int:
-        return self.sock.fileno()
+        return int(self.sock.fileno())
 
     def setblocking(self, flag: bool) -> None:
         self.sock.setblocking(flag)

@@ -64,6 +64,8 @@ def test_every_broker_setting_is_reachable_from_toml(tmp_path: Path) -> None:
     ("[[listeners]]\ntype = \"quic\"\n", ":1: [[listeners]] number 1: type must be one of"),
     ("[[listeners]]\ntype = \"tls\"\nport = 8883\n", "a tls listener needs certfile and keyfile"),
     ("max_qos = 1\nmax_qos 2\n", "Expected '=' after a key"),
+    ("[[listeners]]\nport = 1900\nname = \"one\"\n[[listeners]]\ntype = \"ws\"\nport = 1900\n",
+     "listener ws:1900 (127.0.0.1:1900) listens where listener one does"),
 ])
 def test_a_bad_toml_file_is_one_line_naming_key_and_line(tmp_path: Path, text: str,
                                                           message: str) -> None:
