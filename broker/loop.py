@@ -358,7 +358,7 @@ class EventLoop:
             if websocket is not None:
                 if not self._flush_websocket(conn, websocket, hard_limit):
                     continue
-            elif conn.out:
+            elif conn.out:  # plain TCP / TLS, inline: every turn's flush runs this
                 out = conn.out
                 data = out[0] if len(out) == 1 else b"".join(out)
                 try:
