@@ -67,12 +67,24 @@ class BrokerConfig:
     session_expiry: int | None = None
     # How often $SYS/broker/... topics are published (seconds); 0 disables them.
     sys_interval: float = 10.0
+    # Authentication (see broker/authentication.py): for every listener, or with
+    # per_listener_settings each listener's own allow_anonymous and password_file. None for
+    # allow_anonymous: false where any authentication is configured, true where none is.
+    per_listener_settings: bool = False
+    allow_anonymous: bool | None = None
+    password_file: str | None = None
 
     def __post_init__(self) -> None:
         names = [listener.name for listener in self.effective_listeners() if listener.name]
         for name in names:
             if names.count(name) > 1:
                 raise ValueError(f"two listeners are named {name!r}")
+        if not self.per_listener_settings:
+            for listener in self.effective_listeners():
+                if listener.password_file is not None or listener.allow_anonymous is not None:
+                    raise ValueError(f"listener {listener.name or listener.type}: "
+                                     "password_file and allow_anonymous of its own need "
+                                     "per_listener_settings = true")
         places: dict[object, str] = {}
         for listener in self.effective_listeners():
             place = listener.path if listener.type == "unix" else (listener.host, listener.port)

@@ -184,9 +184,10 @@ def _will_refusal(config: BrokerConfig, will: Will, client_id: str) -> _Refusal 
 
 def _hook_refusal(broker: BrokerServices, info: ClientInfo, packet: Connect) -> _Refusal | None:
     """Authentication, then the will topic's access check: the first refusal wins."""
-    if not broker.hooks.authenticate(info, packet.username, packet.password):
+    if not broker.hooks.authenticate(info, info.username, packet.password):
         return _Refusal(ConnackReturnCode.NOT_AUTHORIZED, ReasonCode.NOT_AUTHORIZED,
-                        "not authorized (authentication hook)")
+                        f"not authorized: client {info.client_id!r}, username "
+                        f"{info.username!r}")
     will = packet.will
     if will is not None and not broker.hooks.allowed(info, will.topic, Access.WRITE):
         return _Refusal(ConnackReturnCode.NOT_AUTHORIZED, ReasonCode.NOT_AUTHORIZED,

@@ -92,6 +92,11 @@ class Hooks:
                 raise TypeError(f"hooks must be Hook instances, not {type(hook).__name__}")
         self.active = bool(self._hooks)
 
+    def insert_first(self, hook: Hook) -> None:
+        """Run ``hook`` before the others (the built-in authentication, enabled on reload)."""
+        self._hooks.insert(0, hook)
+        self.active = True
+
     def authenticate(self, client: ClientInfo, username: str | None,
                      password: bytes | None) -> bool:
         """All must allow; the first refusal wins."""

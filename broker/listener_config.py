@@ -34,6 +34,9 @@ class ListenerConfig:
     # Prefixed to every topic its clients publish or subscribe to, and taken off the topics
     # they receive (mosquitto's mount_point): clients of different listeners stay apart.
     mount_point: str = ""
+    # With the broker's per_listener_settings: this listener's own authentication.
+    allow_anonymous: bool | None = None
+    password_file: str | None = None
 
     def __post_init__(self) -> None:
         if self.type not in LISTENER_TYPES:

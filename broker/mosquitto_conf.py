@@ -22,7 +22,6 @@ from .listener_config import ListenerConfig
 
 # mosquitto's options that mqlite reads but does not act on (yet), with why.
 NOT_ACTED_ON = {
-    "password_file": "authentication comes in a later mqlite version",
     "acl_file": "access control comes in a later mqlite version",
     "pid_file": "mqlite writes no pid file: the service manager knows the pid",
     "user": "mqlite does not change user: start it as the user it should run as",
@@ -74,6 +73,7 @@ class _Reader:
         self.file = "mqlite.db"
         self.log_levels: list[int] = []
         self.bridge: str | None = None
+        self.per_listener = False
 
     def read(self, path: str) -> None:
         for number, raw in enumerate(read_text(path).splitlines(), start=1):
@@ -227,13 +227,23 @@ class _Reader:
     def _max_inflight_bytes(self, where: str, value: str) -> None:
         self.settings.values["max_inflight_bytes"] = _int(where, "max_inflight_bytes", value)
 
+    def _security(self, option: str, value: object) -> None:
+        """With per_listener_settings, a listener's own; otherwise for every listener (as
+        mosquitto applies them, wherever they are written)."""
+        if self.per_listener and self.listener is not None:
+            self.listener[option] = value
+        else:
+            self.settings.values[option] = value
+
     def _allow_anonymous(self, where: str, value: str) -> None:
-        if not _bool(where, "allow_anonymous", value):
-            self.warn(where, "allow_anonymous false is not supported yet: authentication "
-                             "comes in a later mqlite version, and every client is accepted")
+        self._security("allow_anonymous", _bool(where, "allow_anonymous", value))
+
+    def _password_file(self, where: str, value: str) -> None:
+        self._security("password_file", value)
 
     def _per_listener_settings(self, where: str, value: str) -> None:
-        _bool(where, "per_listener_settings", value)  # read: it matters to authentication
+        self.per_listener = _bool(where, "per_listener_settings", value)
+        self.settings.values["per_listener_settings"] = self.per_listener
 
     def _persistence(self, where: str, value: str) -> None:
         self.persistence = _bool(where, "persistence", value)

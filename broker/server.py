@@ -9,12 +9,15 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
+from .authentication import PasswordAuthentication
+from .authentication import configured as authentication_configured
 from .config import BrokerConfig
 from .connection import Connection
 from .core import BrokerCore
 from .hooks import Hook, Hooks
 from .listeners import ListenerError
 from .loop import EventLoop
+from .password_file import PasswordFileError
 from .reload import apply_config
 from .sqlite_store import SQLiteStore
 from .store import MemoryStore, SessionStore
@@ -40,6 +43,11 @@ class Broker:
             store = SQLiteStore(db, sync) if db not in (None, ":memory:") else MemoryStore()
         self.store: SessionStore = store
         self._hooks = Hooks(hooks)
+        # The built-in password and anonymous checks, first, where anything authenticates.
+        self._authentication: PasswordAuthentication | None = None
+        if authentication_configured(self.config):
+            self._authentication = PasswordAuthentication(self.config)
+            self._hooks.insert_first(self._authentication)
         self._loop: EventLoop | None = None
         self._thread: threading.Thread | None = None
         self._address: tuple[str, int] | None = None
@@ -86,6 +94,7 @@ class Broker:
             loop.run_closed()
             raise
         self._addresses = {listener.name: listener.address for listener in listeners}
+        self._bind_authentication()
         inet = [listener.address for listener in listeners
                 if not isinstance(listener.address, str)]
         self._address = (inet[0][0], inet[0][1]) if inet else None
@@ -145,8 +154,23 @@ class Broker:
             apply_config(self._loop, config)
             self._addresses = {listener.name: listener.address
                                for listener in self._loop.listeners}
+            if self._authentication is not None:
+                self._authentication.reload(config)
+            elif authentication_configured(config):
+                try:
+                    self._authentication = PasswordAuthentication(config)
+                except PasswordFileError as exc:
+                    log.error("reload: %s; authentication stays off", exc)
+                else:
+                    self._hooks.insert_first(self._authentication)
+            self._bind_authentication()
 
         self.call_soon(apply)
+
+    def _bind_authentication(self) -> None:
+        if self._authentication is not None and self._loop is not None:
+            self._authentication.bind({listener.name: listener.config
+                                       for listener in self._loop.listeners})
 
     def __enter__(self) -> Broker:
         self.start()

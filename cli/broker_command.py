@@ -10,8 +10,11 @@ import sys
 from types import FrameType
 
 from mqlite.broker import Broker, StoreError
+from mqlite.broker.authentication import PasswordAuthentication
+from mqlite.broker.authentication import configured as authentication_configured
 from mqlite.broker.config_file import ConfigError
 from mqlite.broker.listeners import ListenerError, tls_context
+from mqlite.broker.password_file import PasswordFileError
 
 from .broker_settings import DaemonSettings, add_flags, effective_toml, resolve
 from .daemon_logging import configure_logging
@@ -32,6 +35,15 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(run=run)
 
 
+def _check_files(settings: DaemonSettings) -> None:
+    """The certificate, key and password files load, before anything is opened."""
+    for listener in settings.broker.effective_listeners():
+        if listener.tls:
+            tls_context(listener)
+    if authentication_configured(settings.broker):
+        PasswordAuthentication(settings.broker)
+
+
 def _fail(message: str) -> int:
     print(f"mqlite broker: {message}", file=sys.stderr)
     return 1
@@ -40,10 +52,8 @@ def _fail(message: str) -> int:
 def run(args: argparse.Namespace) -> int:
     try:
         settings = resolve(args)
-        for listener in settings.broker.effective_listeners():
-            if listener.tls:
-                tls_context(listener)  # the certificate and key files load, before anything
-    except (ConfigError, ListenerError) as exc:
+        _check_files(settings)
+    except (ConfigError, ListenerError, PasswordFileError) as exc:
         return _fail(str(exc))
     if args.check:
         for warning in settings.warnings:
@@ -106,10 +116,8 @@ def _reload(broker: Broker, args: argparse.Namespace, running: list[DaemonSettin
     log.info("SIGHUP received: reloading %s", args.config)
     try:
         new = resolve(args)
-        for listener in new.broker.effective_listeners():
-            if listener.tls:
-                tls_context(listener)
-    except (ConfigError, ListenerError) as exc:
+        _check_files(new)
+    except (ConfigError, ListenerError, PasswordFileError) as exc:
         log.error("reload refused, the running configuration stays: %s", exc)
         return
     try:

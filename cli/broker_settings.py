@@ -51,6 +51,10 @@ BROKER_HELP = {
     "session_expiry": "seconds an MQTT 3.1.1 persistent session outlives its connection "
                       "(default: never expires)",
     "sys_interval": "seconds between $SYS updates; 0 turns them off",
+    "per_listener_settings": "each listener has its own allow_anonymous and password_file",
+    "allow_anonymous": "accept clients without a username (default: only where nothing "
+                       "authenticates)",
+    "password_file": "mosquitto-format password file (mosquitto_passwd, mqlite passwd)",
 }
 DAEMON_HELP = {
     "db": "SQLite file for persistent sessions and retained messages, created 0600; "

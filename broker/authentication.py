@@ -1,0 +1,97 @@
+"""The built-in authentication, a :class:`~mqlite.broker.hooks.Hook` like any user's:
+mosquitto's ``allow_anonymous`` and ``password_file``, per listener (``per_listener_settings``)
+or for all of them, and TLS identities (``use_identity_as_username``).
+
+A client is anonymous when it gives no username (and no certificate gives it one). The
+listener's ``allow_anonymous`` decides for it: by default false where any authentication is
+configured for the listener (a password file, certificate identities), true where none is. A
+client with a username is checked against the password file; without a password file there is
+nothing to check it against, and it counts as anonymous.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from .config import BrokerConfig
+from .hooks import ClientInfo, Hook
+from .listener_config import ListenerConfig
+from .password_file import PasswordFile, PasswordFileError
+
+log = logging.getLogger("mqlite.broker")
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How one listener authenticates."""
+
+    allow_anonymous: bool
+    passwords: PasswordFile | None
+    identity_usernames: bool  # the certificate's CN or subject is the username
+
+
+def configured(config: BrokerConfig) -> bool:
+    """Whether any listener authenticates (else the hook is not installed at all, and the
+    broker's hot path stays hook-free)."""
+    return any(_settings(config, listener) != (None, None)
+               or listener.use_identity_as_username or listener.use_subject_as_username
+               for listener in config.effective_listeners())
+
+
+def _settings(config: BrokerConfig, listener: ListenerConfig) -> tuple[bool | None, str | None]:
+    """(allow_anonymous, password_file) that apply to ``listener``."""
+    if config.per_listener_settings:
+        return listener.allow_anonymous, listener.password_file
+    return config.allow_anonymous, config.password_file
+
+
+class PasswordAuthentication(Hook):
+    def __init__(self, config: BrokerConfig) -> None:
+        self.policies: dict[str, Policy] = {}
+        self._by_listener: list[tuple[ListenerConfig, Policy]] = []
+        self._closed = Policy(False, None, False)
+        self.configure(config)
+
+    def configure(self, config: BrokerConfig) -> None:
+        """Load every password file the configuration names; PasswordFileError (and nothing
+        changed) if one cannot be used. ``bind()`` then names the listeners."""
+        files: dict[str, PasswordFile] = {}
+        by_listener: list[tuple[ListenerConfig, Policy]] = []
+        for listener in config.effective_listeners():
+            allow, path = _settings(config, listener)
+            passwords = None
+            if path is not None:
+                if path not in files:
+                    files[path] = PasswordFile.load(path)
+                passwords = files[path]
+            identity = listener.use_identity_as_username or listener.use_subject_as_username
+            if allow is None:  # mosquitto 2.0: closed once anything authenticates
+                allow = passwords is None and not identity
+            by_listener.append((listener, Policy(allow, passwords, identity)))
+        for passwords in files.values():
+            for warning in passwords.warnings:
+                log.warning("%s", warning)
+        self._by_listener = by_listener
+        self.bind({listener.name: listener for listener, _ in by_listener if listener.name})
+
+    def bind(self, listeners: dict[str, ListenerConfig]) -> None:
+        """The listeners' names, as bound (a port-0 listener is named by the port it got)."""
+        self.policies = {name: policy for name, config in listeners.items()
+                         for listener, policy in self._by_listener if listener == config}
+
+    def reload(self, config: BrokerConfig) -> None:
+        """On SIGHUP: a password file that cannot be read keeps the old ones."""
+        try:
+            self.configure(config)
+        except PasswordFileError as exc:
+            log.error("reload: %s; keeping the password files loaded before", exc)
+
+    def on_connect_authenticate(self, client: ClientInfo, username: str | None,
+                                password: bytes | None) -> bool:
+        policy = self.policies.get(client.listener, self._closed)  # unknown: refused
+        if policy.identity_usernames and client.peer_certificate is not None:
+            return True  # TLS verified the certificate that names the client
+        if username is None or policy.passwords is None:
+            return policy.allow_anonymous
+        return policy.passwords.check(username, password)
