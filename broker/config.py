@@ -73,6 +73,8 @@ class BrokerConfig:
     per_listener_settings: bool = False
     allow_anonymous: bool | None = None
     password_file: str | None = None
+    # mosquitto's ACL file (see broker/acl_file.py); per listener with per_listener_settings.
+    acl_file: str | None = None
 
     def __post_init__(self) -> None:
         names = [listener.name for listener in self.effective_listeners() if listener.name]
@@ -81,10 +83,11 @@ class BrokerConfig:
                 raise ValueError(f"two listeners are named {name!r}")
         if not self.per_listener_settings:
             for listener in self.effective_listeners():
-                if listener.password_file is not None or listener.allow_anonymous is not None:
+                if (listener.password_file is not None or listener.acl_file is not None
+                        or listener.allow_anonymous is not None):
                     raise ValueError(f"listener {listener.name or listener.type}: "
-                                     "password_file and allow_anonymous of its own need "
-                                     "per_listener_settings = true")
+                                     "password_file, acl_file and allow_anonymous of its own "
+                                     "need per_listener_settings = true")
         places: dict[object, str] = {}
         for listener in self.effective_listeners():
             place = listener.path if listener.type == "unix" else (listener.host, listener.port)

@@ -88,6 +88,13 @@ def start_flight(broker: BrokerServices, session: Session, conn: Connection, del
     if delivery.message.expired(now):
         journal.delivery_ended(session, delivery.seq, promise=False)
         return
+    hooks = broker.hooks
+    if hooks.active and not promise and not hooks.allowed(
+            broker.sessions.client_info_of(session), delivery.message.topic, Access.READ):
+        # From the queue: checked again now the client is known (a restored session's
+        # deliveries were queued before it came back).
+        journal.delivery_ended(session, delivery.seq, promise=False)
+        return
     if delivery.qos == 0:
         send_publish(broker, conn, delivery.message, qos=0, retain=delivery.retain,
                      packet_id=None, dup=False, subscription_ids=delivery.subscription_ids,

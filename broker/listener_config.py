@@ -37,6 +37,7 @@ class ListenerConfig:
     # With the broker's per_listener_settings: this listener's own authentication.
     allow_anonymous: bool | None = None
     password_file: str | None = None
+    acl_file: str | None = None
 
     def __post_init__(self) -> None:
         if self.type not in LISTENER_TYPES:

@@ -22,7 +22,6 @@ from .listener_config import ListenerConfig
 
 # mosquitto's options that mqlite reads but does not act on (yet), with why.
 NOT_ACTED_ON = {
-    "acl_file": "access control comes in a later mqlite version",
     "pid_file": "mqlite writes no pid file: the service manager knows the pid",
     "user": "mqlite does not change user: start it as the user it should run as",
     "http_dir": "mqlite serves no files over HTTP",
@@ -240,6 +239,9 @@ class _Reader:
 
     def _password_file(self, where: str, value: str) -> None:
         self._security("password_file", value)
+
+    def _acl_file(self, where: str, value: str) -> None:
+        self._security("acl_file", value)
 
     def _per_listener_settings(self, where: str, value: str) -> None:
         self.per_listener = _bool(where, "per_listener_settings", value)

@@ -9,6 +9,9 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
+from .access_control import AccessControl
+from .access_control import configured as access_configured
+from .acl_file import AclFileError
 from .authentication import PasswordAuthentication
 from .authentication import configured as authentication_configured
 from .config import BrokerConfig
@@ -43,11 +46,11 @@ class Broker:
             store = SQLiteStore(db, sync) if db not in (None, ":memory:") else MemoryStore()
         self.store: SessionStore = store
         self._hooks = Hooks(hooks)
-        # The built-in password and anonymous checks, first, where anything authenticates.
+        # The built-in authentication and access control, before the application's hooks,
+        # installed only where they are configured (the hot path stays hook-free otherwise).
         self._authentication: PasswordAuthentication | None = None
-        if authentication_configured(self.config):
-            self._authentication = PasswordAuthentication(self.config)
-            self._hooks.insert_first(self._authentication)
+        self._access: AccessControl | None = None
+        self._install_security(self.config)
         self._loop: EventLoop | None = None
         self._thread: threading.Thread | None = None
         self._address: tuple[str, int] | None = None
@@ -154,23 +157,33 @@ class Broker:
             apply_config(self._loop, config)
             self._addresses = {listener.name: listener.address
                                for listener in self._loop.listeners}
-            if self._authentication is not None:
-                self._authentication.reload(config)
-            elif authentication_configured(config):
-                try:
-                    self._authentication = PasswordAuthentication(config)
-                except PasswordFileError as exc:
-                    log.error("reload: %s; authentication stays off", exc)
-                else:
-                    self._hooks.insert_first(self._authentication)
+            for builtin in (self._authentication, self._access):
+                if builtin is not None:
+                    builtin.reload(config)
+            try:
+                self._install_security(config)
+            except (PasswordFileError, AclFileError) as exc:
+                log.error("reload: %s; that check stays off", exc)
             self._bind_authentication()
 
         self.call_soon(apply)
 
+    def _install_security(self, config: BrokerConfig) -> None:
+        """Install the built-in hooks a configuration needs and are not installed yet."""
+        if self._access is None and access_configured(config):
+            self._access = AccessControl(config)
+            self._hooks.insert_first(self._access)
+        if self._authentication is None and authentication_configured(config):
+            self._authentication = PasswordAuthentication(config)
+            self._hooks.insert_first(self._authentication)  # authentication runs first
+
     def _bind_authentication(self) -> None:
-        if self._authentication is not None and self._loop is not None:
-            self._authentication.bind({listener.name: listener.config
-                                       for listener in self._loop.listeners})
+        if self._loop is None:
+            return
+        names = {listener.name: listener.config for listener in self._loop.listeners}
+        for builtin in (self._authentication, self._access):
+            if builtin is not None:
+                builtin.bind(names)
 
     def __enter__(self) -> Broker:
         self.start()

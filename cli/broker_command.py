@@ -10,6 +10,9 @@ import sys
 from types import FrameType
 
 from mqlite.broker import Broker, StoreError
+from mqlite.broker.access_control import AccessControl
+from mqlite.broker.access_control import configured as access_configured
+from mqlite.broker.acl_file import AclFileError
 from mqlite.broker.authentication import PasswordAuthentication
 from mqlite.broker.authentication import configured as authentication_configured
 from mqlite.broker.config_file import ConfigError
@@ -42,6 +45,8 @@ def _check_files(settings: DaemonSettings) -> None:
             tls_context(listener)
     if authentication_configured(settings.broker):
         PasswordAuthentication(settings.broker)
+    if access_configured(settings.broker):
+        AccessControl(settings.broker)
 
 
 def _fail(message: str) -> int:
@@ -53,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = resolve(args)
         _check_files(settings)
-    except (ConfigError, ListenerError, PasswordFileError) as exc:
+    except (ConfigError, ListenerError, PasswordFileError, AclFileError) as exc:
         return _fail(str(exc))
     if args.check:
         for warning in settings.warnings:
@@ -117,7 +122,7 @@ def _reload(broker: Broker, args: argparse.Namespace, running: list[DaemonSettin
     try:
         new = resolve(args)
         _check_files(new)
-    except (ConfigError, ListenerError, PasswordFileError) as exc:
+    except (ConfigError, ListenerError, PasswordFileError, AclFileError) as exc:
         log.error("reload refused, the running configuration stays: %s", exc)
         return
     try:

@@ -55,6 +55,7 @@ BROKER_HELP = {
     "allow_anonymous": "accept clients without a username (default: only where nothing "
                        "authenticates)",
     "password_file": "mosquitto-format password file (mosquitto_passwd, mqlite passwd)",
+    "acl_file": "mosquitto-format ACL file",
 }
 DAEMON_HELP = {
     "db": "SQLite file for persistent sessions and retained messages, created 0600; "

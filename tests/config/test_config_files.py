@@ -173,7 +173,7 @@ listener 0 127.0.0.1
 protocol websockets
 
 listener 0 {dir}/mosquitto.sock
-acl_file /etc/mosquitto/acl
+http_dir /srv/www
 
 connection to-the-cloud
 address cloud.example:1883
@@ -193,14 +193,14 @@ def test_mosquitto_conf_with_three_listeners_and_a_warning(tmp_path: Path) -> No
     assert values["db"] == f"{tmp_path}/broker.db"
     assert values["session_expiry"] == 2 * 86_400
     assert values["log_level"] == "info"
-    assert any(":19: acl_file is not supported" in w for w in settings.warnings), \
+    assert any(":19: http_dir is not supported" in w for w in settings.warnings), \
         settings.warnings
     assert any(":21: bridge 'to-the-cloud'" in w for w in settings.warnings)
     done = broker_cli("-c", path, "--check")
     assert done.returncode == 0, done.stderr
-    assert "acl_file is not supported" in done.stderr
+    assert "http_dir is not supported" in done.stderr
     with BrokerProcess("-c", path) as broker:  # and it runs: three listeners, the warning
-        broker.wait_for_log("WARNING .*mosquitto.conf:19: acl_file is not supported")
+        broker.wait_for_log("WARNING .*mosquitto.conf:19: http_dir is not supported")
         broker.wait_for_log(re.escape(f"listening on {tmp_path}/mosquitto.sock (unix:"))
         broker.wait_for_log(r"listening on 127\.0\.0\.1:\d+ \(ws:\d+\)")
         client = RawClient(broker.address)  # the first listener: tcp, max_connections 10
