@@ -39,6 +39,7 @@ class Connection:
         "deadline",
         "deadline_check",
         "dirty",
+        "held",
         "inbound_aliases",
         "keepalive",
         "listener",
@@ -91,6 +92,8 @@ class Connection:
         # The pending timer that checks ``deadline``: one per connection, re-arming itself.
         self.deadline_check: Timer | None = None
         self.keepalive = 0
+        # Its refusal is held back (repeated authentication failures): its input is ignored.
+        self.held = False
         self.close_reason = ""
         # Whether the will is published when this connection ends (not after DISCONNECT 0).
         self.publish_will = True

@@ -34,6 +34,7 @@ from mqlite.protocol import (
 from . import handle_acks, handle_connect, handle_publish, handle_subscribe, packet_log
 from .config import BrokerConfig
 from .connection import CONNECTED, CONNECTING, Connection
+from .failure_delays import FailureDelays
 from .hooks import Hooks
 from .journal import Journal
 from .message import Message
@@ -67,6 +68,7 @@ class BrokerCore:
         self.retained = RetainedMessages()
         self.stats = Stats()
         self.sessions = SessionRegistry(self, self.timers)
+        self.auth_failures = FailureDelays()
         # Connections with output to flush or a close to carry out this loop turn.
         self.dirty: set[Connection] = set()
         # Flow control: publishers paused until the session they flood drains.
@@ -92,6 +94,8 @@ class BrokerCore:
         if packet_log.SWITCH.on:
             packet_log.packet_in(conn.client_id, conn.peer, packet, conn.version)
         if conn.state == CONNECTING:
+            if conn.held:
+                return  # its CONNECT was refused; the refusal waits on a timer
             assert isinstance(packet, Connect)  # the server-side reader lets nothing else first
             handle_connect.handle_connect(self, conn, packet, now)
             check = conn.deadline_check
@@ -137,6 +141,9 @@ class BrokerCore:
         self.paused.pop(conn, None)
         self.sessions.detach(conn)
 
+    def call_at(self, deadline: float, callback: Callable[..., Any], *args: Any) -> None:
+        self.timers.call_at(deadline, callback, *args)
+
     # -- flow control ----------------------------------------------------------------------
 
     def pause(self, conn: Connection, session: Session, now: float) -> None:
@@ -163,7 +170,7 @@ class BrokerCore:
 
     def _check_deadline(self, conn: Connection) -> None:
         """Connect timeout before CONNECT; 1.5 x keep alive of silence after it."""
-        if not conn.open or not conn.deadline:
+        if not conn.open or not conn.deadline or conn.held:  # a held refusal closes it
             return
         if conn in self.paused:  # we stopped reading it: its silence is ours
             conn.deadline = time.monotonic() + 1.5 * conn.keepalive

@@ -24,6 +24,7 @@ from mqlite.protocol import (
 from .config import NEVER_EXPIRES, BrokerConfig
 from .connection import CONNECTED, VERSION_NAMES, Connection
 from .delivery import pump, resend_inflight
+from .failure_delays import host_of
 from .hooks import Access, ClientInfo
 from .services import BrokerServices, Context
 from .sys_topics import own_sys_topic
@@ -34,6 +35,8 @@ log = logging.getLogger("mqlite.broker")
 def _refuse(conn: Connection, v3_code: int, v5_code: int, why: str) -> None:
     """CONNACK with a refusal, then close [MQTT-3.2.2-5] [MQTT-3.2.2-7]; nothing the client
     sent after this CONNECT is processed [MQTT-3.1.4-5]."""
+    if not conn.open:  # gone while its refusal was held
+        return
     conn.send(Connack(reason_code=v5_code if conn.version == 5 else v3_code))
     conn.close(why)
     log.info("connection from %s refused: %s", conn.peer, why,
@@ -84,8 +87,15 @@ def handle_connect(broker: BrokerServices, conn: Connection, packet: Connect,
                       peer_certificate=conn.peer_certificate)
     refusal = _hook_refusal(broker, info, packet) if broker.hooks.active else None
     if refusal is not None:
-        _refuse(conn, *refusal)
+        delay = broker.auth_failures.failed(host_of(conn.peer), now)
+        if delay:
+            conn.held = True  # nothing more is read from it until the refusal goes out
+            broker.call_at(now + delay, _refuse, conn, *refusal)
+        else:
+            _refuse(conn, *refusal)
         return
+    if broker.hooks.active:
+        broker.auth_failures.succeeded(host_of(conn.peer))
     properties = _connack_properties(config, level, client_id if assigned else None,
                                      server_keepalive)
     # Whether the CONNACK fits (session present is a flag: it changes no size) is known now,

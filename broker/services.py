@@ -5,13 +5,14 @@ registry's implementation, so those can import the handlers without a cycle."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import NamedTuple, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, Protocol
 
 from mqlite.protocol import Will
 
 from .config import BrokerConfig
 from .connection import Connection
+from .failure_delays import FailureDelays
 from .hooks import ClientInfo, Hooks
 from .journal import Journal
 from .message import Message
@@ -57,6 +58,7 @@ class BrokerServices(Protocol):
     journal: Journal
     index: SubscriptionIndex
     retained: RetainedMessages
+    auth_failures: FailureDelays
 
     @property
     def sessions(self) -> Sessions: ...
@@ -69,6 +71,9 @@ class BrokerServices(Protocol):
         """Retain as flagged, then route."""
 
     def pause(self, conn: Connection, session: Session, now: float) -> None: ...
+
+    def call_at(self, deadline: float, callback: Callable[..., Any], *args: Any) -> None:
+        """Run ``callback(*args)`` at monotonic time ``deadline`` (a timer of the loop)."""
 
     def resume_publishers(self, session: Session) -> None: ...
 
