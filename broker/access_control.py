@@ -11,6 +11,7 @@ from .acl_file import AclFile, AclFileError
 from .config import BrokerConfig
 from .hooks import Access, ClientInfo, Hook
 from .listener_config import ListenerConfig
+from .per_listener import PerListener
 
 log = logging.getLogger("mqlite.broker")
 
@@ -25,8 +26,7 @@ def configured(config: BrokerConfig) -> bool:
 
 class AccessControl(Hook):
     def __init__(self, config: BrokerConfig) -> None:
-        self.acls: dict[str, AclFile | None] = {}
-        self._by_listener: list[tuple[ListenerConfig, AclFile | None]] = []
+        self.acls: PerListener[AclFile | None] = PerListener()
         self.configure(config)
 
     def configure(self, config: BrokerConfig) -> None:
@@ -38,12 +38,10 @@ class AccessControl(Hook):
             if path is not None and path not in files:
                 files[path] = AclFile.load(path)
             by_listener.append((listener, files[path] if path else None))
-        self._by_listener = by_listener
-        self.bind({listener.name: listener for listener, _ in by_listener if listener.name})
+        self.acls.decide(by_listener)
 
     def bind(self, listeners: dict[str, ListenerConfig]) -> None:
-        self.acls = {name: acl for name, config in listeners.items()
-                     for listener, acl in self._by_listener if listener == config}
+        self.acls.bind(listeners)
 
     def reload(self, config: BrokerConfig) -> None:
         try:
@@ -56,9 +54,10 @@ class AccessControl(Hook):
             # A session restored from the store whose client has not come back: who it is
             # is known again at its CONNECT; each delivery is checked when it goes out.
             return True
-        if client.listener not in self.acls:
+        acls = self.acls.by_name
+        if client.listener not in acls:
             return False  # a listener this configuration does not know: nothing is allowed
-        acl = self.acls[client.listener]
+        acl = acls[client.listener]
         if acl is None:
             return True  # no ACL on this listener
         return acl.allows(client.client_id, client.username, topic,

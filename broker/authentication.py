@@ -18,6 +18,7 @@ from .config import BrokerConfig
 from .hooks import ClientInfo, Hook
 from .listener_config import ListenerConfig
 from .password_file import PasswordFile, PasswordFileError
+from .per_listener import PerListener
 
 log = logging.getLogger("mqlite.broker")
 
@@ -48,8 +49,7 @@ def _settings(config: BrokerConfig, listener: ListenerConfig) -> tuple[bool | No
 
 class PasswordAuthentication(Hook):
     def __init__(self, config: BrokerConfig) -> None:
-        self.policies: dict[str, Policy] = {}
-        self._by_listener: list[tuple[ListenerConfig, Policy]] = []
+        self.policies: PerListener[Policy] = PerListener()
         self._closed = Policy(False, None, False)
         self.configure(config)
 
@@ -72,13 +72,10 @@ class PasswordAuthentication(Hook):
         for passwords in files.values():
             for warning in passwords.warnings:
                 log.warning("%s", warning)
-        self._by_listener = by_listener
-        self.bind({listener.name: listener for listener, _ in by_listener if listener.name})
+        self.policies.decide(by_listener)
 
     def bind(self, listeners: dict[str, ListenerConfig]) -> None:
-        """The listeners' names, as bound (a port-0 listener is named by the port it got)."""
-        self.policies = {name: policy for name, config in listeners.items()
-                         for listener, policy in self._by_listener if listener == config}
+        self.policies.bind(listeners)
 
     def reload(self, config: BrokerConfig) -> None:
         """On SIGHUP: a password file that cannot be read keeps the old ones."""
@@ -89,7 +86,7 @@ class PasswordAuthentication(Hook):
 
     def on_connect_authenticate(self, client: ClientInfo, username: str | None,
                                 password: bytes | None) -> bool:
-        policy = self.policies.get(client.listener, self._closed)  # unknown: refused
+        policy = self.policies.by_name.get(client.listener, self._closed)  # unknown: refused
         if policy.identity_usernames and client.peer_certificate is not None:
             return True  # TLS verified the certificate that names the client
         if username is None or policy.passwords is None:
