@@ -35,9 +35,13 @@ class Policy:
 def configured(config: BrokerConfig) -> bool:
     """Whether any listener authenticates (else the hook is not installed at all, and the
     broker's hot path stays hook-free)."""
-    return any(_settings(config, listener) != (None, None)
-               or listener.use_identity_as_username or listener.use_subject_as_username
-               for listener in config.effective_listeners())
+    for listener in config.effective_listeners():
+        allow, path = _settings(config, listener)
+        # allow_anonymous = true alone checks nothing: every client is let in as without it.
+        if (path is not None or allow is False or listener.use_identity_as_username
+                or listener.use_subject_as_username):
+            return True
+    return False
 
 
 def _settings(config: BrokerConfig, listener: ListenerConfig) -> tuple[bool | None, str | None]:

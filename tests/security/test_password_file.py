@@ -189,3 +189,15 @@ def test_a_missing_password_file_is_one_line(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 1 and done.stderr.count("\n") == 1
     assert "cannot read password file" in done.stderr
+
+
+def test_allow_anonymous_alone_installs_no_hook() -> None:
+    """Nothing to check: the hot path stays hook-free, and every client is let in."""
+    with Broker(port=0, allow_anonymous=True, sys_interval=0) as broker:
+        assert not broker.core.hooks.active
+        client = RawClient(broker.address)
+        assert client.connect(client_id="u", username="any").reason_code == 0
+    with Broker(port=0, allow_anonymous=False, sys_interval=0) as closed:
+        assert closed.core.hooks.active
+        refused = RawClient(closed.address)
+        assert refused.connect(client_id="a").reason_code == 5
