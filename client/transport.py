@@ -12,13 +12,12 @@ import socket
 import ssl
 from typing import Any
 
-from .websocket import WebSocketStream
+from .websocket import WOULD_BLOCK, WebSocketStream
 
 READ_SIZE = 65536
 
 # What a read or write can raise that means "the connection is gone".
 CONNECTION_ERRORS = OSError  # ConnectionError and ssl.SSLError among them
-WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 def open_connection(
