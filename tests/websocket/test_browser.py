@@ -1,5 +1,6 @@
 """Once in a real browser: headless Chromium loads a page that connects to mqlite's WebSocket
-listener with MQTT.js, subscribes and publishes (tests/js/browser.html)."""
+listener with MQTT.js, subscribes, and publishes back what it received (tests/js/browser.html).
+The test waits for that reply, so it depends on no page-load timing."""
 
 from __future__ import annotations
 
@@ -49,18 +50,17 @@ def test_mqttjs_in_headless_chromium(tmp_path: Path) -> None:
         server = http.server.ThreadingHTTPServer(
             ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(JS)))
         threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = (f"http://127.0.0.1:{server.server_address[1]}/browser.html"
+               f"?port={broker.addresses['ws'][1]}")
+        browser = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                                    f"--user-data-dir={tmp_path}", url],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            url = (f"http://127.0.0.1:{server.server_address[1]}/browser.html"
-                   f"?port={broker.addresses['ws'][1]}")
-            # --virtual-time-budget: the DOM is dumped once the page's network and timers
-            # have settled (or 20 s of page time have passed).
-            done = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                                   f"--user-data-dir={tmp_path}", "--virtual-time-budget=20000",
-                                   "--dump-dom", url], capture_output=True, text=True,
-                                  timeout=60)
+            # The page publishes back what it received: both directions, one event to await.
+            reply = listener.message(timeout=30)
         finally:
+            browser.terminate()
+            browser.wait(30)
             server.shutdown()
-        assert '<p id="state">received</p>' in done.stdout, done.stdout[:2000]
-        assert "browser/in: retained for the browser" in done.stdout
-        assert listener.message().payload == b"hello from the browser"
+        assert reply.payload == b"the browser got: retained for the browser"
         listener.stop()
