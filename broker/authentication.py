@@ -52,6 +52,9 @@ def _settings(config: BrokerConfig, listener: ListenerConfig) -> tuple[bool | No
 
 
 class PasswordAuthentication(Hook):
+    # A password not checked before costs a PBKDF2 hash: on a worker thread, not the loop.
+    blocking = True
+
     def __init__(self, config: BrokerConfig) -> None:
         self.policies: PerListener[Policy] = PerListener()
         self._closed = Policy(False, None, False)
@@ -88,11 +91,24 @@ class PasswordAuthentication(Hook):
         except PasswordFileError as exc:
             log.error("reload: %s; keeping the password files loaded before", exc)
 
-    def on_connect_authenticate(self, client: ClientInfo, username: str | None,
-                                password: bytes | None) -> bool:
+    def quick_answer(self, client: ClientInfo, username: str | None,
+                     password: bytes | None) -> bool | None:
+        """Everything but a password that was not verified before (None: hash it)."""
         policy = self.policies.by_name.get(client.listener, self._closed)  # unknown: refused
         if policy.identity_usernames and client.peer_certificate is not None:
             return True  # TLS verified the certificate that names the client
         if username is None or policy.passwords is None:
             return policy.allow_anonymous
+        if password is not None and policy.passwords.verified(username, password):
+            return True
+        return None
+
+    def on_connect_authenticate(self, client: ClientInfo, username: str | None,
+                                password: bytes | None) -> bool:
+        """On a worker thread: the full check, hashing the password."""
+        answer = self.quick_answer(client, username, password)
+        if answer is not None:
+            return answer
+        policy = self.policies.by_name.get(client.listener, self._closed)
+        assert policy.passwords is not None  # else quick_answer answered
         return policy.passwords.check(username, password)

@@ -32,10 +32,11 @@ from mqlite.protocol import (
 )
 
 from . import handle_acks, handle_connect, handle_publish, handle_subscribe, packet_log
+from .authenticator import Authenticator
 from .config import BrokerConfig
 from .connection import CONNECTED, CONNECTING, Connection
 from .failure_delays import FailureDelays
-from .hooks import Hooks
+from .hooks import ClientInfo, Hooks
 from .journal import Journal
 from .message import Message
 from .retained import RetainedMessages
@@ -69,10 +70,15 @@ class BrokerCore:
         self.stats = Stats()
         self.sessions = SessionRegistry(self, self.timers)
         self.auth_failures = FailureDelays()
+        self.authenticator = Authenticator(self.hooks)
         # Connections with output to flush or a close to carry out this loop turn.
         self.dirty: set[Connection] = set()
-        # Flow control: publishers paused until the session they flood drains.
-        self.paused: dict[Connection, Session] = {}
+        # Connections whose packets were handled this turn: their acks wait for the commit.
+        self.handled: set[Connection] = set()
+        # Connections not read for now, with the session they wait for: publishers paused
+        # until the session they flood drains (flow control), or None for a CONNECT waiting
+        # for a blocking authentication hook.
+        self.paused: dict[Connection, Session | None] = {}
         self.started = time.monotonic()
         self._last_drop_log = 0.0
         self.sessions.restore(store.load(), self.retained)
@@ -98,14 +104,7 @@ class BrokerCore:
                 return  # its CONNECT was refused; the refusal waits on a timer
             assert isinstance(packet, Connect)  # the server-side reader lets nothing else first
             handle_connect.handle_connect(self, conn, packet, now)
-            check = conn.deadline_check
-            if (conn.state == CONNECTED and conn.keepalive and check is not None
-                    and conn.deadline < check.deadline):
-                # The connect timeout's check would come too late for this keep alive; a
-                # later one re-arms itself at the new deadline (one check per connection).
-                check.cancel()
-                conn.deadline_check = self.timers.call_at(conn.deadline, self._check_deadline,
-                                                          conn)
+            self._arm_keepalive(conn)
             return
         # Attached from CONNACK on; the server-side reader lets through only the packet types
         # in the table.
@@ -144,6 +143,39 @@ class BrokerCore:
     def call_at(self, deadline: float, callback: Callable[..., Any], *args: Any) -> None:
         self.timers.call_at(deadline, callback, *args)
 
+    def authenticate(self, conn: Connection, client: ClientInfo, password: bytes | None,
+                     then: Callable[[bool, float], None]) -> bool | None:
+        """The hooks' answer, or None when a blocking hook is asked on a worker thread: then
+        ``conn`` is not read meanwhile, and ``then(allowed, now)`` runs on the loop's thread
+        when the answer comes (not at all if the connection is gone by then)."""
+        def answered(allowed: bool) -> None:
+            if self.paused.pop(conn, conn) is not None or not conn.open:
+                return  # closed meanwhile (or its connect timeout answered for it)
+            self.handled.add(conn)
+            try:
+                then(allowed, time.monotonic())
+            except StoreWriteError:
+                raise  # the loop's turn handles it, as for any packet
+            except Exception:  # a bug must cost this connection, never the broker
+                log.exception("internal error finishing the CONNECT from %s", conn.peer)
+                self.drop(conn, "internal error", ReasonCode.IMPLEMENTATION_SPECIFIC_ERROR)
+                return
+            self._arm_keepalive(conn)
+
+        allowed = self.authenticator.ask(client, password, answered)
+        if allowed is None:
+            self.paused[conn] = None
+        return allowed
+
+    def _arm_keepalive(self, conn: Connection) -> None:
+        check = conn.deadline_check
+        if (conn.state == CONNECTED and conn.keepalive and check is not None
+                and conn.deadline < check.deadline):
+            # The connect timeout's check would come too late for this keep alive; a later
+            # one re-arms itself at the new deadline (one check per connection).
+            check.cancel()
+            conn.deadline_check = self.timers.call_at(conn.deadline, self._check_deadline, conn)
+
     # -- flow control ----------------------------------------------------------------------
 
     def pause(self, conn: Connection, session: Session, now: float) -> None:
@@ -171,6 +203,13 @@ class BrokerCore:
     def _check_deadline(self, conn: Connection) -> None:
         """Connect timeout before CONNECT; 1.5 x keep alive of silence after it."""
         if not conn.open or not conn.deadline or conn.held:  # a held refusal closes it
+            return
+        if conn.state == CONNECTING and conn in self.paused:
+            del self.paused[conn]  # its authentication answers too late: refused, not waited for
+            conn.send(Connack(reason_code=ReasonCode.SERVER_UNAVAILABLE if conn.version == 5
+                              else ConnackReturnCode.SERVER_UNAVAILABLE))
+            conn.close("authentication did not answer within the connect timeout")
+            self._log_refused(conn, conn.close_reason)
             return
         if conn in self.paused:  # we stopped reading it: its silence is ours
             conn.deadline = time.monotonic() + 1.5 * conn.keepalive

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from functools import partial
 from typing import NamedTuple
 
 from mqlite.protocol import (
@@ -85,7 +86,32 @@ def handle_connect(broker: BrokerServices, conn: Connection, packet: Connect,
     info = ClientInfo(client_id=client_id, peer=conn.peer, listener=conn.listener,
                       protocol_version=level, username=username,
                       peer_certificate=conn.peer_certificate)
-    refusal = _hook_refusal(broker, info, packet) if broker.hooks.active else None
+    admission = _Admission(packet, info, assigned, keepalive, server_keepalive, will, expiry)
+    if not broker.hooks.active:
+        _admit(broker, conn, admission, now)
+        return
+    allowed = broker.authenticate(conn, info, packet.password,
+                                  partial(_authenticated, broker, conn, admission))
+    if allowed is not None:
+        _authenticated(broker, conn, admission, allowed, now)
+
+
+class _Admission(NamedTuple):
+    """A CONNECT that passed every check but the hooks', and what was decided for it."""
+
+    packet: Connect
+    info: ClientInfo
+    assigned: bool  # the broker chose the client id
+    keepalive: int
+    server_keepalive: int | None
+    will: Will | None
+    expiry: int
+
+
+def _authenticated(broker: BrokerServices, conn: Connection, admission: _Admission,
+                   allowed: bool, now: float) -> None:
+    """The authentication hooks answered (at once, or later from a worker thread)."""
+    refusal = _hook_refusal(broker, admission, allowed)
     if refusal is not None:
         delay = broker.auth_failures.failed(host_of(conn.peer), now)
         if delay:
@@ -94,10 +120,17 @@ def handle_connect(broker: BrokerServices, conn: Connection, packet: Connect,
         else:
             _refuse(conn, *refusal)
         return
-    if broker.hooks.active:
-        broker.auth_failures.succeeded(host_of(conn.peer))
-    properties = _connack_properties(config, level, client_id if assigned else None,
-                                     server_keepalive)
+    broker.auth_failures.succeeded(host_of(conn.peer))
+    _admit(broker, conn, admission, now)
+
+
+def _admit(broker: BrokerServices, conn: Connection, admission: _Admission, now: float) -> None:
+    """CONNACK: the session is taken over, started afresh or resumed."""
+    config = broker.config
+    packet, info = admission.packet, admission.info
+    level, client_id = info.protocol_version, info.client_id
+    properties = _connack_properties(config, level, client_id if admission.assigned else None,
+                                     admission.server_keepalive)
     # Whether the CONNACK fits (session present is a flag: it changes no size) is known now,
     # before any session is taken over or created.
     limit = conn.client_max_packet_size
@@ -106,11 +139,12 @@ def handle_connect(broker: BrokerServices, conn: Connection, packet: Connect,
         log.info("connection from %s refused: %s", conn.peer, conn.close_reason)
         return
     session, session_present = broker.sessions.open(
-        conn, client_id=client_id, protocol_version=level, expiry=expiry,
-        clean_start=packet.clean_start, will=will)
+        conn, client_id=client_id, protocol_version=level, expiry=admission.expiry,
+        clean_start=packet.clean_start, will=admission.will)
     conn.client_info = session.client_info = info
     conn.client_id = client_id
     conn.state = CONNECTED
+    keepalive = admission.keepalive
     conn.keepalive = keepalive
     conn.deadline = now + 1.5 * keepalive if keepalive else 0.0
     conn.reader.max_packet_size = config.max_packet_size
@@ -192,13 +226,15 @@ def _will_refusal(config: BrokerConfig, will: Will, client_id: str) -> _Refusal 
     return None
 
 
-def _hook_refusal(broker: BrokerServices, info: ClientInfo, packet: Connect) -> _Refusal | None:
+def _hook_refusal(broker: BrokerServices, admission: _Admission,
+                  authenticated: bool) -> _Refusal | None:
     """Authentication, then the will topic's access check: the first refusal wins."""
-    if not broker.hooks.authenticate(info, info.username, packet.password):
+    info = admission.info
+    if not authenticated:
         return _Refusal(ConnackReturnCode.NOT_AUTHORIZED, ReasonCode.NOT_AUTHORIZED,
                         f"not authorized: client {info.client_id!r}, username "
                         f"{info.username!r}")
-    will = packet.will
+    will = admission.will
     if will is not None and not broker.hooks.allowed(info, will.topic, Access.WRITE):
         return _Refusal(ConnackReturnCode.NOT_AUTHORIZED, ReasonCode.NOT_AUTHORIZED,
                         f"will topic {will.topic!r} not allowed (access hook)")

@@ -2,9 +2,11 @@
 default allows and changes nothing. ``Broker(hooks=[...])`` runs several in order.
 
 Hooks run on the broker's loop thread, between packets: a slow hook stalls every client of the
-broker. A hook that raises is logged with its class name and counts as a refusal for
-authentication and access checks, and as "no change" for the others; it never stops the
-broker.
+broker. The exception is authentication: a hook with ``blocking = True`` (it hashes slowly, or
+asks a network service) has its ``on_connect_authenticate`` called on a worker thread, and only
+that CONNECT waits for it. A hook that raises is logged with its class name and counts as a
+refusal for authentication and access checks, and as "no change" for the others; it never
+stops the broker.
 """
 
 from __future__ import annotations
@@ -44,10 +46,20 @@ class ClientInfo:
 class Hook:
     """Override what you need; each default allows, or leaves the message as it is."""
 
+    # True: on_connect_authenticate may block, so it is called on a worker thread (it must
+    # then touch nothing of the broker's but its arguments), unless quick_answer answers.
+    blocking = False
+
     def on_connect_authenticate(self, client: ClientInfo, username: str | None,
                                 password: bytes | None) -> bool:
         """Whether the client may connect (refused: CONNACK 0x87, MQTT 3.1.x return code 5)."""
         return True
+
+    def quick_answer(self, client: ClientInfo, username: str | None,
+                     password: bytes | None) -> bool | None:
+        """For a blocking hook, on the loop's thread: the answer when it is known without
+        blocking (a cache, a rule), or None to ask ``on_connect_authenticate`` on a worker."""
+        return None
 
     def on_acl_check(self, client: ClientInfo, topic: str, access: Access) -> bool:
         """Whether ``client`` may read (subscribe to a filter, receive a message on a topic)
@@ -97,10 +109,10 @@ class Hooks:
         self._hooks.insert(0, hook)
         self.active = True
 
-    def authenticate(self, client: ClientInfo, username: str | None,
-                     password: bytes | None) -> bool:
-        """All must allow; the first refusal wins."""
-        return self._all_allow("on_connect_authenticate", client, username, password)
+    @property
+    def registered(self) -> list[Hook]:
+        """The hooks, in the order they run."""
+        return self._hooks
 
     def allowed(self, client: ClientInfo, topic: str, access: Access) -> bool:
         return self._all_allow("on_acl_check", client, topic, access)
@@ -112,7 +124,7 @@ class Hooks:
                 if not getattr(hook, method)(*args):
                     return False
             except Exception:
-                _failed(hook, method, "refused")
+                hook_failed(hook, method, "refused")
                 return False
         return True
 
@@ -121,7 +133,7 @@ class Hooks:
             try:
                 changed = hook.on_publish(client, message)
             except Exception:
-                _failed(hook, "on_publish", "message unchanged")
+                hook_failed(hook, "on_publish", "message unchanged")
                 continue
             if changed is None:
                 return None
@@ -134,8 +146,8 @@ class Hooks:
             try:
                 getattr(hook, event)(*args)
             except Exception:
-                _failed(hook, event, "ignored")
+                hook_failed(hook, event, "ignored")
 
 
-def _failed(hook: Hook, method: str, outcome: str) -> None:
+def hook_failed(hook: Hook, method: str, outcome: str) -> None:
     log.exception("hook %s.%s raised (%s)", type(hook).__name__, method, outcome)

@@ -55,7 +55,8 @@ class EventLoop:
         # Connections closing gracefully (see LINGER_SECONDS), with how far they are.
         self._closing: dict[Connection, Closing] = {}
         # Connections whose packets were handled this turn: their acks wait for the commit.
-        self._handled: set[Connection] = set()
+        self._handled = core.handled
+        core.authenticator.post = self.call_soon
         self._wake_read, self._wake_write = socket.socketpair()
         self._wake_read.setblocking(False)
         self._wake_write.setblocking(False)
@@ -164,6 +165,7 @@ class EventLoop:
         self._close_everything()
 
     def _close_everything(self) -> None:
+        self.core.authenticator.close()
         for conn in list(self.connections):
             self._close_socket(conn, "broker stopped")
         for listener in self.listeners:
@@ -199,6 +201,8 @@ class EventLoop:
         events = self.selector.select(timeout)
         now = time.monotonic()
         for conn in runnable:
+            if conn.open:
+                self._watch(conn, read=True, write=conn in self._writing)
             self._handle(conn, conn.reader.feed(b""), now)
         for conn in tls_ready:
             self._read(conn, now)
@@ -334,7 +338,10 @@ class EventLoop:
                 if not conn.open:
                     break
                 if conn in paused:
-                    self._backlog.add(conn)  # the rest waits in the reader
+                    # The rest waits in the reader, and what follows in the kernel: not
+                    # watched for reading meanwhile, so that select() does not spin on it.
+                    self._backlog.add(conn)
+                    self._watch(conn, read=False, write=conn in self._writing)
                     return
         except MQTTError as error:
             core.handle_error(conn, error)
@@ -468,11 +475,18 @@ class EventLoop:
 
     def _want_write(self, conn: Connection, want: bool) -> None:
         if want != (conn in self._writing):
-            self._watch(conn, read=True, write=want)
+            self._watch(conn, read=conn not in self._backlog, write=want)
 
     def _watch(self, conn: Connection, *, read: bool, write: bool) -> None:
         events = (selectors.EVENT_READ if read else 0) | (selectors.EVENT_WRITE if write else 0)
-        self.selector.modify(conn.sock, events, conn)
+        if not events:  # a selector takes no empty interest: out of it until wanted again
+            with contextlib.suppress(KeyError):
+                self.selector.unregister(conn.sock)
+        else:
+            try:
+                self.selector.modify(conn.sock, events, conn)
+            except KeyError:
+                self.selector.register(conn.sock, events, conn)
         if write:
             self._writing.add(conn)
         else:

@@ -5,7 +5,8 @@ the older ``$6$SALT$HASH`` (SHA-512 of the password followed by the salt).
 
 Checking a password compares in constant time. A PBKDF2 check costs milliseconds, so a
 verified (user, password) pair is remembered, by a SHA-256 of the password, for the life of the
-loaded file: a client reconnecting with the same credentials costs one cheap hash.
+loaded file: a client reconnecting with the same credentials costs one cheap hash. ``check``
+is safe to call from worker threads (the broker does, so that hashing never stalls its loop).
 """
 
 from __future__ import annotations
@@ -112,6 +113,10 @@ class PasswordFile:
             except ValueError as exc:
                 raise PasswordFileError(f"{path}:{number}: user {user!r}: {exc}") from None
         return cls(path, entries, warnings)
+
+    def verified(self, username: str, password: bytes) -> bool:
+        """Whether this pair was checked and found right before (a cheap hash, no PBKDF2)."""
+        return (username, hashlib.sha256(password).digest()) in self._verified
 
     def check(self, username: str | None, password: bytes | None) -> bool:
         """Whether the user is in the file with this password (False for a user not in it:

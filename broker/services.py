@@ -64,8 +64,9 @@ class BrokerServices(Protocol):
     def sessions(self) -> Sessions: ...
 
     @property
-    def paused(self) -> Mapping[Connection, Session]:
-        """Flow control: publishers paused until the session they flood drains."""
+    def paused(self) -> Mapping[Connection, Session | None]:
+        """Connections not read for now: publishers paused until the session they flood
+        drains (flow control), or (None) a CONNECT waiting for its authentication."""
 
     def publish(self, message: Message, now: float) -> RouteResult:
         """Retain as flagged, then route."""
@@ -76,6 +77,10 @@ class BrokerServices(Protocol):
         """Run ``callback(*args)`` at monotonic time ``deadline`` (a timer of the loop)."""
 
     def resume_publishers(self, session: Session) -> None: ...
+
+    def authenticate(self, conn: Connection, client: ClientInfo, password: bytes | None,
+                     then: Callable[[bool, float], None]) -> bool | None:
+        """The authentication hooks' answer; None when it comes later, to ``then``."""
 
     def drop(self, conn: Connection, reason: str, disconnect_code: int | None = None) -> None:
         """Close ``conn`` (after flushing), handling its will and session at once."""
