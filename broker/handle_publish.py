@@ -67,15 +67,17 @@ def handle_publish(context: Context, packet: Publish) -> None:
     message: Message | None = Message(topic=topic, payload=packet.payload, qos=qos,
                                       retain=packet.retain, properties=properties,
                                       origin=conn.client_id)
-    if broker.hooks.active:
+    hooks = broker.hooks
+    if hooks.active:
         info = conn.client_info
         assert info is not None and message is not None
-        if not broker.hooks.allowed(info, topic, Access.WRITE):
+        if hooks.checks_access and not hooks.allowed(info, topic, Access.WRITE):
             # Refused: MQTT 5 says so (a refusing PUBREC ends the QoS 2 flow); MQTT 3.1.x
             # cannot, and a QoS 0 message is simply dropped.
             _acknowledge(conn, packet, ReasonCode.NOT_AUTHORIZED if conn.version == 5 else 0)
             return
-        message = broker.hooks.publish(info, message)
+        if hooks.rewrites:
+            message = hooks.publish(info, message)
     matched = 0
     if message is not None:  # None: a hook dropped it; it is acknowledged all the same
         matched, congested = broker.publish(message, context.now)

@@ -93,21 +93,29 @@ class Hook:
 
 class Hooks:
     """The registered hooks, run in order. ``active`` is False without any, so the hot path
-    costs one attribute test."""
+    costs one attribute test; ``checks_access`` and ``rewrites`` are True only when some hook
+    overrides ``on_acl_check`` or ``on_publish`` (an authentication hook alone costs the
+    messages nothing)."""
 
-    __slots__ = ("_hooks", "active")
+    __slots__ = ("_hooks", "active", "checks_access", "rewrites")
 
     def __init__(self, hooks: Iterable[Hook] = ()) -> None:
         self._hooks = list(hooks)
         for hook in self._hooks:
             if not isinstance(hook, Hook):
                 raise TypeError(f"hooks must be Hook instances, not {type(hook).__name__}")
-        self.active = bool(self._hooks)
+        self._overrides()
 
     def insert_first(self, hook: Hook) -> None:
         """Run ``hook`` before the others (the built-in authentication, enabled on reload)."""
         self._hooks.insert(0, hook)
-        self.active = True
+        self._overrides()
+
+    def _overrides(self) -> None:
+        self.active = bool(self._hooks)
+        self.checks_access = any(type(hook).on_acl_check is not Hook.on_acl_check
+                                 for hook in self._hooks)
+        self.rewrites = any(type(hook).on_publish is not Hook.on_publish for hook in self._hooks)
 
     @property
     def registered(self) -> list[Hook]:
