@@ -93,14 +93,18 @@ class PasswordAuthentication(Hook):
 
     def quick_answer(self, client: ClientInfo, username: str | None,
                      password: bytes | None) -> bool | None:
-        """Everything but a password that was not verified before (None: hash it)."""
+        """Everything but a password not verified before whose hash is costly (None: it is
+        hashed on a worker thread)."""
         policy = self.policies.by_name.get(client.listener, self._closed)  # unknown: refused
         if policy.identity_usernames and client.peer_certificate is not None:
             return True  # TLS verified the certificate that names the client
-        if username is None or policy.passwords is None:
+        passwords = policy.passwords
+        if username is None or passwords is None:
             return policy.allow_anonymous
-        if password is not None and policy.passwords.verified(username, password):
-            return True
+        if password is None:
+            return False
+        if passwords.verified(username, password) or passwords.cheap_to_check(username):
+            return passwords.check(username, password)
         return None
 
     def on_connect_authenticate(self, client: ClientInfo, username: str | None,

@@ -5,11 +5,12 @@ connect timeout."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from pathlib import Path
 
 from mqlite.broker import Broker, ClientInfo, Hook
-from mqlite.broker.password_file import new_hash, write_entries
+from mqlite.broker.password_file import PasswordHash, new_hash, write_entries
 from mqlite.protocol import (
     Connack,
     ConnackReturnCode,
@@ -163,3 +164,26 @@ def test_the_password_file_hashes_once_per_pair_off_the_loop(tmp_path: Path) -> 
         wrong = RawClient(broker.address)
         assert wrong.connect("w", username="alice", password=b"nope").reason_code == 5
         assert len(checks) == 2  # a wrong password is never cached as right
+
+
+def test_a_cheap_hash_is_checked_on_the_loop(tmp_path: Path) -> None:
+    """A $6$ entry (one SHA-512) costs less than a worker thread's round trip."""
+    passwords = tmp_path / "passwords"
+    salt = b"0123456789ab"
+    entry = PasswordHash("6", 1, salt, hashlib.sha512(b"hunter2" + salt).digest())
+    write_entries(str(passwords), {"bob": entry.encode()})
+    with Broker(port=0, password_file=str(passwords)) as broker:
+        [authentication] = [hook for hook in broker.core.hooks.registered if hook.blocking]
+        on_worker: list[str | None] = []
+
+        def recording(client: ClientInfo, username: str | None,
+                      password: bytes | None) -> bool:
+            on_worker.append(username)
+            return False
+
+        authentication.on_connect_authenticate = recording  # type: ignore[method-assign]
+        right = RawClient(broker.address)
+        assert right.connect("r", username="bob", password=b"hunter2").reason_code == 0
+        wrong = RawClient(broker.address)
+        assert wrong.connect("w", username="bob", password=b"nope").reason_code == 5
+        assert on_worker == []
