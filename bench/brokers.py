@@ -42,8 +42,14 @@ def amqtt_command(progress: bool = True) -> list[str]:
 
 
 class BrokerProcess:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, password_file: Path | None = None,
+                 nodelay: bool = False) -> None:
+        """``password_file``: a mosquitto-format file every client must authenticate against
+        (mqlite and mosquitto read the same one). ``nodelay``: mosquitto too sets TCP_NODELAY
+        (mqlite always does), for latency measured on few small messages."""
         self.name = name
+        self.password_file = password_file
+        self.nodelay = nodelay
         self.port = free_port()
         self._dir = tempfile.TemporaryDirectory(prefix=f"bench-{name}-")
         self._launch()
@@ -65,19 +71,31 @@ class BrokerProcess:
     def _command(self, workdir: Path) -> list[str]:
         if self.name in ("mqlite", "mqlite-normal"):
             sync = "normal" if self.name == "mqlite-normal" else "full"
-            return [sys.executable, "-m", "mqlite.cli", "broker", "--port", str(self.port),
-                    "--log-level", "warning", "--db", str(workdir / "mqlite.db"),
-                    "--sync", sync, "--max-queued-messages", "100000",
-                    "--max-queued-bytes", str(1 << 30)]
+            command = [sys.executable, "-m", "mqlite.cli", "broker", "--port", str(self.port),
+                       "--log-level", "warning", "--db", str(workdir / "mqlite.db"),
+                       "--sync", sync, "--max-queued-messages", "100000",
+                       "--max-queued-bytes", str(1 << 30)]
+            if self.password_file is not None:
+                command += ["--password-file", str(self.password_file)]
+            return command
         if self.name == "mosquitto":
             if not shutil.which("mosquitto"):
                 raise RuntimeError("mosquitto is not installed (apt-get install mosquitto)")
             conf = workdir / "mosquitto.conf"
-            conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            authentication = "allow_anonymous true\n"
+            if self.password_file is not None:
+                authentication = f"allow_anonymous false\npassword_file {self.password_file}\n"
+                if os.geteuid() == 0:  # else it drops to user mosquitto, who cannot read it
+                    authentication += "user root\n"
+            if self.nodelay:
+                authentication += "set_tcp_nodelay true\n"
+            conf.write_text(f"listener {self.port} 127.0.0.1\n{authentication}"
                             "persistence false\nlog_dest none\nmax_queued_messages 100000\n")
             os.chmod(workdir, 0o755)
             return ["mosquitto", "-c", str(conf)]
         if self.name == "amqtt":
+            if self.password_file is not None:
+                raise ValueError("amqtt does not read mosquitto's password file format")
             conf = workdir / "amqtt.yaml"
             conf.write_text(
                 "listeners:\n  default:\n    type: tcp\n"
