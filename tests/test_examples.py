@@ -68,3 +68,20 @@ def test_hooks_example() -> None:
     assert run_example("hooks.py") == ["wrong password: Not authorized",
                                        "right password: Success",
                                        "received on site/kitchen/temp: 21.5"]
+
+
+def test_http_auth_hook_example() -> None:
+    assert run_example("http_auth_hook.py") == ["wrong password: Not authorized",
+                                                "right password: Success",
+                                                "reconnect: Success",
+                                                "requests to the service: 2"]
+
+
+def test_acl_hook_example() -> None:
+    assert run_example("acl_hook.py") == [
+        "subscribe commands/pump-1/#: Granted QoS 1",
+        "subscribe commands/pump-2/#: Not authorized",
+        "publish devices/pump-1/flow: No matching subscribers",
+        "publish devices/pump-2/flow: Not authorized",
+        "received commands/pump-1/start: now",
+    ]
