@@ -4,7 +4,8 @@ or for all of them, and TLS identities (``use_identity_as_username``).
 
 A client is anonymous when it gives no username (and no certificate gives it one). The
 listener's ``allow_anonymous`` decides for it: by default false where any authentication is
-configured for the listener (a password file, certificate identities), true where none is. A
+configured for the listener (a password file, certificate identities, or a broker-wide SCRAM
+file), true where none is. A client that authenticated with SCRAM-SHA-256 is not asked here. A
 client with a username is checked against the password file; without a password file there is
 nothing to check it against, and it counts as anonymous.
 """
@@ -39,7 +40,7 @@ def configured(config: BrokerConfig) -> bool:
         allow, path = _settings(config, listener)
         # allow_anonymous = true alone checks nothing: every client is let in as without it.
         if (path is not None or allow is False or listener.use_identity_as_username
-                or listener.use_subject_as_username):
+                or listener.use_subject_as_username or config.scram_file is not None):
             return True
     return False
 
@@ -74,7 +75,7 @@ class PasswordAuthentication(Hook):
                 passwords = files[path]
             identity = listener.use_identity_as_username or listener.use_subject_as_username
             if allow is None:  # mosquitto 2.0: closed once anything authenticates
-                allow = passwords is None and not identity
+                allow = passwords is None and not identity and config.scram_file is None
             by_listener.append((listener, Policy(allow, passwords, identity)))
         for passwords in files.values():
             for warning in passwords.warnings:

@@ -75,6 +75,8 @@ class BrokerConfig:
     password_file: str | None = None
     # mosquitto's ACL file (see broker/acl_file.py); per listener with per_listener_settings.
     acl_file: str | None = None
+    # SCRAM-SHA-256 users for MQTT 5 enhanced authentication (see broker/scram_auth.py).
+    scram_file: str | None = None
 
     def __post_init__(self) -> None:
         names = [listener.name for listener in self.effective_listeners() if listener.name]

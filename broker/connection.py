@@ -13,6 +13,7 @@ from mqlite.protocol import Disconnect, Packet, PacketReader, Properties, encode
 from . import packet_log
 
 if TYPE_CHECKING:
+    from .auth_exchange import Exchange
     from .hooks import ClientInfo
     from .timers import Timer
     from .websocket import WebSocketTransport
@@ -29,6 +30,7 @@ CLOSED = 3
 
 class Connection:
     __slots__ = (
+        "auth_exchange",
         "bridge",
         "certificate_username",
         "client_id",
@@ -95,6 +97,8 @@ class Connection:
         # Its refusal is held back (repeated authentication failures): its input is ignored.
         self.held = False
         self.close_reason = ""
+        # An MQTT 5 enhanced authentication in progress (at CONNECT, or re-authenticating).
+        self.auth_exchange: Exchange | None = None
         # Whether the will is published when this connection ends (not after DISCONNECT 0).
         self.publish_will = True
         # MQTT 5 limits the client asked for, and topic aliases in both directions.

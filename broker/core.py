@@ -31,7 +31,14 @@ from mqlite.protocol import (
     UnsupportedProtocolVersion,
 )
 
-from . import handle_acks, handle_connect, handle_publish, handle_subscribe, packet_log
+from . import (
+    handle_acks,
+    handle_auth,
+    handle_connect,
+    handle_publish,
+    handle_subscribe,
+    packet_log,
+)
 from .authenticator import Authenticator
 from .config import BrokerConfig
 from .connection import CONNECTED, CONNECTING, Connection
@@ -41,6 +48,7 @@ from .journal import Journal
 from .message import Message
 from .retained import RetainedMessages
 from .routing import route
+from .scram_auth import ScramAuthentication
 from .services import Context, RouteResult
 from .session import Session
 from .sessions import SessionRegistry
@@ -71,6 +79,8 @@ class BrokerCore:
         self.sessions = SessionRegistry(self, self.timers)
         self.auth_failures = FailureDelays()
         self.authenticator = Authenticator(self.hooks)
+        # MQTT 5 enhanced authentication's users (set by the Broker where configured).
+        self.scram: ScramAuthentication | None = None
         # Connections with output to flush or a close to carry out this loop turn.
         self.dirty: set[Connection] = set()
         # Connections whose packets were handled this turn: their acks wait for the commit.
@@ -102,8 +112,11 @@ class BrokerCore:
         if conn.state == CONNECTING:
             if conn.held:
                 return  # its CONNECT was refused; the refusal waits on a timer
-            assert isinstance(packet, Connect)  # the server-side reader lets nothing else first
-            handle_connect.handle_connect(self, conn, packet, now)
+            if conn.auth_exchange is not None:
+                handle_auth.before_connack(self, conn, packet, now)
+            else:
+                assert isinstance(packet, Connect)  # the server-side reader lets only CONNECT
+                handle_connect.handle_connect(self, conn, packet, now)
             self._arm_keepalive(conn)
             return
         # Attached from CONNACK on; the server-side reader lets through only the packet types
@@ -216,7 +229,9 @@ class BrokerCore:
         if time.monotonic() < conn.deadline:
             conn.deadline_check = self.timers.call_at(conn.deadline, self._check_deadline, conn)
         elif conn.state == CONNECTING:
-            conn.close("no CONNECT within the connect timeout")
+            conn.close("authentication not finished within the connect timeout"
+                       if conn.auth_exchange is not None else
+                       "no CONNECT within the connect timeout")
             self._log_refused(conn, "connect timeout")
         else:
             self.drop(conn, "keep alive timeout", ReasonCode.KEEP_ALIVE_TIMEOUT)
@@ -324,5 +339,5 @@ _HANDLERS: dict[type[Packet], Callable[[Context, Any], None]] = {
     Unsubscribe: handle_subscribe.handle_unsubscribe,
     Pingreq: handle_connect.handle_pingreq,
     Disconnect: handle_connect.handle_disconnect,
-    Auth: handle_connect.handle_auth,
+    Auth: handle_auth.handle_auth,
 }

@@ -9,7 +9,6 @@ from functools import partial
 from typing import NamedTuple
 
 from mqlite.protocol import (
-    Auth,
     Connack,
     ConnackReturnCode,
     Connect,
@@ -22,6 +21,7 @@ from mqlite.protocol import (
     encode_within,
 )
 
+from . import handle_auth
 from .config import NEVER_EXPIRES, BrokerConfig
 from .connection import CONNECTED, VERSION_NAMES, Connection
 from .delivery import pump, resend_inflight
@@ -87,6 +87,11 @@ def handle_connect(broker: BrokerServices, conn: Connection, packet: Connect,
                       protocol_version=level, username=username,
                       peer_certificate=conn.peer_certificate)
     admission = _Admission(packet, info, assigned, keepalive, server_keepalive, will, expiry)
+    method = props.authentication_method
+    if method is not None:  # an offered one (else refused above)
+        handle_auth.start(broker, conn, method, props.authentication_data,
+                          partial(_exchange_ended, broker, conn, admission, method), now)
+        return
     if not broker.hooks.active:
         _admit(broker, conn, admission, now)
         return
@@ -106,6 +111,24 @@ class _Admission(NamedTuple):
     server_keepalive: int | None
     will: Will | None
     expiry: int
+    auth_data: bytes | None = None  # enhanced authentication's last word, for the CONNACK
+
+
+def _exchange_ended(broker: BrokerServices, conn: Connection, admission: _Admission,
+                    method: str, username: str | None, data: bytes, why: str,
+                    now: float) -> None:
+    """CONNECT's enhanced authentication ended: the client proved who it is (it is not asked
+    of the authentication hooks then; access checks apply as to anyone), or failed."""
+    given = admission.packet.username
+    if username is not None and given is not None and given != username:
+        username, why = None, f"CONNECT's username {given!r} is not the one proved"
+    if username is None:
+        _refuse_failed_authentication(broker, conn, _Refusal(
+            ConnackReturnCode.NOT_AUTHORIZED, ReasonCode.NOT_AUTHORIZED,
+            f"not authorized: client {admission.info.client_id!r}: {why}"), now)
+        return
+    info = replace(admission.info, username=username, auth_method=method)
+    _authenticated(broker, conn, admission._replace(info=info, auth_data=data), True, now)
 
 
 def _authenticated(broker: BrokerServices, conn: Connection, admission: _Admission,
@@ -113,15 +136,21 @@ def _authenticated(broker: BrokerServices, conn: Connection, admission: _Admissi
     """The authentication hooks answered (at once, or later from a worker thread)."""
     refusal = _hook_refusal(broker, admission, allowed)
     if refusal is not None:
-        delay = broker.auth_failures.failed(host_of(conn.peer), now)
-        if delay:
-            conn.held = True  # nothing more is read from it until the refusal goes out
-            broker.call_at(now + delay, _refuse, conn, *refusal)
-        else:
-            _refuse(conn, *refusal)
+        _refuse_failed_authentication(broker, conn, refusal, now)
         return
     broker.auth_failures.succeeded(host_of(conn.peer))
     _admit(broker, conn, admission, now)
+
+
+def _refuse_failed_authentication(broker: BrokerServices, conn: Connection,
+                                  refusal: _Refusal, now: float) -> None:
+    """Refused, at once the first time; held longer for each failure from the address."""
+    delay = broker.auth_failures.failed(host_of(conn.peer), now)
+    if delay:
+        conn.held = True  # nothing more is read from it until the refusal goes out
+        broker.call_at(now + delay, _refuse, conn, *refusal)
+    else:
+        _refuse(conn, *refusal)
 
 
 def _admit(broker: BrokerServices, conn: Connection, admission: _Admission, now: float) -> None:
@@ -131,6 +160,9 @@ def _admit(broker: BrokerServices, conn: Connection, admission: _Admission, now:
     level, client_id = info.protocol_version, info.client_id
     properties = _connack_properties(config, level, client_id if admission.assigned else None,
                                      admission.server_keepalive)
+    if info.auth_method is not None:
+        properties = replace(properties, authentication_method=info.auth_method,
+                             authentication_data=admission.auth_data)
     # Whether the CONNACK fits (session present is a flag: it changes no size) is known now,
     # before any session is taken over or created.
     limit = conn.client_max_packet_size
@@ -177,7 +209,7 @@ def _client_id(broker: BrokerServices, packet: Connect) -> tuple[str, bool] | _R
         return _Refusal(ConnackReturnCode.IDENTIFIER_REJECTED, 0,
                         f"MQTT 3.1 client id of {len(client_id)} characters (1 to 23 allowed)")
     method = packet.properties.authentication_method
-    if method is not None:
+    if method is not None and not handle_auth.offered(broker, method):
         return _Refusal(0, ReasonCode.BAD_AUTHENTICATION_METHOD,
                         f"unsupported authentication method {method!r}")
     if client_id:
@@ -274,6 +306,3 @@ def handle_disconnect(context: Context, packet: Disconnect) -> None:
     broker.drop(conn, "client disconnected" + (" with will" if conn.publish_will else ""))
 
 
-def handle_auth(context: Context, packet: Auth) -> None:
-    context.broker.drop(context.conn, "AUTH without an authentication method",
-                        ReasonCode.PROTOCOL_ERROR)

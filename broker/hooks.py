@@ -41,6 +41,9 @@ class ClientInfo:
     username: str | None = None
     # The TLS peer certificate (ssl's getpeercert() form) on a TLS listener that asks for one.
     peer_certificate: dict[str, Any] | None = None
+    # MQTT 5 enhanced authentication: the method the client authenticated with (the
+    # username is then the one it proved), e.g. "SCRAM-SHA-256".
+    auth_method: str | None = None
 
 
 class Hook:

@@ -22,6 +22,7 @@ from .listeners import ListenerError
 from .loop import EventLoop
 from .password_file import PasswordFileError
 from .reload import apply_config
+from .scram_auth import ScramAuthentication
 from .sqlite_store import SQLiteStore
 from .store import MemoryStore, SessionStore
 
@@ -50,8 +51,9 @@ class Broker:
         # installed only where they are configured (the hot path stays hook-free otherwise).
         self._authentication: PasswordAuthentication | None = None
         self._access: AccessControl | None = None
-        self._install_security(self.config)
+        self._scram: ScramAuthentication | None = None
         self._loop: EventLoop | None = None
+        self._install_security(self.config)
         self._thread: threading.Thread | None = None
         self._address: tuple[str, int] | None = None
         self._addresses: dict[str, Any] = {}
@@ -89,6 +91,7 @@ class Broker:
         if self._loop is not None:
             raise RuntimeError("the broker is already running")
         loop = EventLoop(BrokerCore(self.config, self.store, self._hooks), self.config)
+        loop.core.scram = self._scram
         self._loop = loop  # before listening: from the first connection on, stop() reaches it
         try:
             listeners = loop.open_listeners(self.config.effective_listeners())
@@ -157,7 +160,7 @@ class Broker:
             apply_config(self._loop, config)
             self._addresses = {listener.name: listener.address
                                for listener in self._loop.listeners}
-            for builtin in (self._authentication, self._access):
+            for builtin in (self._authentication, self._access, self._scram):
                 if builtin is not None:
                     builtin.reload(config)
             try:
@@ -176,6 +179,10 @@ class Broker:
         if self._authentication is None and authentication_configured(config):
             self._authentication = PasswordAuthentication(config)
             self._hooks.insert_first(self._authentication)  # authentication runs first
+        if self._scram is None and config.scram_file is not None:
+            self._scram = ScramAuthentication(config)
+            if self._loop is not None:
+                self._loop.core.scram = self._scram
 
     def _bind_authentication(self) -> None:
         if self._loop is None:

@@ -17,6 +17,7 @@ from .hooks import ClientInfo, Hooks
 from .journal import Journal
 from .message import Message
 from .retained import RetainedMessages
+from .scram_auth import ScramAuthentication
 from .session import Session
 from .stats import Stats
 from .subscriptions import SubscriptionIndex
@@ -59,6 +60,7 @@ class BrokerServices(Protocol):
     index: SubscriptionIndex
     retained: RetainedMessages
     auth_failures: FailureDelays
+    scram: ScramAuthentication | None
 
     @property
     def sessions(self) -> Sessions: ...

@@ -18,6 +18,7 @@ from mqlite.broker.authentication import configured as authentication_configured
 from mqlite.broker.config_file import ConfigError
 from mqlite.broker.listeners import ListenerError, tls_context
 from mqlite.broker.password_file import PasswordFileError
+from mqlite.broker.scram_auth import ScramFile
 
 from .broker_settings import DaemonSettings, add_flags, effective_toml, resolve
 from .daemon_logging import configure_logging
@@ -47,6 +48,8 @@ def _check_files(settings: DaemonSettings) -> None:
         PasswordAuthentication(settings.broker)
     if access_configured(settings.broker):
         AccessControl(settings.broker)
+    if settings.broker.scram_file is not None:
+        ScramFile.load(settings.broker.scram_file)
 
 
 def _fail(message: str) -> int:

@@ -56,6 +56,8 @@ BROKER_HELP = {
                        "authenticates)",
     "password_file": "mosquitto-format password file (mosquitto_passwd, mqlite passwd)",
     "acl_file": "mosquitto-format ACL file",
+    "scram_file": "SCRAM-SHA-256 users for MQTT 5 enhanced authentication (mqlite passwd "
+                  "--scram)",
 }
 DAEMON_HELP = {
     "db": "SQLite file for persistent sessions and retained messages, created 0600; "

@@ -1,5 +1,7 @@
 """``mqlite passwd``: manage a mosquitto-format password file, with ``mosquitto_passwd``'s
-flags and prompts. Entries are ``$7$`` (PBKDF2-SHA512), which mosquitto reads too."""
+flags and prompts. Entries are ``$7$`` (PBKDF2-SHA512), which mosquitto reads too. With
+``--scram`` the file is a ``scram_file`` instead: RFC 5803 SCRAM-SHA-256 entries for MQTT 5
+enhanced authentication (they hold no password)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from mqlite.broker.password_file import (
     parse_hash,
     write_entries,
 )
+from mqlite.protocol.scram import DEFAULT_ITERATIONS as SCRAM_ITERATIONS
+from mqlite.protocol.scram import new_credentials, parse_credentials
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,8 +32,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("-D", dest="delete", action="store_true", help="delete the user")
     parser.add_argument("-U", dest="upgrade", action="store_true",
                         help="hash a file of user:plain-text-password lines, in place")
-    parser.add_argument("-I", dest="iterations", type=int, default=DEFAULT_ITERATIONS,
-                        help="PBKDF2 iterations (default: %(default)s)")
+    parser.add_argument("-I", dest="iterations", type=int, default=None,
+                        help=f"PBKDF2 iterations (default: {DEFAULT_ITERATIONS}, with --scram "
+                             f"{SCRAM_ITERATIONS})")
+    parser.add_argument("--scram", action="store_true",
+                        help="a scram_file: SCRAM-SHA-256 entries for MQTT 5 enhanced "
+                             "authentication")
     parser.add_argument("file")
     parser.add_argument("user", nargs="?")
     parser.add_argument("password", nargs="?")
@@ -67,17 +75,29 @@ def _password(args: argparse.Namespace) -> str:
     return first
 
 
+def _entry(password: str, args: argparse.Namespace) -> str:
+    if args.scram:
+        return new_credentials(password, args.iterations or SCRAM_ITERATIONS).encode()
+    return new_hash(password, args.iterations or DEFAULT_ITERATIONS).encode()
+
+
+def _hashed(value: str, args: argparse.Namespace) -> bool:
+    try:
+        (parse_credentials if args.scram else parse_hash)(value)
+    except ValueError:
+        return False
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     try:
-        if args.iterations < 1:
+        if args.iterations is not None and args.iterations < 1:
             raise PasswordFileError("-I needs at least 1 iteration")
         if args.upgrade:
             entries = _read(args.file)
             for user, value in entries.items():
-                try:
-                    parse_hash(value)  # hashed already: kept
-                except ValueError:
-                    entries[user] = new_hash(value, args.iterations).encode()
+                if not _hashed(value, args):  # hashed already: kept
+                    entries[user] = _entry(value, args)
             write_entries(args.file, entries)
             return 0
         if not args.user:
@@ -90,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
                 raise PasswordFileError(f"user {args.user!r} is not in {args.file}")
             del entries[args.user]
         else:
-            entries[args.user] = new_hash(_password(args), args.iterations).encode()
+            entries[args.user] = _entry(_password(args), args)
         write_entries(args.file, entries)
     except PasswordFileError as exc:
         return _fail(str(exc))

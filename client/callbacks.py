@@ -65,6 +65,13 @@ class OnSubscribe(Protocol):
                  reason_codes: list[ReasonCode], properties: Properties, /) -> None: ...
 
 
+class OnAuth(Protocol):
+    """A re-authentication succeeded: the broker's AUTH 0x00, its proof checked."""
+
+    def __call__(self, client: Any, userdata: Any, reason_code: ReasonCode,
+                 properties: Properties | None, /) -> None: ...
+
+
 class OnLog(Protocol):
     """``level`` is one of the MQTT_LOG_* constants."""
 
@@ -101,6 +108,7 @@ class ClientCallbacks(ClientSettings):
         self.on_subscribe: OnSubscribe | None = None
         self.on_unsubscribe: OnSubscribe | None = None
         self.on_log: OnLog | None = None
+        self.on_auth: OnAuth | None = None
         self.on_socket_open: OnSocket | None = None
         self.on_socket_close: OnSocket | None = None
         self.on_socket_register_write: OnSocket | None = None

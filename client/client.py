@@ -33,6 +33,7 @@ from .constants import (
     MQTTv5,
     MQTTv311,
 )
+from .enhanced_auth import Authenticator
 from .events import (
     Connected,
     ConnectionEnds,
@@ -40,12 +41,15 @@ from .events import (
     MessageReceived,
     ProtocolViolated,
     PublishCompleted,
+    Reauthenticated,
     RequestAcknowledged,
 )
 from .loops import BuiltinLoop
 from .message import MQTTMessage, MQTTMessageInfo
 from .mqtt5_types import (
+    PacketTypes,
     Properties,
+    ReasonCode,
     SubscribeOptions,
     to_wire,
 )
@@ -193,6 +197,24 @@ class Client(ClientCallbacks):
                 return MQTT_ERR_NO_CONN
             code = int(reasoncode) if reasoncode is not None else 0
             self._session.disconnect(code, to_wire(properties))
+        self._update_write_registration()
+        return MQTT_ERR_SUCCESS
+
+    def enhanced_auth(self, authenticator: Authenticator | None) -> None:
+        """MQTT 5 enhanced authentication from the next CONNECT on, e.g.
+        ``ScramSha256("alice", "secret")`` (mqlite.client.enhanced_auth); None: none."""
+        if authenticator is not None and self._protocol != MQTTv5:
+            raise ValueError("enhanced authentication needs MQTT 5")
+        with self._lock:
+            self.authenticator = authenticator
+
+    def reauthenticate(self) -> MQTTErrorCode:
+        """Prove who we are again on this connection (AUTH 0x19); ``on_auth`` is called when
+        the broker accepts, a DISCONNECT 0x87 comes if it does not."""
+        with self._lock:
+            if not self._session.conn.connected:
+                return MQTT_ERR_NO_CONN
+            self._session.reauthenticate()
         self._update_write_registration()
         return MQTT_ERR_SUCCESS
 
@@ -388,6 +410,9 @@ class Client(ClientCallbacks):
                 calls.append(functools.partial(self._on_connack, event))
             elif isinstance(event, RequestAcknowledged):
                 calls.append(functools.partial(self._acknowledged, event))
+            elif isinstance(event, Reauthenticated):
+                calls.append(functools.partial(self._call, self.on_auth, ReasonCode(
+                    PacketTypes.AUTH, "Success"), event.properties))
             elif isinstance(event, ConnectionEnds):
                 self._close(event.rc, calls, event.reason_code, event.from_server,
                             event.properties or EMPTY_PROPERTIES)

@@ -65,6 +65,14 @@ class ConnectionEnds:
 
 
 @dataclass(slots=True)
+class Reauthenticated:
+    """A re-authentication ended with the broker's AUTH 0x00 (and its proof checked):
+    ``on_auth``."""
+
+    properties: Properties | None
+
+
+@dataclass(slots=True)
 class ProtocolViolated:
     """The broker broke the protocol: DISCONNECT (MQTT 5) and close."""
 
@@ -72,4 +80,4 @@ class ProtocolViolated:
 
 
 Event = (Connected | MessageReceived | PublishCompleted | RequestAcknowledged | ConnectionEnds
-         | ProtocolViolated)
+         | Reauthenticated | ProtocolViolated)

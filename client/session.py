@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from mqlite.protocol import (
     EMPTY_PROPERTIES,
+    Auth,
     Connack,
     Connect,
     Disconnect,
@@ -60,6 +62,7 @@ from .events import (
     MessageReceived,
     ProtocolViolated,
     PublishCompleted,
+    Reauthenticated,
     RequestAcknowledged,
 )
 from .message import MQTTMessage, MQTTMessageInfo
@@ -138,12 +141,17 @@ class ClientSession:
         password = settings.password
         if isinstance(password, str):
             password = password.encode()
+        properties = EMPTY_PROPERTIES
+        if self.protocol == MQTTv5:
+            properties = to_wire(settings._connect_properties)
+            authenticator = settings.authenticator
+            if authenticator is not None:
+                properties = replace(properties, authentication_method=authenticator.method,
+                                     authentication_data=authenticator.start())
         return Connect(
             client_id=self.client_id, protocol_version=int(self.protocol),
             clean_start=clean_start, keep_alive=settings.keepalive, will=will,
-            username=settings.username, password=password,
-            properties=to_wire(settings._connect_properties) if self.protocol == MQTTv5
-            else EMPTY_PROPERTIES,
+            username=settings.username, password=password, properties=properties,
         )
 
     def closed(self) -> list[MQTTMessageInfo]:
@@ -227,6 +235,15 @@ class ClientSession:
         else:
             self.offline_requests.append(packet)
         return mid
+
+    def reauthenticate(self) -> None:
+        """AUTH 0x19: prove who we are again, on the connection as it is."""
+        authenticator = self.settings.authenticator
+        if authenticator is None or self.protocol != MQTTv5:
+            raise ValueError("reauthenticate() needs MQTT 5 and enhanced_auth()")
+        self._queue_packet(Auth(reason_code=ReasonCode.RE_AUTHENTICATE, properties=WireProperties(
+            authentication_method=authenticator.method,
+            authentication_data=authenticator.start())))
 
     def disconnect(self, code: int, properties: WireProperties) -> None:
         self._queue_packet(Disconnect(reason_code=code, properties=properties))
@@ -333,6 +350,8 @@ class ClientSession:
             events.append(RequestAcknowledged(
                 subscribe, packet.packet_id, [reason(kind, c) for c in packet.reason_codes],
                 from_wire(kind, packet.properties)))
+        elif isinstance(packet, Auth):
+            self._on_auth(packet, events)
         elif isinstance(packet, Disconnect):
             self._log(MQTT_LOG_NOTICE, "broker sent DISCONNECT 0x%02X", packet.reason_code)
             events.append(ConnectionEnds(MQTTErrorCode.MQTT_ERR_CONN_LOST, packet.reason_code,
@@ -349,11 +368,14 @@ class ClientSession:
         connected = Connected(ConnectFlags(packet.session_present),
                               reason(PacketTypes.CONNACK, code),
                               from_wire(PacketTypes.CONNACK, packet.properties), code < 0x80)
-        events.append(connected)
         if not connected.accepted:
+            events.append(connected)
             events.append(ConnectionEnds(MQTTErrorCode.MQTT_ERR_CONN_REFUSED, code))
             return
         wire = packet.properties
+        if self.settings.authenticator is not None and v5:
+            self._authenticator_finish(wire.authentication_data)
+        events.append(connected)
         conn.connected = True
         conn.ready = False
         conn.server_keep_alive = wire.server_keep_alive
@@ -366,6 +388,38 @@ class ClientSession:
         if packet.session_present:
             self.subscriptions.mark_all_sent(self.connection_number)
         self._log(MQTT_LOG_DEBUG, "connected (session present: %s)", packet.session_present)
+
+    def _on_auth(self, packet: Auth, events: list[Event]) -> None:
+        """The broker's side of enhanced authentication: continue, or (re-)authenticated."""
+        authenticator = self.settings.authenticator
+        wire = packet.properties
+        if authenticator is None or wire.authentication_method != authenticator.method:
+            raise ProtocolError("AUTH from the broker for a method we did not ask for")
+        if packet.reason_code == ReasonCode.CONTINUE_AUTHENTICATION:
+            try:
+                data = authenticator.step(wire.authentication_data or b"")
+            except Exception as exc:
+                raise ProtocolError(f"{authenticator.method}: {exc}",
+                                    ReasonCode.UNSPECIFIED_ERROR) from None
+            self._queue_packet(Auth(reason_code=ReasonCode.CONTINUE_AUTHENTICATION,
+                                    properties=WireProperties(
+                                        authentication_method=authenticator.method,
+                                        authentication_data=data)))
+        elif packet.reason_code == ReasonCode.SUCCESS and self.conn.connected:
+            self._authenticator_finish(wire.authentication_data)
+            events.append(Reauthenticated(from_wire(PacketTypes.AUTH, wire)))
+        else:
+            raise ProtocolError(f"AUTH with reason code 0x{packet.reason_code:02X}")
+
+    def _authenticator_finish(self, data: bytes | None) -> None:
+        """The broker's proof of itself: a broker that cannot give it is left."""
+        authenticator = self.settings.authenticator
+        assert authenticator is not None
+        try:
+            authenticator.finish(data)
+        except Exception as exc:
+            raise ProtocolError(f"{authenticator.method}: {exc}",
+                                ReasonCode.UNSPECIFIED_ERROR) from None
 
     def _on_publish(self, packet: Publish, events: list[Event], now: float) -> None:
         if not packet.topic:

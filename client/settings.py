@@ -13,6 +13,7 @@ from mqlite.protocol import InvalidTopic, TopicTrie, topic_matches_filter, valid
 from mqlite.protocol import Properties as WireProperties
 
 from .constants import MQTT_CLEAN_START_FIRST_ONLY, CallbackAPIVersion, MQTTv5, MQTTv311
+from .enhanced_auth import Authenticator
 from .mqtt5_types import Properties, to_wire
 
 Callback = Callable[..., Any]
@@ -99,6 +100,8 @@ class ClientSettings:
         self._topic_callbacks: TopicTrie[str, Callback] = TopicTrie()
         self._ws_path = "/mqtt"
         self._ws_headers: dict[str, str] | None = None
+        # MQTT 5 enhanced authentication (client/enhanced_auth.py), or None.
+        self.authenticator: Authenticator | None = None
 
     @property
     def will_topic(self) -> str | None:
