@@ -234,15 +234,17 @@ def test_will_refused(make_broker: BrokerFactory, version: int, code: int) -> No
     assert raw.expect_closed() == [Connack(reason_code=code)]
 
 
-def test_delivery_refused_is_skipped(make_broker: BrokerFactory) -> None:
-    class OnlyAdminReadsAlarms(Hook):
-        def on_acl_check(self, client: ClientInfo, topic: str, access: Access) -> bool:
-            return access is Access.WRITE or not topic.startswith("alarm") \
-                or client.client_id == "admin"
+class OnlyAdminReadsAlarms(Hook):
+    def on_acl_check(self, client: ClientInfo, topic: str, access: Access) -> bool:
+        return access is Access.WRITE or not topic.startswith("alarm") \
+            or client.client_id == "admin"
 
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_delivery_refused_is_skipped(make_broker: BrokerFactory, version: int) -> None:
     broker = make_broker(hooks=[OnlyAdminReadsAlarms()])
-    admin = PahoClient(broker.address, client_id="admin")
-    user = PahoClient(broker.address, client_id="user")
+    admin = PahoClient(broker.address, client_id="admin", version=version)
+    user = PahoClient(broker.address, client_id="user", version=version)
     for client in (admin, user):
         client.connect()
         assert client.subscribe("#", qos=1) == [1]  # the filter itself is allowed
@@ -251,6 +253,23 @@ def test_delivery_refused_is_skipped(make_broker: BrokerFactory) -> None:
     assert admin.message().payload == b"!"
     assert user.message().payload == b"n"
     user.no_message()
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_retained_refused_on_subscribe(make_broker: BrokerFactory, version: int) -> None:
+    broker = make_broker(hooks=[OnlyAdminReadsAlarms()])
+    admin = PahoClient(broker.address, client_id="admin", version=version)
+    admin.connect()
+    for topic in ("alarm/door", "news/today"):
+        admin.publish(topic, b"retained " + topic.encode(), qos=1, retain=True)
+    assert admin.subscribe("#", qos=1) == [1]
+    assert sorted(admin.message().topic for _ in range(2)) == ["alarm/door", "news/today"]
+    user = RawClient(broker.address, version=version)
+    user.connect(client_id="user")
+    assert user.subscribe("#", qos=1).reason_codes == [1]
+    got = user.receive()
+    assert isinstance(got, Publish) and got.topic == "news/today" and got.retain
+    user.ping()  # alarm/door never came
 
 
 def test_on_publish_rewrites_and_drops(make_broker: BrokerFactory) -> None:
