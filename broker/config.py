@@ -77,8 +77,19 @@ class BrokerConfig:
     acl_file: str | None = None
     # SCRAM-SHA-256 users for MQTT 5 enhanced authentication (see broker/scram_auth.py).
     scram_file: str | None = None
+    # An HTTP listener for /metrics, /health, the admin API and the status page, besides
+    # the others: "PORT" (on 127.0.0.1) or "HOST:PORT".
+    http: str | None = None
+    # Needed (Authorization: Bearer ...) by every HTTP endpoint but /metrics and /health.
+    admin_token: str | None = None
 
     def __post_init__(self) -> None:
+        if self.http is not None:
+            port = self.http.rpartition(":")[2]
+            if not port.isdigit() or not 0 <= int(port) <= 65_535:
+                raise ValueError(f"http must be PORT or HOST:PORT, not {self.http!r}")
+        if self.admin_token is not None and len(self.admin_token) < 16:
+            raise ValueError("admin_token must be at least 16 characters")
         names = [listener.name for listener in self.effective_listeners() if listener.name]
         for name in names:
             if names.count(name) > 1:
@@ -108,7 +119,12 @@ class BrokerConfig:
                 raise ValueError(f"{name} must be {describe_range(low, high)}, not {value}")
 
     def effective_listeners(self) -> list[ListenerConfig]:
-        return self.listeners or [ListenerConfig(host=self.host, port=self.port)]
+        listeners = self.listeners or [ListenerConfig(host=self.host, port=self.port)]
+        if self.http is not None:
+            host, _, port = self.http.rpartition(":")
+            listeners = [*listeners, ListenerConfig(type="http", host=host.strip("[]")
+                                                    or "127.0.0.1", port=int(port))]
+        return listeners
 
 
 # The range of every numeric setting (None, where a setting allows it, means "no limit").

@@ -15,6 +15,7 @@ from . import packet_log
 if TYPE_CHECKING:
     from .auth_exchange import Exchange
     from .hooks import ClientInfo
+    from .stats import Stats
     from .timers import Timer
     from .websocket import WebSocketTransport
 
@@ -56,18 +57,21 @@ class Connection:
         "reader",
         "sock",
         "state",
+        "stats",
         "topic_alias_maximum",
         "version",
         "websocket",
     )
 
     def __init__(self, sock: Any, peer: str, reader: PacketReader, dirty: set[Connection],
-                 deadline: float) -> None:
+                 deadline: float, stats: Stats) -> None:
         self.sock = sock  # owned by the event loop; nothing else touches it
         self.peer = peer
         self.reader = reader
         # The loop's set of connections to flush (or close) at the end of this turn.
         self.dirty = dirty
+        # The broker's counters: send() counts the packets (PUBLISH are counted where sent).
+        self.stats = stats
         self.out: list[bytes] = []
         self.out_size = 0
         self.state = CONNECTING
@@ -137,6 +141,7 @@ class Connection:
             packet_log.packet_out(self.client_id, self.peer, packet_log.fields(packet),
                                   len(data))
         self.send_bytes(data)
+        self.stats.control_packets_sent += 1
         return True
 
     def close(self, reason: str, disconnect_code: int | None = None,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from importlib.metadata import version as package_version
 from typing import Any
 
 from mqlite.protocol import (
@@ -55,6 +54,7 @@ from .sessions import SessionRegistry
 from .stats import Stats
 from .store import SessionStore, StoreWriteError
 from .subscriptions import SubscriptionIndex
+from .sys_tree import SysTree
 from .timers import TimerHeap
 
 log = logging.getLogger("mqlite.broker")
@@ -91,6 +91,9 @@ class BrokerCore:
         self.paused: dict[Connection, Session | None] = {}
         self.started = time.monotonic()
         self._last_drop_log = 0.0
+        self.sys_tree = SysTree(self)
+        # Why the last commit failed, until one succeeds (reported by /health).
+        self.store_error: str | None = None
         self.sessions.restore(store.load(), self.retained)
         packet_log.refresh()
         if config.sys_interval > 0:
@@ -101,7 +104,8 @@ class BrokerCore:
     def new_connection(self, sock: Any, peer: str, now: float, listener: str = "") -> Connection:
         reader = PacketReader("server", max_packet_size=self.config.connect_packet_limit,
                               max_topic_levels=self.config.max_topic_levels)
-        conn = Connection(sock, peer, reader, self.dirty, now + self.config.connect_timeout)
+        conn = Connection(sock, peer, reader, self.dirty, now + self.config.connect_timeout,
+                          self.stats)
         conn.listener = listener
         conn.deadline_check = self.timers.call_at(conn.deadline, self._check_deadline, conn)
         return conn
@@ -137,6 +141,7 @@ class BrokerCore:
                 conn.version = 5
                 conn.send(Connack(reason_code=error.reason_code))
             conn.close(reason)
+            self.stats.refusal(_code_name(error))
             self._log_refused(conn, reason)
             return
         self.drop(conn, reason, error.reason_code)
@@ -222,6 +227,7 @@ class BrokerCore:
             conn.send(Connack(reason_code=ReasonCode.SERVER_UNAVAILABLE if conn.version == 5
                               else ConnackReturnCode.SERVER_UNAVAILABLE))
             conn.close("authentication did not answer within the connect timeout")
+            self.stats.refusal("server_unavailable")
             self._log_refused(conn, conn.close_reason)
             return
         if conn in self.paused:  # we stopped reading it: its silence is ours
@@ -232,6 +238,7 @@ class BrokerCore:
             conn.close("authentication not finished within the connect timeout"
                        if conn.auth_exchange is not None else
                        "no CONNECT within the connect timeout")
+            self.stats.refusal("connect_timeout")
             self._log_refused(conn, "connect timeout")
         else:
             self.drop(conn, "keep alive timeout", ReasonCode.KEEP_ALIVE_TIMEOUT)
@@ -251,9 +258,9 @@ class BrokerCore:
                 self.journal.retained_deleted(message.topic, promise=message.qos > 0)
         return route(self, message, now)
 
-    def count_drop(self, client_id: str | None, why: str,
-                   message: Message | None = None) -> None:
-        self.stats.messages_dropped += 1
+    def count_drop(self, client_id: str | None, why: str, message: Message | None,
+                   reason: str) -> None:
+        self.stats.dropped[reason] += 1
         if self.hooks.active and message is not None:
             self.hooks.notify("on_message_dropped", client_id, message, why)
         now = time.monotonic()
@@ -265,22 +272,7 @@ class BrokerCore:
 
     def _publish_sys(self) -> None:
         now = time.monotonic()
-        stats = self.stats
-        values = {
-            "version": f"mqlite {package_version('mqlite')}",
-            "uptime": f"{int(now - self.started)} seconds",
-            "clients/connected": str(stats.clients_connected),
-            "clients/total": str(len(self.sessions)),
-            "messages/received": str(stats.messages_received),
-            "messages/sent": str(stats.messages_sent),
-            "messages/dropped": str(stats.messages_dropped),
-            "retained messages/count": str(len(self.retained)),
-        }
-        for name, value in values.items():
-            message = Message(topic=f"$SYS/broker/{name}", payload=value.encode(), qos=0,
-                              retain=True)
-            self.retained.set(message)  # in memory only: $SYS is rebuilt on every start
-            route(self, message, now)
+        self.sys_tree.publish(now)
         self.timers.call_at(now + self.config.sys_interval, self._publish_sys)
 
     # -- stop and failures -----------------------------------------------------------------
@@ -299,7 +291,10 @@ class BrokerCore:
     def commit(self) -> None:
         """End of a loop turn: the store applies and commits the turn's changes (syncing if
         one is promised), before the turn's packets are written."""
-        self.store.apply(self.journal.take())
+        changes = self.journal.take()
+        self.store.apply(changes)
+        if changes and self.store_error is not None:
+            self.store_error = None  # stored again: the store has recovered
 
     def flush(self) -> None:
         """Commit everything, what the store lets wait too (a clean stop)."""
@@ -322,9 +317,20 @@ class BrokerCore:
             self.commit()  # what the closes themselves changed, if the store recovered
         except StoreWriteError:
             self.journal.take()
+        self.store_error = str(error)  # until a later turn stores something again
 
     def _log_refused(self, conn: Connection, reason: str) -> None:
         log.info("connection from %s refused: %s", conn.peer, reason)
+
+
+def _code_name(error: MQTTError) -> str:
+    """A CONNECT refused for bad input, as mqlite_connections_refused_total labels it."""
+    if isinstance(error, UnsupportedProtocolVersion):
+        return "unsupported_protocol_version"
+    try:
+        return ReasonCode(error.reason_code).name.lower()
+    except ValueError:
+        return "malformed_packet"
 
 
 # The handler of each packet type a client may send once connected (CONNECT goes to

@@ -12,6 +12,7 @@ from .message import Message
 from .publish_encoding import WireCache, send_publish
 from .services import BrokerServices
 from .session import AWAIT_PUBCOMP, Delivery, Session
+from .stats import ACL, EXPIRED, OUTPUT_FULL, QUEUE_FULL
 
 
 def deliver(broker: BrokerServices, session: Session, message: Message, *, qos: int,
@@ -21,7 +22,8 @@ def deliver(broker: BrokerServices, session: Session, message: Message, *, qos: 
     now congested (see RouteResult)."""
     hooks = broker.hooks
     if hooks.checks_access and not hooks.allowed(broker.sessions.client_info_of(session),
-                                          message.topic, Access.READ):
+                                                 message.topic, Access.READ):
+        broker.stats.dropped[ACL] += 1
         return None  # a delivery the session may not read is skipped
     conn = session.connection
     online = conn is not None and conn.state == CONNECTED
@@ -29,7 +31,7 @@ def deliver(broker: BrokerServices, session: Session, message: Message, *, qos: 
         if online:
             assert conn is not None
             if conn.out_size > broker.config.output_soft_limit:
-                broker.stats.messages_dropped += 1  # a slow reader loses its own QoS 0 messages
+                broker.stats.dropped[OUTPUT_FULL] += 1  # a slow reader loses its own QoS 0
             else:
                 send_publish(broker, conn, message, qos=0, retain=retain, packet_id=None,
                              dup=False, subscription_ids=subscription_ids, now=now, cache=cache)
@@ -63,13 +65,13 @@ def enqueue(broker: BrokerServices, session: Session, delivery: Delivery) -> Ses
                      or session.queued_bytes + size > config.max_queued_bytes):
         if config.queue_overflow == "drop-newest":
             broker.count_drop(session.client_id, "queue full, dropped the newest message",
-                              message)
+                              message, QUEUE_FULL)
             return None
         oldest = queue.popleft()
         session.queued_bytes -= oldest.message.size
         broker.journal.delivery_ended(session, oldest.seq, promise=False)
         broker.count_drop(session.client_id, "queue full, dropped the oldest message",
-                          oldest.message)
+                          oldest.message, QUEUE_FULL)
     session.queue_append(delivery)
     session.queued_bytes += size
     broker.journal.delivery(session, delivery, promise=True)  # the publisher's ack says so
@@ -86,6 +88,7 @@ def start_flight(broker: BrokerServices, session: Session, conn: Connection, del
     id must survive a crash, while a QoS 1 send lost is only sent again."""
     journal = broker.journal
     if delivery.message.expired(now):
+        broker.stats.dropped[EXPIRED] += 1
         journal.delivery_ended(session, delivery.seq, promise=False)
         return
     hooks = broker.hooks
@@ -93,6 +96,7 @@ def start_flight(broker: BrokerServices, session: Session, conn: Connection, del
             broker.sessions.client_info_of(session), delivery.message.topic, Access.READ):
         # From the queue: checked again now the client is known (a restored session's
         # deliveries were queued before it came back).
+        broker.stats.dropped[ACL] += 1
         journal.delivery_ended(session, delivery.seq, promise=False)
         return
     if delivery.qos == 0:

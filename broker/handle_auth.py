@@ -68,6 +68,7 @@ def before_connack(broker: BrokerServices, conn: Connection, packet: Packet,
     if failure:
         conn.auth_exchange = None
         conn.send(Connack(reason_code=ReasonCode.PROTOCOL_ERROR))
+        broker.stats.refusal("protocol_error")
         conn.close(failure)
         log.info("connection from %s refused: %s", conn.peer, failure)
         return

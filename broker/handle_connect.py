@@ -33,15 +33,25 @@ from .sys_topics import own_sys_topic
 log = logging.getLogger("mqlite.broker")
 
 
-def _refuse(conn: Connection, v3_code: int, v5_code: int, why: str) -> None:
+def _refuse(broker: BrokerServices, conn: Connection, v3_code: int, v5_code: int,
+            why: str) -> None:
     """CONNACK with a refusal, then close [MQTT-3.2.2-5] [MQTT-3.2.2-7]; nothing the client
     sent after this CONNECT is processed [MQTT-3.1.4-5]."""
     if not conn.open:  # gone while its refusal was held
         return
     conn.send(Connack(reason_code=v5_code if conn.version == 5 else v3_code))
+    broker.stats.refusal(refusal_name(v3_code, v5_code))
     conn.close(why)
     log.info("connection from %s refused: %s", conn.peer, why,
              extra={"event": "refused", "peer": conn.peer, "listener": conn.listener})
+
+
+def refusal_name(v3_code: int, v5_code: int) -> str:
+    """A refusal's label for mqlite_connections_refused_total: its reason code's name."""
+    if v5_code:
+        return ReasonCode(v5_code).name.lower()
+    return ("client_identifier_not_valid" if v3_code == ConnackReturnCode.IDENTIFIER_REJECTED
+            else ConnackReturnCode(v3_code).name.lower())
 
 
 def handle_connect(broker: BrokerServices, conn: Connection, packet: Connect,
@@ -55,12 +65,12 @@ def handle_connect(broker: BrokerServices, conn: Connection, packet: Connect,
         conn.client_max_packet_size = props.maximum_packet_size
     identity = _client_id(broker, packet)
     if isinstance(identity, _Refusal):
-        _refuse(conn, *identity)
+        _refuse(broker, conn, *identity)
         return
     client_id, assigned = identity
     keepalives = _keepalive(config, packet)
     if isinstance(keepalives, _Refusal):
-        _refuse(conn, *keepalives)
+        _refuse(broker, conn, *keepalives)
         return
     keepalive, server_keepalive = keepalives
     will = packet.will
@@ -68,7 +78,7 @@ def handle_connect(broker: BrokerServices, conn: Connection, packet: Connect,
         will = replace(will, topic=conn.mount_point + will.topic)
     refusal = _will_refusal(broker.config, will, client_id) if will is not None else None
     if refusal is not None:
-        _refuse(conn, *refusal)
+        _refuse(broker, conn, *refusal)
         return
     if level == 5:
         conn.client_receive_maximum = props.receive_maximum or 65_535
@@ -79,7 +89,7 @@ def handle_connect(broker: BrokerServices, conn: Connection, packet: Connect,
     username = packet.username
     if conn.certificate_username is not None:  # the listener takes it from the certificate
         if not conn.certificate_username:
-            _refuse(conn, ConnackReturnCode.NOT_AUTHORIZED, ReasonCode.NOT_AUTHORIZED,
+            _refuse(broker, conn, ConnackReturnCode.NOT_AUTHORIZED, ReasonCode.NOT_AUTHORIZED,
                     "no client certificate to take the username from")
             return
         username = conn.certificate_username
@@ -148,9 +158,9 @@ def _refuse_failed_authentication(broker: BrokerServices, conn: Connection,
     delay = broker.auth_failures.failed(host_of(conn.peer), now)
     if delay:
         conn.held = True  # nothing more is read from it until the refusal goes out
-        broker.call_at(now + delay, _refuse, conn, *refusal)
+        broker.call_at(now + delay, _refuse, broker, conn, *refusal)
     else:
-        _refuse(conn, *refusal)
+        _refuse(broker, conn, *refusal)
 
 
 def _admit(broker: BrokerServices, conn: Connection, admission: _Admission, now: float) -> None:

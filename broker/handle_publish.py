@@ -20,6 +20,7 @@ from .connection import Connection
 from .hooks import Access
 from .message import Message
 from .services import BrokerServices, Context
+from .stats import ACL, NO_SUBSCRIBERS, TOO_LARGE
 from .sys_topics import own_sys_topic
 
 
@@ -46,8 +47,8 @@ def handle_publish(context: Context, packet: Publish) -> None:
     if limit and len(packet.payload) > limit:
         # Not routed; the QoS flow completes, as mosquitto does (MQTT 5 is told why).
         broker.count_drop(conn.client_id, f"payload of {len(packet.payload)} bytes over the "
-                                          f"message_size_limit of {limit}")
-        _acknowledge(conn, packet, ReasonCode.IMPLEMENTATION_SPECIFIC_ERROR
+                                          f"message_size_limit of {limit}", None, TOO_LARGE)
+        _acknowledge(broker, conn, packet, ReasonCode.IMPLEMENTATION_SPECIFIC_ERROR
                      if conn.version == 5 else 0)
         return
     packet_id = packet.packet_id
@@ -59,14 +60,17 @@ def handle_publish(context: Context, packet: Publish) -> None:
             broker.drop(conn, "too many QoS 2 messages awaiting PUBREL",
                         ReasonCode.RECEIVE_MAXIMUM_EXCEEDED)
             return
-    broker.stats.messages_received += 1
+    stats = broker.stats
+    stats.received_by_qos[qos] += 1
+    stats.publish_bytes_received += len(packet.payload)
     if topic.startswith("$SYS") and not own_sys_topic(topic, conn.client_id):
         # Clients may not publish into the broker's own tree; MQTT 3.1.1 cannot say so.
-        _acknowledge(conn, packet, ReasonCode.NOT_AUTHORIZED if conn.version == 5 else 0)
+        _acknowledge(broker, conn, packet,
+                     ReasonCode.NOT_AUTHORIZED if conn.version == 5 else 0)
         return
     message: Message | None = Message(topic=topic, payload=packet.payload, qos=qos,
                                       retain=packet.retain, properties=properties,
-                                      origin=conn.client_id)
+                                      origin=conn.client_id, received_at=context.now)
     hooks = broker.hooks
     if hooks.active:
         info = conn.client_info
@@ -74,7 +78,9 @@ def handle_publish(context: Context, packet: Publish) -> None:
         if hooks.checks_access and not hooks.allowed(info, topic, Access.WRITE):
             # Refused: MQTT 5 says so (a refusing PUBREC ends the QoS 2 flow); MQTT 3.1.x
             # cannot, and a QoS 0 message is simply dropped.
-            _acknowledge(conn, packet, ReasonCode.NOT_AUTHORIZED if conn.version == 5 else 0)
+            stats.dropped[ACL] += 1
+            _acknowledge(broker, conn, packet,
+                     ReasonCode.NOT_AUTHORIZED if conn.version == 5 else 0)
             return
         if hooks.rewrites:
             message = hooks.publish(info, message)
@@ -87,7 +93,9 @@ def handle_publish(context: Context, packet: Publish) -> None:
         assert packet_id is not None
         session.inbound_qos2.add(packet_id)
         broker.journal.inbound_qos2(session, packet_id)
-    _acknowledge(conn, packet, ReasonCode.NO_MATCHING_SUBSCRIBERS
+    if not matched:
+        stats.dropped[NO_SUBSCRIBERS] += 1
+    _acknowledge(broker, conn, packet, ReasonCode.NO_MATCHING_SUBSCRIBERS
                  if not matched and conn.version == 5 else 0)
 
 
@@ -118,7 +126,8 @@ def _resolve_v5(broker: BrokerServices, conn: Connection, packet: Publish
     return topic, properties
 
 
-def _acknowledge(conn: Connection, packet: Publish, code: int) -> None:
+def _acknowledge(broker: BrokerServices, conn: Connection, packet: Publish,
+                 code: int) -> None:
     """PUBACK for QoS 1, PUBREC for QoS 2, nothing for QoS 0 [MQTT-3.3.4-1]."""
     if packet.packet_id is None:
         return
@@ -130,6 +139,7 @@ def _acknowledge(conn: Connection, packet: Publish, code: int) -> None:
                 packet_log.packet_out(conn.client_id, conn.peer,
                                       f"PUBACK id={packet.packet_id}", 4)
             conn.send_bytes(encode_puback_success(packet.packet_id))
+            broker.stats.control_packets_sent += 1  # send() counts the others
     else:
         conn.send(Pubrec(packet_id=packet.packet_id, reason_code=code))
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-LISTENER_TYPES = ("tcp", "tls", "ws", "wss", "unix")
+LISTENER_TYPES = ("tcp", "tls", "ws", "wss", "unix", "http")
 TLS_VERSIONS = ("tlsv1.2", "tlsv1.3")
 
 
 @dataclass(slots=True, kw_only=True)
 class ListenerConfig:
-    type: str = "tcp"  # tcp | tls | ws | wss | unix
+    type: str = "tcp"  # tcp | tls | ws | wss | unix; http: metrics, admin API, status page
     host: str = "127.0.0.1"
     port: int = 1883
     # unix: the socket file; ws / wss: the request path it accepts (None: any path).
@@ -70,6 +70,10 @@ class ListenerConfig:
     @property
     def tls(self) -> bool:
         return self.type in ("tls", "wss")
+
+    @property
+    def http(self) -> bool:
+        return self.type == "http"
 
     @property
     def websocket(self) -> bool:

@@ -27,6 +27,8 @@ from mqlite.protocol import MQTTError, Packet, ReasonCode
 from .config import BrokerConfig
 from .connection import CLOSED, Connection
 from .core import BrokerCore
+from .http_connection import HttpConnection
+from .http_service import HttpService
 from .linger import LINGER_POLL, LINGER_SECONDS, Closing, all_delivered
 from .listener_config import ListenerConfig
 from .listeners import Listener, ListenerError, close_listener, open_listener
@@ -71,6 +73,10 @@ class EventLoop:
         self._handshaking: dict[Connection, Listener] = {}
         self._tls_pending: set[Connection] = set()
         self._last_refusal_log = 0.0
+        # The http listeners' connections (metrics, admin API, status page).
+        self.http = HttpService(self, self.selector)
+        # How long the last turn's work took (waiting excluded), for /health.
+        self.last_turn_seconds = 0.0
 
     # -- setup and shutdown ----------------------------------------------------------------
 
@@ -164,8 +170,18 @@ class EventLoop:
         """Release everything without having run (a failed start)."""
         self._close_everything()
 
+    def health(self) -> str:
+        """"" while healthy, else why not (GET /health answers 503 with it). A loop that is
+        stuck does not answer at all: a probe's timeout is the check for that."""
+        if self.core.store_error is not None:
+            return f"the store failed its last commit: {self.core.store_error}"
+        if self.last_turn_seconds > 5.0:
+            return f"the loop's last turn took {self.last_turn_seconds:.1f} s"
+        return ""
+
     def _close_everything(self) -> None:
         self.core.authenticator.close()
+        self.http.close_all()
         for conn in list(self.connections):
             self._close_socket(conn, "broker stopped")
         for listener in self.listeners:
@@ -200,6 +216,7 @@ class EventLoop:
             timeout = until if timeout is None else min(timeout, until)
         events = self.selector.select(timeout)
         now = time.monotonic()
+        stats = core.stats
         for conn in runnable:
             if conn.open:
                 self._watch(conn, read=True, write=conn in self._writing)
@@ -219,6 +236,8 @@ class EventLoop:
             elif data is _WAKER:
                 with contextlib.suppress(OSError):
                     self._wake_read.recv(4096)
+            elif data.__class__ is HttpConnection:
+                self.http.event(data, mask, now)
             else:
                 self._accept(data, now)
         core.timers.run_due(now)
@@ -228,6 +247,9 @@ class EventLoop:
             core.storage_failed(error, self._handled)
         self._handled.clear()
         self._flush()
+        self.http.flush()
+        self.last_turn_seconds = spent = time.monotonic() - now
+        stats.loop_turn_seconds.observe(spent)
 
     def _accept(self, listener: Listener, now: float) -> None:
         for _ in range(256):  # bounded, so one busy listener cannot starve the rest
@@ -238,10 +260,15 @@ class EventLoop:
             except OSError as exc:  # e.g. out of file descriptors: keep serving the others
                 log.warning("accept failed on %s: %s", listener.name, exc)
                 return
+            self.core.stats.sockets_total += 1
+            if listener.config.http:
+                self.http.accept(listener, sock, f"{address[0]}:{address[1]}", now)
+                continue
             if listener.full():
                 sock.close()
                 self._refused(listener)
                 continue
+            self.core.stats.connections_total += 1
             sock.setblocking(False)
             if isinstance(listener.address, str):
                 peer = f"unix:{listener.address}"
@@ -315,6 +342,7 @@ class EventLoop:
             return
         if conn.keepalive:
             conn.deadline = now + 1.5 * conn.keepalive
+        self.core.stats.bytes_received += count
         websocket = conn.websocket
         if websocket is None:
             self._handle(conn, conn.reader.feed(self._view[:count]), now)
@@ -332,8 +360,10 @@ class EventLoop:
         core = self.core
         paused = core.paused
         self._handled.add(conn)
+        stats = core.stats
         try:
             for packet in packets:
+                stats.packets_received += 1
                 core.handle_packet(conn, packet, now)
                 if not conn.open:
                     break
@@ -355,6 +385,7 @@ class EventLoop:
     def _flush(self) -> None:
         """One ``send`` per connection with output; close what is closing and drained."""
         core = self.core
+        stats = core.stats
         hard_limit = self.config.output_hard_limit
         dirty = list(core.dirty)
         core.dirty.clear()
@@ -375,6 +406,7 @@ class EventLoop:
                 except OSError as exc:
                     self._close_socket(conn, f"socket error: {exc.strerror or exc}")
                     continue
+                stats.bytes_sent += sent
                 if sent == len(data):
                     out.clear()
                     conn.out_size = 0
@@ -405,6 +437,7 @@ class EventLoop:
             except OSError as exc:
                 self._close_socket(conn, f"socket error: {exc.strerror or exc}")
                 return False
+            self.core.stats.bytes_sent += sent
             websocket.unsent = data[sent:]
         conn.out_size = len(websocket.unsent)
         if conn.out_size > hard_limit and conn.open:

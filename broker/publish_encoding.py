@@ -11,6 +11,7 @@ from . import packet_log
 from .connection import Connection
 from .message import Message
 from .services import BrokerServices
+from .stats import TOO_LARGE
 
 # What makes one subscriber's PUBLISH bytes differ from another's, for one message at QoS 0:
 # the protocol version, the retain flag and the subscription identifiers. Only QoS 0 may share
@@ -47,7 +48,7 @@ def send_publish(broker: BrokerServices, conn: Connection, message: Message, *, 
     limit = conn.client_max_packet_size
     if limit is not None and len(data) > limit:
         broker.count_drop(conn.client_id, f"message on {message.topic!r} exceeds the client's "
-                                          f"maximum packet size {limit}", message)
+                                          f"maximum packet size {limit}", message, TOO_LARGE)
         return False
     if use_alias:
         data = _with_alias(conn, Publish(topic=topic, payload=message.payload, qos=qos,
@@ -78,5 +79,7 @@ def _queue(broker: BrokerServices, conn: Connection, data: bytes, message: Messa
         packet_log.packet_out(conn.client_id, conn.peer, f"PUBLISH id={packet_id} topic="
                               f"{message.topic!r} qos={qos}", len(data))
     conn.send_bytes(data)
-    broker.stats.messages_sent += 1
+    stats = broker.stats
+    stats.sent_by_qos[qos] += 1
+    stats.publish_bytes_sent += len(message.payload)
     return True

@@ -22,6 +22,11 @@ class RetainedMessages:
     def delete(self, topic: str) -> bool:
         return self._trie.remove(topic, topic)
 
+    def payload_bytes(self) -> int:
+        """Payload bytes of every retained message ($SYS's too), counted when asked."""
+        return sum(len(message.payload) for pattern in ("#", "$SYS/#")
+                   for _, _, message in self._trie.match_filter(pattern))
+
     def matching(self, topic_filter: str, now: float) -> list[Message]:
         """Unexpired retained messages whose topics ``topic_filter`` matches; expired ones
         found on the way are dropped."""

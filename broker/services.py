@@ -87,8 +87,10 @@ class BrokerServices(Protocol):
     def drop(self, conn: Connection, reason: str, disconnect_code: int | None = None) -> None:
         """Close ``conn`` (after flushing), handling its will and session at once."""
 
-    def count_drop(self, client_id: str | None, why: str,
-                   message: Message | None = None) -> None: ...
+    def count_drop(self, client_id: str | None, why: str, message: Message | None,
+                   reason: str) -> None:
+        """Count (by ``reason``, one of stats.DROP_REASONS), tell the hooks, log now and
+        then."""
 
 
 class Context:

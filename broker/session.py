@@ -55,7 +55,8 @@ _NOTHING_QUEUED: deque[Delivery] = deque()
 
 
 class Session:
-    __slots__ = ("client_id", "client_info", "completed", "connection", "disconnected_at",
+    __slots__ = ("client_id", "client_info", "completed", "connected_at", "connection",
+                 "disconnected_at",
                  "expiry_interval", "expiry_timer", "inbound_qos2", "inflight", "inflight_bytes",
                  "next_packet_id", "next_seq", "pending_will",
                  "protocol_version", "queue", "queued_bytes", "stalled", "stored",
@@ -93,6 +94,8 @@ class Session:
         # Wall-clock time the last connection ended (None while connected): session expiry
         # and will delays count from it, across broker restarts.
         self.disconnected_at: float | None = None
+        # Wall-clock time its current connection was made (for the admin API).
+        self.connected_at: float | None = None
         # The will of the current connection; after an unclean close with a Will Delay
         # Interval, the will waiting for that delay (spec 3.1.3.2.2).
         self.will: Will | None = None

@@ -23,6 +23,7 @@ from .message import Message
 from .retained import RetainedMessages
 from .services import BrokerServices, Context
 from .session import QUEUED, Delivery, Session
+from .stats import EXPIRED
 from .store import StoredState
 from .timers import TimerHeap
 
@@ -101,8 +102,11 @@ class SessionRegistry(Mapping[str, Session]):
         session.will_timer = session.expiry_timer = None
         session.connection = conn
         session.disconnected_at = None
-        self._broker.stats.clients_connected += 1
-        self._broker.stats.clients_total += 1
+        session.connected_at = time.time()
+        stats = self._broker.stats
+        stats.clients_connected += 1
+        stats.clients_total += 1
+        stats.clients_maximum = max(stats.clients_maximum, stats.clients_connected)
 
     def set_expiry(self, session: Session, expiry: int) -> None:
         """A new Session Expiry Interval from DISCONNECT."""
@@ -166,6 +170,7 @@ class SessionRegistry(Mapping[str, Session]):
     def _expire(self, session: Session) -> None:
         if session.connection is None:
             log.info("session %s expired", session.client_id)
+            self._broker.stats.sessions_expired += 1
             self.end(session, promise=False)
             if self._broker.hooks.active:
                 self._broker.hooks.notify("on_session_expired", session.client_id)
@@ -265,6 +270,7 @@ class SessionRegistry(Mapping[str, Session]):
                 session.inflight_bytes += len(record.message.payload)
             elif record.message.expired(now):
                 # Expired while the broker was down.
+                self._broker.stats.dropped[EXPIRED] += 1
                 self._broker.journal.delivery_ended(session, seq, promise=False)
             else:
                 session.queue_append(delivery)

@@ -54,6 +54,7 @@ from .journal import (
 from .message import Message
 from .serialize import pack_properties, pack_will, unpack_properties, unpack_will
 from .session import SubscriptionOptions
+from .stats import SECONDS_BUCKETS, Histogram
 from .store import StoredState, StoreWriteError
 
 SCHEMA_VERSION = 1
@@ -123,6 +124,8 @@ class SQLiteStore:
         # Commits and WAL fsyncs so far, for inspection and tests.
         self.commits = 0
         self.wal_syncs = 0
+        # How long each commit took, its WAL fsync included (mqlite_store_commit_seconds).
+        self.commit_seconds = Histogram(SECONDS_BUCKETS)
         # Queue rows changed since the last commit, by (client id, seq): the delivery to
         # write, or None to delete it. Written at the next commit, net of later changes, in
         # two batches; they may wait past their turn (see the module docstring).
@@ -231,6 +234,9 @@ class SQLiteStore:
             if self._deletions >= max(_SWEEP_EVERY, self._bodies // 2):
                 self._deletions = 0
                 self._sweep()
+            if not (self._in_transaction or self._sync_due):
+                return
+            started = time.perf_counter()
             if self._in_transaction:
                 self._in_transaction = False
                 try:
@@ -243,6 +249,7 @@ class SQLiteStore:
                 self._sync_due = False
                 if self._sync_full:
                     self._sync_wal()
+            self.commit_seconds.observe(time.perf_counter() - started)
         except StoreWriteError:
             self._rollback()
             raise

@@ -58,7 +58,11 @@ BROKER_HELP = {
     "acl_file": "mosquitto-format ACL file",
     "scram_file": "SCRAM-SHA-256 users for MQTT 5 enhanced authentication (mqlite passwd "
                   "--scram)",
+    "http": "HTTP listener for /metrics, /health, the admin API and the status page: PORT "
+            "(on 127.0.0.1) or HOST:PORT",
 }
+# Settings never taken as flags nor printed.
+SECRETS = frozenset({"admin_token"})
 DAEMON_HELP = {
     "db": "SQLite file for persistent sessions and retained messages, created 0600; "
           "':memory:' keeps nothing (default: mqlite.db)",
@@ -107,6 +111,8 @@ def _number(setting: str, kind: type[int] | type[float]) -> Callable[[str], floa
 def add_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per setting; every default is None, so a flag overrides only when given."""
     for name, kind in BROKER_TYPES.items():
+        if name in SECRETS:
+            continue
         options: dict[str, Any] = {"help": BROKER_HELP[name], "default": None, "dest": name}
         base = next((k for k in (int, float, bool, str) if k is kind or k in getattr(
             kind, "__args__", ())), str)
@@ -122,6 +128,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                             choices=DAEMON_CHOICES.get(name))
     parser.add_argument("--log-file", default=None, dest="log_file", metavar="PATH",
                         help="log to this file (reopened on SIGHUP, for logrotate)")
+    parser.add_argument("--admin-token-file", default=None, dest="admin_token_file",
+                        metavar="PATH", help="a file holding the admin API's bearer token")
 
 
 def resolve(args: argparse.Namespace) -> DaemonSettings:
@@ -135,6 +143,9 @@ def resolve(args: argparse.Namespace) -> DaemonSettings:
         flag = "--port" if "port" in given else "--host"
         raise ConfigError(f"{flag}: {args.config} declares its listeners; change them there")
     values.update(given)
+    token_file = getattr(args, "admin_token_file", None)
+    if token_file is not None:
+        values["admin_token"] = _read_token(token_file)
     if "log_file" in given:
         values["log_dest"] = "file"
     for name, choices in DAEMON_CHOICES.items():
@@ -155,6 +166,18 @@ def resolve(args: argparse.Namespace) -> DaemonSettings:
                           warnings=settings.warnings)
 
 
+def _read_token(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            token = file.read().strip()
+    except OSError as exc:
+        raise ConfigError(f"--admin-token-file: cannot read {path}: "
+                          f"{exc.strerror or exc}") from None
+    if not token:
+        raise ConfigError(f"--admin-token-file: {path} is empty")
+    return token
+
+
 def effective_toml(settings: DaemonSettings) -> str:
     """The effective configuration, as a TOML file that would give it (``--check``)."""
     lines = ["# mqlite broker: effective configuration"]
@@ -162,6 +185,9 @@ def effective_toml(settings: DaemonSettings) -> str:
     broker = {f.name: getattr(settings.broker, f.name)
               for f in dataclasses.fields(BrokerConfig) if f.name != "listeners"}
     for name, value in [*daemon.items(), *broker.items()]:
+        if name in SECRETS and value is not None:
+            lines.append(f"# {name} is set (not shown)")
+            continue
         lines.append(_toml_line(name, value))
     for listener in settings.broker.effective_listeners():
         lines += ["", "[[listeners]]"]

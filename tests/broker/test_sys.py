@@ -21,14 +21,15 @@ def test_sys_topics_published_and_retained(make_broker: BrokerFactory) -> None:
     watcher.connect()
     watcher.subscribe("$SYS/broker/#")
     values: dict[str, bytes] = {}
-    while not (int(values.get("$SYS/broker/messages/received", b"0")) >= 3
+    while not (int(values.get("$SYS/broker/publish/messages/received", b"0")) >= 3
                and values.get("$SYS/broker/clients/connected") == b"2"):
         message = watcher.message()
         values[message.topic] = message.payload
     assert values["$SYS/broker/version"] == f"mqlite {version('mqlite')}".encode()
     assert values["$SYS/broker/uptime"].endswith(b" seconds")
     assert int(values["$SYS/broker/messages/sent"]) >= 0
-    assert "$SYS/broker/messages/dropped" in values
+    assert "$SYS/broker/publish/messages/dropped" in values
+    assert int(values["$SYS/broker/messages/received"]) >= 3 + 2  # and the CONNECTs
 
 
 def test_wildcard_subscribers_do_not_see_sys(make_broker: BrokerFactory) -> None:

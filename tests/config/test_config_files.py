@@ -34,6 +34,10 @@ def a_value_other_than_the_default(name: str) -> Any:
     kind = BROKER_TYPES[name]
     if name == "queue_overflow":
         return "drop-newest"
+    if name == "http":
+        return "127.0.0.1:8080"
+    if name == "admin_token":
+        return "a-token-of-sixteen-or-more"
     if kind is bool:
         return not default
     if kind == bool | None:

@@ -1,0 +1,207 @@
+"""What the broker measures, read when asked: ``snapshot()`` for /api/v1/stats and the status
+page, ``exposition()`` for /metrics (Prometheus text format 0.0.4). Counters come from
+:class:`~mqlite.broker.stats.Stats`; gauges are read off the state (sessions, queues,
+connections) at the time of the request, so the hot path counts nothing it need not."""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from collections.abc import Iterable, Sequence
+from heapq import nlargest
+from typing import Any, Protocol
+
+from .connection import CONNECTED, Connection
+from .core import BrokerCore
+from .listeners import Listener
+from .stats import Histogram
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class RunningBroker(Protocol):
+    """What the HTTP side reads of the running broker (the event loop provides it)."""
+
+    core: BrokerCore
+    listeners: list[Listener]
+    connections: set[Connection]
+
+    def health(self) -> str:
+        """"" while healthy; else why not."""
+
+
+def process() -> dict[str, float]:
+    """The process's own numbers, under prometheus_client's standard names."""
+    with open("/proc/self/statm", encoding="ascii") as file:
+        virtual, resident = (int(n) * _PAGE_SIZE for n in file.read().split()[:2])
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    with open("/proc/self/stat", encoding="ascii") as file:
+        start_ticks = int(file.read().rsplit(")", 1)[1].split()[19])
+    with open("/proc/uptime", encoding="ascii") as file:
+        uptime = float(file.read().split()[0])
+    return {
+        "process_resident_memory_bytes": resident,
+        "process_virtual_memory_bytes": virtual,
+        "process_cpu_seconds_total": usage.ru_utime + usage.ru_stime,
+        "process_open_fds": len(os.listdir("/proc/self/fd")),
+        "process_max_fds": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+        "process_start_time_seconds": time.time() - uptime + start_ticks / _TICKS,
+    }
+
+
+def snapshot(broker: RunningBroker) -> dict[str, Any]:
+    """Every number, as JSON-ready values."""
+    core = broker.core
+    stats = core.stats
+    by_listener = {listener.name: 0 for listener in broker.listeners
+                   if not listener.config.http}
+    for conn in broker.connections:
+        if conn.state == CONNECTED:
+            by_listener[conn.listener] = by_listener.get(conn.listener, 0) + 1
+    online = offline = subscriptions = queued = deepest = inflight = 0
+    deepest_id = None
+    for session in core.sessions.by_id.values():
+        if session.connection is not None:
+            online += 1
+        else:
+            offline += 1
+        subscriptions += len(session.subscriptions)
+        depth = len(session.queue)
+        queued += depth
+        if depth > deepest:
+            deepest, deepest_id = depth, session.client_id
+        inflight += len(session.inflight)
+    store = core.store
+    refused = dict(stats.refused)
+    if stats.connections_refused:
+        refused["max_connections"] = stats.connections_refused
+    return {
+        "uptime_seconds": time.monotonic() - core.started,
+        "clients_connected": by_listener,
+        "connections_total": stats.connections_total,
+        "connections_refused": refused,
+        "sessions": {"online": online, "offline": offline},
+        "sessions_expired": stats.sessions_expired,
+        "subscriptions": subscriptions,
+        "retained_messages": len(core.retained),
+        "messages_received": dict(zip("012", stats.received_by_qos, strict=True)),
+        "messages_sent": dict(zip("012", stats.sent_by_qos, strict=True)),
+        "messages_dropped": dict(stats.dropped),
+        "publish_bytes_received": stats.publish_bytes_received,
+        "publish_bytes_sent": stats.publish_bytes_sent,
+        "bytes_received": stats.bytes_received,
+        "bytes_sent": stats.bytes_sent,
+        "queued_messages": queued,
+        "deepest_queue": {"client_id": deepest_id, "messages": deepest},
+        "deepest_queues": [[s.client_id, len(s.queue)] for s in nlargest(
+            5, (s for s in core.sessions.by_id.values() if s.queue),
+            key=lambda s: len(s.queue))],
+        "inflight_messages": inflight,
+        "paused_publishers": sum(1 for waits in core.paused.values() if waits is not None),
+        "store_commits": getattr(store, "commits", 0),
+        "store_syncs": getattr(store, "wal_syncs", 0),
+        "store_commit_seconds": _histogram(getattr(store, "commit_seconds", None)),
+        "loop_turn_seconds": _histogram(stats.loop_turn_seconds),
+        "process": process(),
+    }
+
+
+def _histogram(histogram: Histogram | None) -> dict[str, Any]:
+    if histogram is None:
+        return {"count": 0, "sum": 0.0, "buckets": []}
+    return {"count": histogram.count, "sum": histogram.sum,
+            "buckets": [[bound, count] for bound, count in histogram.cumulative()
+                        if bound != float("inf")]}
+
+
+def exposition(broker: RunningBroker) -> str:
+    """The Prometheus text format (0.0.4)."""
+    numbers = snapshot(broker)
+    out: list[str] = []
+
+    def family(name: str, kind: str, text: str,
+               samples: Iterable[tuple[dict[str, str], float]]) -> None:
+        out.append(f"# HELP {name} {text}")
+        out.append(f"# TYPE {name} {kind}")
+        for labels, value in samples:
+            out.append(f"{name}{_labels(labels)} {_number(value)}")
+
+    def one(name: str, kind: str, text: str, value: float) -> None:
+        family(name, kind, text, [({}, value)])
+
+    def by(label: str, values: dict[str, Any]) -> list[tuple[dict[str, str], float]]:
+        return [({label: key}, value) for key, value in sorted(values.items())]
+
+    family("mqlite_clients_connected", "gauge", "Clients connected, by listener.",
+           by("listener", numbers["clients_connected"]))
+    one("mqlite_connections_total", "counter", "MQTT connections accepted.",
+        numbers["connections_total"])
+    family("mqlite_connections_refused_total", "counter",
+           "Connections refused, by reason (the CONNACK reason code's name).",
+           by("reason", numbers["connections_refused"]))
+    family("mqlite_sessions", "gauge", "Sessions, online or offline.",
+           by("state", numbers["sessions"]))
+    one("mqlite_subscriptions", "gauge", "Subscriptions over all sessions.",
+        numbers["subscriptions"])
+    one("mqlite_retained_messages", "gauge", "Retained messages.",
+        numbers["retained_messages"])
+    family("mqlite_messages_received_total", "counter", "PUBLISH packets received, by QoS.",
+           by("qos", numbers["messages_received"]))
+    family("mqlite_messages_sent_total", "counter", "PUBLISH packets sent, by QoS.",
+           by("qos", numbers["messages_sent"]))
+    family("mqlite_messages_dropped_total", "counter", "Messages dropped, by reason.",
+           by("reason", numbers["messages_dropped"]))
+    one("mqlite_bytes_received_total", "counter", "Bytes read from clients.",
+        numbers["bytes_received"])
+    one("mqlite_bytes_sent_total", "counter", "Bytes written to clients.",
+        numbers["bytes_sent"])
+    one("mqlite_queued_messages", "gauge", "Messages queued, over all sessions.",
+        numbers["queued_messages"])
+    one("mqlite_deepest_queue_messages", "gauge", "Messages in the deepest session queue.",
+        numbers["deepest_queue"]["messages"])
+    one("mqlite_inflight_messages", "gauge", "QoS 1/2 deliveries awaiting acknowledgement.",
+        numbers["inflight_messages"])
+    one("mqlite_paused_publishers", "gauge", "Publishers paused by flow control.",
+        numbers["paused_publishers"])
+    one("mqlite_store_commits_total", "counter", "Store commits.", numbers["store_commits"])
+    one("mqlite_store_syncs_total", "counter", "Store WAL fsyncs.", numbers["store_syncs"])
+    _histogram_family(out, "mqlite_store_commit_seconds", "Time a store commit takes.",
+                      numbers["store_commit_seconds"])
+    _histogram_family(out, "mqlite_loop_turn_seconds",
+                      "Time the event loop spends on one turn, waiting excluded.",
+                      numbers["loop_turn_seconds"])
+    for name, value in numbers["process"].items():
+        kind = "counter" if name.endswith("_total") else "gauge"
+        one(name, kind, name.removeprefix("process_").replace("_", " ").capitalize() + ".",
+            value)
+    return "\n".join(out) + "\n"
+
+
+def _histogram_family(out: list[str], name: str, text: str, numbers: dict[str, Any]) -> None:
+    out.append(f"# HELP {name} {text}")
+    out.append(f"# TYPE {name} histogram")
+    buckets: Sequence[Sequence[float]] = numbers["buckets"]
+    for bound, count in buckets:
+        out.append(f'{name}_bucket{{le="{_number(bound)}"}} {count}')
+    out.append(f'{name}_bucket{{le="+Inf"}} {numbers["count"]}')
+    out.append(f"{name}_count {numbers['count']}")
+    out.append(f"{name}_sum {_number(numbers['sum'])}")
+
+
+def _labels(labels: dict[str, str]) -> str:
+    if not labels:
+        return ""
+    inner = ",".join(f'{key}="{_escape(str(value))}"' for key, value in labels.items())
+    return "{" + inner + "}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    if isinstance(value, int) or float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
