@@ -141,7 +141,9 @@ class Connection:
             packet_log.packet_out(self.client_id, self.peer, packet_log.fields(packet),
                                   len(data))
         self.send_bytes(data)
-        self.stats.control_packets_sent += 1
+        stats = self.stats
+        stats.control_packets_sent += 1
+        stats.control_bytes_sent += len(data)
         return True
 
     def close(self, reason: str, disconnect_code: int | None = None,

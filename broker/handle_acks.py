@@ -15,6 +15,7 @@ def handle_ack(context: Context, packet: Puback | Pubrec | Pubcomp) -> None:
     """PUBACK, PUBREC or PUBCOMP for an outbound flow, as the protocol's transition table says:
     the wrong kind for the flow's QoS closes the connection [MQTT-4.8.0-1]; one for an id not in
     flight is ignored (a PUBREC is answered PUBREL, MQTT 5: 0x92)."""
+    context.broker.stats.control_packets_received += 1
     broker, conn, session, now = context.broker, context.conn, context.session, context.now
     packet_id = packet.packet_id
     delivery = session.inflight.get(packet_id)

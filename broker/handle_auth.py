@@ -61,6 +61,7 @@ def before_connack(broker: BrokerServices, conn: Connection, packet: Packet,
     """A packet while CONNECT's exchange is in progress: only AUTH may come."""
     exchange = conn.auth_exchange
     assert exchange is not None and exchange.then is not None
+    broker.stats.control_packets_received += 1
     if isinstance(packet, Disconnect):
         conn.close("client disconnected during authentication")
         return
@@ -99,6 +100,7 @@ def _protocol_failure(exchange: Exchange | None, packet: Packet) -> str:
 def handle_auth(context: Context, packet: Auth) -> None:
     """While connected: re-authentication [MQTT-4.12.1]."""
     broker, conn = context.broker, context.conn
+    broker.stats.control_packets_received += 1
     info = conn.client_info
     method = info.auth_method if info is not None else None
     if info is None or method is None:

@@ -57,6 +57,7 @@ def refusal_name(v3_code: int, v5_code: int) -> str:
 def handle_connect(broker: BrokerServices, conn: Connection, packet: Connect,
                    now: float) -> None:
     config = broker.config
+    broker.stats.control_packets_received += 1
     level = packet.protocol_version
     conn.version = level
     conn.bridge = packet.bridge
@@ -300,11 +301,13 @@ def _connack_properties(config: BrokerConfig, level: int, assigned_client_id: st
 
 
 def handle_pingreq(context: Context, packet: Pingreq) -> None:
+    context.broker.stats.control_packets_received += 1
     context.conn.send(Pingresp())
 
 
 def handle_disconnect(context: Context, packet: Disconnect) -> None:
     broker, conn, session = context.broker, context.conn, context.session
+    broker.stats.control_packets_received += 1
     expiry = packet.properties.session_expiry_interval
     if expiry is not None:
         if session.expiry_interval == 0 and expiry > 0:

@@ -61,7 +61,9 @@ def handle_publish(context: Context, packet: Publish) -> None:
                         ReasonCode.RECEIVE_MAXIMUM_EXCEEDED)
             return
     stats = broker.stats
-    stats.received_by_qos[qos] += 1
+    stats.messages_received += 1
+    if qos:
+        stats.received_qos[qos] += 1
     stats.publish_bytes_received += len(packet.payload)
     if topic.startswith("$SYS") and not own_sys_topic(topic, conn.client_id):
         # Clients may not publish into the broker's own tree; MQTT 3.1.1 cannot say so.
@@ -139,7 +141,9 @@ def _acknowledge(broker: BrokerServices, conn: Connection, packet: Publish,
                 packet_log.packet_out(conn.client_id, conn.peer,
                                       f"PUBACK id={packet.packet_id}", 4)
             conn.send_bytes(encode_puback_success(packet.packet_id))
-            broker.stats.control_packets_sent += 1  # send() counts the others
+            stats = broker.stats  # send() counts the others
+            stats.control_packets_sent += 1
+            stats.control_bytes_sent += 4
     else:
         conn.send(Pubrec(packet_id=packet.packet_id, reason_code=code))
 
@@ -147,6 +151,7 @@ def _acknowledge(broker: BrokerServices, conn: Connection, packet: Publish,
 def handle_pubrel(context: Context, packet: Pubrel) -> None:
     """Inbound QoS 2, step 2: forget the id and answer PUBCOMP, also for an unknown id."""
     conn, session = context.conn, context.session
+    context.broker.stats.control_packets_received += 1
     packet_id = packet.packet_id
     if packet_id in session.inbound_qos2:
         session.inbound_qos2.discard(packet_id)

@@ -30,6 +30,7 @@ def mounted_filter(mount_point: str, topic_filter: str) -> str:
 
 def handle_subscribe(context: Context, packet: Subscribe) -> None:
     broker, conn, session, now = context.broker, context.conn, context.session, context.now
+    broker.stats.control_packets_received += 1
     config = broker.config
     v5 = conn.version == 5
     identifiers = packet.properties.subscription_identifier
@@ -89,6 +90,7 @@ def handle_subscribe(context: Context, packet: Subscribe) -> None:
 
 def handle_unsubscribe(context: Context, packet: Unsubscribe) -> None:
     broker, conn, session = context.broker, context.conn, context.session
+    broker.stats.control_packets_received += 1
     codes = []
     for given in packet.topic_filters:  # exact, character by character [MQTT-3.10.4-1]
         topic_filter = mounted_filter(conn.mount_point, given) if conn.mount_point else given

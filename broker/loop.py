@@ -360,10 +360,8 @@ class EventLoop:
         core = self.core
         paused = core.paused
         self._handled.add(conn)
-        stats = core.stats
         try:
             for packet in packets:
-                stats.packets_received += 1
                 core.handle_packet(conn, packet, now)
                 if not conn.open:
                     break
@@ -427,6 +425,7 @@ class EventLoop:
         """Frame and send; False if the socket failed (and is closed)."""
         if not conn.open:
             websocket.close()  # a close frame after the last packets
+        self.core.stats.bytes_sent += sum(map(len, conn.out))  # MQTT bytes, before framing
         data = websocket.take(conn.out)
         conn.out.clear()
         if data:
@@ -437,7 +436,6 @@ class EventLoop:
             except OSError as exc:
                 self._close_socket(conn, f"socket error: {exc.strerror or exc}")
                 return False
-            self.core.stats.bytes_sent += sent
             websocket.unsent = data[sent:]
         conn.out_size = len(websocket.unsent)
         if conn.out_size > hard_limit and conn.open:

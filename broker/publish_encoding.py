@@ -80,6 +80,7 @@ def _queue(broker: BrokerServices, conn: Connection, data: bytes, message: Messa
                               f"{message.topic!r} qos={qos}", len(data))
     conn.send_bytes(data)
     stats = broker.stats
-    stats.sent_by_qos[qos] += 1
-    stats.publish_bytes_sent += len(message.payload)
+    stats.messages_sent += 1
+    if qos:
+        stats.sent_qos[qos] += 1
     return True

@@ -51,14 +51,18 @@ SECONDS_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0
 
 @dataclass(slots=True)
 class Stats:
-    # PUBLISH packets, by QoS, and their payload bytes.
-    received_by_qos: list[int] = field(default_factory=lambda: [0, 0, 0])
-    sent_by_qos: list[int] = field(default_factory=lambda: [0, 0, 0])
+    # PUBLISH packets; by QoS only 1 and 2 are counted (QoS 0 is the rest: no cost per
+    # QoS 0 message); the payload bytes received.
+    messages_received: int = 0
+    messages_sent: int = 0
+    received_qos: list[int] = field(default_factory=lambda: [0, 0, 0])
+    sent_qos: list[int] = field(default_factory=lambda: [0, 0, 0])
     publish_bytes_received: int = 0
-    publish_bytes_sent: int = 0
-    # Every packet and byte, of any type (mosquitto's $SYS/broker/messages/* and bytes/*).
-    packets_received: int = 0
-    control_packets_sent: int = 0  # all but PUBLISH (those are sent_by_qos)
+    # Every other packet, counted in its handler and in Connection.send.
+    control_packets_received: int = 0
+    control_packets_sent: int = 0
+    control_bytes_sent: int = 0
+    # Bytes of MQTT packets read and written (before TLS, after WebSocket framing is off).
     bytes_received: int = 0
     bytes_sent: int = 0
     dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
@@ -78,12 +82,24 @@ class Stats:
     loop_turn_seconds: Histogram = field(default_factory=lambda: Histogram(SECONDS_BUCKETS))
 
     @property
-    def messages_received(self) -> int:
-        return sum(self.received_by_qos)
+    def received_by_qos(self) -> list[int]:
+        _, one, two = self.received_qos
+        return [self.messages_received - one - two, one, two]
 
     @property
-    def messages_sent(self) -> int:
-        return sum(self.sent_by_qos)
+    def sent_by_qos(self) -> list[int]:
+        _, one, two = self.sent_qos
+        return [self.messages_sent - one - two, one, two]
+
+    @property
+    def packets_received(self) -> int:
+        return self.messages_received + self.control_packets_received
+
+    @property
+    def publish_bytes_sent(self) -> int:
+        """Bytes of the PUBLISH packets sent (header and topic included), as the bytes sent
+        less every other packet's: nothing counted per delivery."""
+        return max(0, self.bytes_sent - self.control_bytes_sent)
 
     @property
     def messages_dropped(self) -> int:

@@ -7,7 +7,14 @@ from collections.abc import Sequence
 from importlib.metadata import version
 from typing import NoReturn, cast
 
-from mqlite.cli import broker_command, passwd_command, pub_command, sessions_command, sub_command
+from mqlite.cli import (
+    broker_command,
+    clients_command,
+    passwd_command,
+    pub_command,
+    sessions_command,
+    sub_command,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                     parser.add_subparsers(dest="command", metavar="COMMAND"))
     broker_command.add_parser(commands)
     sessions_command.add_parser(commands)
+    clients_command.add_parser(commands)
     passwd_command.add_parser(commands)
     pub_command.add_parser(commands)
     sub_command.add_parser(commands)

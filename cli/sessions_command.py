@@ -1,4 +1,6 @@
-"""``mqlite sessions``: what a broker's database holds, read-only (safe while it runs)."""
+"""``mqlite sessions``: what a broker's database holds, read-only (safe while it runs); and
+``mqlite sessions delete``, through a running broker's admin API (``--http``) or, with the
+broker stopped, in the database file itself."""
 
 from __future__ import annotations
 
@@ -10,7 +12,11 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from mqlite.broker import StoreError, read_session, read_sessions
+from mqlite.broker import SQLiteStore, StoreError, read_session, read_sessions
+from mqlite.broker.journal import SessionDeleted
+from mqlite.broker.sqlite_inspect import broker_running
+
+from . import admin_client
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,6 +31,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     show.add_argument("client_id")
     show.add_argument("--db", default="mqlite.db", help="the database (default: %(default)s)")
     show.add_argument("--json", action="store_true", help="print JSON")
+    delete = actions.add_parser(
+        "delete", help="delete a session: through a running broker (--http), or in a "
+                       "stopped broker's database")
+    delete.add_argument("client_id")
+    delete.add_argument("--db", default="mqlite.db", help="the database (default: %(default)s)")
+    admin_client.add_flags(delete)
     parser.set_defaults(run=run)
 
 
@@ -47,8 +59,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "show":
             return _show(args)
+        if args.action == "delete":
+            return _delete(args)
         sessions = read_sessions(args.db)
-    except StoreError as exc:
+    except (StoreError, admin_client.AdminError) as exc:
         print(f"mqlite sessions: {exc}", file=sys.stderr)
         return 1
     if args.json:
@@ -88,6 +102,26 @@ def _show(args: argparse.Namespace) -> int:
     _print_table([("SEQ", "TOPIC", "QOS", "STATE", "BYTES", "AGE")] + [
         (str(q["seq"]), q["topic"], str(q["qos"]), states.get(q["state"], str(q["state"])),
          str(q["bytes"]), _age(q["created_at"], now)) for q in queue])
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    if args.http:
+        admin_client.call(args, "DELETE", f"/api/v1/sessions/{admin_client.quote(args.client_id)}")
+        print(f"deleted session {args.client_id}")
+        return 0
+    if broker_running(args.db):
+        raise StoreError(f"{args.db} is held by a running broker: delete through it with "
+                         "--http")
+    if read_session(args.db, args.client_id) is None:
+        raise StoreError(f"no session {args.client_id!r} in {args.db}")
+    store = SQLiteStore(args.db)  # takes the broker's lock: no broker can start meanwhile
+    try:
+        store.load()
+        store.apply([SessionDeleted(args.client_id, True)])
+    finally:
+        store.close()
+    print(f"deleted session {args.client_id} from {args.db}")
     return 0
 
 

@@ -21,9 +21,15 @@ def start(**settings: Any) -> Broker:
     return broker
 
 
+def http_address(broker: Broker) -> tuple[str, int]:
+    """The http listener's address (named "http" here, or "http:PORT" by default)."""
+    return next(address for name, address in broker.addresses.items()
+                if name.startswith("http"))
+
+
 def request(broker: Broker, method: str, path: str, token: str | None = None,
             headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    _host, port = broker.addresses["http"]
+    port = http_address(broker)[1]
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     sent = dict(headers or {})
     if token is not None:
