@@ -1,51 +1,63 @@
 """The http listeners' connections, on the broker's own selector and thread (no second server
-or framework): accepted here, read and answered through
+or framework): read and answered through
 :class:`~mqlite.broker.http_connection.HttpConnection` and :mod:`~mqlite.broker.admin_api`,
 written after the turn's commit. At most ``max_connections`` at once per listener (32 unless
-set), each closed after ``IDLE_SECONDS`` without a complete request."""
+set), each closed after ``IDLE_SECONDS`` without a complete request. The event loop does the
+socket calls (``SocketIO``): it stays the one module that touches sockets."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import selectors
-import socket
-from typing import Any
+from typing import Any, Protocol
 
 from . import admin_api
 from .http_connection import IDLE_SECONDS, HttpConnection, Response
 from .listeners import Listener
 from .metrics import RunningBroker
-from .tls import WOULD_BLOCK
 
 log = logging.getLogger("mqlite.broker")
 
 DEFAULT_MAX_CONNECTIONS = 32
-READ_SIZE = 64 * 1024
+
+
+class SocketIO(Protocol):
+    """The socket calls, which the event loop makes."""
+
+    def watch(self, sock: Any, data: object, *, write: bool) -> None:
+        """Register (or re-register) ``sock`` for reading, and for writing if ``write``."""
+
+    def receive(self, sock: Any) -> bytes | None:
+        """What came (b"" at the end of the stream), None if nothing did; OSError if broken."""
+
+    def transmit(self, sock: Any, data: bytes | bytearray) -> int:
+        """Bytes written (0 if the socket is full); OSError if broken."""
+
+    def forget(self, sock: Any) -> None:
+        """Unregister and close."""
 
 
 class HttpService:
-    def __init__(self, broker: RunningBroker, selector: selectors.BaseSelector) -> None:
+    def __init__(self, broker: RunningBroker, io: SocketIO) -> None:
         self._broker = broker
-        self._selector = selector
+        self._io = io
         self.connections: set[HttpConnection] = set()
         self._open: dict[Listener, int] = {}
         self._dirty: set[HttpConnection] = set()
 
-    def accept(self, listener: Listener, sock: socket.socket, peer: str, now: float) -> None:
+    def accept(self, listener: Listener, sock: Any, peer: str, now: float) -> bool:
+        """Take a new connection; False if the listener is full (the caller closes it)."""
         limit = listener.config.max_connections
         if limit == -1:
             limit = DEFAULT_MAX_CONNECTIONS
         if self._open.get(listener, 0) >= limit:
-            sock.close()
             self._broker.core.stats.connections_refused += 1
-            return
-        sock.setblocking(False)
+            return False
         conn = HttpConnection(sock, peer, listener, now + IDLE_SECONDS)
         self._open[listener] = self._open.get(listener, 0) + 1
         self.connections.add(conn)
-        self._selector.register(sock, selectors.EVENT_READ, conn)
+        self._io.watch(sock, conn, write=False)
         self._arm(conn, now)
+        return True
 
     def _arm(self, conn: HttpConnection, now: float) -> None:
         if conn.timer is not None:
@@ -55,17 +67,17 @@ class HttpService:
     def _idle(self, conn: HttpConnection) -> None:
         self.close(conn)
 
-    def event(self, conn: HttpConnection, mask: int, now: float) -> None:
-        if mask & selectors.EVENT_WRITE:
+    def event(self, conn: HttpConnection, readable: bool, writable: bool, now: float) -> None:
+        if writable:
             self._dirty.add(conn)
-        if not mask & selectors.EVENT_READ or conn.closed:
+        if not readable or conn.closed:
             return
         try:
-            data = conn.sock.recv(READ_SIZE)
-        except WOULD_BLOCK:
-            return
+            data = self._io.receive(conn.sock)
         except OSError:
             self.close(conn)
+            return
+        if data is None:
             return
         self._broker.core.stats.bytes_received += len(data)
         requests = conn.receive(data)
@@ -99,21 +111,18 @@ class HttpService:
                 continue
             if conn.out:
                 try:
-                    sent = conn.sock.send(conn.out)
-                except WOULD_BLOCK:
-                    sent = 0
+                    sent = self._io.transmit(conn.sock, conn.out)
                 except OSError:
                     self.close(conn)
                     continue
                 self._broker.core.stats.bytes_sent += sent
                 del conn.out[:sent]
             if conn.out:
-                self._selector.modify(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE,
-                                      conn)
+                self._io.watch(conn.sock, conn, write=True)
             elif conn.closed:
                 self.close(conn)
             else:
-                self._selector.modify(conn.sock, selectors.EVENT_READ, conn)
+                self._io.watch(conn.sock, conn, write=False)
 
     def close(self, conn: HttpConnection) -> None:
         if conn not in self.connections:
@@ -123,10 +132,7 @@ class HttpService:
         self._open[conn.listener] -= 1
         if conn.timer is not None:
             conn.timer.cancel()
-        with contextlib.suppress(KeyError, ValueError):
-            self._selector.unregister(conn.sock)
-        with contextlib.suppress(OSError):
-            conn.sock.close()
+        self._io.forget(conn.sock)
 
     def close_all(self) -> None:
         for conn in list(self.connections):

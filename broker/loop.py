@@ -39,6 +39,7 @@ from .websocket import WebSocketTransport
 log = logging.getLogger("mqlite.broker")
 
 READ_SIZE = 256 * 1024
+HTTP_READ_SIZE = 64 * 1024
 _WAKER = "waker"
 
 
@@ -74,7 +75,7 @@ class EventLoop:
         self._tls_pending: set[Connection] = set()
         self._last_refusal_log = 0.0
         # The http listeners' connections (metrics, admin API, status page).
-        self.http = HttpService(self, self.selector)
+        self.http = HttpService(self, self)
         # How long the last turn's work took (waiting excluded), for /health.
         self.last_turn_seconds = 0.0
 
@@ -170,6 +171,33 @@ class EventLoop:
         """Release everything without having run (a failed start)."""
         self._close_everything()
 
+    # -- the http side's socket calls (http_service.SocketIO) -------------------------------
+
+    def watch(self, sock: socket.socket, data: object, *, write: bool) -> None:
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if write else 0)
+        try:
+            self.selector.modify(sock, events, data)
+        except KeyError:
+            self.selector.register(sock, events, data)
+
+    def receive(self, sock: socket.socket) -> bytes | None:
+        try:
+            return sock.recv(HTTP_READ_SIZE)
+        except WOULD_BLOCK:
+            return None
+
+    def transmit(self, sock: socket.socket, data: bytes | bytearray) -> int:
+        try:
+            return sock.send(data)
+        except WOULD_BLOCK:
+            return 0
+
+    def forget(self, sock: socket.socket) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(sock)
+        with contextlib.suppress(OSError):
+            sock.close()
+
     def health(self) -> str:
         """"" while healthy, else why not (GET /health answers 503 with it). A loop that is
         stuck does not answer at all: a probe's timeout is the check for that."""
@@ -237,7 +265,8 @@ class EventLoop:
                 with contextlib.suppress(OSError):
                     self._wake_read.recv(4096)
             elif data.__class__ is HttpConnection:
-                self.http.event(data, mask, now)
+                self.http.event(data, bool(mask & selectors.EVENT_READ),
+                                bool(mask & selectors.EVENT_WRITE), now)
             else:
                 self._accept(data, now)
         core.timers.run_due(now)
@@ -262,7 +291,9 @@ class EventLoop:
                 return
             self.core.stats.sockets_total += 1
             if listener.config.http:
-                self.http.accept(listener, sock, f"{address[0]}:{address[1]}", now)
+                sock.setblocking(False)
+                if not self.http.accept(listener, sock, f"{address[0]}:{address[1]}", now):
+                    sock.close()
                 continue
             if listener.full():
                 sock.close()

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from mqlite.broker import Broker
 
 from ..broker.helpers import PahoClient
 from ..interop.mosquitto import require_mosquitto, start_mosquitto
+
+pytestmark = pytest.mark.slow
 
 require_mosquitto()
 

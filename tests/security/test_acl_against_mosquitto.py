@@ -8,11 +8,15 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from mqlite.protocol import Publish, Subscribe, Subscription
 
 from ..broker.helpers import RawClient
 from ..broker_process import BrokerProcess
 from ..interop.mosquitto import require_mosquitto, start_mosquitto
+
+pytestmark = pytest.mark.slow
 
 ACL = """\
 # anonymous clients

@@ -20,6 +20,8 @@ from mqlite.broker.listener_config import ListenerConfig
 from ..broker.helpers import PahoClient
 from ..js_peers import JS, require_mqttjs
 
+pytestmark = pytest.mark.slow
+
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
