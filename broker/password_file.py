@@ -19,7 +19,11 @@ import os
 import secrets
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 SALT_BYTES = 12
 DEFAULT_ITERATIONS = 101  # mosquitto_passwd's default
@@ -95,6 +99,33 @@ def parse_hash(text: str) -> PasswordHash:
                      "mqlite passwd -U, hashes a file's plain-text passwords)")
 
 
+def read_user_file(path: str, kind: str, parse: Callable[[str], T]
+                   ) -> tuple[dict[str, T], list[str]]:
+    """``user:entry`` lines (blank lines and ``#`` comments skipped), each entry parsed;
+    PasswordFileError naming the file and line; a warning if everyone may read it."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            lines = file.read().splitlines()
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise PasswordFileError(f"cannot read {kind} {path}: {exc.strerror or exc}") from None
+    warnings = []
+    if mode & stat.S_IROTH:
+        warnings.append(f"{kind} {path} is readable by everyone: chmod o-r it")
+    entries: dict[str, T] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        user, sep, entry = line.partition(":")
+        if not sep or not user:
+            raise PasswordFileError(f"{path}:{number}: not a user:entry line")
+        try:
+            entries[user] = parse(entry.strip())
+        except ValueError as exc:
+            raise PasswordFileError(f"{path}:{number}: user {user!r}: {exc}") from None
+    return entries, warnings
+
+
 # What a user not in the file is checked against, so that the time taken does not say
 # whether the user exists.
 _UNKNOWN_USER = PasswordHash("7", DEFAULT_ITERATIONS, bytes(SALT_BYTES), bytes(64))
@@ -111,28 +142,8 @@ class PasswordFile:
 
     @classmethod
     def load(cls, path: str) -> PasswordFile:
-        try:
-            with open(path, encoding="utf-8") as file:
-                lines = file.read().splitlines()
-            mode = os.stat(path).st_mode
-        except OSError as exc:
-            raise PasswordFileError(f"cannot read password file {path}: "
-                                    f"{exc.strerror or exc}") from None
-        warnings = []
-        if mode & stat.S_IROTH:
-            warnings.append(f"password file {path} is readable by everyone: chmod o-r it "
-                            "(mosquitto 2.0.14+ warns the same)")
-        entries: dict[str, PasswordHash] = {}
-        for number, line in enumerate(lines, start=1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            user, sep, hashed = line.partition(":")
-            if not sep or not user:
-                raise PasswordFileError(f"{path}:{number}: not a user:hash line")
-            try:
-                entries[user] = parse_hash(hashed.strip())
-            except ValueError as exc:
-                raise PasswordFileError(f"{path}:{number}: user {user!r}: {exc}") from None
+        entries, warnings = read_user_file(path, "password file", parse_hash)
+        warnings = [f"{warning} (mosquitto 2.0.14+ warns the same)" for warning in warnings]
         return cls(path, entries, warnings)
 
     def verified(self, username: str, password: bytes) -> bool:

@@ -11,14 +11,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 import secrets
-import stat
 
 from mqlite.protocol.scram import METHOD, SALT_BYTES, ScramCredentials, parse_credentials
 
 from .config import BrokerConfig
-from .password_file import PasswordFileError
+from .password_file import PasswordFileError, read_user_file
 
 log = logging.getLogger("mqlite.broker")
 
@@ -35,27 +33,7 @@ class ScramFile:
     @classmethod
     def load(cls, path: str) -> ScramFile:
         """PasswordFileError naming the file and line when it cannot be used."""
-        try:
-            with open(path, encoding="utf-8") as file:
-                lines = file.read().splitlines()
-            mode = os.stat(path).st_mode
-        except OSError as exc:
-            raise PasswordFileError(f"cannot read SCRAM file {path}: "
-                                    f"{exc.strerror or exc}") from None
-        warnings = []
-        if mode & stat.S_IROTH:
-            warnings.append(f"SCRAM file {path} is readable by everyone: chmod o-r it")
-        users: dict[str, ScramCredentials] = {}
-        for number, line in enumerate(lines, start=1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            user, sep, entry = line.partition(":")
-            if not sep or not user:
-                raise PasswordFileError(f"{path}:{number}: not a user:{METHOD}$... line")
-            try:
-                users[user] = parse_credentials(entry.strip())
-            except ValueError as exc:
-                raise PasswordFileError(f"{path}:{number}: user {user!r}: {exc}") from None
+        users, warnings = read_user_file(path, "SCRAM file", parse_credentials)
         return cls(path, users, warnings)
 
 
