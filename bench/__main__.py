@@ -87,16 +87,35 @@ def run_once(scenario: Scenario, broker: BrokerProcess, args: dict[str, int]) ->
 def metrics(scenario: Scenario, result: dict[str, float], expected: int) -> dict[str, float]:
     if scenario.kind == "drain":
         return {"value": result["elapsed"], "seconds": result["elapsed"], "lost": result["lost"],
-                "drain_lost": expected - result["deliveries"]}
+                "drain_lost": expected - result["deliveries"],
+                "deliveries": result["deliveries"]}
     if scenario.kind == "latency":
         return {"value": result["p50_us"], "p99": result["p99_us"], "seconds": result["elapsed"],
-                "lost": result["lost"]}
+                "lost": result["lost"], "deliveries": result["deliveries"]}
     if scenario.kind == "idle":
         count = result["connections"]
         return {"value": result["rss_kib"] / max(count, 1), "seconds": result["elapsed"],
                 "lost": expected - count}
     per_second = result["deliveries"] / result["elapsed"]
-    return {"value": per_second, "seconds": result["elapsed"], "lost": result["lost"]}
+    return {"value": per_second, "seconds": result["elapsed"], "lost": result["lost"],
+            "deliveries": result["deliveries"]}
+
+
+SATURATED = 0.9  # a side busy for this share of the run is the one that set the pace
+
+
+def cost_and_pace(cell: dict[str, float]) -> str:
+    """Broker CPU per delivered message, and which side was saturated (CPU over the run's
+    time): a ratio of throughputs means something only when it is the broker."""
+    deliveries = cell.get("deliveries", 0.0)
+    seconds = cell["seconds"]
+    if not deliveries or not seconds:
+        return "-"
+    busy = {"broker": cell["broker_cpu"] / seconds, "generator": cell["generator_cpu"] / seconds}
+    side, share = max(busy.items(), key=lambda item: item[1])
+    pace = f"{side} saturated" if share >= SATURATED else "neither saturated"
+    return (f"{cell['broker_cpu'] / deliveries * 1e6:,.2f} µs, broker {busy['broker']:.0%} / "
+            f"generator {busy['generator']:.0%} busy, {pace}")
 
 
 def main() -> None:
@@ -186,7 +205,8 @@ def render(chosen: list[Scenario], brokers: list[str],
              f"{' (quick counts)' if options.quick else ''}; broker on CPU {BROKER_CPU}, load "
              f"generator on CPU {LOAD_CPU} (taskset).",
              "", "| scenario | " + " | ".join(brokers) + " | mqlite / mosquitto | "
-             "mqlite / amqtt |", "|---" * (len(brokers) + 3) + "|"]
+             "mqlite / amqtt | broker CPU per delivery; busy shares |",
+             "|---" * (len(brokers) + 4) + "|"]
     for scenario in chosen:
         row = table[scenario.key]
         cells = []
@@ -229,9 +249,13 @@ def render(chosen: list[Scenario], brokers: list[str],
                 ratios.append(f"{memory:.2f}x the memory, {seconds:.2f}x the time")
             else:
                 ratios.append(f"{row['mqlite']['value'] / row[other]['value']:.2f}x")
+        costs = "; ".join(f"{name}: {cost_and_pace(row[name])}" for name in brokers
+                          if cost_and_pace(row[name]) != "-") or "-"
         lines.append(f"| {scenario.key}: {scenario.title} | " + " | ".join(cells) + " | "
-                     + " | ".join(ratios) + " |")
-    lines += ["", "cpu: broker / load generator CPU seconds for the median run. For D the "
+                     + " | ".join(ratios) + f" | {costs} |")
+    lines += ["", "cpu: broker / load generator CPU seconds for the median run; the last column "
+              "divides the broker's by the messages delivered, and the busy shares are CPU "
+              "seconds over the run's seconds (a side at 90% or more set the pace). For D the "
               "value is broker memory per connection and the time to connect them all, for E the "
               "time to drain, for F the latency from send to receipt; lower is better there.",
               "", f"![benchmark chart]({chart})"]

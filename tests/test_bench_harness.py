@@ -25,6 +25,8 @@ def test_bench_quick_run(tmp_path: Path) -> None:
     report = output.read_text()
     assert "| A: QoS 0" in report and "| F: latency" in report
     assert "![benchmark chart](report.png)" in report
+    row_a = next(line for line in report.splitlines() if line.startswith("| A: QoS 0"))
+    assert "mqlite: " in row_a and " µs, broker " in row_a and "busy" in row_a
     assert output.with_suffix(".png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
