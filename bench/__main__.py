@@ -1,6 +1,6 @@
-"""Broker benchmarks, mqlite side by side with mosquitto and amqtt in one run.
+"""Broker benchmarks, mqlite side by side with mosquitto, amqtt and Aedes in one run.
 
-    python -m bench [--brokers mqlite,mosquitto,amqtt] [--scenarios A,B,C,D,E,F,G]
+    python -m bench [--brokers mqlite,mosquitto,amqtt,aedes] [--scenarios A,B,C,D,E,F,G]
                     [--runs 3] [--quick]
 
 Each broker runs pinned to CPU 0 and the load generator (bench/load.py) to CPU 1; every
@@ -23,7 +23,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .brokers import AMQTT_VERSION, BROKER_CPU, LOAD_CPU, BrokerProcess
+from .brokers import AEDES_VERSION, AMQTT_VERSION, BROKER_CPU, LOAD_CPU, BrokerProcess
 from .chart import write_chart
 from .scenarios import SCENARIOS, Scenario
 
@@ -101,6 +101,7 @@ def metrics(scenario: Scenario, result: dict[str, float], expected: int) -> dict
             "deliveries": result["deliveries"]}
 
 
+PEERS = ("mosquitto", "amqtt", "aedes")  # what mqlite is compared with, a ratio column each
 SATURATED = 0.9  # a side busy for this share of the run is the one that set the pace
 
 
@@ -120,7 +121,7 @@ def cost_and_pace(cell: dict[str, float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--brokers", default="mqlite,mosquitto,amqtt")
+    parser.add_argument("--brokers", default="mqlite,mosquitto,amqtt,aedes")
     parser.add_argument("--scenarios", default="A,B,C,D,E,F,G")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="small counts: a smoke test")
@@ -183,7 +184,16 @@ def broker_version(name: str) -> str:
         return "version unknown"
     if name == "amqtt":
         return f"version {AMQTT_VERSION} (PyPI)"
+    if name == "aedes":
+        return f"version {AEDES_VERSION} (npm), Node {_node_version()}"
     return "this checkout, SQLite sync=full"
+
+
+def _node_version() -> str:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        return subprocess.run(["node", "--version"], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    return "unknown"
 
 
 def describe_machine() -> str:
@@ -204,9 +214,10 @@ def render(chosen: list[Scenario], brokers: list[str],
     lines = [f"Measured {when} on {where}; median of {options.runs} runs"
              f"{' (quick counts)' if options.quick else ''}; broker on CPU {BROKER_CPU}, load "
              f"generator on CPU {LOAD_CPU} (taskset).",
-             "", "| scenario | " + " | ".join(brokers) + " | mqlite / mosquitto | "
-             "mqlite / amqtt | broker CPU per delivery; busy shares |",
-             "|---" * (len(brokers) + 4) + "|"]
+             "", "| scenario | " + " | ".join(brokers) + " | "
+             + " | ".join(f"mqlite / {other}" for other in PEERS)
+             + " | broker CPU per delivery; busy shares |",
+             "|---" * (len(brokers) + len(PEERS) + 2) + "|"]
     for scenario in chosen:
         row = table[scenario.key]
         cells = []
@@ -232,7 +243,7 @@ def render(chosen: list[Scenario], brokers: list[str],
             cpu = f" (cpu {cell['broker_cpu']:.1f} s / {cell['generator_cpu']:.1f} s)"
             cells.append(text + cpu)
         ratios = []
-        for other in ("mosquitto", "amqtt"):
+        for other in PEERS:
             if "mqlite" not in row or other not in row or not row[other]["value"]:
                 ratios.append("")
             elif scenario.kind == "drain" and row[other].get("drain_lost"):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 AMQTT_VERSION = "0.12.1"
+AEDES_VERSION = "1.2.0"
 BROKER_CPU = "0"
 LOAD_CPU = "1"
 
@@ -39,6 +40,22 @@ def amqtt_command(progress: bool = True) -> list[str]:
         subprocess.run([str(venv / "bin" / "pip"), "install", "-q", f"amqtt=={AMQTT_VERSION}"],
                        check=True)
     return [str(binary)]
+
+
+def aedes_command(port: int, progress: bool = True) -> list[str]:
+    """Aedes runs on Node from its own folder (bench/.aedes, npm), made on first use."""
+    if not shutil.which("node") or not shutil.which("npm"):
+        raise RuntimeError("Aedes needs node and npm (apt-get install nodejs npm)")
+    folder = Path(os.environ.get("MQLITE_BENCH_AEDES_DIR", BENCH_DIR / ".aedes"))
+    if not (folder / "node_modules" / "aedes").exists():
+        if progress:
+            print(f"installing aedes {AEDES_VERSION} into {folder} ...", flush=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "install", "--prefix", str(folder), "--no-audit", "--no-fund",
+                        "--loglevel=error", f"aedes@{AEDES_VERSION}"], check=True)
+    launcher = folder / "aedes_broker.mjs"  # beside its node_modules, so the import resolves
+    shutil.copyfile(BENCH_DIR / "aedes_broker.mjs", launcher)
+    return ["node", str(launcher), str(port)]
 
 
 class BrokerProcess:
@@ -93,6 +110,10 @@ class BrokerProcess:
                             "persistence false\nlog_dest none\nmax_queued_messages 100000\n")
             os.chmod(workdir, 0o755)
             return ["mosquitto", "-c", str(conf)]
+        if self.name == "aedes":
+            if self.password_file is not None:
+                raise ValueError("Aedes does not read mosquitto's password file format")
+            return aedes_command(self.port)
         if self.name == "amqtt":
             if self.password_file is not None:
                 raise ValueError("amqtt does not read mosquitto's password file format")
