@@ -204,6 +204,10 @@ class BrokerCore:
         self.timers.call_at(now + STALL_TIMEOUT, self._check_stall, conn, session,
                             session.completed)
 
+    def paused_publishers(self) -> int:
+        """Publishers paused by flow control (not CONNECTs waiting for authentication)."""
+        return sum(1 for waits in self.paused.values() if waits is not None)
+
     def resume_publishers(self, session: Session) -> None:
         for conn in [c for c, s in self.paused.items() if s is session]:
             del self.paused[conn]

@@ -174,11 +174,7 @@ class EventLoop:
     # -- the http side's socket calls (http_service.SocketIO) -------------------------------
 
     def watch(self, sock: socket.socket, data: object, *, write: bool) -> None:
-        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if write else 0)
-        try:
-            self.selector.modify(sock, events, data)
-        except KeyError:
-            self.selector.register(sock, events, data)
+        self._interest(sock, data, read=True, write=write)
 
     def receive(self, sock: socket.socket) -> bytes | None:
         try:
@@ -539,16 +535,21 @@ class EventLoop:
         if want != (conn in self._writing):
             self._watch(conn, read=conn not in self._backlog, write=want)
 
-    def _watch(self, conn: Connection, *, read: bool, write: bool) -> None:
+    def _interest(self, sock: socket.socket, data: object, *, read: bool,
+                  write: bool) -> None:
+        """What the selector reports for ``sock``, registering it if it is not yet."""
         events = (selectors.EVENT_READ if read else 0) | (selectors.EVENT_WRITE if write else 0)
         if not events:  # a selector takes no empty interest: out of it until wanted again
             with contextlib.suppress(KeyError):
-                self.selector.unregister(conn.sock)
+                self.selector.unregister(sock)
         else:
             try:
-                self.selector.modify(conn.sock, events, conn)
+                self.selector.modify(sock, events, data)
             except KeyError:
-                self.selector.register(conn.sock, events, conn)
+                self.selector.register(sock, events, data)
+
+    def _watch(self, conn: Connection, *, read: bool, write: bool) -> None:
+        self._interest(conn.sock, conn, read=read, write=write)
         if write:
             self._writing.add(conn)
         else:

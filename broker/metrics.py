@@ -5,8 +5,6 @@ connections) at the time of the request, so the hot path counts nothing it need 
 
 from __future__ import annotations
 
-import os
-import resource
 import time
 from collections.abc import Iterable, Sequence
 from heapq import nlargest
@@ -15,10 +13,8 @@ from typing import Any, Protocol
 from .connection import CONNECTED, Connection
 from .core import BrokerCore
 from .listeners import Listener
+from .process_stats import process
 from .stats import Histogram
-
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class RunningBroker(Protocol):
@@ -32,25 +28,6 @@ class RunningBroker(Protocol):
         """"" while healthy; else why not."""
 
 
-def process() -> dict[str, float]:
-    """The process's own numbers, under prometheus_client's standard names."""
-    with open("/proc/self/statm", encoding="ascii") as file:
-        virtual, resident = (int(n) * _PAGE_SIZE for n in file.read().split()[:2])
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    with open("/proc/self/stat", encoding="ascii") as file:
-        start_ticks = int(file.read().rsplit(")", 1)[1].split()[19])
-    with open("/proc/uptime", encoding="ascii") as file:
-        uptime = float(file.read().split()[0])
-    return {
-        "process_resident_memory_bytes": resident,
-        "process_virtual_memory_bytes": virtual,
-        "process_cpu_seconds_total": usage.ru_utime + usage.ru_stime,
-        "process_open_fds": len(os.listdir("/proc/self/fd")),
-        "process_max_fds": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
-        "process_start_time_seconds": time.time() - uptime + start_ticks / _TICKS,
-    }
-
-
 def snapshot(broker: RunningBroker) -> dict[str, Any]:
     """Every number, as JSON-ready values."""
     core = broker.core
@@ -60,19 +37,7 @@ def snapshot(broker: RunningBroker) -> dict[str, Any]:
     for conn in broker.connections:
         if conn.state == CONNECTED:
             by_listener[conn.listener] = by_listener.get(conn.listener, 0) + 1
-    online = offline = subscriptions = queued = deepest = inflight = 0
-    deepest_id = None
-    for session in core.sessions.by_id.values():
-        if session.connection is not None:
-            online += 1
-        else:
-            offline += 1
-        subscriptions += len(session.subscriptions)
-        depth = len(session.queue)
-        queued += depth
-        if depth > deepest:
-            deepest, deepest_id = depth, session.client_id
-        inflight += len(session.inflight)
+    totals = core.sessions.totals()
     store = core.store
     refused = dict(stats.refused)
     if stats.connections_refused:
@@ -82,9 +47,9 @@ def snapshot(broker: RunningBroker) -> dict[str, Any]:
         "clients_connected": by_listener,
         "connections_total": stats.connections_total,
         "connections_refused": refused,
-        "sessions": {"online": online, "offline": offline},
+        "sessions": {"online": totals.online, "offline": totals.offline},
         "sessions_expired": stats.sessions_expired,
-        "subscriptions": subscriptions,
+        "subscriptions": totals.subscriptions,
         "retained_messages": len(core.retained),
         "messages_received": dict(zip("012", stats.received_by_qos, strict=True)),
         "messages_sent": dict(zip("012", stats.sent_by_qos, strict=True)),
@@ -93,13 +58,13 @@ def snapshot(broker: RunningBroker) -> dict[str, Any]:
         "publish_bytes_sent": stats.publish_bytes_sent,
         "bytes_received": stats.bytes_received,
         "bytes_sent": stats.bytes_sent,
-        "queued_messages": queued,
-        "deepest_queue": {"client_id": deepest_id, "messages": deepest},
+        "queued_messages": totals.queued,
+        "deepest_queue": {"client_id": totals.deepest_id, "messages": totals.deepest},
         "deepest_queues": [[s.client_id, len(s.queue)] for s in nlargest(
             5, (s for s in core.sessions.by_id.values() if s.queue),
             key=lambda s: len(s.queue))],
-        "inflight_messages": inflight,
-        "paused_publishers": sum(1 for waits in core.paused.values() if waits is not None),
+        "inflight_messages": totals.inflight,
+        "paused_publishers": core.paused_publishers(),
         "store_commits": getattr(store, "commits", 0),
         "store_syncs": getattr(store, "wal_syncs", 0),
         "store_commit_seconds": _histogram(getattr(store, "commit_seconds", None)),

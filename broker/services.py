@@ -32,6 +32,20 @@ class RouteResult(NamedTuple):
     congested: Session | None
 
 
+class SessionTotals(NamedTuple):
+    """Sums over every session, for /metrics and $SYS (one pass, when asked)."""
+
+    online: int
+    offline: int
+    subscriptions: int
+    shared_subscriptions: int
+    queued: int
+    queued_bytes: int
+    inflight: int
+    deepest: int  # the deepest queue's length, and whose it is
+    deepest_id: str | None
+
+
 class Sessions(Protocol):
     """The sessions registry (:class:`~mqlite.broker.sessions.SessionRegistry`): client id to
     session, and what changes sessions."""
@@ -50,6 +64,8 @@ class Sessions(Protocol):
     def set_expiry(self, session: Session, expiry: int) -> None: ...
 
     def client_info_of(self, session: Session) -> ClientInfo: ...
+
+    def totals(self) -> SessionTotals: ...
 
 
 class BrokerServices(Protocol):

@@ -21,7 +21,7 @@ from .hooks import ClientInfo
 from .journal import StoredSession
 from .message import Message
 from .retained import RetainedMessages
-from .services import BrokerServices, Context
+from .services import BrokerServices, Context, SessionTotals
 from .session import QUEUED, Delivery, Session
 from .stats import EXPIRED
 from .store import StoredState
@@ -50,6 +50,22 @@ class SessionRegistry(Mapping[str, Session]):
 
     def __len__(self) -> int:
         return len(self.by_id)
+
+    def totals(self) -> SessionTotals:
+        online = subscriptions = shared = queued = queued_bytes = inflight = deepest = 0
+        deepest_id = None
+        for session in self.by_id.values():
+            online += session.connection is not None
+            subscriptions += len(session.subscriptions)
+            shared += sum(1 for f in session.subscriptions if f.startswith("$share/"))
+            depth = len(session.queue)
+            queued += depth
+            queued_bytes += session.queued_bytes
+            if depth > deepest:
+                deepest, deepest_id = depth, session.client_id
+            inflight += len(session.inflight)
+        return SessionTotals(online, len(self.by_id) - online, subscriptions, shared, queued,
+                             queued_bytes, inflight, deepest, deepest_id)
 
     # -- connecting ------------------------------------------------------------------------
 

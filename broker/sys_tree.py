@@ -9,11 +9,11 @@ the last interval, smoothed by exponential moving averages over 1, 5 and 15 minu
 from __future__ import annotations
 
 import math
-import os
 from importlib.metadata import version as package_version
 from typing import Protocol
 
 from .message import Message
+from .process_stats import memory
 from .routing import route
 from .services import BrokerServices
 from .store import SessionStore
@@ -24,6 +24,8 @@ class SysSource(BrokerServices, Protocol):
 
     store: SessionStore
     started: float
+
+    def paused_publishers(self) -> int: ...
 
 _WINDOWS = (("1min", 60.0), ("5min", 300.0), ("15min", 900.0))
 # load/<name>: the counter whose rate it is.
@@ -58,30 +60,25 @@ class SysTree:
         core = self._core
         stats = core.stats
         counters = self.counters()
-        sessions = core.sessions.by_id.values()
-        online = sum(1 for session in sessions if session.connection is not None)
-        subscriptions = shared = stored = stored_bytes = 0
-        for session in sessions:
-            subscriptions += len(session.subscriptions)
-            shared += sum(1 for f in session.subscriptions if f.startswith("$share/"))
-            stored += len(session.queue) + len(session.inflight)
-            stored_bytes += session.queued_bytes
+        totals = core.sessions.totals()
+        online, offline = totals.online, totals.offline
+        stored = totals.queued + totals.inflight
         retained = core.retained
         values = {
             "version": self._version,
             "uptime": f"{int(now - core.started)} seconds",
-            "clients/total": str(len(core.sessions.by_id)),
+            "clients/total": str(online + offline),
             "clients/connected": str(online),
             "clients/active": str(online),  # mosquitto's deprecated name for it
-            "clients/disconnected": str(len(core.sessions.by_id) - online),
-            "clients/inactive": str(len(core.sessions.by_id) - online),
+            "clients/disconnected": str(offline),
+            "clients/inactive": str(offline),
             "clients/maximum": str(stats.clients_maximum),
             "clients/expired": str(stats.sessions_expired),
             "messages/received": str(counters["messages/received"]),
             "messages/sent": str(counters["messages/sent"]),
             "messages/stored": str(stored + len(retained)),
             "store/messages/count": str(stored + len(retained)),
-            "store/messages/bytes": str(stored_bytes + retained.payload_bytes()),
+            "store/messages/bytes": str(totals.queued_bytes + retained.payload_bytes()),
             "publish/messages/received": str(stats.messages_received),
             "publish/messages/sent": str(stats.messages_sent),
             "publish/messages/dropped": str(stats.messages_dropped),
@@ -89,14 +86,13 @@ class SysTree:
             "publish/bytes/sent": str(stats.publish_bytes_sent),
             "bytes/received": str(stats.bytes_received),
             "bytes/sent": str(stats.bytes_sent),
-            "subscriptions/count": str(subscriptions),
-            "shared_subscriptions/count": str(shared),
+            "subscriptions/count": str(totals.subscriptions),
+            "shared_subscriptions/count": str(totals.shared_subscriptions),
             "retained messages/count": str(len(retained)),
-            "mqlite/rss": str(_rss()),
+            "mqlite/rss": str(memory()[1]),
             "mqlite/store/commits": str(getattr(core.store, "commits", 0)),
             "mqlite/store/syncs": str(getattr(core.store, "wal_syncs", 0)),
-            "mqlite/paused publishers": str(sum(1 for waits in core.paused.values()
-                                                if waits is not None)),
+            "mqlite/paused publishers": str(core.paused_publishers()),
         }
         for reason, count in stats.dropped.items():
             values[f"mqlite/dropped/{reason}"] = str(count)
@@ -131,10 +127,3 @@ class SysTree:
             core.retained.set(message)  # in memory only: $SYS is rebuilt on every start
             route(core, message, now)
 
-
-def _rss() -> int:
-    try:
-        with open("/proc/self/statm", encoding="ascii") as file:
-            return int(file.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return 0
