@@ -4,8 +4,6 @@ asks for it, shows the numbers the API gives, and deletes a session with its but
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,21 +14,12 @@ import pytest
 from mqlite.broker import Broker
 
 from ..broker.helpers import PahoClient, RawClient
-from ..websocket.test_browser import require_chromium
+from ..browsers import require_chromedriver, require_chromium
 from .http_helpers import get_json, http_address, start
 
 TOKEN = "a-token-for-the-status-page"
 
 pytestmark = pytest.mark.slow
-
-
-def require_chromedriver() -> str:
-    found = shutil.which("chromedriver")
-    if found is None:
-        if os.environ.get("CI"):
-            raise AssertionError("CI installs chromium-driver (see .ci/run)")
-        pytest.skip("chromedriver is not installed (apt-get install chromium-driver)")
-    return found
 
 
 @pytest.fixture

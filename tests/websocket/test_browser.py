@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
-import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -18,6 +16,7 @@ from mqlite.broker import Broker
 from mqlite.broker.listener_config import ListenerConfig
 
 from ..broker.helpers import PahoClient
+from ..browsers import require_chromium
 from ..js_peers import JS, require_mqttjs
 
 pytestmark = pytest.mark.slow
@@ -26,16 +25,6 @@ pytestmark = pytest.mark.slow
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         """The page and the MQTT.js bundle are all it serves: no request log."""
-
-
-def require_chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        path = shutil.which(name)
-        if path:
-            return path
-    if os.environ.get("CI"):
-        raise AssertionError("CI installs chromium (see .ci/run)")
-    pytest.skip("chromium is not installed")
 
 
 def test_mqttjs_in_headless_chromium(tmp_path: Path) -> None:
