@@ -27,7 +27,9 @@ from mqlite.protocol import InvalidTopic, ReasonCode, topic_matches_filter, vali
 from .connection import VERSION_NAMES
 from .http_connection import Request, Response
 from .metrics import RunningBroker, exposition, snapshot
+from .services import BrokerServices
 from .session import Session
+from .stored_queue import peek
 
 log = logging.getLogger("mqlite.broker")
 
@@ -181,7 +183,7 @@ def _client_view(session: Session) -> dict[str, Any]:
         "connected_since": session.connected_at,
         "username": info.username if info is not None else None,
         "inflight": len(session.inflight),
-        "queued": len(session.queue),
+        "queued": session.queued,
     }
 
 
@@ -211,8 +213,10 @@ def _clients(call: Call, rest: list[str]) -> Response:
 
 # -- sessions ----------------------------------------------------------------------------
 
-def _session_view(session: Session, now: float, detail: bool) -> dict[str, Any]:
-    oldest = session.queue[0].message.received_at if session.queue else 0.0
+def _session_view(core: BrokerServices, session: Session, now: float, detail: bool
+                  ) -> dict[str, Any]:
+    head = list(peek(core, session, 10 if detail else 1))
+    oldest = head[0].message.received_at if head else 0.0
     view: dict[str, Any] = {
         "id": session.client_id,
         "online": session.connection is not None,
@@ -221,7 +225,7 @@ def _session_view(session: Session, now: float, detail: bool) -> dict[str, Any]:
         "disconnected_at": session.disconnected_at,
         "subscriptions": len(session.subscriptions),
         "inflight": len(session.inflight),
-        "queued": len(session.queue),
+        "queued": session.queued,
         "queued_bytes": session.queued_bytes,
         # None: empty, or queued before this broker process started.
         "oldest_queued_age": round(now - oldest, 3) if oldest else None,
@@ -234,7 +238,7 @@ def _session_view(session: Session, now: float, detail: bool) -> dict[str, Any]:
                                  for topic_filter, options in session.subscriptions.items()}
         view["queue_head"] = [{"topic": d.message.topic, "qos": d.qos,
                                "bytes": len(d.message.payload)}
-                              for d in list(session.queue)[:10]]
+                              for d in head]
     return view
 
 
@@ -244,13 +248,13 @@ def _sessions(call: Call, rest: list[str]) -> Response:
     if not rest:
         _method(call, "GET")
         ids, cursor = _page(call, sessions)
-        return _json(200, {"sessions": [_session_view(sessions[i], call.now, False)
+        return _json(200, {"sessions": [_session_view(core, sessions[i], call.now, False)
                                         for i in ids], "next": cursor})
     if len(rest) != 1:
         raise HttpError(404, f"no such endpoint: {call.path}")
     session = _session(call, rest[0])
     if call.method == "GET":
-        return _json(200, _session_view(session, call.now, True))
+        return _json(200, _session_view(core, session, call.now, True))
     _method(call, "GET", "DELETE")
     delete_session(core, session)
     return _json(200, {"deleted": session.client_id})

@@ -9,6 +9,7 @@ from mqlite.protocol import DEFAULT_MAX_TOPIC_LEVELS, PROTOCOL_MAX_PACKET_SIZE
 from .listener_config import ListenerConfig
 
 NEVER_EXPIRES = 0xFFFF_FFFF  # MQTT 5 session expiry interval meaning "never"
+QUEUE_OVERFLOW_POLICIES = ("drop-oldest", "drop-newest", "reject")
 
 
 @dataclass(slots=True, kw_only=True)
@@ -30,10 +31,22 @@ class BrokerConfig:
     # Outbound QoS 1/2 messages in flight per session (also bounded by the client's Receive
     # Maximum); the rest wait in the session's queue.
     max_inflight: int = 20
-    # Queued messages per session, by count and by payload bytes; past either, the policy
-    # drops the oldest or the newest queued message. Drops are counted in $SYS.
-    max_queued_messages: int = 1000
-    max_queued_bytes: int = 16 * 1024 * 1024
+    # Queued messages per session, by count and by payload and topic bytes (mosquitto's
+    # meaning), for a persistent session whose queue the disk store holds: it keeps only the
+    # next few in memory, so these are disk limits. A day of one message a second is 86,400.
+    max_queued_messages: int = 100_000
+    max_queued_bytes: int = 64 * 1024 * 1024
+    # The same for a queue held in memory: a non-persistent session's (a live subscriber
+    # falling behind), or any session's with the in-memory store. Half of this many queued
+    # messages make a live session "congested": it pauses its publishers while it drains.
+    max_memory_queued_messages: int = 1000
+    max_memory_queued_bytes: int = 16 * 1024 * 1024
+    # Bytes queued by all persistent sessions together, so that many sessions cannot fill
+    # the disk; 0: no limit. Past it, the overflow policy applies as for a full queue.
+    max_store_bytes: int = 1024 * 1024 * 1024
+    # What a full queue does: drop its oldest message, drop the new one, or ("reject") refuse
+    # an MQTT 5 publisher's QoS 1/2 message with 0x97 (Quota exceeded) before anyone gets it
+    # (MQTT 3.1.1 publishers, QoS 0 and wills: the new message is dropped). Drops are counted.
     queue_overflow: str = "drop-oldest"
     # Whether QoS 0 messages are queued for offline persistent sessions (mosquitto: off).
     queue_qos0: bool = False
@@ -110,8 +123,8 @@ class BrokerConfig:
                 raise ValueError(f"listener {listener.describe()} listens where listener "
                                  f"{places[place]} does")
             places[place] = listener.name
-        if self.queue_overflow not in ("drop-oldest", "drop-newest"):
-            raise ValueError("queue_overflow must be 'drop-oldest' or 'drop-newest', "
+        if self.queue_overflow not in QUEUE_OVERFLOW_POLICIES:
+            raise ValueError("queue_overflow must be 'drop-oldest', 'drop-newest' or 'reject', "
                              f"not {self.queue_overflow!r}")
         for name, (low, high) in LIMITS.items():
             value = getattr(self, name)
@@ -139,6 +152,9 @@ LIMITS: dict[str, tuple[float, float]] = {
     "max_inflight": (1, 65_535),
     "max_queued_messages": (1, 1_000_000_000),
     "max_queued_bytes": (1, 1 << 48),
+    "max_memory_queued_messages": (1, 1_000_000_000),
+    "max_memory_queued_bytes": (1, 1 << 48),
+    "max_store_bytes": (0, 1 << 56),
     "receive_maximum": (1, 65_535),
     "topic_alias_maximum": (0, 65_535),
     "max_qos": (0, 2),

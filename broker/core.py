@@ -53,15 +53,17 @@ from .session import Session
 from .sessions import SessionRegistry
 from .stats import Stats
 from .store import SessionStore, StoreWriteError
+from .stored_queue import forget_unstored, settle
 from .subscriptions import SubscriptionIndex
 from .sys_tree import SysTree
 from .timers import TimerHeap
 
 log = logging.getLogger("mqlite.broker")
 
-# Seconds a congested session may go without completing a delivery before it counts as
-# stalled; then it throttles no one and its own queue overflows instead.
-STALL_TIMEOUT = 1.0
+# Seconds a congested session may go without completing a delivery and still pause its
+# publishers: past it, the session counts as stalled, throttles no one, and only its own queue
+# grows. It bounds what a subscriber that stops reading costs the others.
+PROGRESS_WINDOW = 0.025
 
 
 class BrokerCore:
@@ -69,6 +71,8 @@ class BrokerCore:
                  hooks: Hooks | None = None) -> None:
         self.config = config
         self.store = store
+        self.settling: set[Session] = set()
+        self.queued_bytes_stored = 0
         # This turn's changes of persistent state, for the store at the end of the turn.
         self.journal = Journal()
         self.hooks = hooks if hooks is not None else Hooks()
@@ -197,12 +201,17 @@ class BrokerCore:
     # -- flow control ----------------------------------------------------------------------
 
     def pause(self, conn: Connection, session: Session, now: float) -> None:
-        """Stop taking packets from ``conn`` until ``session``'s queue drains."""
+        """Stop taking packets from ``conn`` while ``session``'s queue drains: only while it
+        does, judged by its progress, so that a subscriber that stopped reading delays no one
+        (its own queue takes the messages, up to its limits)."""
         if conn in self.paused or session.connection is conn:
             return
+        if now - session.progress_at > PROGRESS_WINDOW:
+            session.stalled = True  # not draining: pausing would only delay everyone else
+            return
         self.paused[conn] = session
-        self.timers.call_at(now + STALL_TIMEOUT, self._check_stall, conn, session,
-                            session.completed)
+        self.stats.publisher_pauses += 1
+        self.timers.call_at(now + PROGRESS_WINDOW, self._check_progress, conn, session)
 
     def paused_publishers(self) -> int:
         """Publishers paused by flow control (not CONNECTs waiting for authentication)."""
@@ -212,15 +221,16 @@ class BrokerCore:
         for conn in [c for c, s in self.paused.items() if s is session]:
             del self.paused[conn]
 
-    def _check_stall(self, conn: Connection, session: Session, completed: int) -> None:
+    def _check_progress(self, conn: Connection, session: Session) -> None:
         if self.paused.get(conn) is not session:
             return
-        if session.completed == completed or session.connection is None:
-            session.stalled = True  # not draining: stop throttling on its behalf
+        now = time.monotonic()
+        if session.connection is None or now - session.progress_at > PROGRESS_WINDOW:
+            session.stalled = True  # stopped draining: stop throttling on its behalf
+            self.stats.stalled_sessions += 1
             self.resume_publishers(session)
         else:
-            self.timers.call_at(time.monotonic() + STALL_TIMEOUT, self._check_stall, conn,
-                                session, session.completed)
+            self.timers.call_at(now + PROGRESS_WINDOW, self._check_progress, conn, session)
 
     def _check_deadline(self, conn: Connection) -> None:
         """Connect timeout before CONNECT; 1.5 x keep alive of silence after it."""
@@ -296,7 +306,13 @@ class BrokerCore:
         """End of a loop turn: the store applies and commits the turn's changes (syncing if
         one is promised), before the turn's packets are written."""
         changes = self.journal.take()
-        self.store.apply(changes)
+        try:
+            self.store.apply(changes)
+        except StoreWriteError:
+            forget_unstored(self)
+            raise
+        if self.settling:
+            settle(self)
         if changes and self.store_error is not None:
             self.store_error = None  # stored again: the store has recovered
 

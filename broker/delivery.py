@@ -1,5 +1,6 @@
-"""Delivery to one session: the in-flight window, the session's queue behind it, moving the
-queue into flight, completing flows, and resending in-flight messages on resumption."""
+"""Delivery to one session: the in-flight window, the session's queue behind it (its limits
+and overflow), moving the queue into flight, completing flows, and resending in-flight
+messages on resumption."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from .publish_encoding import WireCache, send_publish
 from .services import BrokerServices
 from .session import AWAIT_PUBCOMP, Delivery, Session
 from .stats import ACL, EXPIRED, OUTPUT_FULL, QUEUE_FULL
+from .stored_queue import hold, refill
 
 
 def deliver(broker: BrokerServices, session: Session, message: Message, *, qos: int,
@@ -40,7 +42,7 @@ def deliver(broker: BrokerServices, session: Session, message: Message, *, qos: 
                                             subscription_ids))
         return None
     delivery = Delivery(session.take_seq(), message, qos, retain, subscription_ids)
-    if (conn is not None and online and not session.queue
+    if (conn is not None and online and not session.queue and not session.stored_queued
             and len(session.inflight) < window(broker, conn)
             and (not (byte_limit := broker.config.max_inflight_bytes)
                  or session.inflight_bytes < byte_limit)):
@@ -54,28 +56,74 @@ def window(broker: BrokerServices, conn: Connection) -> int:
     return min(broker.config.max_inflight, conn.client_receive_maximum)
 
 
+def queue_limits(broker: BrokerServices, session: Session) -> tuple[int, int]:
+    """Messages and bytes the session may queue: a queue the store holds may be deeper than
+    one held in memory."""
+    config = broker.config
+    if session.expiry_interval > 0 and broker.store.queues_on_disk:
+        return config.max_queued_messages, config.max_queued_bytes
+    return config.max_memory_queued_messages, config.max_memory_queued_bytes
+
+
+def overflows(broker: BrokerServices, session: Session, size: int) -> bool:
+    """Whether a QoS 1/2 message of ``size`` bytes for ``session`` would find its queue, or
+    the store, full (the ``reject`` policy asks before routing)."""
+    queued = session.queued
+    if queued:
+        most, most_bytes = queue_limits(broker, session)
+        if queued >= most or session.queued_bytes + size > most_bytes:
+            return True
+    store_limit = broker.config.max_store_bytes
+    if not store_limit or session.expiry_interval <= 0:
+        return False
+    conn = session.connection
+    if (not queued and conn is not None and conn.state == CONNECTED
+            and len(session.inflight) < window(broker, conn)):
+        return False  # straight into flight: not queued
+    return broker.queued_bytes_stored + size > store_limit
+
+
 def enqueue(broker: BrokerServices, session: Session, delivery: Delivery) -> Session | None:
-    """Append to the session's queue within its count and byte limits; the session if a QoS
-    1/2 message took its live queue over the high mark (half full)."""
+    """Append to the session's queue within its count and byte limits and the store's; the
+    session if a QoS 1/2 message took its live queue over the high mark."""
     config = broker.config
     message = delivery.message
     size = len(message.payload) + len(message.topic)  # message.size, without the call
-    queue = session.queue
-    while queue and (len(queue) >= config.max_queued_messages
-                     or session.queued_bytes + size > config.max_queued_bytes):
-        if config.queue_overflow == "drop-newest":
-            broker.count_drop(session.client_id, "queue full, dropped the newest message",
+    persistent = session.expiry_interval > 0
+    most, most_bytes = queue_limits(broker, session)
+    store_limit = config.max_store_bytes if persistent else 0
+    while True:
+        arrivals = session.arrivals
+        queued = len(session.queue) + session.stored_queued + (len(arrivals) if arrivals else 0)
+        if not ((queued and (queued >= most or session.queued_bytes + size > most_bytes))
+                or (store_limit and broker.queued_bytes_stored + size > store_limit)):
+            break
+        # "reject" refused what it could before routing; the rest (MQTT 3.1.1 publishers,
+        # QoS 0, wills) is dropped as the newest.
+        if config.queue_overflow != "drop-oldest" or not queued:
+            why = ("the broker's store is full" if not (queued >= most
+                   or session.queued_bytes + size > most_bytes) else "queue full")
+            if config.queue_overflow == "reject":
+                why += " and its publisher cannot be told (MQTT 3.1.1, QoS 0 or a will)"
+            broker.count_drop(session.client_id, f"{why}, dropped the newest message",
                               message, QUEUE_FULL)
             return None
-        oldest = queue.popleft()
-        session.queued_bytes -= oldest.message.size
+        if not session.queue and not refill(broker, session):
+            continue  # the store held fewer than counted: counted again
+        oldest = session.queue.popleft()
+        oldest_size = oldest.message.size
+        session.queued_bytes -= oldest_size
+        if persistent:
+            broker.queued_bytes_stored -= oldest_size
         broker.journal.delivery_ended(session, oldest.seq, promise=False)
         broker.count_drop(session.client_id, "queue full, dropped the oldest message",
                           oldest.message, QUEUE_FULL)
-    session.queue_append(delivery)
+    hold(broker, session, delivery)
     session.queued_bytes += size
+    if persistent:
+        broker.queued_bytes_stored += size
     broker.journal.delivery(session, delivery, promise=True)  # the publisher's ack says so
-    if (delivery.qos and len(session.queue) >= config.max_queued_messages // 2
+    if (delivery.qos and queued >= config.max_memory_queued_messages // 2
             and session.connection is not None and not session.stalled):
         return session
     return None
@@ -109,6 +157,8 @@ def start_flight(broker: BrokerServices, session: Session, conn: Connection, del
     packet_id = session.take_packet_id()
     delivery.packet_id = packet_id
     delivery.state = SENT_STATE[delivery.qos]
+    if not session.inflight:  # progress is owed from now (see BrokerCore.pause)
+        session.progress_at = now
     session.inflight[packet_id] = delivery
     session.inflight_bytes += len(delivery.message.payload)
     journal.delivery(session, delivery, promise=promise or delivery.qos == 2)
@@ -119,22 +169,27 @@ def start_flight(broker: BrokerServices, session: Session, conn: Connection, del
 
 
 def pump(broker: BrokerServices, session: Session, now: float) -> None:
-    """Move queued messages into flight while the window allows."""
+    """Move queued messages into flight while the window allows, reading the next batch from
+    the store when the memory's is used up."""
     conn = session.connection
     if conn is None or conn.state != CONNECTED:
         return
     limit = window(broker, conn)
     byte_limit = broker.config.max_inflight_bytes or 1 << 62
-    queue = session.queue
     inflight = session.inflight
-    while queue and len(inflight) < limit and session.inflight_bytes < byte_limit:
-        delivery = queue.popleft()
+    persistent = session.expiry_interval > 0
+    while len(inflight) < limit and session.inflight_bytes < byte_limit:
+        if not session.queue and not (session.stored_queued and refill(broker, session)):
+            break
+        delivery = session.queue.popleft()
         message = delivery.message
-        session.queued_bytes -= len(message.payload) + len(message.topic)  # message.size
+        size = len(message.payload) + len(message.topic)  # message.size
+        session.queued_bytes -= size
+        if persistent:
+            broker.queued_bytes_stored -= size
         start_flight(broker, session, conn, delivery, now, promise=False)
-    # Only a stalled session or a paused publisher has anything to undo here.
-    if (session.stalled or broker.paused) and len(queue) <= broker.config.max_queued_messages // 4:
-        session.stalled = False
+    # Only a paused publisher has anything to undo here.
+    if broker.paused and session.queued <= broker.config.max_memory_queued_messages // 4:
         broker.resume_publishers(session)
 
 

@@ -47,4 +47,6 @@ def handle_ack(context: Context, packet: Puback | Pubrec | Pubcomp) -> None:
 def _finish(broker: BrokerServices, session: Session, packet_id: int, now: float) -> None:
     """A flow is over: free its place in the window for the next queued message."""
     complete(broker, session, packet_id)
+    session.progress_at = now
+    session.stalled = False  # draining again: it may pause its publishers again
     pump(broker, session, now)

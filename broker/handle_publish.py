@@ -19,8 +19,9 @@ from . import packet_log
 from .connection import Connection
 from .hooks import Access
 from .message import Message
+from .routing import overflowing
 from .services import BrokerServices, Context
-from .stats import ACL, NO_SUBSCRIBERS, TOO_LARGE
+from .stats import ACL, NO_SUBSCRIBERS, REJECTED, TOO_LARGE
 from .sys_topics import own_sys_topic
 
 
@@ -86,6 +87,13 @@ def handle_publish(context: Context, packet: Publish) -> None:
             return
         if hooks.rewrites:
             message = hooks.publish(info, message)
+    if (message is not None and qos and config.queue_overflow == "reject"
+            and conn.version == 5 and (full := overflowing(broker, message)) is not None):
+        # Refused before anyone gets it, so that the publisher's retry is no duplicate.
+        broker.count_drop(conn.client_id, f"the queue of {full} (or the store) is full, "
+                                          "refused with 0x97", message, REJECTED)
+        _acknowledge(broker, conn, packet, ReasonCode.QUOTA_EXCEEDED)
+        return
     matched = 0
     if message is not None:  # None: a hook dropped it; it is acknowledged all the same
         matched, congested = broker.publish(message, context.now)

@@ -60,11 +60,14 @@ def snapshot(broker: RunningBroker) -> dict[str, Any]:
         "bytes_sent": stats.bytes_sent,
         "queued_messages": totals.queued,
         "deepest_queue": {"client_id": totals.deepest_id, "messages": totals.deepest},
-        "deepest_queues": [[s.client_id, len(s.queue)] for s in nlargest(
-            5, (s for s in core.sessions.by_id.values() if s.queue),
-            key=lambda s: len(s.queue))],
+        "deepest_queues": [[s.client_id, s.queued] for s in nlargest(
+            5, (s for s in core.sessions.by_id.values() if s.queue or s.stored_queued),
+            key=lambda s: s.queued)],
+        "queued_bytes_stored": core.queued_bytes_stored,
         "inflight_messages": totals.inflight,
         "paused_publishers": core.paused_publishers(),
+        "publisher_pauses": stats.publisher_pauses,
+        "stalled_sessions": stats.stalled_sessions,
         "store_commits": getattr(store, "commits", 0),
         "store_syncs": getattr(store, "wal_syncs", 0),
         "store_commit_seconds": _histogram(getattr(store, "commit_seconds", None)),
@@ -128,8 +131,17 @@ def exposition(broker: RunningBroker) -> str:
         numbers["deepest_queue"]["messages"])
     one("mqlite_inflight_messages", "gauge", "QoS 1/2 deliveries awaiting acknowledgement.",
         numbers["inflight_messages"])
+    one("mqlite_queued_bytes_stored", "gauge",
+        "Payload and topic bytes queued by persistent sessions (against max_store_bytes).",
+        numbers["queued_bytes_stored"])
     one("mqlite_paused_publishers", "gauge", "Publishers paused by flow control.",
         numbers["paused_publishers"])
+    one("mqlite_publisher_pauses_total", "counter",
+        "Times a publisher was paused for a session that was draining.",
+        numbers["publisher_pauses"])
+    one("mqlite_stalled_sessions_total", "counter",
+        "Times a session stopped draining while a publisher waited for it.",
+        numbers["stalled_sessions"])
     one("mqlite_store_commits_total", "counter", "Store commits.", numbers["store_commits"])
     one("mqlite_store_syncs_total", "counter", "Store WAL fsyncs.", numbers["store_syncs"])
     _histogram_family(out, "mqlite_store_commit_seconds", "Time a store commit takes.",

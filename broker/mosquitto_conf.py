@@ -183,12 +183,15 @@ class _Reader:
         self.settings.values["receive_maximum"] = count  # mosquitto's meaning, too
 
     def _max_queued_messages(self, where: str, value: str) -> None:
-        count = _int(where, "max_queued_messages", value)
-        self.settings.values["max_queued_messages"] = count or 1_000_000_000
+        count = _int(where, "max_queued_messages", value) or 1_000_000_000
+        # mosquitto's limit is every client's, wherever the queue is held.
+        self.settings.values["max_queued_messages"] = count
+        self.settings.values["max_memory_queued_messages"] = count
 
     def _max_queued_bytes(self, where: str, value: str) -> None:
-        size = _int(where, "max_queued_bytes", value)
-        self.settings.values["max_queued_bytes"] = size or 1 << 48
+        size = _int(where, "max_queued_bytes", value) or 1 << 48
+        self.settings.values["max_queued_bytes"] = size
+        self.settings.values["max_memory_queued_bytes"] = size
 
     def _queue_qos0_messages(self, where: str, value: str) -> None:
         self.settings.values["queue_qos0"] = _bool(where, "queue_qos0_messages", value)

@@ -3,11 +3,11 @@ merged; a shared subscription group gives each message to one member."""
 
 from __future__ import annotations
 
-from .delivery import deliver
+from .delivery import deliver, overflows
 from .message import Message
 from .publish_encoding import WireCache
 from .services import BrokerServices, RouteResult
-from .session import Session
+from .session import Session, SubscriptionOptions
 from .subscriptions import Entry, SharedGroup, SharedKey
 
 
@@ -111,16 +111,47 @@ def _route_one_filter(broker: BrokerServices, entries: dict[str | SharedKey, Ent
     return RouteResult(count, congested)
 
 
-def _deliver_shared(broker: BrokerServices, group: SharedGroup, message: Message,
-                    now: float) -> Session | None:
-    """One member per message, round robin, preferring members that are connected."""
+def overflowing(broker: BrokerServices, message: Message) -> str | None:
+    """The client id of a persistent session whose queue (or the store) is too full to take
+    this QoS 1/2 message, if one would get it: the ``reject`` policy asks before routing, so
+    that a refused message reaches no one."""
+    matches = broker.index.match(message.topic)
+    cap = 2 if broker.config.upgrade_outgoing_qos else message.qos
+    size = message.size
+    sessions = broker.sessions.by_id
+    for entries in matches:
+        for key, entry in entries.items():
+            if isinstance(entry, SharedGroup):
+                client_id, options = _member(broker, entry)
+                qos = options.qos
+            else:
+                assert isinstance(key, str)
+                if entry.no_local and key == message.origin:
+                    continue
+                client_id, qos = key, entry.qos
+            session = sessions.get(client_id)
+            if (min(qos, cap) and session is not None and session.expiry_interval > 0
+                    and overflows(broker, session, size)):
+                return client_id
+    return None
+
+
+def _member(broker: BrokerServices, group: SharedGroup) -> tuple[str, SubscriptionOptions]:
+    """The member the group's next message goes to: round robin, preferring members that are
+    connected."""
     members = list(group.members.items())
     sessions = broker.sessions.by_id
     online = [(c, o) for c, o in members if (s := sessions.get(c)) and s.connection]
     pool = online or members
-    client_id, options = pool[group.next_index % len(pool)]
+    return pool[group.next_index % len(pool)]
+
+
+def _deliver_shared(broker: BrokerServices, group: SharedGroup, message: Message,
+                    now: float) -> Session | None:
+    """One member per message."""
+    client_id, options = _member(broker, group)
     group.next_index += 1
-    session = sessions.get(client_id)
+    session = broker.sessions.by_id.get(client_id)
     if session is None:
         return None
     ids = (options.identifier,) if options.identifier else ()

@@ -20,6 +20,7 @@ from .retained import RetainedMessages
 from .scram_auth import ScramAuthentication
 from .session import Session
 from .stats import Stats
+from .store import SessionStore
 from .subscriptions import SubscriptionIndex
 
 
@@ -73,6 +74,11 @@ class BrokerServices(Protocol):
     hooks: Hooks
     stats: Stats
     journal: Journal
+    store: SessionStore
+    # Sessions that queued this turn, for stored_queue.settle() after the commit.
+    settling: set[Session]
+    # Payload and topic bytes queued by persistent sessions, against max_store_bytes.
+    queued_bytes_stored: int
     index: SubscriptionIndex
     retained: RetainedMessages
     auth_failures: FailureDelays

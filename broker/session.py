@@ -55,12 +55,12 @@ _NOTHING_QUEUED: deque[Delivery] = deque()
 
 
 class Session:
-    __slots__ = ("client_id", "client_info", "completed", "connected_at", "connection",
-                 "disconnected_at",
+    __slots__ = ("arrivals", "client_id", "client_info", "completed", "connected_at",
+                 "connection", "disconnected_at",
                  "expiry_interval", "expiry_timer", "inbound_qos2", "inflight", "inflight_bytes",
-                 "next_packet_id", "next_seq", "pending_will",
+                 "next_packet_id", "next_seq", "pending_will", "progress_at",
                  "protocol_version", "queue", "queued_bytes", "stalled", "stored",
-                 "subscriptions", "will", "will_timer")
+                 "stored_from", "stored_queued", "subscriptions", "will", "will_timer")
 
     def __init__(self, client_id: str, protocol_version: int, expiry_interval: int) -> None:
         self.client_id = client_id
@@ -73,9 +73,18 @@ class Session:
         # Outbound QoS 1/2 in flight, by packet id, in the order they were sent.
         self.inflight: dict[int, Delivery] = {}
         self.inflight_bytes = 0  # their payloads' bytes, against max_inflight_bytes
-        # Messages waiting for the window, oldest first. Most sessions never queue anything:
-        # they share one empty deque (760 bytes each otherwise) until queue_append().
+        # Messages waiting for the window, oldest first: those held in memory. Most sessions
+        # never queue anything: they share one empty deque (760 bytes each otherwise) until
+        # queue_append(). A persistent session on a disk store keeps only the next few here;
+        # the rest of its queue is in the store (see stored_queue.py):
         self.queue: deque[Delivery] = _NOTHING_QUEUED
+        # ``stored_queued`` queued messages held only by the store, every one with a seq of
+        # at least ``stored_from`` and above every seq in ``queue``; and the messages queued
+        # behind them this loop turn, held here until the turn's commit has stored them.
+        self.stored_queued = 0
+        self.stored_from = 0
+        self.arrivals: list[Delivery] | None = None
+        # Payload and topic bytes of every queued message, wherever it is held.
         self.queued_bytes = 0
         # Inbound QoS 2 packet ids answered with PUBREC, awaiting PUBREL.
         self.inbound_qos2: set[int] = set()
@@ -83,9 +92,12 @@ class Session:
         # of ``inflight``, so no allocator keeps a second copy of them.
         self.next_packet_id = 1
         self.next_seq = 1
-        # Outbound flows completed so far, and whether the queue stopped draining: a stalled
-        # session throttles no publisher (it costs only its own queue).
+        # Outbound flows completed so far; when the last one was, or when the window last
+        # filled from empty (monotonic: progress is owed from then); and whether the queue
+        # stopped draining: a stalled session throttles no publisher (it costs only its
+        # own queue).
         self.completed = 0
+        self.progress_at = 0.0
         self.stalled = False
         self.connection: Connection | None = None
         # Who last connected with this session, for the access checks of its deliveries
@@ -106,6 +118,12 @@ class Session:
     @property
     def persistent(self) -> bool:
         return self.expiry_interval > 0
+
+    @property
+    def queued(self) -> int:
+        """Messages queued, wherever they are held."""
+        arrivals = self.arrivals
+        return len(self.queue) + self.stored_queued + (len(arrivals) if arrivals else 0)
 
     def queue_append(self, delivery: Delivery) -> None:
         """The only way into ``queue``: the shared empty one is never appended to."""

@@ -25,6 +25,7 @@ from .services import BrokerServices, Context, SessionTotals
 from .session import QUEUED, Delivery, Session
 from .stats import EXPIRED
 from .store import StoredState
+from .stored_queue import load_all
 from .timers import TimerHeap
 
 log = logging.getLogger("mqlite.broker")
@@ -58,7 +59,7 @@ class SessionRegistry(Mapping[str, Session]):
             online += session.connection is not None
             subscriptions += len(session.subscriptions)
             shared += sum(1 for f in session.subscriptions if f.startswith("$share/"))
-            depth = len(session.queue)
+            depth = session.queued
             queued += depth
             queued_bytes += session.queued_bytes
             if depth > deepest:
@@ -94,6 +95,8 @@ class SessionRegistry(Mapping[str, Session]):
         present = session is not None
         if session is None:
             session = self.by_id[client_id] = Session(client_id, protocol_version, expiry)
+        elif (session.expiry_interval > 0) != (expiry > 0):
+            self._change_persistence(session, expiry)
         session.protocol_version = protocol_version
         session.expiry_interval = expiry
         session.will = will
@@ -102,6 +105,20 @@ class SessionRegistry(Mapping[str, Session]):
         # Saved if persistent; deleted if it no longer is (a stored session resumed with 0).
         self._broker.journal.session(session, promise=True)
         return session, present
+
+    def _change_persistence(self, session: Session, expiry: int) -> None:
+        """A session resumed with a persistence it did not have (MQTT 5 Session Expiry
+        Interval 0 after > 0, or the reverse): its queue moves to memory before the store
+        forgets it, or into the store before it may be left there."""
+        broker = self._broker
+        if expiry == 0:
+            load_all(broker, session)
+            broker.queued_bytes_stored -= session.queued_bytes
+            return
+        broker.queued_bytes_stored += session.queued_bytes
+        session.expiry_interval = expiry  # so that the journal records what follows
+        for delivery in (*session.inflight.values(), *session.queue):
+            broker.journal.delivery(session, delivery, promise=True)
 
     def session_of(self, conn: Connection) -> Session | None:
         """The session ``conn`` is attached to, if it is."""
@@ -172,6 +189,8 @@ class SessionRegistry(Mapping[str, Session]):
         """Discard a session: its subscriptions, queue and in-flight state."""
         if self.by_id.get(session.client_id) is session:
             del self.by_id[session.client_id]
+            if session.expiry_interval > 0:
+                self._broker.queued_bytes_stored -= session.queued_bytes
         for topic_filter in session.subscriptions:
             self._broker.index.unsubscribe(session.client_id, topic_filter)
         if session.expiry_timer is not None:
@@ -291,6 +310,14 @@ class SessionRegistry(Mapping[str, Session]):
             else:
                 session.queue_append(delivery)
                 session.queued_bytes += record.message.size
+        left = state.queues.get(client_id)
+        if left is not None:  # left in the store, read back as the session sends them
+            session.stored_queued = left.count
+            session.stored_from = left.first_seq
+            session.queued_bytes += left.bytes
+            session.next_seq = max(session.next_seq, left.last_seq + 1)
+        if session.expiry_interval > 0:
+            self._broker.queued_bytes_stored += session.queued_bytes
         session.inbound_qos2 = set(state.inbound_qos2.get(client_id, ()))
         self.by_id[client_id] = session
         return session

@@ -53,9 +53,9 @@ from .journal import (
 )
 from .message import Message
 from .serialize import pack_properties, pack_will, unpack_properties, unpack_will
-from .session import SubscriptionOptions
+from .session import QUEUED, SubscriptionOptions
 from .stats import SECONDS_BUCKETS, Histogram
-from .store import StoredState, StoreWriteError
+from .store import StoredQueue, StoredState, StoreWriteError
 
 SCHEMA_VERSION = 1
 SYNC_MODES = ("full", "normal")
@@ -79,6 +79,8 @@ def _create_private(path: str) -> None:
 
 
 class SQLiteStore:
+    queues_on_disk = True
+
     def __init__(self, path: str, sync: str = "full", max_size: int | None = None,
                  defer_seconds: float = _DEFER_SECONDS) -> None:
         """``max_size``: bytes the database may grow to; past it writes fail as on a full
@@ -446,17 +448,57 @@ class SQLiteStore:
             state.subscriptions.setdefault(client_id, {})[topic_filter] = SubscriptionOptions(
                 qos=qos, no_local=bool(no_local), retain_as_published=bool(rap),
                 retain_handling=handling, identifier=identifier)
-        for row in db.execute("SELECT * FROM queue ORDER BY client_id, seq"):
+        # In flight: every one, as resuming a session resends them all. Queued: only how
+        # many, as the broker reads them back a batch at a time (queued()).
+        for row in db.execute("SELECT * FROM queue WHERE state != ? ORDER BY client_id, seq",
+                              (QUEUED,)):
             client_id, seq, message_id, qos, retain, packet_id, delivery_state, ids = row
             state.deliveries.setdefault(client_id, {})[seq] = StoredDelivery(
                 seq=seq, message=message(message_id), qos=qos, retain=bool(retain),
-                packet_id=packet_id, state=delivery_state,
-                subscription_ids=tuple(int(i) for i in ids.split(",")) if ids else ())
+                packet_id=packet_id, state=delivery_state, subscription_ids=_ids(ids))
+        for client_id, count, size, first, last in db.execute(
+                "SELECT q.client_id, count(*), sum(length(m.payload) + length(m.topic)), "
+                "min(q.seq), max(q.seq) FROM queue q JOIN messages m ON m.id = q.message_id "
+                "WHERE q.state = ? GROUP BY q.client_id", (QUEUED,)):
+            state.queues[client_id] = StoredQueue(count=count, bytes=size or 0, first_seq=first,
+                                                  last_seq=last)
         for client_id, packet_id in db.execute("SELECT * FROM inbound_qos2"):
             state.inbound_qos2.setdefault(client_id, set()).add(packet_id)
         for topic, message_id in db.execute("SELECT * FROM retained"):
             state.retained[topic] = message(message_id)
         return state
+
+    def queued(self, client_id: str, from_seq: int, limit: int) -> list[StoredDelivery]:
+        """One indexed range read of the session's queue. Rows waiting to be written in that
+        range are written first, in the turn's transaction, so that the read sees them (rarely:
+        rows wait only for deliveries already read back and sent)."""
+        if any(key[0] == client_id and key[1] >= from_seq for key in self._pending):
+            self._apply_pending()
+        offset = time.monotonic() - time.time()
+        bodies: dict[int, Message] = {}  # a batch may refer to one body more than once
+        found = []
+        try:
+            rows = self._db.execute(
+                "SELECT q.seq, q.qos, q.retain, q.packet_id, q.state, q.subscription_ids, m.id, "
+                "m.topic, m.payload, m.qos, m.retain, m.properties, m.expires_at, m.origin, "
+                "m.created_at FROM queue q JOIN messages m ON m.id = q.message_id "
+                "WHERE q.client_id = ? AND q.seq >= ? AND q.state = ? ORDER BY q.seq LIMIT ?",
+                (client_id, from_seq, QUEUED, limit)).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreWriteError(f"reading {self.path} failed: {exc}") from None
+        for (seq, qos, retain, packet_id, delivery_state, ids, body, topic, payload, body_qos,
+             body_retain, properties, expires, origin, created) in rows:
+            message = bodies.get(body)
+            if message is None:
+                message = bodies[body] = Message(
+                    topic=topic, payload=payload, qos=body_qos, retain=bool(body_retain),
+                    properties=unpack_properties(properties), origin=origin,
+                    expires_at=None if expires is None else expires + offset, store_id=body,
+                    received_at=created + offset)
+            found.append(StoredDelivery(seq=seq, message=message, qos=qos, retain=bool(retain),
+                                        packet_id=packet_id, state=delivery_state,
+                                        subscription_ids=_ids(ids)))
+        return found
 
     def close(self) -> None:
         """Commit what is pending, fold the WAL back into the database, release the lock."""
@@ -473,6 +515,11 @@ class SQLiteStore:
         with contextlib.suppress(OSError):
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
             self._lock_file.close()
+
+
+def _ids(column: str | None) -> tuple[int, ...]:
+    """Subscription identifiers, stored comma-separated."""
+    return tuple(int(i) for i in column.split(",")) if column else ()
 
 
 # The writer of each kind of change.

@@ -15,7 +15,9 @@ TOO_LARGE = "too_large"  # over message_size_limit, or the client's Maximum Pack
 NO_SUBSCRIBERS = "no_subscribers"
 ACL = "acl"  # a publish or a delivery the access checks refused
 OUTPUT_FULL = "output_buffer_full"  # QoS 0 to a client whose output is over its soft limit
-DROP_REASONS = (QUEUE_FULL, EXPIRED, TOO_LARGE, NO_SUBSCRIBERS, ACL, OUTPUT_FULL)
+# Refused with 0x97 (queue_overflow = "reject"): a full queue or store, nobody got it.
+REJECTED = "rejected_quota_exceeded"
+DROP_REASONS = (QUEUE_FULL, EXPIRED, TOO_LARGE, NO_SUBSCRIBERS, ACL, OUTPUT_FULL, REJECTED)
 
 
 class Histogram:
@@ -76,6 +78,10 @@ class Stats:
     # because their listener was at its max_connections.
     refused: dict[str, int] = field(default_factory=dict)
     connections_refused: int = 0
+    # Flow control: publishers paused for a draining session, and sessions found to have
+    # stopped draining while a publisher waited for them.
+    publisher_pauses: int = 0
+    stalled_sessions: int = 0
     store_commits: int = 0
     store_syncs: int = 0
     store_commit_seconds: Histogram = field(default_factory=lambda: Histogram(SECONDS_BUCKETS))

@@ -6,6 +6,10 @@ completed flows) to a later commit, within the bound it reports by ``flush_deadl
 
 Only persistent sessions (clean_session=0, or Session Expiry Interval > 0) have changes: the
 journal decides that.
+
+A store whose ``queues_on_disk`` is true holds the queues of persistent sessions so that the
+broker need not: ``load()`` gives only each queue's totals (``StoredState.queues``), and the
+broker reads the queued messages back a batch at a time with ``queued()`` as it sends them.
 """
 
 from __future__ import annotations
@@ -30,10 +34,20 @@ from .journal import (
     SubscriptionSaved,
 )
 from .message import Message
-from .session import SubscriptionOptions
+from .session import QUEUED, SubscriptionOptions
 
-__all__ = ["MemoryStore", "SessionStore", "StoreWriteError", "StoredDelivery", "StoredSession",
-           "StoredState"]
+__all__ = ["MemoryStore", "SessionStore", "StoreWriteError", "StoredDelivery", "StoredQueue",
+           "StoredSession", "StoredState"]
+
+
+@dataclass(slots=True, kw_only=True)
+class StoredQueue:
+    """The queued (not in flight) messages of one session that ``load()`` left in the store."""
+
+    count: int
+    bytes: int  # their payloads' and topics' bytes, as Message.size counts them
+    first_seq: int
+    last_seq: int
 
 
 @dataclass(slots=True)
@@ -45,6 +59,8 @@ class StoredState:
     deliveries: dict[str, dict[int, StoredDelivery]] = field(default_factory=dict)
     inbound_qos2: dict[str, set[int]] = field(default_factory=dict)
     retained: dict[str, Message] = field(default_factory=dict)
+    # Queued messages not among ``deliveries``, by session (stores with queues_on_disk).
+    queues: dict[str, StoredQueue] = field(default_factory=dict)
 
 
 class StoreWriteError(Exception):
@@ -52,7 +68,13 @@ class StoreWriteError(Exception):
 
 
 class SessionStore(Protocol):
+    # Whether the broker may leave queued messages to the store and read them back.
+    queues_on_disk: bool
+
     def load(self) -> StoredState: ...
+    def queued(self, client_id: str, from_seq: int, limit: int) -> list[StoredDelivery]:
+        """Up to ``limit`` of the session's queued (not in flight) deliveries whose seq is at
+        least ``from_seq``, oldest first, as applied so far."""
     def apply(self, changes: Sequence[Change]) -> None:
         """Write ``changes`` in order and commit them; if one is promised, make them and all
         before them durable before returning. Changes nothing was promised of may wait for a
@@ -73,6 +95,9 @@ class MemoryStore:
     It keeps copies, never the broker's live objects, so it holds exactly what was applied.
     """
 
+    # It holds copies in this process's memory: leaving queues to it would save nothing.
+    queues_on_disk = False
+
     def __init__(self) -> None:
         self._state = StoredState()
 
@@ -85,6 +110,12 @@ class MemoryStore:
             inbound_qos2={c: set(i) for c, i in state.inbound_qos2.items()},
             retained=dict(state.retained),
         )
+
+    def queued(self, client_id: str, from_seq: int, limit: int) -> list[StoredDelivery]:
+        deliveries = self._state.deliveries.get(client_id, {})
+        found = sorted(seq for seq, delivery in deliveries.items()
+                       if seq >= from_seq and delivery.state == QUEUED)
+        return [replace(deliveries[seq]) for seq in found[:limit]]
 
     def apply(self, changes: Sequence[Change]) -> None:
         state = self._state

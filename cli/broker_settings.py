@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mqlite.broker import BrokerConfig
-from mqlite.broker.config import LIMITS, describe_range
+from mqlite.broker.config import LIMITS, QUEUE_OVERFLOW_POLICIES, describe_range
 from mqlite.broker.config_file import (
     BROKER_TYPES,
     DAEMON_CHOICES,
@@ -32,9 +32,12 @@ BROKER_HELP = {
     "max_keepalive": "largest keep alive a client may ask for, in seconds",
     "max_topic_levels": "most levels a topic or filter may have",
     "max_inflight": "QoS 1/2 messages in flight per client",
-    "max_queued_messages": "messages queued per session",
-    "max_queued_bytes": "payload bytes queued per session",
-    "queue_overflow": "which message a full queue drops",
+    "max_queued_messages": "messages queued per persistent session, on disk",
+    "max_queued_bytes": "payload and topic bytes queued per persistent session, on disk",
+    "max_memory_queued_messages": "messages queued per session held in memory",
+    "max_memory_queued_bytes": "payload and topic bytes queued per session held in memory",
+    "max_store_bytes": "bytes queued by all persistent sessions together; 0: no limit",
+    "queue_overflow": "what a full queue does: drop a message, or reject it (MQTT 5, 0x97)",
     "queue_qos0": "queue QoS 0 messages for offline persistent sessions",
     "receive_maximum": "inbound QoS 2 messages awaiting PUBREL per client",
     "topic_alias_maximum": "topic aliases an MQTT 5 client may use",
@@ -121,7 +124,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         elif name in LIMITS:
             options["type"] = _number(name, float if base is float else int)
         if name == "queue_overflow":
-            options["choices"] = ["drop-oldest", "drop-newest"]
+            options["choices"] = list(QUEUE_OVERFLOW_POLICIES)
         parser.add_argument(_flag(name), **options)
     for name in ("db", "sync", "log_level", "log_format"):
         parser.add_argument(_flag(name), default=None, dest=name, help=DAEMON_HELP[name],

@@ -1,5 +1,7 @@
 """Publisher flow control: a publisher that outruns a live subscriber is paused instead of the
-subscriber's queue overflowing; a subscriber that stops reading throttles no one for long."""
+subscriber's queue overflowing, but only while that subscriber drains: one that stops reading
+throttles no one for longer than the progress window (PROGRESS_WINDOW), and one that never
+completed anything throttles no one at all."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from .helpers import PahoClient, RawClient, wait_until
 
 
 def test_fast_publisher_is_paused_not_dropped(make_broker: BrokerFactory) -> None:
-    broker = make_broker(max_queued_messages=20, max_inflight=2)
+    broker = make_broker(max_memory_queued_messages=20, max_inflight=2)
     sub = RawClient(broker.address)
     sub.connect(client_id="slow-sub")
     sub.send(Subscribe(packet_id=1, subscriptions=[Subscription(topic_filter="flow", qos=1)]))
@@ -31,9 +33,9 @@ def test_fast_publisher_is_paused_not_dropped(make_broker: BrokerFactory) -> Non
     assert broker.core.stats.messages_dropped == 0
 
 
-def test_stuck_subscriber_stops_throttling_after_the_stall_timeout(
+def test_stuck_subscriber_stops_throttling_once_it_makes_no_progress(
         make_broker: BrokerFactory) -> None:
-    broker = make_broker(max_queued_messages=20, max_inflight=2)
+    broker = make_broker(max_memory_queued_messages=20, max_inflight=2)
     stuck = RawClient(broker.address)
     stuck.connect(client_id="stuck")
     stuck.send(Subscribe(packet_id=1, subscriptions=[Subscription(topic_filter="s", qos=1)]))
@@ -47,8 +49,38 @@ def test_stuck_subscriber_stops_throttling_after_the_stall_timeout(
                      for i in range(100))
     pub.send_bytes(flood + encode(Publish(topic="elsewhere", payload=b"through", qos=1,
                                           packet_id=500), 4))
-    assert other.message(timeout=4).payload == b"through"  # ~1 s stall timeout, then on
+    assert other.message(timeout=4).payload == b"through"
     assert broker.core.stats.messages_dropped > 0  # the stuck session paid, with its queue
+    stats = broker.core.stats
+    assert stats.publisher_pauses <= 1 and stats.stalled_sessions == stats.publisher_pauses
+
+
+def test_a_never_reading_subscriber_does_not_hold_up_a_healthy_one(
+        make_broker: BrokerFactory) -> None:
+    """The healthy subscriber of the same publisher gets every message in order while the
+    stuck one's queue overflows; the publisher was paused at most once, for the stuck session's
+    first progress window, and that pause ended because it made no progress."""
+    broker = make_broker(max_memory_queued_messages=20, max_inflight=2)
+    stuck = RawClient(broker.address)
+    stuck.connect(client_id="never-reads")
+    stuck.send(Subscribe(packet_id=1, subscriptions=[Subscription(topic_filter="s", qos=1)]))
+    stuck.receive()
+    healthy = RawClient(broker.address)
+    healthy.connect(client_id="healthy")
+    healthy.send(Subscribe(packet_id=1, subscriptions=[Subscription(topic_filter="s", qos=0)]))
+    healthy.receive()
+    pub = RawClient(broker.address)
+    pub.connect(client_id="pub")
+    for i in range(200):  # one at a time: each PUBACK says the broker routed it
+        pub.send(Publish(topic="s", payload=str(i).encode(), qos=1, packet_id=i + 1))
+        assert isinstance(pub.receive(), Puback)
+        message = healthy.receive()
+        assert isinstance(message, Publish) and message.payload == str(i).encode()
+    stats = broker.core.stats
+    assert stats.messages_dropped > 0  # the stuck session's own queue took the loss
+    assert stats.publisher_pauses <= 1
+    assert stats.stalled_sessions == stats.publisher_pauses
+    assert broker.core.sessions["never-reads"].stalled
 
 
 def test_closing_connection_that_never_reads_is_cut_off(make_broker: BrokerFactory) -> None:

@@ -117,7 +117,7 @@ def test_client_info_and_events(make_broker: BrokerFactory) -> None:
 
 def test_unsubscribe_and_dropped_events(make_broker: BrokerFactory) -> None:
     recorder = Recorder()
-    broker = make_broker(hooks=[recorder], max_queued_messages=1,
+    broker = make_broker(hooks=[recorder], max_memory_queued_messages=1,
                          queue_overflow="drop-newest")
     sub = RawClient(broker.address)
     sub.connect(client_id="slow", clean_start=False)

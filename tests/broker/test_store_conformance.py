@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from mqlite.broker import MemoryStore, SessionStore, SQLiteStore, StoreWriteError
-from mqlite.broker.journal import Journal
+from mqlite.broker.journal import Journal, StoredDelivery
 from mqlite.broker.message import Message
 from mqlite.broker.session import AWAIT_PUBCOMP, AWAIT_PUBREC, Delivery, Session
 from mqlite.broker.session import SubscriptionOptions as Options
+from mqlite.broker.store import StoredState
 from mqlite.protocol import Properties, Will
 
 Reopen = Callable[[], SessionStore]
@@ -54,6 +55,21 @@ def _session(client_id: str, expiry: int = 300, version: int = 5) -> Session:
     return Session(client_id, version, expiry)
 
 
+def every_delivery(store: SessionStore, state: StoredState, client_id: str
+                   ) -> dict[int, StoredDelivery]:
+    """What load() gave of a session's deliveries and what it left in the store (read back
+    with queued(), and matching the totals load() reported)."""
+    found = dict(state.deliveries.get(client_id, {}))
+    left = state.queues.get(client_id)
+    if left is not None:
+        assert store.queues_on_disk
+        queued = store.queued(client_id, left.first_seq, 1 << 30)
+        assert (len(queued), sum(d.message.size for d in queued)) == (left.count, left.bytes)
+        assert (queued[0].seq, queued[-1].seq) == (left.first_seq, left.last_seq)
+        found.update((d.seq, d) for d in queued)
+    return found
+
+
 def test_sessions_subscriptions_deliveries_inbound_retained_round_trip(stores: Reopen) -> None:
     store = stores()
     journal = Journal()
@@ -87,7 +103,7 @@ def test_sessions_subscriptions_deliveries_inbound_retained_round_trip(stores: R
             stored.disconnected_at) == (5, 300, 5, 1234.5)
     assert stored.will == will
     assert state.subscriptions == {"c": {"a/+": options}}
-    deliveries = state.deliveries["c"]
+    deliveries = every_delivery(store := stores(), store.load(), "c")
     assert sorted(deliveries) == [1, 2]
     assert (deliveries[1].qos, deliveries[1].retain, deliveries[1].packet_id,
             deliveries[1].subscription_ids) == (1, False, None, (7,))
@@ -122,12 +138,12 @@ def test_deletes(stores: Reopen) -> None:
     journal.inbound_qos2_released(kept, 5)
     journal.retained_deleted("r", promise=True)
     store.apply(journal.take())
-    state = stores().load()
+    state = (store := stores()).load()
     assert set(state.sessions) == {"kept"}
     assert state.subscriptions.get("gone", {}) == {}
     assert set(state.subscriptions["kept"]) == {"y"}
-    assert set(state.deliveries.get("kept", {})) == {2}
-    assert not state.deliveries.get("gone")
+    assert set(every_delivery(store, state, "kept")) == {2}
+    assert not every_delivery(store, state, "gone")
     assert not state.inbound_qos2.get("kept") and not state.inbound_qos2.get("gone")
     assert state.retained == {}
 
@@ -139,9 +155,33 @@ def test_a_body_shared_by_queues_is_one_message(stores: Reopen) -> None:
     for client in ("a", "b", "c"):
         journal.delivery(_session(client), Delivery(1, body, 1, False), promise=True)
     store.apply(journal.take())
-    state = stores().load()
-    loaded = {state.deliveries[c][1].message.store_id for c in ("a", "b", "c")}
+    state = (store := stores()).load()
+    loaded = {every_delivery(store, state, c)[1].message.store_id for c in ("a", "b", "c")}
     assert len(loaded) == 1
+
+
+def test_queued_reads_a_range_of_queued_deliveries_oldest_first(stores: Reopen) -> None:
+    store = stores()
+    journal = Journal()
+    session, other = _session("deep"), _session("other")
+    for seq in range(1, 11):
+        journal.delivery(session, Delivery(seq, _message(payload=bytes([seq])), 1, False),
+                         promise=True)
+    journal.delivery(other, Delivery(5, _message(), 1, False), promise=True)
+    in_flight = Delivery(11, _message(), 2, False)
+    in_flight.packet_id, in_flight.state = 4, AWAIT_PUBREC
+    journal.delivery(session, in_flight, promise=True)
+    store.apply(journal.take())
+    journal.delivery_ended(session, 4, promise=False)  # waits (SQLite), yet is seen
+    store.apply(journal.take())
+    got = store.queued("deep", 3, 4)
+    assert [d.seq for d in got] == [3, 5, 6, 7]  # in flight and other sessions' not among them
+    assert [d.message.payload for d in got] == [b"\x03", b"\x05", b"\x06", b"\x07"]
+    assert [d.seq for d in store.queued("deep", 8, 100)] == [8, 9, 10]
+    assert store.queued("deep", 11, 100) == [] and store.queued("nobody", 0, 5) == []
+    state = (store := stores()).load()
+    assert set(every_delivery(store, state, "deep")) == {1, 2, 3, 5, 6, 7, 8, 9, 10, 11}
+    assert set(state.deliveries.get("deep", {})) >= {11}  # in flight: always loaded
 
 
 def test_sessions_that_are_not_persistent_record_nothing() -> None:
