@@ -1,6 +1,6 @@
 """Broker benchmarks, mqlite side by side with mosquitto, amqtt and Aedes in one run.
 
-    python -m bench [--brokers mqlite,mosquitto,amqtt,aedes] [--scenarios A,B,C,D,E,F,G]
+    python -m bench [--brokers mqlite,mosquitto,amqtt,aedes] [--scenarios A,B,C,D,E,F,G,H,I]
                     [--runs 3] [--quick]
 
 Each broker runs pinned to CPU 0 and the load generator (bench/load.py) to CPU 1; every
@@ -63,9 +63,26 @@ def run_drain(broker: BrokerProcess, args: dict[str, int]) -> dict[str, float]:
             "broker_cpu": broker_cpu, "generator_cpu": drained["generator_cpu"]}
 
 
+def run_deep(broker: BrokerProcess, args: dict[str, int]) -> dict[str, float]:
+    """Scenario H: the broker's memory before and after queueing a deep offline queue, the
+    time to queue it and the time to drain it."""
+    rss_before = broker.rss_kib()
+    filled = load_result("fill", broker, args)
+    rss_growth = broker.rss_kib() - rss_before
+    cpu_before = broker.cpu_seconds()
+    drained = load_result("drain", broker, {"count": args["count"]})
+    return {"elapsed": drained["elapsed"], "fill_seconds": filled["elapsed"],
+            "rss_growth_kib": rss_growth, "deliveries": drained["deliveries"],
+            "lost": args["count"] - drained["deliveries"],
+            "broker_cpu": broker.cpu_seconds() - cpu_before,
+            "generator_cpu": drained["generator_cpu"]}
+
+
 def run_once(scenario: Scenario, broker: BrokerProcess, args: dict[str, int]) -> dict[str, float]:
     if scenario.kind == "drain":
         return run_drain(broker, args)
+    if scenario.kind == "deep":
+        return run_deep(broker, args)
     cpu_before = broker.cpu_seconds()
     rss_before = broker.rss_kib()
     load = _load(scenario.kind, broker.port, args)
@@ -89,9 +106,14 @@ def metrics(scenario: Scenario, result: dict[str, float], expected: int) -> dict
         return {"value": result["elapsed"], "seconds": result["elapsed"], "lost": result["lost"],
                 "drain_lost": expected - result["deliveries"],
                 "deliveries": result["deliveries"]}
-    if scenario.kind == "latency":
-        return {"value": result["p50_us"], "p99": result["p99_us"], "seconds": result["elapsed"],
-                "lost": result["lost"], "deliveries": result["deliveries"]}
+    if scenario.kind == "deep":
+        return {"value": result["elapsed"], "seconds": result["elapsed"], "lost": result["lost"],
+                "fill_seconds": result["fill_seconds"], "rss_growth_kib": result["rss_growth_kib"],
+                "deliveries": result["deliveries"]}
+    if scenario.kind in ("latency", "hol"):
+        return {"value": result["p50_us"], "p99": result["p99_us"], "max": result["max_us"],
+                "seconds": result["elapsed"], "lost": result["lost"],
+                "deliveries": result["deliveries"]}
     if scenario.kind == "idle":
         count = result["connections"]
         return {"value": result["rss_kib"] / max(count, 1), "seconds": result["elapsed"],
@@ -122,7 +144,7 @@ def cost_and_pace(cell: dict[str, float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--brokers", default="mqlite,mosquitto,amqtt,aedes")
-    parser.add_argument("--scenarios", default="A,B,C,D,E,F,G")
+    parser.add_argument("--scenarios", default="A,B,C,D,E,F,G,H,I")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="small counts: a smoke test")
     parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "latest.md"))
@@ -132,7 +154,8 @@ def main() -> None:
     table: dict[str, dict[str, dict[str, float]]] = {}
     for scenario in chosen:
         args = scenario.quick if options.quick else scenario.args
-        names = [*brokers, *(v for v in scenario.variants if "mqlite" in brokers)]
+        names = [*(b for b in brokers if not scenario.only or b in scenario.only),
+                 *(v for v in scenario.variants if "mqlite" in brokers)]
         for name in names:
             runs = []
             broker = BrokerProcess(name)
@@ -149,8 +172,13 @@ def main() -> None:
                                 "generator_cpu": result["generator_cpu"]}
                     runs.append(measured)
                     shown = f"{measured['value']:,.1f} {scenario.unit}"
-                    if scenario.kind == "latency":
-                        shown = f"p50 {measured['value']:,.0f} µs, p99 {measured['p99']:,.0f} µs"
+                    if scenario.kind in ("latency", "hol"):
+                        shown = (f"p50 {measured['value']:,.0f} µs, p99 {measured['p99']:,.0f} "
+                                 f"µs, max {measured['max']:,.0f} µs")
+                    elif scenario.kind == "deep":
+                        shown = (f"queued in {measured['fill_seconds']:.1f} s (RSS "
+                                 f"+{measured['rss_growth_kib'] / 1024:,.1f} MiB), drained in "
+                                 f"{measured['value']:.2f} s")
                     print(f"[{scenario.key}] {name:9} run {index + 1}/{options.runs}: {shown} in "
                           f"{measured['seconds']:.2f} s, lost {measured['lost']:.0f}, "
                           f"broker cpu {measured['broker_cpu']:.2f} s, generator cpu "
@@ -222,8 +250,21 @@ def render(chosen: list[Scenario], brokers: list[str],
         row = table[scenario.key]
         cells = []
         for name in brokers:
+            if name not in row:
+                cells.append(f"not run: {scenario.note}" if scenario.note else "not run")
+                continue
             cell = row[name]
-            if scenario.kind == "idle":
+            if scenario.kind == "deep":
+                text = (f"queued in {cell['fill_seconds']:.1f} s, RSS "
+                        f"+{cell['rss_growth_kib'] / 1024:,.1f} MiB; drained in "
+                        f"{cell['value']:.2f} s ({cell['deliveries'] / cell['value']:,.0f} "
+                        f"msg/s)")
+                if cell["lost"]:
+                    text += f", {cell['lost']:,.0f} never delivered"
+            elif scenario.kind == "hol":
+                text = (f"p50 {cell['value']:,.0f} µs, p99 {cell['p99']:,.0f} µs, "
+                        f"max {cell['max']:,.0f} µs")
+            elif scenario.kind == "idle":
                 text = f"{cell['value']:,.2f} KiB, {cell['seconds']:.2f} s"
             elif scenario.kind == "latency":
                 text = f"p50 {cell['value']:,.0f} µs, p99 {cell['p99']:,.0f} µs"
@@ -238,7 +279,7 @@ def render(chosen: list[Scenario], brokers: list[str],
             for variant in scenario.variants:
                 if name == "mqlite" and variant in row:
                     text += f"; {row[variant]['value']:,.0f} with --sync normal"
-            if cell["lost"] and scenario.kind != "drain":
+            if cell["lost"] and scenario.kind not in ("drain", "deep"):
                 text += f" ({cell['lost']:.0f} lost)"
             cpu = f" (cpu {cell['broker_cpu']:.1f} s / {cell['generator_cpu']:.1f} s)"
             cells.append(text + cpu)
@@ -250,6 +291,14 @@ def render(chosen: list[Scenario], brokers: list[str],
                 ratios.append(f"{other} delivered none")
             elif scenario.kind == "drain":
                 ratios.append(f"{row['mqlite']['value'] / row[other]['value']:.2f}x the time")
+            elif scenario.kind == "deep":
+                memory = row["mqlite"]["rss_growth_kib"] / max(row[other]["rss_growth_kib"], 1)
+                drain = row["mqlite"]["value"] / row[other]["value"]
+                ratios.append(f"{drain:.2f}x the drain time, {memory:.2f}x the memory growth")
+            elif scenario.kind == "hol":
+                worst = row["mqlite"]["max"] / row[other]["max"]
+                p99 = row["mqlite"]["p99"] / row[other]["p99"]
+                ratios.append(f"{worst:.2f}x the max, {p99:.2f}x the p99")
             elif scenario.kind == "latency":
                 p50 = row["mqlite"]["value"] / row[other]["value"]
                 p99 = row["mqlite"]["p99"] / row[other]["p99"]
@@ -261,14 +310,15 @@ def render(chosen: list[Scenario], brokers: list[str],
             else:
                 ratios.append(f"{row['mqlite']['value'] / row[other]['value']:.2f}x")
         costs = "; ".join(f"{name}: {cost_and_pace(row[name])}" for name in brokers
-                          if cost_and_pace(row[name]) != "-") or "-"
+                          if name in row and cost_and_pace(row[name]) != "-") or "-"
         lines.append(f"| {scenario.key}: {scenario.title} | " + " | ".join(cells) + " | "
                      + " | ".join(ratios) + f" | {costs} |")
     lines += ["", "cpu: broker / load generator CPU seconds for the median run; the last column "
               "divides the broker's by the messages delivered, and the busy shares are CPU "
               "seconds over the run's seconds (a side at 90% or more set the pace). For D the "
-              "value is broker memory per connection and the time to connect them all, for E the "
-              "time to drain, for F the latency from send to receipt; lower is better there.",
+              "value is broker memory per connection and the time to connect them all, for E and H "
+              "the time to drain, for F and I the latency from send to receipt; lower is better "
+              "there. H's memory is the broker's RSS growth while the queue filled.",
               "", f"![benchmark chart]({chart})"]
     return "\n".join(lines) + "\n"
 

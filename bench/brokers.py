@@ -90,7 +90,7 @@ class BrokerProcess:
             sync = "normal" if self.name == "mqlite-normal" else "full"
             command = [sys.executable, "-m", "mqlite.cli", "broker", "--port", str(self.port),
                        "--log-level", "warning", "--db", str(workdir / "mqlite.db"),
-                       "--sync", sync, "--max-queued-messages", "100000",
+                       "--sync", sync, "--max-queued-messages", "1000000",
                        "--max-queued-bytes", str(1 << 30)]
             if self.password_file is not None:
                 command += ["--password-file", str(self.password_file)]
@@ -107,7 +107,7 @@ class BrokerProcess:
             if self.nodelay:
                 authentication += "set_tcp_nodelay true\n"
             conf.write_text(f"listener {self.port} 127.0.0.1\n{authentication}"
-                            "persistence false\nlog_dest none\nmax_queued_messages 100000\n")
+                            "persistence false\nlog_dest none\nmax_queued_messages 1000000\n")
             os.chmod(workdir, 0o755)
             return ["mosquitto", "-c", str(conf)]
         if self.name == "aedes":

@@ -17,16 +17,17 @@ if TYPE_CHECKING:
 
     from .scenarios import Scenario
 
-COLOURS = {"mqlite": "#1f77b4", "mosquitto": "#7f7f7f", "amqtt": "#ff7f0e"}
-LOWER_IS_BETTER = {"idle", "drain", "latency"}
+COLOURS = {"mqlite": "#1f77b4", "mosquitto": "#7f7f7f", "amqtt": "#ff7f0e",
+           "aedes": "#9467bd"}
+LOWER_IS_BETTER = {"idle", "drain", "latency", "deep", "hol"}
 
 
 def _label(value: float, kind: str) -> str:
     if value >= 10_000:
         return f"{value / 1000:,.0f}k"
-    if kind == "drain":
+    if kind in ("drain", "deep"):
         return f"{value:.3f} s"
-    if value >= 100 or kind == "latency":
+    if value >= 100 or kind in ("latency", "hol"):
         return f"{value:,.0f}"
     return f"{value:.2f}"
 
@@ -34,16 +35,18 @@ def _label(value: float, kind: str) -> str:
 def _panel(axes: Axes, scenario: Scenario, brokers: list[str],
            row: dict[str, dict[str, float]]) -> None:
     names = [name for name in brokers if name in row]
-    decimals = 3 if scenario.kind == "drain" else 1 if scenario.kind == "idle" else 0
+    decimals = 3 if scenario.kind in ("drain", "deep") else 1 if scenario.kind == "idle" else 0
     better = "lower" if scenario.kind in LOWER_IS_BETTER else "higher"
     unit = {"idle": "KiB per connection", "drain": "seconds to drain",
-            "latency": "µs (p50 solid, p99 light)"}.get(scenario.kind, scenario.unit)
+            "deep": "seconds to drain", "latency": "µs (p50 solid, p99 light)",
+            "hol": "µs (p99 solid, max light)"}.get(scenario.kind, scenario.unit)
     axes.set_title(f"{scenario.key}: {scenario.title}\n{unit}, {better} is better", fontsize=8)
     positions = range(len(names))
-    values = [row[name]["value"] for name in names]
+    solid, light = ("p99", "max") if scenario.kind == "hol" else ("value", "p99")
+    values = [row[name][solid] for name in names]
     colours = [COLOURS.get(name, "#2ca02c") for name in names]
-    if scenario.kind == "latency":
-        tails = [row[name]["p99"] for name in names]
+    if scenario.kind in ("latency", "hol"):
+        tails = [row[name][light] for name in names]
         axes.bar(positions, tails, color=colours, alpha=0.35)
         for x, tail in zip(positions, tails, strict=True):
             axes.annotate(_label(tail, scenario.kind), (x, tail), ha="center", va="bottom",
@@ -58,8 +61,9 @@ def _panel(axes: Axes, scenario: Scenario, brokers: list[str],
         elif row[name].get("lost"):
             text += "\n(lost some)"
         axes.annotate(text, (bar.get_x() + bar.get_width() / 2, value), ha="center",
-                      va="bottom" if scenario.kind != "latency" else "top", fontsize=7,
-                      color="black" if scenario.kind != "latency" else "white")
+                      va="bottom" if scenario.kind not in ("latency", "hol") else "top",
+                      fontsize=7,
+                      color="black" if scenario.kind not in ("latency", "hol") else "white")
     axes.set_xticks(list(positions), names, fontsize=8)
     axes.tick_params(axis="y", labelsize=7)
     axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.{decimals}f}"))

@@ -4,7 +4,7 @@ Packets are encoded before the clock starts and written to raw non-blocking sock
 selector loop; received traffic is counted by bytes where every packet has the same size, so
 the generator does as little per message as it can. Prints one JSON line of results.
 
-    python -m bench.load {qos0,qos1,latency,idle,fill,drain} --port PORT [options]
+    python -m bench.load {qos0,qos1,latency,hol,idle,fill,drain} --port PORT [options]
 """
 
 from __future__ import annotations
@@ -208,6 +208,78 @@ def latency(port: int, count: int, rate: int, payload: int,
             "max_us": counted[-1] * 1e6}
 
 
+def head_of_line(port: int, count: int, rate: int, payload: int,
+                 timeout: float) -> dict[str, float]:
+    """QoS 1 messages at ``rate`` per second to two subscribers of one filter: one never reads
+    its socket (nor acks), the other acks everything. The healthy one's latency, from just
+    before the publisher's ``send`` to just after the ``recv`` that completes the message; the
+    first tenth are a warm-up and not counted."""
+    stuck = socket.create_connection(("127.0.0.1", port), timeout=30)
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stuck.sendall(encode(Connect(client_id="never-reads", keep_alive=0), 4))
+    _read_exactly(stuck, 4)
+    _subscribe(stuck, "bench/#", 1)  # and from now on it reads nothing
+    sub = _connect(port, "healthy-sub")
+    _subscribe(sub, "bench/#", 1)
+    pub = _connect(port, "hol-pub")
+    packets = [encode(Publish(topic=TOPIC, payload=i.to_bytes(8, "big") + bytes(payload - 8),
+                              qos=1, packet_id=i % 65535 + 1), 4) for i in range(count)]
+    size = len(packets[0])
+    id_at = 1 + 1 + 2 + len(TOPIC)  # type, 1-byte remaining length, topic length, topic
+    number_at = id_at + 2
+    sent_at = [0.0] * count
+    latencies: list[float] = []
+    for sock in (sub, pub):
+        sock.setblocking(False)
+    selector = selectors.DefaultSelector()
+    selector.register(sub, selectors.EVENT_READ)
+    selector.register(pub, selectors.EVENT_READ)
+    interval = 1.0 / rate
+    buffer = b""
+    sent = received = 0
+    cpu_start = _cpu()
+    start = next_send = time.perf_counter()
+    deadline = start + timeout
+    while received < count and time.perf_counter() < deadline:
+        now = time.perf_counter()
+        if sent < count and now >= next_send:
+            sent_at[sent] = time.perf_counter()
+            pub.setblocking(True)
+            pub.sendall(packets[sent])
+            pub.setblocking(False)
+            sent += 1
+            next_send += interval
+            continue
+        wait = next_send - now if sent < count else 1.0
+        for key, _ in selector.select(wait):
+            if key.fileobj is pub:
+                with contextlib.suppress(BlockingIOError):
+                    pub.recv(1 << 16)  # PUBACKs: the publisher is never held up by them
+                continue
+            with contextlib.suppress(BlockingIOError):
+                buffer += sub.recv(1 << 16)
+            arrived = time.perf_counter()
+            acks = []
+            while len(buffer) >= size:
+                number = int.from_bytes(buffer[number_at:number_at + 8], "big")
+                latencies.append(arrived - sent_at[number])
+                acks.append(b"\x40\x02" + buffer[id_at:id_at + 2])
+                buffer = buffer[size:]
+                received += 1
+            if acks:
+                sub.setblocking(True)
+                sub.sendall(b"".join(acks))
+                sub.setblocking(False)
+    elapsed = time.perf_counter() - start
+    stuck.close()
+    counted = sorted(latencies[count // 10:]) or [float("nan")]
+    return {"elapsed": elapsed, "messages": count, "deliveries": received,
+            "lost": count - received, "generator_cpu": _cpu() - cpu_start,
+            "p50_us": counted[len(counted) // 2] * 1e6,
+            "p99_us": counted[min(len(counted) - 1, len(counted) * 99 // 100)] * 1e6,
+            "max_us": counted[-1] * 1e6}
+
+
 def fill(port: int, count: int, window: int, payload: int, timeout: float) -> dict[str, float]:
     """Queue ``count`` QoS 1 messages for an offline persistent subscriber."""
     sub = _connect(port, "offline-sub", clean=False)
@@ -301,7 +373,7 @@ def idle(port: int, count: int, timeout: float) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("scenario", choices=["qos0", "qos1", "latency", "idle", "fill",
+    parser.add_argument("scenario", choices=["qos0", "qos1", "latency", "hol", "idle", "fill",
                                              "drain"])
     parser.add_argument("--persistent", action="store_true")
     parser.add_argument("--port", type=int, required=True)
@@ -319,6 +391,8 @@ def main() -> None:
                       args.persistent)
     elif args.scenario == "latency":
         result = latency(args.port, args.count, args.rate, args.payload, args.timeout)
+    elif args.scenario == "hol":
+        result = head_of_line(args.port, args.count, args.rate, args.payload, args.timeout)
     elif args.scenario == "fill":
         result = fill(args.port, args.count, args.window, args.payload, args.timeout)
     elif args.scenario == "drain":

@@ -15,6 +15,9 @@ class Scenario:
     quick: dict[str, int]
     # Variants run beside "mqlite" in this scenario only.
     variants: tuple[str, ...] = ()
+    # The brokers this scenario runs against, if not all (why: in ``note``).
+    only: tuple[str, ...] = ()
+    note: str = ""
 
 
 SCENARIOS = [
@@ -33,4 +36,12 @@ SCENARIOS = [
     Scenario("G", "durable QoS 1 to a persistent subscriber, window of 100", "qos1", "msg/s",
              {"count": 50_000, "window": 100, "persistent": 1},
              {"count": 2_000, "window": 100, "persistent": 1}, variants=("mqlite-normal",)),
+    Scenario("H", "1,000,000 QoS 1 queued offline for one session, then drained", "deep", "s",
+             {"count": 1_000_000, "window": 100}, {"count": 5_000, "window": 100},
+             only=("mqlite", "mosquitto", "aedes"),
+             note="amqtt queues at about 2,000 msg/s: a million would take its run past ten "
+                  "minutes"),
+    Scenario("I", "healthy subscriber's latency beside one that never reads, QoS 1 at "
+                  "2,000 msg/s", "hol", "µs",
+             {"count": 10_000, "rate": 2_000}, {"count": 500, "rate": 2_000}),
 ]

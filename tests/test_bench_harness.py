@@ -18,10 +18,12 @@ def test_bench_quick_run(tmp_path: Path) -> None:
                           cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads(output.with_suffix(".json").read_text())
-    assert set(results) == {"A", "B", "C", "D", "E", "F", "G"}
+    assert set(results) == {"A", "B", "C", "D", "E", "F", "G", "H", "I"}
     for scenario, row in results.items():
         assert row["mqlite"]["lost"] == 0, (scenario, row)
     assert 0 < results["F"]["mqlite"]["value"] <= results["F"]["mqlite"]["p99"]
+    assert results["I"]["mqlite"]["p99"] <= results["I"]["mqlite"]["max"]
+    assert results["H"]["mqlite"]["deliveries"] == 5_000
     report = output.read_text()
     assert "| A: QoS 0" in report and "| F: latency" in report
     assert "![benchmark chart](report.png)" in report
