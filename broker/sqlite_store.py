@@ -132,6 +132,9 @@ class SQLiteStore:
         # write, or None to delete it. Written at the next commit, net of later changes, in
         # two batches; they may wait past their turn (see the module docstring).
         self._pending: dict[tuple[str, int], DeliverySaved | None] = {}
+        # The highest seq among each session's waiting rows, so that queued() knows in one
+        # lookup whether its range has any.
+        self._pending_top: dict[str, int] = {}
         # Messages whose body was inserted in the open transaction: not stored if it rolls
         # back.
         self._new_bodies: list[Message] = []
@@ -263,6 +266,7 @@ class SQLiteStore:
     def _rollback(self) -> None:
         """Forget the transaction and what waited; the bodies it inserted are not stored."""
         self._pending.clear()
+        self._pending_top.clear()
         self._sync_due = False
         for message in self._new_bodies:
             message.store_id = None
@@ -299,6 +303,7 @@ class SQLiteStore:
 
     def _apply_pending(self) -> None:
         pending, self._pending = self._pending, {}
+        self._pending_top.clear()
         rows = []
         gone = []
         for key, delivery in pending.items():
@@ -363,12 +368,16 @@ class SQLiteStore:
         if not pending:  # the first one starts the clock
             self._deferred_until = time.monotonic() + self._defer_seconds
         pending[(change.client_id, change.seq)] = change
+        if change.seq > self._pending_top.get(change.client_id, -1):
+            self._pending_top[change.client_id] = change.seq
 
     def _delete_delivery(self, change: DeliveryDeleted) -> None:
         pending = self._pending
         if not pending:
             self._deferred_until = time.monotonic() + self._defer_seconds
         pending[(change.client_id, change.seq)] = None
+        if change.seq > self._pending_top.get(change.client_id, -1):
+            self._pending_top[change.client_id] = change.seq
         self._deletions += 1
 
     def _add_inbound_qos2(self, change: InboundQos2Added) -> None:
@@ -472,7 +481,7 @@ class SQLiteStore:
         """One indexed range read of the session's queue. Rows waiting to be written in that
         range are written first, in the turn's transaction, so that the read sees them (rarely:
         rows wait only for deliveries already read back and sent)."""
-        if any(key[0] == client_id and key[1] >= from_seq for key in self._pending):
+        if self._pending_top.get(client_id, -1) >= from_seq:
             self._apply_pending()
         offset = time.monotonic() - time.time()
         bodies: dict[int, Message] = {}  # a batch may refer to one body more than once
