@@ -132,6 +132,13 @@ class Session:
             queue = self.queue = deque()
         queue.append(delivery)
 
+    def queue_extend(self, deliveries: list[Delivery]) -> None:
+        """Append a batch (read back from the store), as queue_append does one."""
+        if self.queue is _NOTHING_QUEUED:
+            self.queue = deque(deliveries)
+        else:
+            self.queue.extend(deliveries)
+
     def take_packet_id(self) -> int:
         """A free outbound packet id; the ids in use are the keys of ``inflight``."""
         inflight = self.inflight

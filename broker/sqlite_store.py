@@ -36,6 +36,8 @@ from typing import Any
 
 import sqlite_utils
 
+from mqlite.protocol import EMPTY_PROPERTIES
+
 from .journal import (
     Change,
     DeliveryDeleted,
@@ -498,15 +500,17 @@ class SQLiteStore:
         for (seq, qos, retain, packet_id, delivery_state, ids, body, topic, payload, body_qos,
              body_retain, properties, expires, origin, created) in rows:
             message = bodies.get(body)
-            if message is None:
+            if message is None:  # (calls saved where the row allows: this runs per message)
                 message = bodies[body] = Message(
                     topic=topic, payload=payload, qos=body_qos, retain=bool(body_retain),
-                    properties=unpack_properties(properties), origin=origin,
+                    properties=unpack_properties(properties) if properties
+                    else EMPTY_PROPERTIES, origin=origin,
                     expires_at=None if expires is None else expires + offset, store_id=body,
                     received_at=created + offset)
-            found.append(StoredDelivery(seq=seq, message=message, qos=qos, retain=bool(retain),
-                                        packet_id=packet_id, state=delivery_state,
-                                        subscription_ids=_ids(ids)))
+            found.append(StoredDelivery(
+                seq=seq, message=message, qos=qos, retain=bool(retain), packet_id=packet_id,
+                state=delivery_state,
+                subscription_ids=tuple(map(int, ids.split(","))) if ids else ()))
         return found
 
     def close(self) -> None:

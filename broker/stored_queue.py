@@ -86,10 +86,9 @@ def refill(broker: BrokerServices, session: Session, want: int = REFILL_BATCH) -
     count = session.stored_queued
     if count:
         records = broker.store.queued(session.client_id, session.stored_from, want)
-        for record in records:
-            session.queue_append(Delivery(record.seq, record.message, record.qos,
-                                          record.retain, record.subscription_ids))
         if records:
+            session.queue_extend([Delivery(r.seq, r.message, r.qos, r.retain,
+                                           r.subscription_ids) for r in records])
             session.stored_from = records[-1].seq + 1
         count -= len(records)
         if len(records) < want and count:
@@ -100,8 +99,7 @@ def refill(broker: BrokerServices, session: Session, want: int = REFILL_BATCH) -
             _recount_bytes(broker, session)
         session.stored_queued = count
     if not count and session.arrivals:  # the stored run is used up: the arrivals come next
-        for delivery in session.arrivals:
-            session.queue_append(delivery)
+        session.queue_extend(session.arrivals)
         session.arrivals = None
     return bool(session.queue)
 
