@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from .auth_exchange import Exchange
     from .hooks import ClientInfo
     from .stats import Stats
-    from .timers import Timer
     from .websocket import WebSocketTransport
 
 # Protocol levels as people name them, for logs.
@@ -27,6 +26,12 @@ CONNECTING = 0  # accepted, no CONNECT processed yet
 CONNECTED = 1  # CONNACK 0 sent
 CLOSING = 2  # no more input is read; output is flushed, then the socket is closed
 CLOSED = 3
+
+
+# Shared by every connection until its first topic alias (most never use one), replaced by
+# its own in alias_inbound / alias_outbound, so they stay empty.
+_NO_OUTBOUND_ALIASES: dict[str, int] = {}
+_NO_INBOUND_ALIASES: dict[int, str] = {}
 
 
 class Connection:
@@ -95,8 +100,8 @@ class Connection:
         # Monotonic time by which the next packet must arrive (connect timeout, then 1.5 x
         # keep alive); 0 means none.
         self.deadline = deadline
-        # The pending timer that checks ``deadline``: one per connection, re-arming itself.
-        self.deadline_check: Timer | None = None
+        # The bucket of core.deadlines that checks ``deadline`` (see deadlines.py), if any.
+        self.deadline_check: int | None = None
         self.keepalive = 0
         # Its refusal is held back (repeated authentication failures): its input is ignored.
         self.held = False
@@ -109,8 +114,8 @@ class Connection:
         self.client_receive_maximum = 65_535
         self.client_max_packet_size: int | None = None
         self.topic_alias_maximum = 0
-        self.outbound_aliases: dict[str, int] = {}
-        self.inbound_aliases: dict[int, str] = {}
+        self.outbound_aliases: dict[str, int] = _NO_OUTBOUND_ALIASES
+        self.inbound_aliases: dict[int, str] = _NO_INBOUND_ALIASES
         self.problem_information = True
 
     def __repr__(self) -> str:
@@ -125,6 +130,19 @@ class Connection:
             self.dirty.add(self)
         self.out.append(data)
         self.out_size += len(data)
+
+    def alias_inbound(self, alias: int, topic: str) -> None:
+        """The client set a topic alias (MQTT 5)."""
+        if self.inbound_aliases is _NO_INBOUND_ALIASES:
+            self.inbound_aliases = {}
+        self.inbound_aliases[alias] = topic
+
+    def alias_outbound(self, topic: str) -> int:
+        """A new topic alias towards the client for ``topic``: the next number."""
+        if self.outbound_aliases is _NO_OUTBOUND_ALIASES:
+            self.outbound_aliases = {}
+        alias = self.outbound_aliases[topic] = len(self.outbound_aliases) + 1
+        return alias
 
     def send(self, packet: Packet) -> bool:
         """Queue ``packet``, leaving out optional properties that would take it over the

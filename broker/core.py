@@ -41,6 +41,7 @@ from . import (
 from .authenticator import Authenticator
 from .config import BrokerConfig
 from .connection import CONNECTED, CONNECTING, Connection
+from .deadlines import DeadlineBuckets
 from .failure_delays import FailureDelays
 from .hooks import ClientInfo, Hooks
 from .journal import Journal
@@ -77,6 +78,8 @@ class BrokerCore:
         self.journal = Journal()
         self.hooks = hooks if hooks is not None else Hooks()
         self.timers = TimerHeap()
+        # Each connection's connect timeout or keep alive deadline, checked by _check_deadline.
+        self.deadlines = DeadlineBuckets(self.timers, self._check_deadline)
         self.index = SubscriptionIndex()
         self.retained = RetainedMessages()
         self.stats = Stats()
@@ -111,7 +114,7 @@ class BrokerCore:
         conn = Connection(sock, peer, reader, self.dirty, now + self.config.connect_timeout,
                           self.stats)
         conn.listener = listener
-        conn.deadline_check = self.timers.call_at(conn.deadline, self._check_deadline, conn)
+        self.deadlines.watch(conn, conn.deadline)
         return conn
 
     def handle_packet(self, conn: Connection, packet: Packet, now: float) -> None:
@@ -190,13 +193,12 @@ class BrokerCore:
         return allowed
 
     def _arm_keepalive(self, conn: Connection) -> None:
-        check = conn.deadline_check
-        if (conn.state == CONNECTED and conn.keepalive and check is not None
-                and conn.deadline < check.deadline):
+        checked_at = self.deadlines.checked_at(conn)
+        if (conn.state == CONNECTED and conn.keepalive and checked_at is not None
+                and conn.deadline < checked_at):
             # The connect timeout's check would come too late for this keep alive; a later
             # one re-arms itself at the new deadline (one check per connection).
-            check.cancel()
-            conn.deadline_check = self.timers.call_at(conn.deadline, self._check_deadline, conn)
+            self.deadlines.watch(conn, conn.deadline)
 
     # -- flow control ----------------------------------------------------------------------
 
@@ -247,7 +249,7 @@ class BrokerCore:
         if conn in self.paused:  # we stopped reading it: its silence is ours
             conn.deadline = time.monotonic() + 1.5 * conn.keepalive
         if time.monotonic() < conn.deadline:
-            conn.deadline_check = self.timers.call_at(conn.deadline, self._check_deadline, conn)
+            self.deadlines.watch(conn, conn.deadline)
         elif conn.state == CONNECTING:
             conn.close("authentication not finished within the connect timeout"
                        if conn.auth_exchange is not None else

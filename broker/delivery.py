@@ -12,7 +12,7 @@ from .hooks import Access
 from .message import Message
 from .publish_encoding import WireCache, send_publish
 from .services import BrokerServices
-from .session import AWAIT_PUBCOMP, Delivery, Session
+from .session import AWAIT_PUBCOMP, NOTHING_IN_FLIGHT, Delivery, Session
 from .stats import ACL, EXPIRED, OUTPUT_FULL, QUEUE_FULL
 from .stored_queue import hold, refill
 
@@ -157,9 +157,12 @@ def start_flight(broker: BrokerServices, session: Session, conn: Connection, del
     packet_id = session.take_packet_id()
     delivery.packet_id = packet_id
     delivery.state = SENT_STATE[delivery.qos]
-    if not session.inflight:  # progress is owed from now (see BrokerCore.pause)
+    inflight = session.inflight
+    if not inflight:  # progress is owed from now (see BrokerCore.pause)
         session.progress_at = now
-    session.inflight[packet_id] = delivery
+        if inflight is NOTHING_IN_FLIGHT:
+            inflight = session.inflight = {}
+    inflight[packet_id] = delivery
     session.inflight_bytes += len(delivery.message.payload)
     journal.delivery(session, delivery, promise=promise or delivery.qos == 2)
     if not send_publish(broker, conn, delivery.message, qos=delivery.qos, retain=delivery.retain,
@@ -176,9 +179,9 @@ def pump(broker: BrokerServices, session: Session, now: float) -> None:
         return
     limit = window(broker, conn)
     byte_limit = broker.config.max_inflight_bytes or 1 << 62
-    inflight = session.inflight
     persistent = session.expiry_interval > 0
-    while len(inflight) < limit and session.inflight_bytes < byte_limit:
+    # session.inflight read each time: the first start_flight replaces the shared empty one.
+    while len(session.inflight) < limit and session.inflight_bytes < byte_limit:
         if not session.queue and not (session.stored_queued and refill(broker, session)):
             break
         delivery = session.queue.popleft()
@@ -197,7 +200,6 @@ def complete(broker: BrokerServices, session: Session, packet_id: int) -> None:
     """An outbound flow finished (PUBACK, PUBCOMP, or a PUBREC refusing it)."""
     delivery = session.inflight.pop(packet_id)
     session.inflight_bytes -= len(delivery.message.payload)
-    session.completed += 1
     broker.journal.delivery_ended(session, delivery.seq, promise=False)
 
 

@@ -101,7 +101,7 @@ def handle_publish(context: Context, packet: Publish) -> None:
             broker.pause(conn, congested, context.now)
     if qos == 2:
         assert packet_id is not None
-        session.inbound_qos2.add(packet_id)
+        session.await_pubrel(packet_id)
         broker.journal.inbound_qos2(session, packet_id)
     if not matched:
         stats.dropped[NO_SUBSCRIBERS] += 1
@@ -122,7 +122,7 @@ def _resolve_v5(broker: BrokerServices, conn: Connection, packet: Publish
                         ReasonCode.TOPIC_ALIAS_INVALID)
             return None
         if topic:
-            conn.inbound_aliases[alias] = topic
+            conn.alias_inbound(alias, topic)
         elif alias in conn.inbound_aliases:
             topic = conn.inbound_aliases[alias]
         else:

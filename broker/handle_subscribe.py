@@ -69,7 +69,7 @@ def handle_subscribe(context: Context, packet: Subscribe) -> None:
             retain_as_published=request.retain_as_published or bridged,
             retain_handling=request.retain_handling, identifier=identifier)
         # Re-subscribing replaces the subscription [MQTT-3.8.4-3].
-        session.subscriptions[topic_filter] = options
+        session.subscribe(topic_filter, options)
         broker.index.subscribe(session.client_id, topic_filter, options)
         broker.journal.subscription(session, topic_filter, options)
         codes.append(options.qos)

@@ -575,9 +575,7 @@ class EventLoop:
             closing.timer.cancel()
             if closing.poll is not None:
                 closing.poll.cancel()
-        if conn.deadline_check is not None:
-            conn.deadline_check.cancel()
-            conn.deadline_check = None
+        self.core.deadlines.forget(conn)
         conn.reader.close()
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(conn.sock)

@@ -67,8 +67,7 @@ def _with_alias(conn: Connection, packet: Publish) -> bytes:
         packet.properties = replace(packet.properties, topic_alias=alias)
         packet.topic = ""
     elif len(conn.outbound_aliases) < conn.topic_alias_maximum:
-        alias = len(conn.outbound_aliases) + 1
-        conn.outbound_aliases[packet.topic] = alias
+        alias = conn.alias_outbound(packet.topic)
         packet.properties = replace(packet.properties, topic_alias=alias)
     return encode_publish(packet, 5)
 

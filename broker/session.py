@@ -50,12 +50,17 @@ class Delivery:
 
 
 # Shared by every session with nothing queued; Session.queue_append replaces it before any
-# append, so it stays empty.
+# append, so it stays empty. The same for the other collections most sessions leave empty
+# (an idle connection's memory is mostly such containers): each is replaced by a session's
+# own before the first insertion, by the one method (or branch) that inserts.
 _NOTHING_QUEUED: deque[Delivery] = deque()
+NOTHING_IN_FLIGHT: dict[int, Delivery] = {}
+_NO_SUBSCRIPTIONS: dict[str, SubscriptionOptions] = {}
+_NO_INBOUND_QOS2: set[int] = set()
 
 
 class Session:
-    __slots__ = ("arrivals", "client_id", "client_info", "completed", "connected_at",
+    __slots__ = ("arrivals", "client_id", "client_info", "connected_at",
                  "connection", "disconnected_at",
                  "expiry_interval", "expiry_timer", "inbound_qos2", "inflight", "inflight_bytes",
                  "next_packet_id", "next_seq", "pending_will", "progress_at",
@@ -69,9 +74,10 @@ class Session:
         self.expiry_interval = expiry_interval
         # Whether the store holds this session (the journal keeps it up to date).
         self.stored = False
-        self.subscriptions: dict[str, SubscriptionOptions] = {}
-        # Outbound QoS 1/2 in flight, by packet id, in the order they were sent.
-        self.inflight: dict[int, Delivery] = {}
+        self.subscriptions: dict[str, SubscriptionOptions] = _NO_SUBSCRIPTIONS
+        # Outbound QoS 1/2 in flight, by packet id, in the order they were sent (start_flight
+        # replaces the shared empty one).
+        self.inflight: dict[int, Delivery] = NOTHING_IN_FLIGHT
         self.inflight_bytes = 0  # their payloads' bytes, against max_inflight_bytes
         # Messages waiting for the window, oldest first: those held in memory. Most sessions
         # never queue anything: they share one empty deque (760 bytes each otherwise) until
@@ -87,16 +93,14 @@ class Session:
         # Payload and topic bytes of every queued message, wherever it is held.
         self.queued_bytes = 0
         # Inbound QoS 2 packet ids answered with PUBREC, awaiting PUBREL.
-        self.inbound_qos2: set[int] = set()
+        self.inbound_qos2: set[int] = _NO_INBOUND_QOS2
         # Where the search for a free outbound packet id starts; the ids in use are the keys
         # of ``inflight``, so no allocator keeps a second copy of them.
         self.next_packet_id = 1
         self.next_seq = 1
-        # Outbound flows completed so far; when the last one was, or when the window last
-        # filled from empty (monotonic: progress is owed from then); and whether the queue
-        # stopped draining: a stalled session throttles no publisher (it costs only its
-        # own queue).
-        self.completed = 0
+        # When an outbound flow last completed, or the window last filled from empty
+        # (monotonic: progress is owed from then); and whether the queue stopped draining: a
+        # stalled session throttles no publisher (it costs only its own queue).
         self.progress_at = 0.0
         self.stalled = False
         self.connection: Connection | None = None
@@ -131,6 +135,24 @@ class Session:
         if queue is _NOTHING_QUEUED:
             queue = self.queue = deque()
         queue.append(delivery)
+
+    def subscribe(self, topic_filter: str, options: SubscriptionOptions) -> None:
+        if self.subscriptions is _NO_SUBSCRIPTIONS:
+            self.subscriptions = {}
+        self.subscriptions[topic_filter] = options
+
+    def restore_flight(self, delivery: Delivery) -> None:
+        """An in-flight delivery read back from the store."""
+        assert delivery.packet_id is not None
+        if self.inflight is NOTHING_IN_FLIGHT:
+            self.inflight = {}
+        self.inflight[delivery.packet_id] = delivery
+
+    def await_pubrel(self, packet_id: int) -> None:
+        """An inbound QoS 2 id answered with PUBREC."""
+        if self.inbound_qos2 is _NO_INBOUND_QOS2:
+            self.inbound_qos2 = set()
+        self.inbound_qos2.add(packet_id)
 
     def queue_extend(self, deliveries: list[Delivery]) -> None:
         """Append a batch (read back from the store), as queue_append does one."""

@@ -290,7 +290,7 @@ class SessionRegistry(Mapping[str, Session]):
         # counts as disconnected from now.
         session.disconnected_at = stored.disconnected_at or time.time()
         for topic_filter, options in state.subscriptions.get(client_id, {}).items():
-            session.subscriptions[topic_filter] = options
+            session.subscribe(topic_filter, options)
             self._broker.index.subscribe(client_id, topic_filter, options)
         deliveries = state.deliveries.get(client_id, {})
         for seq in sorted(deliveries):
@@ -301,7 +301,7 @@ class SessionRegistry(Mapping[str, Session]):
             if record.packet_id is not None and record.state != QUEUED:
                 delivery.packet_id = record.packet_id
                 delivery.state = FlowState(record.state)
-                session.inflight[record.packet_id] = delivery
+                session.restore_flight(delivery)
                 session.inflight_bytes += len(record.message.payload)
             elif record.message.expired(now):
                 # Expired while the broker was down.
@@ -318,6 +318,7 @@ class SessionRegistry(Mapping[str, Session]):
             session.next_seq = max(session.next_seq, left.last_seq + 1)
         if session.expiry_interval > 0:
             self._broker.queued_bytes_stored += session.queued_bytes
-        session.inbound_qos2 = set(state.inbound_qos2.get(client_id, ()))
+        for packet_id in state.inbound_qos2.get(client_id, ()):
+            session.await_pubrel(packet_id)
         self.by_id[client_id] = session
         return session

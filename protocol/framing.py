@@ -66,7 +66,7 @@ class PacketReader:
         # however many chunks a large packet arrives in.
         self._buffer = b""
         self._offset = 0
-        self._chunks: list[bytes] = []
+        self._chunks: list[bytes] | None = None  # a list only while a packet is incomplete
         self._pending = 0
         # How many bytes, counted from _buffer[_offset], the incomplete packet needs at least.
         self._need = 0
@@ -95,11 +95,13 @@ class PacketReader:
                 self._buffer = self._buffer[self._offset:]
                 self._offset = 0
             if self._chunks or len(self._buffer) + len(chunk) < self._need:
+                if self._chunks is None:
+                    self._chunks = []
                 self._chunks.append(chunk)
                 self._pending += len(chunk)
                 if len(self._buffer) + self._pending >= self._need:
                     self._buffer = b"".join([self._buffer, *self._chunks])
-                    self._chunks.clear()
+                    self._chunks = None
                     self._pending = 0
             elif self._buffer:
                 self._buffer += chunk
@@ -115,7 +117,7 @@ class PacketReader:
         self._error = None
         self._buffer = b""
         self._offset = 0
-        self._chunks = []
+        self._chunks = None
         self._pending = 0
 
     def _packets(self) -> Iterator[Packet]:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
-from mqlite.broker import Broker
+from mqlite.broker import Broker, connection, session
 
 from .tls_certs import certificates  # noqa: F401  (a fixture for every test module)
 
@@ -47,3 +47,14 @@ def broker(make_broker: BrokerFactory) -> Broker:
 @pytest.fixture(params=[4, 5], ids=["3.1.1", "5.0"])
 def version(request: pytest.FixtureRequest) -> int:
     return int(request.param)
+
+
+@pytest.fixture(autouse=True)
+def _shared_empty_containers_stay_empty() -> Iterator[None]:
+    """Sessions and connections share one empty container each until they need their own;
+    one filled by mistake would show up in every other session. Checked after every test."""
+    yield
+    for name in ("_NOTHING_QUEUED", "NOTHING_IN_FLIGHT", "_NO_SUBSCRIPTIONS", "_NO_INBOUND_QOS2"):
+        assert not getattr(session, name), name
+    for name in ("_NO_OUTBOUND_ALIASES", "_NO_INBOUND_ALIASES"):
+        assert not getattr(connection, name), name

@@ -190,6 +190,7 @@ def test_one_sessions_queue_is_never_anothers(broker: Broker) -> None:
 
 def test_outbound_packet_ids_skip_those_in_flight_and_cycle() -> None:
     session = Session("ids", 4, 0)
+    session.inflight = {}  # its own, as start_flight gives it: not the shared empty one
     message = Message(topic="t", payload=b"", qos=1, retain=False)
     taken = []
     for seq in range(3):
