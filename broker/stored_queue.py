@@ -1,7 +1,9 @@
 """Queues held by the store. A persistent session on a disk store keeps in memory only the
-next messages it is to send (none while it is offline); the rest of its queue stays in the
-database, and is read back one indexed range query per batch as the window empties. An offline
-session then costs the same few hundred bytes however deep its queue.
+next messages it is to send: none while it is offline, up to ``max_memory_queued_messages``
+while it is connected (the bound of a queue held in memory; a live subscriber that keeps up
+never reaches it, as its publishers are paused at half of it while it drains). The rest of its
+queue stays in the database, and is read back one indexed range query per batch as the window
+empties. An offline session then costs the same few hundred bytes however deep its queue.
 
 The session's queue is three runs, in seq order (see :class:`~mqlite.broker.session.Session`):
 ``queue`` in memory; ``stored_queued`` messages held only by the store from ``stored_from`` on;
@@ -21,8 +23,7 @@ from .session import Delivery, Session
 
 log = logging.getLogger("mqlite.broker")
 
-# Queued messages read from the store at a time; a connected session keeps up to this many in
-# memory besides its in-flight window.
+# Queued messages read from the store at a time.
 REFILL_BATCH = 256
 
 
@@ -43,14 +44,17 @@ def hold(broker: BrokerServices, session: Session, delivery: Delivery) -> None:
         return
     session.queue_append(delivery)
     if session.expiry_interval > 0 and broker.store.queues_on_disk and (
-            session.connection is None or len(session.queue) > REFILL_BATCH):
+            session.connection is None
+            or len(session.queue) > broker.config.max_memory_queued_messages):
         broker.settling.add(session)
 
 
 def settle(broker: BrokerServices) -> None:
     """After a successful commit: what this turn queued is stored, so the memory of the sessions
-    that queued it keeps only the next batch (none for an offline session)."""
+    that queued it keeps only what a queue in memory may hold (none for an offline
+    session)."""
     queues_on_disk = broker.store.queues_on_disk
+    connected_cap = broker.config.max_memory_queued_messages
     for session in broker.settling:
         arrivals = session.arrivals
         if arrivals:
@@ -58,7 +62,7 @@ def settle(broker: BrokerServices) -> None:
         session.arrivals = None
         if not (queues_on_disk and session.expiry_interval > 0):
             continue
-        cap = 0 if session.connection is None else REFILL_BATCH
+        cap = 0 if session.connection is None else connected_cap
         queue = session.queue
         while len(queue) > cap:
             session.stored_from = queue.pop().seq  # the stored run now begins with it
