@@ -295,7 +295,7 @@ def render(chosen: list[Scenario], brokers: list[str],
             elif scenario.kind == "deep":
                 memory = row["mqlite"]["rss_growth_kib"] / max(row[other]["rss_growth_kib"], 1)
                 drain = row["mqlite"]["value"] / row[other]["value"]
-                ratios.append(f"{drain:.2f}x the drain time, {memory:.2f}x the memory growth")
+                ratios.append(f"{drain:.2f}x the drain time, {memory:.3f}x the memory growth")
             elif scenario.kind == "hol":
                 worst = row["mqlite"]["max"] / row[other]["max"]
                 p99 = row["mqlite"]["p99"] / row[other]["p99"]
