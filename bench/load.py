@@ -155,6 +155,17 @@ def qos1(port: int, count: int, window: int, payload: int, timeout: float,
             "lost": count - delivered, "generator_cpu": _cpu() - cpu_start}
 
 
+def _latencies(elapsed: float, count: int, received: int, latencies: list[float],
+               cpu_start: float) -> dict[str, float]:
+    """The result of a latency run: p50, p99 and max, the first tenth (a warm-up) left out."""
+    counted = sorted(latencies[count // 10:]) or [float("nan")]
+    return {"elapsed": elapsed, "messages": count, "deliveries": received,
+            "lost": count - received, "generator_cpu": _cpu() - cpu_start,
+            "p50_us": counted[len(counted) // 2] * 1e6,
+            "p99_us": counted[min(len(counted) - 1, len(counted) * 99 // 100)] * 1e6,
+            "max_us": counted[-1] * 1e6}
+
+
 def latency(port: int, count: int, rate: int, payload: int,
             timeout: float) -> dict[str, float]:
     """QoS 0 messages at ``rate`` per second, each carrying its number; the time from just
@@ -197,15 +208,7 @@ def latency(port: int, count: int, rate: int, payload: int,
             latencies.append(arrived - sent_at[number])
             buffer = buffer[size:]
             received += 1
-    elapsed = time.perf_counter() - start
-    counted = sorted(latencies[count // 10:])
-    if not counted:
-        counted = [float("nan")]
-    return {"elapsed": elapsed, "messages": count, "deliveries": received,
-            "lost": count - received, "generator_cpu": _cpu() - cpu_start,
-            "p50_us": counted[len(counted) // 2] * 1e6,
-            "p99_us": counted[min(len(counted) - 1, len(counted) * 99 // 100)] * 1e6,
-            "max_us": counted[-1] * 1e6}
+    return _latencies(time.perf_counter() - start, count, received, latencies, cpu_start)
 
 
 def head_of_line(port: int, count: int, rate: int, payload: int,
@@ -272,12 +275,7 @@ def head_of_line(port: int, count: int, rate: int, payload: int,
                 sub.setblocking(False)
     elapsed = time.perf_counter() - start
     stuck.close()
-    counted = sorted(latencies[count // 10:]) or [float("nan")]
-    return {"elapsed": elapsed, "messages": count, "deliveries": received,
-            "lost": count - received, "generator_cpu": _cpu() - cpu_start,
-            "p50_us": counted[len(counted) // 2] * 1e6,
-            "p99_us": counted[min(len(counted) - 1, len(counted) * 99 // 100)] * 1e6,
-            "max_us": counted[-1] * 1e6}
+    return _latencies(elapsed, count, received, latencies, cpu_start)
 
 
 def fill(port: int, count: int, window: int, payload: int, timeout: float) -> dict[str, float]:

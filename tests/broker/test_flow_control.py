@@ -7,18 +7,25 @@ from __future__ import annotations
 
 import socket
 
+from mqlite.broker import Broker
 from mqlite.protocol import Puback, Publish, Subscribe, Subscription, encode
 
 from ..conftest import BrokerFactory
 from .helpers import PahoClient, RawClient, wait_until
 
 
+def _subscriber(broker: Broker, client_id: str, topic_filter: str, qos: int) -> RawClient:
+    sub = RawClient(broker.address)
+    sub.connect(client_id=client_id)
+    sub.send(Subscribe(packet_id=1, subscriptions=[Subscription(topic_filter=topic_filter,
+                                                                qos=qos)]))
+    sub.receive()  # SUBACK
+    return sub
+
+
 def test_fast_publisher_is_paused_not_dropped(make_broker: BrokerFactory) -> None:
     broker = make_broker(max_memory_queued_messages=20, max_inflight=2)
-    sub = RawClient(broker.address)
-    sub.connect(client_id="slow-sub")
-    sub.send(Subscribe(packet_id=1, subscriptions=[Subscription(topic_filter="flow", qos=1)]))
-    sub.receive()
+    sub = _subscriber(broker, "slow-sub", "flow", 1)
     pub = RawClient(broker.address)
     pub.connect(client_id="fast-pub")
     pub.send_bytes(b"".join(encode(Publish(topic="flow", payload=str(i).encode(), qos=1,
@@ -36,10 +43,7 @@ def test_fast_publisher_is_paused_not_dropped(make_broker: BrokerFactory) -> Non
 def test_stuck_subscriber_stops_throttling_once_it_makes_no_progress(
         make_broker: BrokerFactory) -> None:
     broker = make_broker(max_memory_queued_messages=20, max_inflight=2)
-    stuck = RawClient(broker.address)
-    stuck.connect(client_id="stuck")
-    stuck.send(Subscribe(packet_id=1, subscriptions=[Subscription(topic_filter="s", qos=1)]))
-    stuck.receive()  # and then it never reads or acks again
+    stuck = _subscriber(broker, "stuck", "s", 1)  # and then it never reads or acks again
     other = PahoClient(broker.address, client_id="other")
     other.connect()
     other.subscribe("elsewhere", qos=1)
@@ -53,6 +57,7 @@ def test_stuck_subscriber_stops_throttling_once_it_makes_no_progress(
     assert broker.core.stats.messages_dropped > 0  # the stuck session paid, with its queue
     stats = broker.core.stats
     assert stats.publisher_pauses <= 1 and stats.stalled_sessions == stats.publisher_pauses
+    stuck.close()
 
 
 def test_a_never_reading_subscriber_does_not_hold_up_a_healthy_one(
@@ -61,14 +66,8 @@ def test_a_never_reading_subscriber_does_not_hold_up_a_healthy_one(
     stuck one's queue overflows; the publisher was paused at most once, for the stuck session's
     first progress window, and that pause ended because it made no progress."""
     broker = make_broker(max_memory_queued_messages=20, max_inflight=2)
-    stuck = RawClient(broker.address)
-    stuck.connect(client_id="never-reads")
-    stuck.send(Subscribe(packet_id=1, subscriptions=[Subscription(topic_filter="s", qos=1)]))
-    stuck.receive()
-    healthy = RawClient(broker.address)
-    healthy.connect(client_id="healthy")
-    healthy.send(Subscribe(packet_id=1, subscriptions=[Subscription(topic_filter="s", qos=0)]))
-    healthy.receive()
+    stuck = _subscriber(broker, "never-reads", "s", 1)  # held open, never read
+    healthy = _subscriber(broker, "healthy", "s", 0)
     pub = RawClient(broker.address)
     pub.connect(client_id="pub")
     for i in range(200):  # one at a time: each PUBACK says the broker routed it
@@ -81,6 +80,7 @@ def test_a_never_reading_subscriber_does_not_hold_up_a_healthy_one(
     assert stats.publisher_pauses <= 1
     assert stats.stalled_sessions == stats.publisher_pauses
     assert broker.core.sessions["never-reads"].stalled
+    stuck.close()
 
 
 def test_closing_connection_that_never_reads_is_cut_off(make_broker: BrokerFactory) -> None:
