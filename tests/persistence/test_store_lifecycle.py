@@ -275,3 +275,30 @@ def test_expiry_keeps_counting_across_several_restarts(make_broker: BrokerFactor
     again = RawClient(broker.address, version=5)
     assert again.connect(client_id="brief", clean_start=False,
                          properties=Properties(session_expiry_interval=2)).session_present is False
+
+
+def test_a_stored_queue_resumed_without_expiry_is_delivered_not_lost(
+        make_broker: BrokerFactory, tmp_path: Path) -> None:
+    """MQTT 5: a session whose queue the store holds, resumed with Session Expiry 0, stops
+    being persistent; its queue comes back into memory before the store forgets the session."""
+    broker = make_broker(db=str(tmp_path / "resume.db"))
+    sub = RawClient(broker.address, version=5)
+    sub.connect(client_id="shrinks", clean_start=False,
+                properties=Properties(session_expiry_interval=600))
+    sub.send(Subscribe(packet_id=1, subscriptions=[Subscription(topic_filter="q", qos=1)]))
+    assert isinstance(sub.receive(), Suback)
+    sub.close()
+    for i in range(600):  # more than a batch read back at a time
+        _publish(broker.address, "q", str(i).encode())
+    assert broker.core.sessions["shrinks"].stored_queued == 600  # none in memory
+    back = RawClient(broker.address, version=5)
+    assert back.connect(client_id="shrinks", clean_start=False,
+                        properties=Properties(session_expiry_interval=0)).session_present
+    got = []
+    for _ in range(600):
+        message = back.receive()
+        assert isinstance(message, Publish) and message.packet_id is not None
+        got.append(int(message.payload))
+        back.send(Puback(packet_id=message.packet_id))
+    assert got == list(range(600))
+    assert broker.core.queued_bytes_stored == 0
