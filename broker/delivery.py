@@ -95,14 +95,15 @@ def enqueue(broker: BrokerServices, session: Session, delivery: Delivery) -> Ses
     while True:
         arrivals = session.arrivals
         queued = len(session.queue) + session.stored_queued + (len(arrivals) if arrivals else 0)
-        if not ((queued and (queued >= most or session.queued_bytes + size > most_bytes))
-                or (store_limit and broker.queued_bytes_stored + size > store_limit)):
+        full = bool(queued) and (queued >= most or session.queued_bytes + size > most_bytes)
+        store_full = bool(store_limit) and broker.queued_bytes_stored + size > store_limit
+        if not (full or store_full):
             break
         # "reject" refused what it could before routing; the rest (MQTT 3.1.1 publishers,
-        # QoS 0, wills) is dropped as the newest.
-        if config.queue_overflow != "drop-oldest" or not queued:
-            why = ("the broker's store is full" if not (queued >= most
-                   or session.queued_bytes + size > most_bytes) else "queue full")
+        # QoS 0, wills) is dropped as the newest. A full store drops the new message too:
+        # the oldest of this session's would free only what this session holds.
+        if store_full or config.queue_overflow != "drop-oldest":
+            why = "the broker's store is full" if store_full else "queue full"
             if config.queue_overflow == "reject":
                 why += " and its publisher cannot be told (MQTT 3.1.1, QoS 0 or a will)"
             broker.count_drop(session.client_id, f"{why}, dropped the newest message",

@@ -130,3 +130,24 @@ def test_reject_applies_to_the_broker_wide_store_limit(make_broker: BrokerFactor
     assert [_take(back) for _ in range(2)] == [payload, payload]
     assert broker.core.queued_bytes_stored == 300  # a drained: room again
     assert _publish(pub, 5, payload, topic="b/q") == 0
+
+
+def test_a_full_store_drops_the_new_message_not_a_sessions_queue(
+        make_broker: BrokerFactory, tmp_path: Path) -> None:
+    """drop-oldest: at max_store_bytes the new message is dropped for the session it was for;
+    that session's own queue (which others filled the store around) is kept whole."""
+    broker = make_broker(db=str(tmp_path / "store.db"), max_store_bytes=1000)
+    for name in ("small", "big"):
+        _offline_subscriber(broker, name, f"{name}/q")
+    pub = RawClient(broker.address, version=5)
+    pub.connect(client_id="v5-publisher")
+    payload = b"x" * 293  # 300 bytes with its topic ("small/q" is 7)
+    assert _publish(pub, 1, payload, topic="small/q") == 0
+    for packet_id in (2, 3):
+        assert _publish(pub, packet_id, b"y" * 293, topic="big/q") == 0  # 896 bytes stored
+    assert _publish(pub, 4, b"z" * 293, topic="small/q") == 0  # told nothing: not "reject"
+    assert broker.core.sessions["small"].queued == 1
+    assert broker.core.stats.dropped["queue_full"] == 1
+    back = RawClient(broker.address, version=5)
+    back.connect(client_id="small", clean_start=False, properties=PERSISTENT)
+    assert _take(back) == payload
