@@ -155,17 +155,6 @@ def qos1(port: int, count: int, window: int, payload: int, timeout: float,
             "lost": count - delivered, "generator_cpu": _cpu() - cpu_start}
 
 
-def _latencies(elapsed: float, count: int, received: int, latencies: list[float],
-               cpu_start: float) -> dict[str, float]:
-    """The result of a latency run: p50, p99 and max, the first tenth (a warm-up) left out."""
-    counted = sorted(latencies[count // 10:]) or [float("nan")]
-    return {"elapsed": elapsed, "messages": count, "deliveries": received,
-            "lost": count - received, "generator_cpu": _cpu() - cpu_start,
-            "p50_us": counted[len(counted) // 2] * 1e6,
-            "p99_us": counted[min(len(counted) - 1, len(counted) * 99 // 100)] * 1e6,
-            "max_us": counted[-1] * 1e6}
-
-
 def latency(port: int, count: int, rate: int, payload: int,
             timeout: float) -> dict[str, float]:
     """QoS 0 messages at ``rate`` per second, each carrying its number; the time from just
@@ -174,49 +163,14 @@ def latency(port: int, count: int, rate: int, payload: int,
     sub = _connect(port, "latency-sub")
     _subscribe(sub, "bench/#", 0)
     pub = _connect(port, "latency-pub")
-    packets = [encode(Publish(topic=TOPIC, payload=i.to_bytes(8, "big") + bytes(payload - 8)),
-                      4) for i in range(count)]
-    size = len(packets[0])
-    number_at = 1 + 1 + 2 + len(TOPIC)  # type, 1-byte remaining length, topic length, topic
-    sent_at = [0.0] * count
-    latencies: list[float] = []
-    sub.setblocking(False)
-    selector = selectors.DefaultSelector()
-    selector.register(sub, selectors.EVENT_READ)
-    interval = 1.0 / rate
-    buffer = b""
-    sent = received = 0
-    cpu_start = _cpu()
-    start = next_send = time.perf_counter()
-    deadline = start + timeout
-    while received < count and time.perf_counter() < deadline:
-        now = time.perf_counter()
-        if sent < count and now >= next_send:
-            sent_at[sent] = time.perf_counter()
-            pub.sendall(packets[sent])
-            sent += 1
-            next_send += interval
-            continue
-        wait = next_send - now if sent < count else 1.0
-        if not selector.select(wait):
-            continue
-        data = sub.recv(1 << 16)
-        arrived = time.perf_counter()
-        buffer += data
-        while len(buffer) >= size:
-            number = int.from_bytes(buffer[number_at:number_at + 8], "big")
-            latencies.append(arrived - sent_at[number])
-            buffer = buffer[size:]
-            received += 1
-    return _latencies(time.perf_counter() - start, count, received, latencies, cpu_start)
+    return _paced(pub, sub, count, rate, payload, timeout, qos=0)
 
 
 def head_of_line(port: int, count: int, rate: int, payload: int,
                  timeout: float) -> dict[str, float]:
     """QoS 1 messages at ``rate`` per second to two subscribers of one filter: one never reads
-    its socket (nor acks), the other acks everything. The healthy one's latency, from just
-    before the publisher's ``send`` to just after the ``recv`` that completes the message; the
-    first tenth are a warm-up and not counted."""
+    its socket (nor acks), the other acks everything. The healthy one's latency, measured as
+    latency() does."""
     stuck = socket.create_connection(("127.0.0.1", port), timeout=30)
     stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stuck.sendall(encode(Connect(client_id="never-reads", keep_alive=0), 4))
@@ -225,18 +179,29 @@ def head_of_line(port: int, count: int, rate: int, payload: int,
     sub = _connect(port, "healthy-sub")
     _subscribe(sub, "bench/#", 1)
     pub = _connect(port, "hol-pub")
+    result = _paced(pub, sub, count, rate, payload, timeout, qos=1)
+    stuck.close()
+    return result
+
+
+def _paced(pub: socket.socket, sub: socket.socket, count: int, rate: int, payload: int,
+           timeout: float, qos: int) -> dict[str, float]:
+    """Publish ``count`` numbered messages at ``rate`` per second and time each from just
+    before its ``send`` to just after the ``recv`` that completes it at ``sub``, which
+    acknowledges QoS 1 (the publisher's PUBACKs are read and ignored, never waited for)."""
     packets = [encode(Publish(topic=TOPIC, payload=i.to_bytes(8, "big") + bytes(payload - 8),
-                              qos=1, packet_id=i % 65535 + 1), 4) for i in range(count)]
+                              qos=qos, packet_id=i % 65535 + 1 if qos else None), 4)
+               for i in range(count)]
     size = len(packets[0])
     id_at = 1 + 1 + 2 + len(TOPIC)  # type, 1-byte remaining length, topic length, topic
-    number_at = id_at + 2
+    number_at = id_at + 2 if qos else id_at
     sent_at = [0.0] * count
     latencies: list[float] = []
-    for sock in (sub, pub):
-        sock.setblocking(False)
+    sub.setblocking(False)
     selector = selectors.DefaultSelector()
     selector.register(sub, selectors.EVENT_READ)
-    selector.register(pub, selectors.EVENT_READ)
+    if qos:
+        selector.register(pub, selectors.EVENT_READ)
     interval = 1.0 / rate
     buffer = b""
     sent = received = 0
@@ -247,17 +212,14 @@ def head_of_line(port: int, count: int, rate: int, payload: int,
         now = time.perf_counter()
         if sent < count and now >= next_send:
             sent_at[sent] = time.perf_counter()
-            pub.setblocking(True)
             pub.sendall(packets[sent])
-            pub.setblocking(False)
             sent += 1
             next_send += interval
             continue
         wait = next_send - now if sent < count else 1.0
         for key, _ in selector.select(wait):
             if key.fileobj is pub:
-                with contextlib.suppress(BlockingIOError):
-                    pub.recv(1 << 16)  # PUBACKs: the publisher is never held up by them
+                pub.recv(1 << 16)  # PUBACKs (select said readable: this does not block)
                 continue
             with contextlib.suppress(BlockingIOError):
                 buffer += sub.recv(1 << 16)
@@ -266,7 +228,8 @@ def head_of_line(port: int, count: int, rate: int, payload: int,
             while len(buffer) >= size:
                 number = int.from_bytes(buffer[number_at:number_at + 8], "big")
                 latencies.append(arrived - sent_at[number])
-                acks.append(b"\x40\x02" + buffer[id_at:id_at + 2])
+                if qos:
+                    acks.append(b"\x40\x02" + buffer[id_at:id_at + 2])
                 buffer = buffer[size:]
                 received += 1
             if acks:
@@ -274,8 +237,12 @@ def head_of_line(port: int, count: int, rate: int, payload: int,
                 sub.sendall(b"".join(acks))
                 sub.setblocking(False)
     elapsed = time.perf_counter() - start
-    stuck.close()
-    return _latencies(elapsed, count, received, latencies, cpu_start)
+    counted = sorted(latencies[count // 10:]) or [float("nan")]  # the first tenth: warm-up
+    return {"elapsed": elapsed, "messages": count, "deliveries": received,
+            "lost": count - received, "generator_cpu": _cpu() - cpu_start,
+            "p50_us": counted[len(counted) // 2] * 1e6,
+            "p99_us": counted[min(len(counted) - 1, len(counted) * 99 // 100)] * 1e6,
+            "max_us": counted[-1] * 1e6}
 
 
 def fill(port: int, count: int, window: int, payload: int, timeout: float) -> dict[str, float]:
