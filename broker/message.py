@@ -21,7 +21,8 @@ class Message:
     # The row holding the body in a persistent store, once stored (the body is stored once,
     # however many queues refer to it).
     store_id: int | None = None
-    # Monotonic time it was published (0.0: before this process, restored from the store).
+    # Monotonic time it was published (for one read back from a store, from the time the
+    # store recorded; 0.0: unknown).
     received_at: float = 0.0
 
     def expired(self, now: float) -> bool:

@@ -36,8 +36,6 @@ from typing import Any
 
 import sqlite_utils
 
-from mqlite.protocol import EMPTY_PROPERTIES
-
 from .journal import (
     Change,
     DeliveryDeleted,
@@ -438,14 +436,9 @@ class SQLiteStore:
         def message(message_id: int) -> Message:
             found = messages.get(message_id)
             if found is None:
-                row = db.execute("SELECT topic, payload, qos, retain, properties, expires_at, "
-                                 "origin FROM messages WHERE id = ?", (message_id,)).fetchone()
-                topic, payload, qos, retain, properties, expires, origin = row
-                found = messages[message_id] = Message(
-                    topic=topic, payload=payload, qos=qos, retain=bool(retain),
-                    properties=unpack_properties(properties), origin=origin,
-                    expires_at=None if expires is None else expires + offset,
-                    store_id=message_id)
+                row = db.execute(f"SELECT {_BODY_COLUMNS} FROM messages m WHERE m.id = ?",
+                                 (message_id,)).fetchone()
+                found = messages[message_id] = _body(message_id, *row, offset=offset)
             return found
 
         for row in db.execute("SELECT client_id, protocol_version, expiry_interval, will, "
@@ -491,26 +484,18 @@ class SQLiteStore:
         try:
             rows = self._db.execute(
                 "SELECT q.seq, q.qos, q.retain, q.packet_id, q.state, q.subscription_ids, m.id, "
-                "m.topic, m.payload, m.qos, m.retain, m.properties, m.expires_at, m.origin, "
-                "m.created_at FROM queue q JOIN messages m ON m.id = q.message_id "
+                f"{_BODY_COLUMNS} FROM queue q JOIN messages m ON m.id = q.message_id "
                 "WHERE q.client_id = ? AND q.seq >= ? AND q.state = ? ORDER BY q.seq LIMIT ?",
                 (client_id, from_seq, QUEUED, limit)).fetchall()
         except sqlite3.Error as exc:
             raise StoreWriteError(f"reading {self.path} failed: {exc}") from None
-        for (seq, qos, retain, packet_id, delivery_state, ids, body, topic, payload, body_qos,
-             body_retain, properties, expires, origin, created) in rows:
+        for seq, qos, retain, packet_id, delivery_state, ids, body, *columns in rows:
             message = bodies.get(body)
-            if message is None:  # (calls saved where the row allows: this runs per message)
-                message = bodies[body] = Message(
-                    topic=topic, payload=payload, qos=body_qos, retain=bool(body_retain),
-                    properties=unpack_properties(properties) if properties
-                    else EMPTY_PROPERTIES, origin=origin,
-                    expires_at=None if expires is None else expires + offset, store_id=body,
-                    received_at=created + offset)
-            found.append(StoredDelivery(
-                seq=seq, message=message, qos=qos, retain=bool(retain), packet_id=packet_id,
-                state=delivery_state,
-                subscription_ids=tuple(map(int, ids.split(","))) if ids else ()))
+            if message is None:
+                message = bodies[body] = _body(body, *columns, offset=offset)
+            found.append(StoredDelivery(seq=seq, message=message, qos=qos, retain=bool(retain),
+                                        packet_id=packet_id, state=delivery_state,
+                                        subscription_ids=_ids(ids)))
         return found
 
     def close(self) -> None:
@@ -528,6 +513,22 @@ class SQLiteStore:
         with contextlib.suppress(OSError):
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
             self._lock_file.close()
+
+
+# A message body's columns, in the order _body() takes them.
+_BODY_COLUMNS = ("m.topic, m.payload, m.qos, m.retain, m.properties, m.expires_at, m.origin, "
+                 "m.created_at")
+
+
+def _body(store_id: int, topic: str, payload: bytes, qos: int, retain: int,
+          properties: bytes | None, expires_at: float | None, origin: str | None,
+          created_at: float, *, offset: float) -> Message:
+    """A stored message body as the broker routes it; ``offset`` turns the stored wall-clock
+    times into monotonic ones."""
+    return Message(topic=topic, payload=payload, qos=qos, retain=bool(retain),
+                   properties=unpack_properties(properties), origin=origin,
+                   expires_at=None if expires_at is None else expires_at + offset,
+                   store_id=store_id, received_at=created_at + offset)
 
 
 def _ids(column: str | None) -> tuple[int, ...]:
