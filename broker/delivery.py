@@ -7,6 +7,7 @@ from __future__ import annotations
 from mqlite.protocol import Pubrel
 from mqlite.protocol.qos_flow import SENT_STATE
 
+from .config import BrokerConfig
 from .connection import CONNECTED, Connection
 from .hooks import Access
 from .message import Message
@@ -14,7 +15,7 @@ from .publish_encoding import WireCache, send_publish
 from .services import BrokerServices
 from .session import AWAIT_PUBCOMP, NOTHING_IN_FLIGHT, Delivery, Session
 from .stats import ACL, EXPIRED, OUTPUT_FULL, QUEUE_FULL
-from .stored_queue import hold, refill
+from .stored_queue import hold, on_disk, refill
 
 
 def deliver(broker: BrokerServices, session: Session, message: Message, *, qos: int,
@@ -56,11 +57,10 @@ def window(broker: BrokerServices, conn: Connection) -> int:
     return min(broker.config.max_inflight, conn.client_receive_maximum)
 
 
-def queue_limits(broker: BrokerServices, session: Session) -> tuple[int, int]:
-    """Messages and bytes the session may queue: a queue the store holds may be deeper than
-    one held in memory."""
-    config = broker.config
-    if session.expiry_interval > 0 and broker.store.queues_on_disk:
+def queue_limits(config: BrokerConfig, disk: bool) -> tuple[int, int]:
+    """Messages and bytes a session may queue: a queue the store holds (``disk``: on_disk())
+    may be deeper than one held in memory."""
+    if disk:
         return config.max_queued_messages, config.max_queued_bytes
     return config.max_memory_queued_messages, config.max_memory_queued_bytes
 
@@ -70,7 +70,7 @@ def overflows(broker: BrokerServices, session: Session, size: int) -> bool:
     the store, full (the ``reject`` policy asks before routing)."""
     queued = session.queued
     if queued:
-        most, most_bytes = queue_limits(broker, session)
+        most, most_bytes = queue_limits(broker.config, on_disk(broker, session))
         if queued >= most or session.queued_bytes + size > most_bytes:
             return True
     store_limit = broker.config.max_store_bytes
@@ -90,7 +90,8 @@ def enqueue(broker: BrokerServices, session: Session, delivery: Delivery) -> Ses
     message = delivery.message
     size = len(message.payload) + len(message.topic)  # message.size, without the call
     persistent = session.expiry_interval > 0
-    most, most_bytes = queue_limits(broker, session)
+    disk = on_disk(broker, session)
+    most, most_bytes = queue_limits(config, disk)
     store_limit = config.max_store_bytes if persistent else 0
     while True:
         arrivals = session.arrivals
@@ -119,7 +120,7 @@ def enqueue(broker: BrokerServices, session: Session, delivery: Delivery) -> Ses
         broker.journal.delivery_ended(session, oldest.seq, promise=False)
         broker.count_drop(session.client_id, "queue full, dropped the oldest message",
                           oldest.message, QUEUE_FULL)
-    hold(broker, session, delivery)
+    hold(broker, session, delivery, disk)
     session.queued_bytes += size
     if persistent:
         broker.queued_bytes_stored += size

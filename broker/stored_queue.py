@@ -32,9 +32,9 @@ def on_disk(broker: BrokerServices, session: Session) -> bool:
     return session.expiry_interval > 0 and broker.store.queues_on_disk
 
 
-def hold(broker: BrokerServices, session: Session, delivery: Delivery) -> None:
+def hold(broker: BrokerServices, session: Session, delivery: Delivery, disk: bool) -> None:
     """Keep a newly queued delivery in memory, where its order says: behind what the store
-    holds, until the commit (then settle() leaves it to the store)."""
+    holds, until the commit (then settle() leaves it to the store). ``disk``: on_disk()."""
     if session.stored_queued:
         arrivals = session.arrivals
         if arrivals is None:
@@ -43,9 +43,8 @@ def hold(broker: BrokerServices, session: Session, delivery: Delivery) -> None:
         broker.settling.add(session)
         return
     session.queue_append(delivery)
-    if session.expiry_interval > 0 and broker.store.queues_on_disk and (
-            session.connection is None
-            or len(session.queue) > broker.config.max_memory_queued_messages):
+    if disk and (session.connection is None
+                 or len(session.queue) > broker.config.max_memory_queued_messages):
         broker.settling.add(session)
 
 
@@ -53,14 +52,13 @@ def settle(broker: BrokerServices) -> None:
     """After a successful commit: what this turn queued is stored, so the memory of the sessions
     that queued it keeps only what a queue in memory may hold (none for an offline
     session)."""
-    queues_on_disk = broker.store.queues_on_disk
     connected_cap = broker.config.max_memory_queued_messages
     for session in broker.settling:
         arrivals = session.arrivals
         if arrivals:
             session.stored_queued += len(arrivals)  # they follow the stored run
         session.arrivals = None
-        if not (queues_on_disk and session.expiry_interval > 0):
+        if not on_disk(broker, session):
             continue
         cap = 0 if session.connection is None else connected_cap
         queue = session.queue
@@ -89,10 +87,9 @@ def refill(broker: BrokerServices, session: Session, want: int = REFILL_BATCH) -
     whether the in-memory queue now has any."""
     count = session.stored_queued
     if count:
-        records = broker.store.queued(session.client_id, session.stored_from, want)
+        records = _read(broker, session, want)
         if records:
-            session.queue_extend([Delivery(r.seq, r.message, r.qos, r.retain,
-                                           r.subscription_ids) for r in records])
+            session.queue_extend(records)
             session.stored_from = records[-1].seq + 1
         count -= len(records)
         if len(records) < want and count:
@@ -119,13 +116,16 @@ def peek(broker: BrokerServices, session: Session, count: int) -> Iterable[Deliv
     """The first ``count`` queued deliveries, without moving anything (for the admin API)."""
     head = list(session.queue)[:count]
     if len(head) < count and session.stored_queued:
-        head += [Delivery(record.seq, record.message, record.qos, record.retain,
-                          record.subscription_ids)
-                 for record in broker.store.queued(session.client_id, session.stored_from,
-                                                   count - len(head))]
+        head += _read(broker, session, count - len(head))
     if len(head) < count and session.arrivals:
         head += session.arrivals[:count - len(head)]
     return head
+
+
+def _read(broker: BrokerServices, session: Session, count: int) -> list[Delivery]:
+    """The first ``count`` of the queued deliveries the store holds, as deliveries."""
+    return [Delivery(r.seq, r.message, r.qos, r.retain, r.subscription_ids)
+            for r in broker.store.queued(session.client_id, session.stored_from, count)]
 
 
 def _recount_bytes(broker: BrokerServices, session: Session) -> None:
