@@ -22,6 +22,8 @@ from mqlite.protocol import (
     Pingreq,
     Pingresp,
     Properties,
+    Puback,
+    Publish,
     Suback,
     Subscribe,
     Subscription,
@@ -95,6 +97,17 @@ class RawClient:
         suback = self.receive()
         assert isinstance(suback, Suback), suback
         return suback
+
+    def take(self, count: int) -> list[bytes]:
+        """The payloads of the next ``count`` packets, each a QoS 1 PUBLISH, acknowledged."""
+        payloads = []
+        for _ in range(count):
+            message = self.receive()
+            assert isinstance(message, Publish) and message.qos == 1, message
+            assert message.packet_id is not None
+            self.send(Puback(packet_id=message.packet_id))
+            payloads.append(message.payload)
+        return payloads
 
     def ping(self) -> None:
         self.send(Pingreq())

@@ -17,9 +17,7 @@ from .helpers import PahoClient, RawClient, wait_until
 def _subscriber(broker: Broker, client_id: str, topic_filter: str, qos: int) -> RawClient:
     sub = RawClient(broker.address)
     sub.connect(client_id=client_id)
-    sub.send(Subscribe(packet_id=1, subscriptions=[Subscription(topic_filter=topic_filter,
-                                                                qos=qos)]))
-    sub.receive()  # SUBACK
+    sub.subscribe(topic_filter, qos)
     return sub
 
 

@@ -30,9 +30,7 @@ PERSISTENT = Properties(session_expiry_interval=3600)
 def _offline_subscriber(broker: Broker, client_id: str, topic_filter: str = "q") -> None:
     sub = RawClient(broker.address, version=5)
     sub.connect(client_id=client_id, clean_start=False, properties=PERSISTENT)
-    sub.send(Subscribe(packet_id=1, subscriptions=[Subscription(topic_filter=topic_filter,
-                                                                qos=1)]))
-    assert isinstance(sub.receive(), Suback)
+    sub.subscribe(topic_filter, qos=1)
     sub.close()
 
 
@@ -53,13 +51,6 @@ def _publish(pub: RawClient, packet_id: int, payload: bytes, qos: int = 1,
     answer = pub.receive()
     assert isinstance(answer, Puback | Pubrec) and answer.packet_id == packet_id
     return answer.reason_code
-
-
-def _take(client: RawClient) -> bytes:
-    message = client.receive()
-    assert isinstance(message, Publish) and message.packet_id is not None
-    client.send(Puback(packet_id=message.packet_id))
-    return message.payload
 
 
 @pytest.fixture
@@ -86,7 +77,7 @@ def test_reject_refuses_an_mqtt5_publisher_with_quota_exceeded_and_nobody_gets_i
     assert _publish(pub, 7, b"refused", qos=qos, retain=True) == ReasonCode.QUOTA_EXCEEDED
     # Not retained, not routed: the online subscriber's next message is the marker.
     assert _publish(pub, 8, b"marker", topic="after") == 0
-    assert _take(other) == b"marker"
+    assert other.take(1)[0] == b"marker"
     assert not full_broker.core.retained.matching("q", 0.0)
     if qos == 2:  # the refusing PUBREC ended the flow: the same id is a new message
         assert 7 not in full_broker.core.sessions["v5-publisher"].inbound_qos2
@@ -101,14 +92,14 @@ def test_reject_falls_back_to_dropping_the_newest_for_an_mqtt311_publisher(
     pub.connect(client_id="v3-publisher")
     with caplog.at_level("WARNING", logger="mqlite.broker"):
         assert _publish(pub, 1, b"told nothing") == 0  # 3.1.1 has no way to say why
-    assert _take(other) == b"told nothing"  # the others get it
+    assert other.take(1)[0] == b"told nothing"  # the others get it
     assert full_broker.core.sessions["full"].queued == 3  # the full one dropped it
     assert full_broker.core.stats.dropped["queue_full"] == 1
     assert "cannot be told" in caplog.text
     back = RawClient(full_broker.address, version=5)
     assert back.connect(client_id="full", clean_start=False,
                         properties=PERSISTENT).session_present
-    assert [_take(back) for _ in range(3)] == [b"kept 0", b"kept 1", b"kept 2"]
+    assert back.take(3) == [b"kept 0", b"kept 1", b"kept 2"]
 
 
 def test_reject_applies_to_the_broker_wide_store_limit(make_broker: BrokerFactory,
@@ -127,7 +118,7 @@ def test_reject_applies_to_the_broker_wide_store_limit(make_broker: BrokerFactor
     assert broker.core.queued_bytes_stored == 900
     back = RawClient(broker.address, version=5)
     back.connect(client_id="a", clean_start=False, properties=PERSISTENT)
-    assert [_take(back) for _ in range(2)] == [payload, payload]
+    assert back.take(2) == [payload, payload]
     assert broker.core.queued_bytes_stored == 300  # a drained: room again
     assert _publish(pub, 5, payload, topic="b/q") == 0
 
@@ -150,4 +141,4 @@ def test_a_full_store_drops_the_new_message_not_a_sessions_queue(
     assert broker.core.stats.dropped["queue_full"] == 1
     back = RawClient(broker.address, version=5)
     back.connect(client_id="small", clean_start=False, properties=PERSISTENT)
-    assert _take(back) == payload
+    assert back.take(1)[0] == payload
