@@ -32,8 +32,9 @@ class BrokerConfig:
     # Maximum); the rest wait in the session's queue.
     max_inflight: int = 20
     # Queued messages per session, by count and by payload and topic bytes (mosquitto's
-    # meaning), for a persistent session whose queue the disk store holds: it keeps only the
-    # next few in memory, so these are disk limits. A day of one message a second is 86,400.
+    # meaning), for a persistent session whose queue the disk store holds: it keeps at most
+    # max_memory_queued_messages of them in memory (none while offline), so these are disk
+    # limits. A day of one message a second is 86,400.
     max_queued_messages: int = 100_000
     max_queued_bytes: int = 64 * 1024 * 1024
     # The same for a queue held in memory: a non-persistent session's (a live subscriber
@@ -42,7 +43,8 @@ class BrokerConfig:
     max_memory_queued_messages: int = 1000
     max_memory_queued_bytes: int = 16 * 1024 * 1024
     # Bytes queued by all persistent sessions together, so that many sessions cannot fill
-    # the disk; 0: no limit. Past it, the overflow policy applies as for a full queue.
+    # the disk; 0: no limit. Past it a new message is not queued: dropped for its session,
+    # or with "reject" refused to an MQTT 5 publisher.
     max_store_bytes: int = 1024 * 1024 * 1024
     # What a full queue does: drop its oldest message, drop the new one, or ("reject") refuse
     # an MQTT 5 publisher's QoS 1/2 message with 0x97 (Quota exceeded) before anyone gets it

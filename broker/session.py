@@ -81,7 +81,7 @@ class Session:
         self.inflight_bytes = 0  # their payloads' bytes, against max_inflight_bytes
         # Messages waiting for the window, oldest first: those held in memory. Most sessions
         # never queue anything: they share one empty deque (760 bytes each otherwise) until
-        # queue_append(). A persistent session on a disk store keeps only the next few here;
+        # queue_append(). A persistent session on a disk store keeps only the next ones here;
         # the rest of its queue is in the store (see stored_queue.py):
         self.queue: deque[Delivery] = _NOTHING_QUEUED
         # ``stored_queued`` queued messages held only by the store, every one with a seq of

@@ -194,6 +194,8 @@ def test_mosquitto_conf_with_three_listeners_and_a_warning(tmp_path: Path) -> No
     values = settings.values
     assert values["max_inflight"] == values["receive_maximum"] == 7  # mosquitto's meaning
     assert values["max_queued_messages"] == 1_000_000_000  # 0: unlimited
+    # mosquitto's limit is every client's: the queues held in memory get it too.
+    assert values["max_memory_queued_messages"] == 1_000_000_000
     assert values["db"] == f"{tmp_path}/broker.db"
     assert values["session_expiry"] == 2 * 86_400
     assert values["log_level"] == "info"
