@@ -6,15 +6,15 @@ loop turn.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mqlite.protocol import Disconnect, Packet, PacketReader, Properties, encode, encode_within
 
 from . import packet_log
+from .hooks import ClientInfo
 
 if TYPE_CHECKING:
     from .auth_exchange import Exchange
-    from .hooks import ClientInfo
     from .stats import Stats
     from .websocket import WebSocketTransport
 
@@ -32,10 +32,20 @@ CLOSED = 3
 # its own in alias_inbound / alias_outbound, so they stay empty.
 _NO_OUTBOUND_ALIASES: dict[str, int] = {}
 _NO_INBOUND_ALIASES: dict[int, str] = {}
+# The output of every connection with nothing to send (most, between turns): send_bytes gives
+# a connection a list of its own, and the loop puts this one back once all of it has left.
+NO_OUTPUT: list[bytes] = []
+
+
+class AcceptedBy(Protocol):
+    """What the event loop counts a connection against (its listener, for max_connections)."""
+
+    connections: int
 
 
 class Connection:
     __slots__ = (
+        "accepted_by",
         "auth_exchange",
         "bridge",
         "certificate_username",
@@ -44,6 +54,7 @@ class Connection:
         "client_max_packet_size",
         "client_receive_maximum",
         "close_reason",
+        "context",
         "deadline",
         "deadline_check",
         "dirty",
@@ -77,7 +88,7 @@ class Connection:
         self.dirty = dirty
         # The broker's counters: send() counts the packets (PUBLISH are counted where sent).
         self.stats = stats
-        self.out: list[bytes] = []
+        self.out: list[bytes] = NO_OUTPUT
         self.out_size = 0
         self.state = CONNECTING
         self.version = 4
@@ -86,7 +97,14 @@ class Connection:
         self.bridge = False
         # The listener that accepted it, by name; who it is, for hooks (set at CONNECT).
         self.listener = ""
+        self.accepted_by: AcceptedBy | None = None  # the loop's listener object
+        # Who it is, for hooks: see who(). Kept from CONNECT on only when it says more than
+        # the connection does (a username, a certificate, an authentication method): an
+        # anonymous client's would cost every idle connection 88 bytes.
         self.client_info: ClientInfo | None = None
+        # What its packet handlers get from CONNACK on (sessions.open / detach): a
+        # services.Context, which imports this module (so it is typed where it is read).
+        self.context: Any = None
         # TLS: the client certificate (getpeercert()'s form), and the username it gives on a
         # listener that takes usernames from certificates ("" if it sent none; None if the
         # listener does not).
@@ -101,7 +119,7 @@ class Connection:
         # keep alive); 0 means none.
         self.deadline = deadline
         # The bucket of core.deadlines that checks ``deadline`` (see deadlines.py), if any.
-        self.deadline_check: int | None = None
+        self.deadline_check: dict[Connection, None] | None = None
         self.keepalive = 0
         # Its refusal is held back (repeated authentication failures): its input is ignored.
         self.held = False
@@ -121,14 +139,27 @@ class Connection:
     def __repr__(self) -> str:
         return f"<Connection {self.client_id!r} from {self.peer}>"
 
+    def who(self) -> ClientInfo:
+        """Who this (connected) client is, as hooks see it."""
+        info = self.client_info
+        if info is None:
+            assert self.client_id is not None
+            info = self.client_info = ClientInfo(client_id=self.client_id, peer=self.peer,
+                                                 listener=self.listener,
+                                                 protocol_version=self.version)
+        return info
+
     @property
     def open(self) -> bool:
         return self.state < CLOSING
 
     def send_bytes(self, data: bytes) -> None:
-        if not self.out:
+        out = self.out
+        if not out:
             self.dirty.add(self)
-        self.out.append(data)
+            if out is NO_OUTPUT:
+                out = self.out = []
+        out.append(data)
         self.out_size += len(data)
 
     def alias_inbound(self, alias: int, topic: str) -> None:

@@ -40,7 +40,7 @@ from . import (
 )
 from .authenticator import Authenticator
 from .config import BrokerConfig
-from .connection import CONNECTED, CONNECTING, Connection
+from .connection import CONNECTED, CONNECTING, NO_OUTPUT, Connection
 from .deadlines import DeadlineBuckets
 from .failure_delays import FailureDelays
 from .hooks import ClientInfo, Hooks
@@ -132,7 +132,7 @@ class BrokerCore:
             return
         # Attached from CONNACK on; the server-side reader lets through only the packet types
         # in the table.
-        context = self.sessions.contexts[conn]
+        context: Context = conn.context
         context.now = now
         _HANDLERS[type(packet)](context, packet)
 
@@ -329,7 +329,7 @@ class BrokerCore:
         resend what was not acknowledged); the rest keep going."""
         log.error("%s: closing %d connection(s) without acknowledging", error, len(connections))
         for conn in connections:
-            conn.out.clear()
+            conn.out = NO_OUTPUT
             conn.out_size = 0
             if conn.open:
                 conn.publish_will = False

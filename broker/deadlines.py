@@ -3,9 +3,10 @@ buckets, one timer per bucket: a timer of its own cost every connection about 28
 timer, its heap entry, a bound method and an argument tuple), a bucket entry a few dozen. A
 deadline is acted on at most a quarter of a second late.
 
-A connection is in at most one bucket that counts, the one ``conn.deadline_check`` names;
-moving it (an earlier keep alive deadline) or forgetting it (the socket closed) takes it out of
-the old bucket at once, so nothing keeps a closed connection alive.
+A connection is in at most one bucket that counts, the one ``conn.deadline_check`` holds (the
+bucket itself: an int key of its own would cost every connection 32 bytes more); moving it (an
+earlier keep alive deadline) or forgetting it (the socket closed) takes it out of that bucket
+at once, so nothing keeps a closed connection alive.
 """
 
 from __future__ import annotations
@@ -22,13 +23,23 @@ GRANULARITY = 0.25  # seconds
 log = logging.getLogger("mqlite.broker")
 
 
+class Bucket(dict[Connection, None]):
+    """The connections to check at ``key`` x GRANULARITY (a dict: ordered, O(1) removal)."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: int) -> None:
+        super().__init__()
+        self.key = key
+
+
 class DeadlineBuckets:
     __slots__ = ("_buckets", "_check", "_timers")
 
     def __init__(self, timers: TimerHeap, check: Callable[[Connection], None]) -> None:
         self._timers = timers
         self._check = check  # called with each connection whose bucket came up
-        self._buckets: dict[int, dict[Connection, None]] = {}
+        self._buckets: dict[int, Bucket] = {}
 
     def watch(self, conn: Connection, deadline: float) -> None:
         """Check ``conn`` at ``deadline`` (within GRANULARITY after it), instead of when it
@@ -37,26 +48,34 @@ class DeadlineBuckets:
         key = math.ceil(deadline / GRANULARITY)
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = {}
+            bucket = self._buckets[key] = Bucket(key)
             self._timers.call_at(key * GRANULARITY, self._run, key)
         bucket[conn] = None
-        conn.deadline_check = key
+        conn.deadline_check = bucket
 
     def checked_at(self, conn: Connection) -> float | None:
         """When ``conn`` is to be checked next, if it is."""
-        key = conn.deadline_check
-        return None if key is None else key * GRANULARITY
+        bucket = conn.deadline_check
+        if bucket is None:
+            return None
+        assert isinstance(bucket, Bucket)
+        return bucket.key * GRANULARITY
 
     def forget(self, conn: Connection) -> None:
-        key = conn.deadline_check
-        if key is not None:
+        bucket = conn.deadline_check
+        if bucket is not None:
             conn.deadline_check = None
-            bucket = self._buckets.get(key)
-            if bucket is not None:
-                bucket.pop(conn, None)
+            bucket.pop(conn, None)
 
     def _run(self, key: int) -> None:
-        for conn in self._buckets.pop(key, {}):
+        bucket = self._buckets.pop(key, None)
+        if bucket is None:
+            return
+        # A check may forget or move others of this bucket (a takeover closes the old
+        # connection): those are no longer in it, or no longer point at it.
+        for conn in list(bucket):
+            if conn.deadline_check is not bucket:
+                continue
             conn.deadline_check = None
             try:
                 self._check(conn)

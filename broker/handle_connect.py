@@ -184,7 +184,9 @@ def _admit(broker: BrokerServices, conn: Connection, admission: _Admission, now:
     session, session_present = broker.sessions.open(
         conn, client_id=client_id, protocol_version=level, expiry=admission.expiry,
         clean_start=packet.clean_start, will=admission.will)
-    conn.client_info = session.client_info = info
+    says_more = (info.username is not None or info.peer_certificate is not None
+                 or info.auth_method is not None)
+    conn.client_info = session.client_info = info if says_more else None
     conn.client_id = client_id
     conn.state = CONNECTED
     keepalive = admission.keepalive

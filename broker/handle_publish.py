@@ -76,8 +76,8 @@ def handle_publish(context: Context, packet: Publish) -> None:
                                       origin=conn.client_id, received_at=context.now)
     hooks = broker.hooks
     if hooks.active:
-        info = conn.client_info
-        assert info is not None and message is not None
+        info = conn.who()
+        assert message is not None
         if hooks.checks_access and not hooks.allowed(info, topic, Access.WRITE):
             # Refused: MQTT 5 says so (a refusing PUBREC ends the QoS 2 flow); MQTT 3.1.x
             # cannot, and a QoS 0 message is simply dropped.

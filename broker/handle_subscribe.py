@@ -41,8 +41,7 @@ def handle_subscribe(context: Context, packet: Subscribe) -> None:
     # none of its own messages echoed back to it, and the retain flag as published.
     bridged = conn.bridge and not v5
     hooks = broker.hooks
-    info = conn.client_info
-    assert info is not None
+    info = conn.who()
     for request in packet.subscriptions:
         topic_filter = request.topic_filter
         failure = None
@@ -99,8 +98,7 @@ def handle_unsubscribe(context: Context, packet: Unsubscribe) -> None:
             broker.journal.unsubscribed(session, topic_filter)
             codes.append(ReasonCode.SUCCESS)
             if broker.hooks.active:
-                assert conn.client_info is not None
-                broker.hooks.notify("on_unsubscribe", conn.client_info, topic_filter)
+                broker.hooks.notify("on_unsubscribe", conn.who(), topic_filter)
         else:
             codes.append(ReasonCode.NO_SUBSCRIPTION_EXISTED)
     conn.send(Unsuback(packet_id=packet.packet_id,

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from mqlite.protocol import MQTTError, Packet, ReasonCode
 
 from .config import BrokerConfig
-from .connection import CLOSED, Connection
+from .connection import CLOSED, NO_OUTPUT, Connection
 from .core import BrokerCore
 from .http_connection import HttpConnection
 from .http_service import HttpService
@@ -49,7 +49,9 @@ class EventLoop:
         self.config = config
         self.selector = selectors.DefaultSelector()
         self.listeners: list[Listener] = []
-        self.connections: set[Connection] = set()
+        # Every open connection (a dict: at thousands of entries a set's table costs twice
+        # the bytes per entry).
+        self.connections: dict[Connection, None] = {}
         self._buffer = bytearray(READ_SIZE)
         self._view = memoryview(self._buffer)
         self._writing: set[Connection] = set()
@@ -68,7 +70,6 @@ class EventLoop:
         # Callbacks from other threads or signal handlers, run at the start of the next turn.
         self._soon: deque[Callable[[], None]] = deque()
         # The listener each connection came in on (its count of open connections).
-        self._listener_of: dict[Connection, Listener] = {}
         # TLS connections still in their handshake; and those whose TLS layer holds
         # decrypted input that select() cannot see.
         self._handshaking: dict[Connection, Listener] = {}
@@ -309,8 +310,8 @@ class EventLoop:
                 conn.websocket = WebSocketTransport(listener.config.path)
             conn.mount_point = listener.config.mount_point
             listener.connections += 1
-            self._listener_of[conn] = listener
-            self.connections.add(conn)
+            conn.accepted_by = listener
+            self.connections[conn] = None
             self.selector.register(sock, selectors.EVENT_READ, conn)
             if listener.tls is not None:
                 self._handshaking[conn] = listener
@@ -433,13 +434,13 @@ class EventLoop:
                     continue
                 stats.bytes_sent += sent
                 if sent == len(data):
-                    out.clear()
+                    conn.out = NO_OUTPUT
                     conn.out_size = 0
                 else:
                     conn.out = [data[sent:]]
                     conn.out_size = len(data) - sent
                     if conn.out_size > hard_limit and conn.open:
-                        conn.out.clear()
+                        conn.out = NO_OUTPUT
                         conn.out_size = 0
                         core.drop(conn, f"output over {hard_limit} bytes: client not reading")
             if conn.open:
@@ -454,7 +455,7 @@ class EventLoop:
             websocket.close()  # a close frame after the last packets
         self.core.stats.bytes_sent += sum(map(len, conn.out))  # MQTT bytes, before framing
         data = websocket.take(conn.out)
-        conn.out.clear()
+        conn.out = NO_OUTPUT
         if data:
             try:
                 sent = conn.sock.send(data)
@@ -560,9 +561,10 @@ class EventLoop:
             return
         self.core.socket_closed(conn, reason)
         conn.state = CLOSED
-        self.connections.discard(conn)
-        listener = self._listener_of.pop(conn, None)
+        self.connections.pop(conn, None)
+        listener = conn.accepted_by
         if listener is not None:
+            conn.accepted_by = None
             listener.connections -= 1
         self._handshaking.pop(conn, None)
         self._tls_pending.discard(conn)

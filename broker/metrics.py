@@ -22,7 +22,7 @@ class RunningBroker(Protocol):
 
     core: BrokerCore
     listeners: list[Listener]
-    connections: set[Connection]
+    connections: dict[Connection, None]  # the open ones
 
     def health(self) -> str:
         """"" while healthy; else why not."""

@@ -38,8 +38,6 @@ class SessionRegistry(Mapping[str, Session]):
 
     def __init__(self, broker: BrokerServices, timers: TimerHeap) -> None:
         self.by_id: dict[str, Session] = {}
-        # The handler context of each attached connection, from CONNACK until it ends.
-        self.contexts: dict[Connection, Context] = {}
         self._broker = broker
         self._timers = timers
 
@@ -101,7 +99,7 @@ class SessionRegistry(Mapping[str, Session]):
         session.expiry_interval = expiry
         session.will = will
         self._attach(conn, session)
-        self.contexts[conn] = Context(conn, session, self._broker)
+        conn.context = Context(conn, session, self._broker)
         # Saved if persistent; deleted if it no longer is (a stored session resumed with 0).
         self._broker.journal.session(session, promise=True)
         return session, present
@@ -122,7 +120,7 @@ class SessionRegistry(Mapping[str, Session]):
 
     def session_of(self, conn: Connection) -> Session | None:
         """The session ``conn`` is attached to, if it is."""
-        context = self.contexts.get(conn)
+        context: Context | None = conn.context
         return context.session if context is not None else None
 
     def _attach(self, conn: Connection, session: Session) -> None:
@@ -150,22 +148,25 @@ class SessionRegistry(Mapping[str, Session]):
 
     def detach(self, conn: Connection) -> None:
         """``conn`` ended: publish or delay its will, and end its session or start its expiry."""
-        context = self.contexts.pop(conn, None)
+        context: Context | None = conn.context
         if context is None:
             return
+        conn.context = None
         session = context.session
         if session.connection is not conn:
             return
         session.connection = None
         session.disconnected_at = time.time()
+        # Offline, access checks of what is queued for it still see its last connection.
+        session.client_info = conn.who()
         self._broker.resume_publishers(session)  # nobody waits for an offline session's queue
         self._broker.stats.clients_connected -= 1
         log.info("client %s disconnected from %s (MQTT %s): %s", conn.client_id, conn.peer,
                  VERSION_NAMES.get(conn.version), conn.close_reason,
                  extra={"event": "disconnect", "client_id": conn.client_id,
                         "peer": conn.peer, "listener": conn.listener})
-        if self._broker.hooks.active and conn.client_info is not None:
-            self._broker.hooks.notify("on_disconnect", conn.client_info, conn.close_reason)
+        if self._broker.hooks.active:
+            self._broker.hooks.notify("on_disconnect", conn.who(), conn.close_reason)
         will, session.will = session.will, None
         if will is not None and conn.publish_will:
             delay = will.properties.will_delay_interval or 0
@@ -227,10 +228,14 @@ class SessionRegistry(Mapping[str, Session]):
                                      origin=client_id), time.monotonic())
 
     def client_info_of(self, session: Session) -> ClientInfo:
-        """Who a session belongs to, for access checks; for a session restored from the
-        store and not yet reconnected, only its client id and protocol version are known."""
+        """Who a session belongs to, for access checks: its connection, or the last one it
+        had; for a session restored from the store and not yet reconnected, only its client
+        id and protocol version are known."""
         info = session.client_info
         if info is None:
+            conn = session.connection
+            if conn is not None:
+                return conn.who()
             info = session.client_info = ClientInfo(
                 client_id=session.client_id, peer="", listener="",
                 protocol_version=session.protocol_version)

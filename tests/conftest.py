@@ -56,5 +56,5 @@ def _shared_empty_containers_stay_empty() -> Iterator[None]:
     yield
     for name in ("_NOTHING_QUEUED", "NOTHING_IN_FLIGHT", "_NO_SUBSCRIPTIONS", "_NO_INBOUND_QOS2"):
         assert not getattr(session, name), name
-    for name in ("_NO_OUTBOUND_ALIASES", "_NO_INBOUND_ALIASES"):
+    for name in ("_NO_OUTBOUND_ALIASES", "_NO_INBOUND_ALIASES", "NO_OUTPUT"):
         assert not getattr(connection, name), name

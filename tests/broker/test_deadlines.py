@@ -52,3 +52,25 @@ def test_a_forgotten_connection_is_held_by_no_bucket() -> None:
     assert len(deadlines) == 0 and deadlines.checked_at(conn) is None
     timers.run_due(100.0)
     assert checked == []
+
+
+def test_a_check_may_forget_or_move_others_of_its_bucket() -> None:
+    """A takeover's check closes another connection of the same bucket: that one is not
+    checked, and one the check moved is checked when its new deadline comes."""
+    timers = TimerHeap()
+    first, closed, moved = _connection(), _connection(), _connection()
+    checked: list[Connection] = []
+
+    def check(conn: Connection) -> None:
+        checked.append(conn)
+        if conn is first:
+            deadlines.forget(closed)
+            deadlines.watch(moved, 50.0)
+
+    deadlines = DeadlineBuckets(timers, check)
+    for conn in (first, closed, moved):
+        deadlines.watch(conn, 10.0)
+    timers.run_due(10.0 + GRANULARITY)
+    assert checked == [first] and deadlines.checked_at(moved) == 50.0
+    timers.run_due(100.0)
+    assert checked == [first, moved] and len(deadlines) == 0

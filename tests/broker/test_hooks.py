@@ -115,6 +115,45 @@ def test_client_info_and_events(make_broker: BrokerFactory) -> None:
     assert recorder.named("expired") == [("expired", "c1")]
 
 
+class ReadChecks(Hook):
+    """Allows everything; records who each READ check was for."""
+
+    def __init__(self) -> None:
+        self.readers: list[ClientInfo] = []
+
+    def on_acl_check(self, client: ClientInfo, topic: str, access: Access) -> bool:
+        if access is Access.READ:
+            self.readers.append(client)
+        return True
+
+
+def test_an_anonymous_clients_info_online_and_offline(make_broker: BrokerFactory) -> None:
+    """An anonymous connection keeps no ClientInfo of its own (it is built when a hook asks),
+    yet hooks see the same who, and a persistent session's deliveries queued while it is
+    offline are checked as its last connection: its listener and peer."""
+    checks = ReadChecks()
+    broker = make_broker(hooks=[checks])
+    sub = RawClient(broker.address)
+    sub.connect(client_id="anon", clean_start=False)
+    sub.subscribe("t", qos=1)
+    pub = PahoClient(broker.address, client_id="pub")
+    pub.connect()
+    pub.publish("t", b"online", qos=1)
+    assert sub.take(1) == [b"online"]
+    peer = sub.sock.getsockname()
+    sub.close()
+    wait_until(lambda: broker.core.sessions["anon"].connection is None,
+               what="the session to go offline")
+    pub.publish("t", b"offline", qos=1)
+    # One check for the SUBSCRIBE, one for each delivery.
+    wait_until(lambda: len(checks.readers) == 3, what="the offline delivery's check")
+    subscribing, online, offline = checks.readers
+    assert subscribing == online == offline
+    assert (offline.client_id, offline.username, offline.protocol_version) == ("anon", None, 4)
+    assert offline.listener == f"tcp:{broker.address[1]}"
+    assert offline.peer == f"{peer[0]}:{peer[1]}"
+
+
 def test_unsubscribe_and_dropped_events(make_broker: BrokerFactory) -> None:
     recorder = Recorder()
     broker = make_broker(hooks=[recorder], max_memory_queued_messages=1,
