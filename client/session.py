@@ -152,6 +152,7 @@ class ClientSession:
             client_id=self.client_id, protocol_version=int(self.protocol),
             clean_start=clean_start, keep_alive=settings.keepalive, will=will,
             username=settings.username, password=password, properties=properties,
+            bridge=settings.bridge_mode and self.protocol != MQTTv5,
         )
 
     def closed(self) -> list[MQTTMessageInfo]:

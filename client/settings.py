@@ -102,6 +102,8 @@ class ClientSettings:
         self._ws_headers: dict[str, str] | None = None
         # MQTT 5 enhanced authentication (client/enhanced_auth.py), or None.
         self.authenticator: Authenticator | None = None
+        # MQTT 3.1.x: the bridge bit in the protocol level (enable_bridge_mode).
+        self.bridge_mode = False
 
     @property
     def will_topic(self) -> str | None:
@@ -120,6 +122,13 @@ class ClientSettings:
         self._logger = value
 
     # -------------------------------------------------------------- configuration
+    def enable_bridge_mode(self) -> None:
+        """Connect as a bridge (paho's name): MQTT 3.1.x CONNECTs carry the bridge bit in
+        the protocol level (0x83 / 0x84), so that a mosquitto or mqlite broker sends back
+        none of this client's own messages and keeps the retain flags as published. Call it
+        before connecting; MQTT 5 has subscription options for the same."""
+        self.bridge_mode = True
+
     def username_pw_set(self, username: str | None, password: str | bytes | None = None) -> None:
         self.username = username
         self.password = password
