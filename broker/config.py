@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from mqlite.protocol import DEFAULT_MAX_TOPIC_LEVELS, PROTOCOL_MAX_PACKET_SIZE
 
+from .bridge_config import BridgeConfig
 from .listener_config import ListenerConfig
 
 NEVER_EXPIRES = 0xFFFF_FFFF  # MQTT 5 session expiry interval meaning "never"
@@ -18,6 +19,8 @@ class BrokerConfig:
     host: str = "127.0.0.1"
     port: int = 1883
     listeners: list[ListenerConfig] = field(default_factory=list)
+    # Connections to other brokers, each carrying its topics in or out (see bridge.py).
+    bridges: list[BridgeConfig] = field(default_factory=list)
     # Largest packet accepted from a client, fixed header included (advertised to MQTT 5
     # clients as Maximum Packet Size). A CONNECT may not be larger than connect_packet_limit.
     max_packet_size: int = 1024 * 1024
@@ -125,6 +128,13 @@ class BrokerConfig:
                 raise ValueError(f"listener {listener.describe()} listens where listener "
                                  f"{places[place]} does")
             places[place] = listener.name
+        seen: set[tuple[str, str]] = set()
+        for bridge in self.bridges:
+            for what, value in (("named", bridge.name),
+                                ("given the local client id", bridge.resolved_local_client_id)):
+                if (what, value) in seen:
+                    raise ValueError(f"two bridges are {what} {value!r}")
+                seen.add((what, value))
         if self.queue_overflow not in QUEUE_OVERFLOW_POLICIES:
             raise ValueError("queue_overflow must be 'drop-oldest', 'drop-newest' or 'reject', "
                              f"not {self.queue_overflow!r}")

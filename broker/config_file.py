@@ -16,6 +16,7 @@ import types
 import typing
 from typing import Any
 
+from .bridge_config import BridgeConfig, BridgeTLS, BridgeTopic
 from .config import BrokerConfig
 from .config_source import ConfigError, FileSettings, read_text
 from .listener_config import ListenerConfig
@@ -51,7 +52,7 @@ def _field_types(cls: type) -> dict[str, Any]:
 
 
 BROKER_TYPES = {name: kind for name, kind in _field_types(BrokerConfig).items()
-                if name != "listeners"}
+                if name not in ("listeners", "bridges")}
 LISTENER_TYPES = _field_types(ListenerConfig)
 DAEMON_TYPES: dict[str, Any] = {"db": str, "sync": str, "log_level": str, "log_dest": str,
                                 "log_file": str | None, "log_format": str,
@@ -87,12 +88,15 @@ def load_toml(path: str) -> FileSettings:
         raise ConfigError(f"{path}: {exc}") from None
     settings = FileSettings()
     for key, value in document.items():
-        if key == "listeners":
+        if key in ("listeners", "bridges"):
             if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
-                raise ConfigError(f"{path}:{_line_of(text, None, 0, key)}: listeners must be "
-                                  "[[listeners]] tables")
+                raise ConfigError(f"{path}:{_line_of(text, None, 0, key)}: {key} must be "
+                                  f"[[{key}]] tables")
             for index, table in enumerate(value):
-                settings.listeners.append(_listener(path, text, index, table))
+                if key == "listeners":
+                    settings.listeners.append(_listener(path, text, index, table))
+                else:
+                    settings.bridges.append(_bridge(path, text, index, table))
             continue
         kind = BROKER_TYPES.get(key) or DAEMON_TYPES.get(key)
         where = f"{path}:{_line_of(text, None, 0, key)}"
@@ -125,6 +129,85 @@ def _listener(path: str, text: str, index: int, table: dict[str, Any]) -> Listen
     except ValueError as exc:
         line = _line_of(text, "listeners", index, None)
         raise ConfigError(f"{path}:{line}: [[listeners]] number {index + 1}: {exc}") from None
+
+
+# A bridge's keys and their types; topics, tls and restart_timeout are read by _bridge.
+_BRIDGE_TYPES: dict[str, Any] = {
+    "name": str, "protocol": int, "client_id": str, "local_client_id": str,
+    "clean_start": bool, "username": str | None, "password": str | None,
+    "password_file": str | None, "keepalive": int, "try_private": bool, "round_robin": bool,
+    "window": int}
+_TOPIC_TYPES: dict[str, Any] = {"pattern": str, "direction": str, "qos": int,
+                                "local_prefix": str, "remote_prefix": str}
+_TLS_TYPES: dict[str, Any] = {"cafile": str | None, "capath": str | None,
+                              "certfile": str | None, "keyfile": str | None, "insecure": bool}
+
+
+def _bridge(path: str, text: str, index: int, table: dict[str, Any]) -> BridgeConfig:
+    """One [[bridges]] table; a ConfigError names the key (or the table) that is wrong."""
+    header = f"{path}:{_line_of(text, 'bridges', index, None)}"
+    where = f"[[bridges]] number {index + 1}"
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        line = f"{path}:{_line_of(text, 'bridges', index, key)}"
+        if key in ("address", "addresses"):
+            addresses = [value] if isinstance(value, str) else value
+            if (not isinstance(addresses, list) or not addresses
+                    or not all(isinstance(a, str) for a in addresses)):
+                raise ConfigError(f"{line}: {key} must be \"host:port\" or a list of them "
+                                  f"(in {where})")
+            values["addresses"] = tuple(addresses)
+        elif key == "topics":
+            if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+                raise ConfigError(f"{line}: topics must be a list of tables such as "
+                                  f"{{ pattern = \"a/#\", direction = \"out\" }} (in {where})")
+            values["topics"] = tuple(_topic(t, line, f"topic number {number} of {where}")
+                                     for number, t in enumerate(value, start=1))
+        elif key == "tls":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{line}: tls must be a table such as "
+                                  f"{{ cafile = \"ca.crt\" }} (in {where})")
+            values["tls"] = BridgeTLS(**_typed(value, _TLS_TYPES, line, f"tls of {where}"))
+        elif key == "restart_timeout":
+            if (not isinstance(value, list) or len(value) != 2 or not all(
+                    isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
+                raise ConfigError(f"{line}: restart_timeout must be [base, cap] in seconds, "
+                                  f"not {value!r} (in {where})")
+            values["restart_timeout"] = (float(value[0]), float(value[1]))
+        else:
+            values.update(_typed({key: value}, _BRIDGE_TYPES, line, where))
+    try:
+        return BridgeConfig(**values)
+    except TypeError as exc:  # a required key missing
+        missing = str(exc).rpartition(":")[2].strip()
+        raise ConfigError(f"{header}: {where} needs {missing}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{header}: {where}: {exc}") from None
+
+
+def _topic(table: dict[str, Any], line: str, where: str) -> BridgeTopic:
+    try:
+        return BridgeTopic(**_typed(table, _TOPIC_TYPES, line, where))
+    except TypeError:
+        raise ConfigError(f"{line}: {where} needs a pattern") from None
+    except ValueError as exc:
+        raise ConfigError(f"{line}: {where}: {exc}") from None
+
+
+def _typed(table: dict[str, Any], types_of: dict[str, Any], line: str,
+           where: str) -> dict[str, Any]:
+    """``table``'s values checked against ``types_of``; ConfigError at the first wrong one."""
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        kind = types_of.get(key)
+        if kind is None:
+            raise ConfigError(f"{line}: unknown key {key!r} in {where}")
+        try:
+            values[key] = check_type(value, kind)
+        except TypeError as exc:
+            raise ConfigError(f"{line}: {key} must be {exc}, not {value!r} (in {where})") \
+                from None
+    return values
 
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?")

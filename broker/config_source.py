@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .bridge_config import BridgeConfig
 from .listener_config import ListenerConfig
 
 
@@ -20,6 +21,7 @@ class FileSettings:
 
     values: dict[str, Any] = field(default_factory=dict)
     listeners: list[ListenerConfig] = field(default_factory=list)
+    bridges: list[BridgeConfig] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 

@@ -208,6 +208,26 @@ def _admit(broker: BrokerServices, conn: Connection, admission: _Admission, now:
         pump(broker, session, now)
 
 
+def attach_internal(broker: BrokerServices, conn: Connection, client_id: str,
+                    now: float) -> None:
+    """Attach an in-process connection (a bridge's local side, see local_link.py) to its
+    persistent MQTT 5 session: no CONNECT, no authentication, no CONNACK. What the session
+    had in flight is sent again, then its queue."""
+    conn.version = 5
+    session, present = broker.sessions.open(conn, client_id=client_id, protocol_version=5,
+                                            expiry=NEVER_EXPIRES, clean_start=False,
+                                            will=None)
+    conn.client_id = client_id
+    conn.state = CONNECTED
+    log.info("bridge session %s attached (%s)", client_id,
+             "resumed session" if present else "new session",
+             extra={"event": "connect", "client_id": client_id, "peer": conn.peer,
+                    "listener": conn.listener})
+    if present:
+        resend_inflight(broker, session, conn, now)
+        pump(broker, session, now)
+
+
 class _Refusal(NamedTuple):
     v3_code: int
     v5_code: int
@@ -225,6 +245,10 @@ def _client_id(broker: BrokerServices, packet: Connect) -> tuple[str, bool] | _R
     if method is not None and not handle_auth.offered(broker, method):
         return _Refusal(0, ReasonCode.BAD_AUTHENTICATION_METHOD,
                         f"unsupported authentication method {method!r}")
+    if client_id in broker.sessions.internal:
+        return _Refusal(ConnackReturnCode.IDENTIFIER_REJECTED,
+                        ReasonCode.CLIENT_IDENTIFIER_NOT_VALID,
+                        f"client id {client_id!r} is a bridge's local session")
     if client_id:
         return client_id, False
     if not broker.config.allow_zero_length_clientid:

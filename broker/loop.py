@@ -21,6 +21,7 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 from mqlite.protocol import MQTTError, Packet, ReasonCode
 
@@ -41,6 +42,24 @@ log = logging.getLogger("mqlite.broker")
 READ_SIZE = 256 * 1024
 HTTP_READ_SIZE = 64 * 1024
 _WAKER = "waker"
+
+
+class DrivenClient(Protocol):
+    """An MQTT client on paho's external-loop contract (a bridge's remote side): the loop
+    reads and writes its socket when the selector says so."""
+
+    def loop_read(self, max_packets: int = 1) -> Any: ...
+
+    def loop_write(self) -> Any: ...
+
+
+class _Driven:
+    """The selector's data for a driven client's socket."""
+
+    __slots__ = ("client",)
+
+    def __init__(self, client: DrivenClient) -> None:
+        self.client = client
 
 
 class EventLoop:
@@ -79,6 +98,8 @@ class EventLoop:
         self.http = HttpService(self, self)
         # How long the last turn's work took (waiting excluded), for /health.
         self.last_turn_seconds = 0.0
+        # Run first when the loop stops (bridges say goodbye to their remote brokers).
+        self.on_shutdown: list[Callable[[], None]] = []
 
     # -- setup and shutdown ----------------------------------------------------------------
 
@@ -111,6 +132,33 @@ class EventLoop:
         [listener] = self.open_listeners([ListenerConfig(host=host, port=port)])
         return listener.address[0], listener.address[1]
 
+    # -- driven clients (paho's external-loop contract) ------------------------------------
+
+    def drive(self, sock: Any, client: DrivenClient) -> None:
+        """Read ``client``'s socket when it has input (its ``on_socket_open``)."""
+        self.selector.register(sock, selectors.EVENT_READ, _Driven(client))
+
+    def drive_writes(self, sock: Any, client: DrivenClient, want: bool) -> None:
+        """Also call ``loop_write`` when the socket can take more, or no longer
+        (``on_socket_register_write`` / ``on_socket_unregister_write``)."""
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if want else 0)
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.modify(sock, events, _Driven(client))
+
+    def undrive(self, sock: Any) -> None:
+        """Forget the socket (``on_socket_close``)."""
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(sock)
+
+    def _driven_event(self, driven: _Driven, mask: int) -> None:
+        try:
+            if mask & selectors.EVENT_READ:
+                driven.client.loop_read()
+            if mask & selectors.EVENT_WRITE:
+                driven.client.loop_write()
+        except Exception:  # a bug in a bridge must not stop the broker
+            log.exception("error in a bridge's client")
+
     def wake(self) -> None:
         """Interrupt ``select`` from another thread or a signal handler."""
         with contextlib.suppress(OSError):
@@ -136,6 +184,11 @@ class EventLoop:
 
     def _shutdown(self, grace: float = 2.0) -> None:
         """Stop accepting, say goodbye (DISCONNECT 0x8B to MQTT 5 clients), flush briefly."""
+        for callback in self.on_shutdown:
+            try:
+                callback()
+            except Exception:
+                log.exception("error while stopping")
         for listener in self.listeners:
             self.selector.unregister(listener.sock)
             close_listener(listener)
@@ -264,6 +317,8 @@ class EventLoop:
             elif data.__class__ is HttpConnection:
                 self.http.event(data, bool(mask & selectors.EVENT_READ),
                                 bool(mask & selectors.EVENT_WRITE), now)
+            elif data.__class__ is _Driven:
+                self._driven_event(data, mask)
             else:
                 self._accept(data, now)
         core.timers.run_due(now)

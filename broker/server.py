@@ -14,6 +14,7 @@ from .access_control import configured as access_configured
 from .acl_file import AclFileError
 from .authentication import PasswordAuthentication
 from .authentication import configured as authentication_configured
+from .bridge import Bridge
 from .config import BrokerConfig
 from .connection import Connection
 from .core import BrokerCore
@@ -53,6 +54,7 @@ class Broker:
         self._access: AccessControl | None = None
         self._scram: ScramAuthentication | None = None
         self._loop: EventLoop | None = None
+        self.bridges: list[Bridge] = []
         self._install_security(self.config)
         self._thread: threading.Thread | None = None
         self._address: tuple[str, int] | None = None
@@ -106,6 +108,10 @@ class Broker:
         self._address = (inet[0][0], inet[0][1]) if inet else None
         for listener in listeners:
             log.info("mqlite broker listening on %s (%s)", listener.where(), listener.name)
+        self.bridges = [Bridge(config, loop.core, loop) for config in self.config.bridges]
+        for bridge in self.bridges:
+            loop.call_soon(bridge.start)
+            loop.on_shutdown.append(bridge.stop)
         if self._stop_requested:
             loop.request_stop()
         return loop

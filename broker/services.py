@@ -52,6 +52,7 @@ class Sessions(Protocol):
     session, and what changes sessions."""
 
     by_id: dict[str, Session]
+    internal: set[str]  # client ids of in-process sessions (bridges' local sides)
 
     def __contains__(self, client_id: object) -> bool: ...
 

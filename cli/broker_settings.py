@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mqlite.broker import BrokerConfig
+from mqlite.broker.bridge_config import BridgeConfig, BridgeTLS, BridgeTopic
 from mqlite.broker.config import LIMITS, QUEUE_OVERFLOW_POLICIES, describe_range
 from mqlite.broker.config_file import (
     BROKER_TYPES,
@@ -159,7 +160,8 @@ def resolve(args: argparse.Namespace) -> DaemonSettings:
         raise ConfigError("log_dest file needs log_file")
     broker_values = {name: values[name] for name in BROKER_TYPES if name in values}
     try:
-        broker = BrokerConfig(listeners=settings.listeners, **broker_values)
+        broker = BrokerConfig(listeners=settings.listeners, bridges=settings.bridges,
+                              **broker_values)
     except ValueError as exc:
         raise ConfigError(f"{args.config}: {exc}" if args.config else str(exc)) from None
     return DaemonSettings(broker=broker, db=values["db"], sync=values["sync"],
@@ -186,7 +188,7 @@ def effective_toml(settings: DaemonSettings) -> str:
     lines = ["# mqlite broker: effective configuration"]
     daemon = {name: getattr(settings, name) for name in DAEMON_KEYS}
     broker = {f.name: getattr(settings.broker, f.name)
-              for f in dataclasses.fields(BrokerConfig) if f.name != "listeners"}
+              for f in dataclasses.fields(BrokerConfig) if f.name not in ("listeners", "bridges")}
     for name, value in [*daemon.items(), *broker.items()]:
         if name in SECRETS and value is not None:
             lines.append(f"# {name} is set (not shown)")
@@ -196,6 +198,28 @@ def effective_toml(settings: DaemonSettings) -> str:
         lines += ["", "[[listeners]]"]
         for f in dataclasses.fields(ListenerConfig):
             lines.append(_toml_line(f.name, getattr(listener, f.name)))
+    for bridge in settings.broker.bridges:
+        lines += ["", "[[bridges]]"]
+        for f in dataclasses.fields(BridgeConfig):
+            value = getattr(bridge, f.name)
+            if f.name == "password" and value is not None:
+                lines.append("# password is set (not shown)")
+            elif f.name == "topics":
+                lines.append("topics = [" + ", ".join(
+                    "{ " + ", ".join(f"{t.name} = {json.dumps(getattr(topic, t.name))}"
+                                     for t in dataclasses.fields(BridgeTopic)) + " }"
+                    for topic in value) + "]")
+            elif f.name == "tls":
+                lines.append("# tls is not set" if value is None else "tls = { " + ", ".join(
+                    f"{t.name} = {json.dumps(getattr(value, t.name))}"
+                    for t in dataclasses.fields(BridgeTLS)
+                    if getattr(value, t.name) is not None) + " }")
+            elif f.name in ("addresses", "restart_timeout"):
+                lines.append(f"{f.name} = {json.dumps(list(value))}")
+            elif f.name.startswith("resolved_"):
+                continue
+            else:
+                lines.append(_toml_line(f.name, value))
     return "\n".join(lines) + "\n"
 
 

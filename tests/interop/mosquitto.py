@@ -28,9 +28,10 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_mosquitto(directory: Path, extra_config: str = "") -> tuple[subprocess.Popen[bytes], int]:
-    """mosquitto on a free port, once it accepts connections."""
-    port = free_port()
+def start_mosquitto(directory: Path, extra_config: str = "",
+                    port: int = 0) -> tuple[subprocess.Popen[bytes], int]:
+    """mosquitto on ``port`` (0: a free one), once it accepts connections."""
+    port = port or free_port()
     config = directory / "mosquitto.conf"
     config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n{extra_config}")
     process = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL,
