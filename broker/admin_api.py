@@ -128,6 +128,9 @@ def _route(call: Call) -> Response:
         return _clients(call, rest)
     if head == "sessions":
         return _sessions(call, rest)
+    if head == "bridges" and not rest:
+        _method(call, "GET")
+        return _json(200, {"bridges": snapshot(call.broker)["bridges"]})
     if head == "subscriptions" and not rest:
         _method(call, "GET")
         return _json(200, _subscriptions(call))

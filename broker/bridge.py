@@ -53,9 +53,11 @@ from mqlite.protocol import (
 )
 
 from .bridge_config import BridgeConfig, BridgeTopic, split_address
+from .bridge_stats import BridgeStats
 from .config import NEVER_EXPIRES
 from .core import BrokerCore
 from .local_link import LocalLink
+from .message import Message
 
 log = logging.getLogger("mqlite.broker")
 
@@ -72,27 +74,11 @@ class BridgeDriver(Protocol):
     def call_soon(self, callback: Callable[[], None]) -> None: ...
 
 
-class BridgeStats:
-    """What /metrics and the admin API show of one bridge."""
-
-    __slots__ = ("connected", "connects", "dropped", "last_error", "received", "sent",
-                 "subscribed")
-
-    def __init__(self) -> None:
-        self.connected = False
-        # The remote broker has answered this connection's subscriptions to the in topics.
-        self.subscribed = False
-        self.connects = 0  # successful connections to the remote broker
-        self.sent = 0  # messages published to the remote broker (acknowledged if QoS 1)
-        self.received = 0  # messages from the remote broker, published here
-        self.dropped = 0  # QoS 0 messages out while the remote side was down
-        self.last_error = ""
-
-
 class Bridge:
     def __init__(self, config: BridgeConfig, core: BrokerCore, driver: BridgeDriver) -> None:
         self.config = config
-        self.stats = BridgeStats()
+        self.stats = core.bridges[config.name] = BridgeStats(
+            config.name, config.resolved_local_client_id)
         self._core = core
         self._driver = driver
         self._stopped = False
@@ -144,12 +130,29 @@ class Bridge:
         now = time.monotonic()
         self.link.open(now)
         self._set_local_subscriptions(now)
+        self._notify_here(b"0")
+        config = self.config
+        if config.notifications and not config.notifications_local_only:
+            self.client.will_set(config.state_topic, b"0", qos=1, retain=True)
         self._connect()
+
+    def _notify_here(self, state: bytes) -> None:
+        """The bridge's state, retained on its notification topic in this broker."""
+        if self.config.notifications:
+            self._core.publish(Message(topic=self.config.state_topic, payload=state, qos=1,
+                                       retain=True, origin=self.link.client_id),
+                               time.monotonic())
 
     def stop(self) -> None:
         """Say goodbye to the remote broker (DISCONNECT: it discards the will) and detach the
         local session; what is queued stays in the store for the next start."""
         self._stopped = True
+        config = self.config
+        if self.stats.connected:
+            self._notify_here(b"0")
+            if config.notifications and not config.notifications_local_only:
+                # A DISCONNECT discards the will: the state is set by hand, just before.
+                self.client.publish(config.state_topic, b"0", qos=1, retain=True)
         if self.client.socket() is not None:
             self.client.disconnect()
             self.client.loop_write()
@@ -175,6 +178,7 @@ class Bridge:
         config = self.config
         address = config.addresses[self._address_index % len(config.addresses)]
         host, port = split_address(address)
+        self.stats.address = address
         if config.protocol == 5:
             properties = None
             if not config.clean_start:  # MQTT 5: persistent only with a Session Expiry
@@ -228,6 +232,8 @@ class Bridge:
 
     def _failed(self, error: str) -> None:
         """A connect failed or the connection ended: try again after the backoff."""
+        if self.stats.connected and not self._stopped:
+            self._notify_here(b"0")
         self.stats.connected = self.stats.subscribed = False
         self.stats.last_error = error
         if self._stopped:
@@ -256,6 +262,11 @@ class Bridge:
         self.stats.connected = True
         self.stats.connects += 1
         self.stats.last_error = ""
+        config = self.config
+        if config.notifications:
+            self._notify_here(b"1")
+            if not config.notifications_local_only:
+                client.publish(config.state_topic, b"1", qos=1, retain=True)
         log.info("bridge %s connected to %s:%d (%s)", self.config.name, client.host,
                  client.port, "resumed session" if flags.session_present else "new session",
                  extra={"event": "bridge", "bridge": self.config.name})

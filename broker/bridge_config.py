@@ -115,6 +115,12 @@ class BridgeConfig:
     # False: back to the first address whenever the bridge reconnects; True: the next one.
     round_robin: bool = False
     window: int = DEFAULT_WINDOW
+    # The bridge's state, "1" connected / "0" not, retained on notification_topic (default
+    # $SYS/broker/connection/<client_id>/state) here and on the remote broker, where a will
+    # sets it to "0" if the connection breaks (mosquitto's notifications).
+    notifications: bool = True
+    notification_topic: str | None = None
+    notifications_local_only: bool = False
     resolved_client_id: str = field(init=False, default="")
     resolved_local_client_id: str = field(init=False, default="")
 
@@ -144,6 +150,16 @@ class BridgeConfig:
         object.__setattr__(self, "resolved_client_id", client_id)
         object.__setattr__(self, "resolved_local_client_id",
                            self.local_client_id or f"local.{client_id}")
+        if self.notification_topic is not None and (
+                not self.notification_topic or "+" in self.notification_topic
+                or "#" in self.notification_topic):
+            raise ValueError(f"notification_topic must be a topic name, not "
+                             f"{self.notification_topic!r}")
+
+    @property
+    def state_topic(self) -> str:
+        return self.notification_topic or \
+            f"$SYS/broker/connection/{self.resolved_client_id}/state"
 
     def read_password(self) -> bytes | None:
         """The password to send: given, or the first line of password_file (read at each

@@ -136,7 +136,8 @@ _BRIDGE_TYPES: dict[str, Any] = {
     "name": str, "protocol": int, "client_id": str, "local_client_id": str,
     "clean_start": bool, "username": str | None, "password": str | None,
     "password_file": str | None, "keepalive": int, "try_private": bool, "round_robin": bool,
-    "window": int}
+    "window": int, "notifications": bool, "notification_topic": str | None,
+    "notifications_local_only": bool}
 _TOPIC_TYPES: dict[str, Any] = {"pattern": str, "direction": str, "qos": int,
                                 "local_prefix": str, "remote_prefix": str}
 _TLS_TYPES: dict[str, Any] = {"cafile": str | None, "capath": str | None,

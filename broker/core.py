@@ -39,6 +39,7 @@ from . import (
     packet_log,
 )
 from .authenticator import Authenticator
+from .bridge_stats import BridgeStats
 from .config import BrokerConfig
 from .connection import CONNECTED, CONNECTING, NO_OUTPUT, Connection
 from .deadlines import DeadlineBuckets
@@ -99,6 +100,8 @@ class BrokerCore:
         self.started = time.monotonic()
         self._last_drop_log = 0.0
         self.sys_tree = SysTree(self)
+        # Each bridge's counters, by name (the bridges themselves belong to the server).
+        self.bridges: dict[str, BridgeStats] = {}
         # Why the last commit failed, until one succeeds (reported by /health).
         self.store_error: str | None = None
         self.sessions.restore(store.load(), self.retained)

@@ -72,8 +72,15 @@ def snapshot(broker: RunningBroker) -> dict[str, Any]:
         "store_syncs": getattr(store, "wal_syncs", 0),
         "store_commit_seconds": _histogram(getattr(store, "commit_seconds", None)),
         "loop_turn_seconds": _histogram(stats.loop_turn_seconds),
+        "bridges": [stats.view(_queued(core, stats.local_client_id))
+                    for stats in core.bridges.values()],
         "process": process(),
     }
+
+
+def _queued(core: BrokerCore, client_id: str) -> int:
+    session = core.sessions.get(client_id)
+    return session.queued + len(session.inflight) if session is not None else 0
 
 
 def _histogram(histogram: Histogram | None) -> dict[str, Any]:
@@ -149,11 +156,31 @@ def exposition(broker: RunningBroker) -> str:
     _histogram_family(out, "mqlite_loop_turn_seconds",
                       "Time the event loop spends on one turn, waiting excluded.",
                       numbers["loop_turn_seconds"])
+    bridges = numbers["bridges"]
+    for name, kind, key, text in _BRIDGE_FAMILIES:
+        if bridges:
+            family(name, kind, text, [({"bridge": b["name"]}, float(b[key])) for b in bridges])
     for name, value in numbers["process"].items():
         kind = "counter" if name.endswith("_total") else "gauge"
         one(name, kind, name.removeprefix("process_").replace("_", " ").capitalize() + ".",
             value)
     return "\n".join(out) + "\n"
+
+
+_BRIDGE_FAMILIES = (
+    ("mqlite_bridge_connected", "gauge", "connected",
+     "1 while the bridge is connected to its remote broker."),
+    ("mqlite_bridge_connects_total", "counter", "connects",
+     "Successful connections to the remote broker."),
+    ("mqlite_bridge_messages_sent_total", "counter", "messages_sent",
+     "Messages published to the remote broker (QoS 1: acknowledged by it)."),
+    ("mqlite_bridge_messages_received_total", "counter", "messages_received",
+     "Messages from the remote broker, published here."),
+    ("mqlite_bridge_messages_dropped_total", "counter", "messages_dropped",
+     "QoS 0 messages out dropped while the remote broker was away."),
+    ("mqlite_bridge_queued_messages", "gauge", "queued_messages",
+     "Messages the bridge's session here holds for the remote broker (queued or in flight)."),
+)
 
 
 def _histogram_family(out: list[str], name: str, text: str, numbers: dict[str, Any]) -> None:

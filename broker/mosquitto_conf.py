@@ -19,6 +19,7 @@ from mqlite.protocol import PROTOCOL_MAX_PACKET_SIZE
 
 from .config_source import ConfigError, FileSettings, read_text
 from .listener_config import ListenerConfig
+from .mosquitto_bridges import BridgeBlock
 
 # mosquitto's options that mqlite reads but does not act on (yet), with why.
 NOT_ACTED_ON = {
@@ -71,7 +72,7 @@ class _Reader:
         self.location = ""
         self.file = "mqlite.db"
         self.log_levels: list[int] = []
-        self.bridge: str | None = None
+        self.bridge: BridgeBlock | None = None
         self.per_listener = False
 
     def read(self, path: str) -> None:
@@ -84,15 +85,16 @@ class _Reader:
 
     def option(self, where: str, option: str, value: str) -> None:
         if option == "connection":
-            self.bridge = value
-            self.warn(where, f"bridge {value!r}: bridges come in a later mqlite version; its "
-                             "options are ignored")
+            self.finish_bridge()
+            self.bridge = BridgeBlock(where, value, self.settings.warnings)
             return
         if option in BRIDGE_OPTIONS:
             if self.bridge is None:
                 raise ConfigError(f"{where}: {option} outside a bridge (after 'connection')")
+            self.bridge.option(where, option, value)
             return
-        self.bridge = None if option == "listener" else self.bridge
+        if option == "listener":
+            self.finish_bridge()
         if not value and (option in _LISTENER_STRINGS or option in _LISTENER_BOOLS
                           or hasattr(self, f"_{option}")):
             raise ConfigError(f"{where}: {option} needs a value")
@@ -112,6 +114,11 @@ class _Reader:
             self.warn(where, f"{option} is not supported by mqlite; ignored")
         else:
             raise ConfigError(f"{where}: unknown option {option!r}")
+
+    def finish_bridge(self) -> None:
+        if self.bridge is not None:
+            self.settings.bridges.append(self.bridge.finish())
+            self.bridge = None
 
     def warn(self, where: str, text: str) -> None:
         self.settings.warnings.append(f"{where}: {text}")
@@ -287,6 +294,7 @@ class _Reader:
             self.read(path)
 
     def finish(self) -> FileSettings:
+        self.finish_bridge()
         self.finish_listener()
         values = self.settings.values
         if self.default_listener and not self.settings.listeners:

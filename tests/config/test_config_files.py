@@ -180,7 +180,7 @@ listener 0 {dir}/mosquitto.sock
 http_dir /srv/www
 
 connection to-the-cloud
-address cloud.example:1883
+address 127.0.0.1:9
 topic # both 1
 """
 
@@ -201,7 +201,9 @@ def test_mosquitto_conf_with_three_listeners_and_a_warning(tmp_path: Path) -> No
     assert values["log_level"] == "info"
     assert any(":19: http_dir is not supported" in w for w in settings.warnings), \
         settings.warnings
-    assert any(":21: bridge 'to-the-cloud'" in w for w in settings.warnings)
+    [bridge] = settings.bridges
+    assert (bridge.name, bridge.addresses) == ("to-the-cloud", ("127.0.0.1:9",))
+    assert [(t.pattern, t.direction, t.qos) for t in bridge.topics] == [("#", "both", 1)]
     done = broker_cli("-c", path, "--check")
     assert done.returncode == 0, done.stderr
     assert "http_dir is not supported" in done.stderr
