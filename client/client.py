@@ -42,6 +42,7 @@ from .events import (
     ProtocolViolated,
     PublishCompleted,
     Reauthenticated,
+    Relayed,
     RequestAcknowledged,
 )
 from .loops import BuiltinLoop
@@ -278,6 +279,16 @@ class Client(ClientCallbacks):
         self._update_write_registration()
         return MQTT_ERR_SUCCESS, mid
 
+    def relay_send(self, packet: Any) -> MQTTErrorCode:
+        """Relay mode: send a PUBLISH, PUBACK, PUBREC, PUBREL or PUBCOMP as it is (see
+        relay_set); MQTT_ERR_NO_CONN, and nothing sent, without a connection."""
+        with self._lock:
+            if self._sock is None or not self._session.conn.connected:
+                return MQTTErrorCode.MQTT_ERR_NO_CONN
+            self._session.relay(packet)
+        self._update_write_registration()
+        return MQTT_ERR_SUCCESS
+
     def ack(self, mid: int, qos: int) -> MQTTErrorCode:
         """With ``manual_ack``: acknowledge a received message once it is processed."""
         if not self._manual_ack or qos not in (1, 2):
@@ -418,6 +429,8 @@ class Client(ClientCallbacks):
                             event.properties or EMPTY_PROPERTIES)
             elif isinstance(event, ProtocolViolated):
                 rc = self._protocol_violation(event.error, calls)
+            elif isinstance(event, Relayed) and self._relay is not None:
+                calls.append(functools.partial(self._relay, event.packet))
         return rc
 
     def _on_connack(self, event: Connected) -> None:

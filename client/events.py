@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mqlite.protocol import MQTTError
+from mqlite.protocol import MQTTError, Packet
 from mqlite.protocol import Properties as WireProperties
 
 from .constants import MQTTErrorCode
@@ -79,5 +79,14 @@ class ProtocolViolated:
     error: MQTTError
 
 
+@dataclass(slots=True)
+class Relayed:
+    """Relay mode (``Client.relay_set``): a PUBLISH, or an acknowledgement of a flow this
+    client did not start, handed to the relay as it came, unanswered."""
+
+    packet: Packet
+
+
 Event = (Connected | MessageReceived | PublishCompleted | RequestAcknowledged | ConnectionEnds
-         | Reauthenticated | ProtocolViolated)
+         | Reauthenticated | ProtocolViolated | Relayed)
+

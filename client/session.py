@@ -63,6 +63,7 @@ from .events import (
     ProtocolViolated,
     PublishCompleted,
     Reauthenticated,
+    Relayed,
     RequestAcknowledged,
 )
 from .message import MQTTMessage, MQTTMessageInfo
@@ -323,8 +324,27 @@ class ClientSession:
 
     # -- packets from the broker ---------------------------------------------------------
 
-    def _handle(self, packet: Packet, events: list[Event], now: float) -> None:
+    def _relayed(self, packet: Packet) -> bool:
+        """In relay mode, whether ``packet`` goes to the relay as it is: every PUBLISH, and
+        the acknowledgements of flows this session did not start."""
+        if self.settings._relay is None:
+            return False
         if isinstance(packet, Publish):
+            return True
+        if isinstance(packet, Puback | Pubrec | Pubcomp):
+            return packet.packet_id not in self.outgoing.in_flight
+        if isinstance(packet, Pubrel):
+            return packet.packet_id not in self.in_qos2
+        return False
+
+    def relay(self, packet: Packet) -> None:
+        """Relay mode: queue a PUBLISH or an acknowledgement the relay sends as it is."""
+        self._queue_packet(packet)
+
+    def _handle(self, packet: Packet, events: list[Event], now: float) -> None:
+        if self._relayed(packet):
+            events.append(Relayed(packet))
+        elif isinstance(packet, Publish):
             self._on_publish(packet, events, now)
         elif isinstance(packet, Puback | Pubcomp):
             self._on_ack(packet.packet_id, _ACKS[type(packet)], packet.reason_code,

@@ -104,6 +104,8 @@ class ClientSettings:
         self.authenticator: Authenticator | None = None
         # MQTT 3.1.x: the bridge bit in the protocol level (enable_bridge_mode).
         self.bridge_mode = False
+        # Relay mode (relay_set): who gets the PUBLISH flows as packets, or None.
+        self._relay: Callable[[Any], None] | None = None
 
     @property
     def will_topic(self) -> str | None:
@@ -128,6 +130,16 @@ class ClientSettings:
         none of this client's own messages and keeps the retain flags as published. Call it
         before connecting; MQTT 5 has subscription options for the same."""
         self.bridge_mode = True
+
+    def relay_set(self, relay: Callable[[Any], None] | None) -> None:
+        """Relay mode, for a bridge that relays another session's QoS flows with their
+        packet ids (mqlite's own bridges do): every PUBLISH received, and every PUBACK,
+        PUBREC, PUBREL or PUBCOMP for a flow this client did not start, goes to
+        ``relay(packet)`` (an ``mqlite.protocol`` packet) on the loop's thread, unanswered,
+        instead of ``on_message``; ``relay_send(packet)`` sends such packets. The client's own
+        publish() and subscribe() keep working, with ids of their own. None: back to
+        normal."""
+        self._relay = relay
 
     def username_pw_set(self, username: str | None, password: str | bytes | None = None) -> None:
         self.username = username
