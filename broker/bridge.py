@@ -6,11 +6,11 @@ topics; the remote side is mqlite's own client, on paho's external-loop contract
 the broker's selector, subscribed to the ``in`` topics. Nothing is acknowledged on one side
 before the other has it:
 
-- out: a QoS 1 message stays in the local session (in the store) until the remote broker's
-  PUBACK, and then is acknowledged locally; after a restart or ``kill -9`` the local session
-  sends it again (QoS 1: at least once).
-- in: the client acknowledges to the remote broker (``manual_ack``) only when the local broker
-  has stored the message and acknowledged it to the local session.
+each packet of a QoS 1/2 flow is passed across with its packet id (bridge_relay.py), so a
+message stays in the sending side's session until the other side has it, and QoS 2 stays
+exactly once. The local session is attached only while the remote connection is up: while it
+is down, what goes out waits in the store like any offline session's queue, and on each
+reconnect the local session sends again what it had in flight.
 
 Loops: the local subscriptions are No Local (the bridge's own messages from the remote side
 never go back out); the remote ones No Local and Retain As Published in MQTT 5, or the bridge
@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from mqlite.client import CallbackAPIVersion, Client, MQTTMessage, MQTTv5, MQTTv311
+from mqlite.client import MQTT_ERR_SUCCESS, CallbackAPIVersion, Client, MQTTv5, MQTTv311
 from mqlite.client.mqtt5_types import (
     ConnectFlags,
     DisconnectFlags,
@@ -37,22 +37,11 @@ from mqlite.client.mqtt5_types import (
     Properties,
     ReasonCode,
     SubscribeOptions,
-    from_wire,
-    to_wire,
 )
-from mqlite.protocol import (
-    EMPTY_PROPERTIES,
-    Packet,
-    Puback,
-    Publish,
-    Suback,
-    Subscribe,
-    Subscription,
-    Unsubscribe,
-    topic_matches_filter,
-)
+from mqlite.protocol import Packet, Subscribe, Subscription, Unsubscribe
 
-from .bridge_config import BridgeConfig, BridgeTopic, split_address
+from .bridge_config import BridgeConfig, split_address
+from .bridge_relay import Relay
 from .bridge_stats import BridgeStats
 from .config import NEVER_EXPIRES
 from .core import BrokerCore
@@ -85,10 +74,11 @@ class Bridge:
         self._attempt = 0  # failed connects in a row, for the backoff
         self._address_index = 0
         self._keepalive_armed = False
-        # Remote packet id of an outgoing QoS 1 message -> the local packet id to acknowledge.
-        self._outgoing: dict[int, int] = {}
+        self._window = config.window
         self.link = LocalLink(core, config.resolved_local_client_id, config.name,
                               config.window, self._from_local, driver.call_soon)
+        self.relay = Relay(config.name, config.topics, config.protocol, self.stats,
+                           self._to_local, self._to_remote)
         self.client = self._make_client()
 
     # -- the remote side's client -----------------------------------------------------------
@@ -102,7 +92,7 @@ class Bridge:
                         manual_ack=True)
         if config.try_private and not v5:
             client.enable_bridge_mode()
-        client.max_inflight_messages_set(config.window)
+        client.relay_set(self.relay.from_remote)
         tls = config.tls
         if tls is not None:
             # The remote's certificate is always verified; insecure skips only the check
@@ -114,8 +104,6 @@ class Bridge:
             client.tls_set_context(context)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.on_publish = self._on_publish
         client.on_subscribe = self._on_subscribe
         client.on_socket_open = lambda _c, _u, sock: self._driver.drive(sock, client)
         client.on_socket_close = lambda _c, _u, sock: self._driver.undrive(sock)
@@ -126,22 +114,16 @@ class Bridge:
         return client
 
     def start(self) -> None:
-        """Attach the local session, set its subscriptions to the out topics, connect."""
-        now = time.monotonic()
-        self.link.open(now)
-        self._set_local_subscriptions(now)
+        """Make sure the local session exists with its subscriptions (so that the out topics
+        queue for the remote broker even before it is first reached), publish the state (not
+        connected yet) and connect."""
+        self._attach_local(self.config.window)
+        self.link.close("waiting for the remote broker")
         self._notify_here(b"0")
         config = self.config
         if config.notifications and not config.notifications_local_only:
             self.client.will_set(config.state_topic, b"0", qos=1, retain=True)
         self._connect()
-
-    def _notify_here(self, state: bytes) -> None:
-        """The bridge's state, retained on its notification topic in this broker."""
-        if self.config.notifications:
-            self._core.publish(Message(topic=self.config.state_topic, payload=state, qos=1,
-                                       retain=True, origin=self.link.client_id),
-                               time.monotonic())
 
     def stop(self) -> None:
         """Say goodbye to the remote broker (DISCONNECT: it discards the will) and detach the
@@ -152,13 +134,26 @@ class Bridge:
             self._notify_here(b"0")
             if config.notifications and not config.notifications_local_only:
                 # A DISCONNECT discards the will: the state is set by hand, just before.
-                self.client.publish(config.state_topic, b"0", qos=1, retain=True)
+                self.client.publish(config.state_topic, b"0", qos=0, retain=True)
         if self.client.socket() is not None:
             self.client.disconnect()
             self.client.loop_write()
         self.link.close("the broker is stopping")
 
-    def _set_local_subscriptions(self, now: float) -> None:
+    def _notify_here(self, state: bytes) -> None:
+        """The bridge's state, retained on its notification topic in this broker."""
+        if self.config.notifications:
+            self._core.publish(Message(topic=self.config.state_topic, payload=state, qos=1,
+                                       retain=True, origin=self.link.client_id),
+                               time.monotonic())
+
+    def _attach_local(self, receive_maximum: int) -> None:
+        """The remote side is up: attach the local session (it sends again what it had in
+        flight), its window no wider than the remote broker takes, and set its
+        subscriptions to the out topics."""
+        now = time.monotonic()
+        self.link.window = min(self.config.window, receive_maximum)
+        self.link.open(now)
         conn = self.link.conn
         session = self._core.sessions.get(self.link.client_id)
         if conn is None or session is None:
@@ -167,10 +162,11 @@ class Bridge:
         stale = [f for f in session.subscriptions if f not in wanted]
         if stale:  # topics taken out of the configuration
             self.link.send(Unsubscribe(packet_id=1, topic_filters=stale), now)
-        if wanted:
+        fresh = [f for f in wanted if f not in session.subscriptions]
+        if fresh:  # retained messages go out when a subscription is new, not on each connect
             self.link.send(Subscribe(packet_id=2, subscriptions=[
-                Subscription(topic_filter=f, qos=t.qos, no_local=True, retain_as_published=True)
-                for f, t in wanted.items()]), now)
+                Subscription(topic_filter=f, qos=wanted[f].qos, no_local=True,
+                             retain_as_published=True) for f in fresh]), now)
 
     def _connect(self) -> None:
         if self._stopped:
@@ -180,15 +176,15 @@ class Bridge:
         host, port = split_address(address)
         self.stats.address = address
         if config.protocol == 5:
-            properties = None
+            properties = Properties(PacketTypes.CONNECT)
+            # QoS 1/2 messages the remote broker may have in flight to the bridge at once.
+            properties.ReceiveMaximum = config.window
             if not config.clean_start:  # MQTT 5: persistent only with a Session Expiry
-                properties = Properties(PacketTypes.CONNECT)
                 properties.SessionExpiryInterval = NEVER_EXPIRES
             self.client.connect_async(host, port, config.keepalive,
                                       clean_start=config.clean_start, properties=properties)
         else:
             self.client.connect_async(host, port, config.keepalive)
-        password = None
         try:
             password = self.config.read_password()
         except OSError as exc:
@@ -205,9 +201,8 @@ class Bridge:
         try:
             sock = self.client.open_socket()
         except (OSError, ssl.SSLError) as exc:
-            error = f"cannot connect to {address}: {exc.strerror or exc}" \
-                if isinstance(exc, OSError) and exc.strerror else f"cannot connect to " \
-                f"{address}: {exc}"
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            error = f"cannot connect to {address}: {reason}"
             self._driver.call_soon(lambda: self._failed(error))
             return
         self._driver.call_soon(lambda: self._attach(sock))
@@ -236,6 +231,7 @@ class Bridge:
             self._notify_here(b"0")
         self.stats.connected = self.stats.subscribed = False
         self.stats.last_error = error
+        self.link.close("the remote broker is away")
         if self._stopped:
             return
         base, cap = self.config.restart_timeout
@@ -251,7 +247,7 @@ class Bridge:
     # -- remote events ----------------------------------------------------------------------
 
     def _on_connect(self, client: Client, _userdata: Any, flags: ConnectFlags,
-                    reason_code: ReasonCode, _properties: Properties) -> None:
+                    reason_code: ReasonCode, properties: Properties) -> None:
         if reason_code.is_failure:
             # The client closes the connection; _on_disconnect retries after the backoff.
             self.stats.last_error = f"refused by the remote broker: {reason_code}"
@@ -262,11 +258,6 @@ class Bridge:
         self.stats.connected = True
         self.stats.connects += 1
         self.stats.last_error = ""
-        config = self.config
-        if config.notifications:
-            self._notify_here(b"1")
-            if not config.notifications_local_only:
-                client.publish(config.state_topic, b"1", qos=1, retain=True)
         log.info("bridge %s connected to %s:%d (%s)", self.config.name, client.host,
                  client.port, "resumed session" if flags.session_present else "new session",
                  extra={"event": "bridge", "bridge": self.config.name})
@@ -278,6 +269,13 @@ class Bridge:
                     qos=t.qos, noLocal=True, retainAsPublished=True)) for t in incoming])
             else:
                 client.subscribe([(t.remote_filter, t.qos) for t in incoming])
+        config = self.config
+        if config.notifications:
+            self._notify_here(b"1")
+            if not config.notifications_local_only:
+                client.publish(config.state_topic, b"1", qos=0, retain=True)
+        receive_maximum = getattr(properties, "ReceiveMaximum", None) or 65_535
+        self._attach_local(int(receive_maximum))
 
     def _on_disconnect(self, _client: Client, _userdata: Any, _flags: DisconnectFlags,
                        reason_code: ReasonCode, _properties: Properties) -> None:
@@ -297,78 +295,14 @@ class Bridge:
                             self.config.name, code)
         self.stats.subscribed = True
 
-    def _on_message(self, client: Client, _userdata: Any, message: MQTTMessage) -> None:
-        """From the remote broker: published here; acknowledged there once stored here."""
-        topic = self._incoming_topic(message.topic)
-        if topic is None:  # not ours (a subscription of an earlier configuration)
-            client.ack(message.mid, message.qos)
-            return
-        properties = EMPTY_PROPERTIES
-        if self.config.protocol == 5 and message.properties is not None:
-            properties = to_wire(message.properties)
-        qos = min(message.qos, 1)
-        self.stats.received += 1
-        self.link.send(Publish(topic=topic.to_local(message.topic), payload=message.payload,
-                               qos=qos, retain=message.retain,
-                               packet_id=message.mid if qos else None,
-                               properties=properties), time.monotonic())
-
-    def _on_publish(self, _client: Client, _userdata: Any, mid: int, reason_code: ReasonCode,
-                    _properties: Properties) -> None:
-        """The remote broker acknowledged an outgoing QoS 1 message: acknowledge it here."""
-        local_id = self._outgoing.pop(mid, None)
-        if local_id is None:
-            return
-        if reason_code.is_failure:
-            log.warning("bridge %s: the remote broker refused a message: %s",
-                        self.config.name, reason_code)
-        else:
-            self.stats.sent += 1
-        self.link.send(Puback(packet_id=local_id), time.monotonic())
-
-    # -- from the local session -------------------------------------------------------------
+    # -- between the two sides --------------------------------------------------------------
 
     def _from_local(self, packets: list[Packet]) -> None:
-        now = time.monotonic()
         for packet in packets:
-            if isinstance(packet, Publish):
-                self._forward(packet, now)
-            elif isinstance(packet, Puback):
-                # The local broker stored a message from the remote one: acknowledge it there.
-                self.client.ack(packet.packet_id, 1)
-            elif isinstance(packet, Suback):
-                for code in packet.reason_codes:
-                    if code >= 0x80:
-                        log.warning("bridge %s: a local subscription was refused: 0x%02x",
-                                    self.config.name, code)
+            self.relay.from_local(packet)
 
-    def _forward(self, packet: Publish, now: float) -> None:
-        topic = self._outgoing_topic(packet.topic)
-        if topic is None:
-            if packet.qos and packet.packet_id is not None:
-                self.link.send(Puback(packet_id=packet.packet_id), now)
-            return
-        if packet.qos == 0 and not self.stats.connected:
-            self.stats.dropped += 1  # QoS 0 may be lost; queued, it would only grow
-            return
-        properties = None
-        if self.config.protocol == 5 and packet.properties is not EMPTY_PROPERTIES:
-            properties = from_wire(PacketTypes.PUBLISH, packet.properties)
-        info = self.client.publish(topic.to_remote(packet.topic), packet.payload,
-                                   qos=packet.qos, retain=packet.retain, properties=properties)
-        if packet.qos and packet.packet_id is not None:
-            self._outgoing[info.mid] = packet.packet_id
-        elif self.stats.connected:
-            self.stats.sent += 1
+    def _to_local(self, packet: Packet) -> None:
+        self.link.send(packet, time.monotonic())
 
-    def _outgoing_topic(self, local_topic: str) -> BridgeTopic | None:
-        for topic in self.config.topics:
-            if topic.outgoing and topic_matches_filter(topic.local_filter, local_topic):
-                return topic
-        return None
-
-    def _incoming_topic(self, remote_topic: str) -> BridgeTopic | None:
-        for topic in self.config.topics:
-            if topic.incoming and topic_matches_filter(topic.remote_filter, remote_topic):
-                return topic
-        return None
+    def _to_remote(self, packet: Packet) -> bool:
+        return self.client.relay_send(packet) == MQTT_ERR_SUCCESS

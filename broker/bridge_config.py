@@ -34,10 +34,8 @@ class BridgeTopic:
         if self.direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, not "
                              f"{self.direction!r}")
-        if self.qos not in (0, 1):
-            raise ValueError(f"qos must be 0 or 1, not {self.qos!r} (QoS 2 is not bridged: "
-                             "its exactly-once flow needs the remote side's packet ids kept "
-                             "with the local ones)")
+        if self.qos not in (0, 1, 2):
+            raise ValueError(f"qos must be 0, 1 or 2, not {self.qos!r}")
         for name, prefix in (("local_prefix", self.local_prefix),
                              ("remote_prefix", self.remote_prefix)):
             if "+" in prefix or "#" in prefix:

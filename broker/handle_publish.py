@@ -57,7 +57,10 @@ def handle_publish(context: Context, packet: Publish) -> None:
         if packet_id in session.inbound_qos2:
             conn.send(Pubrec(packet_id=packet_id))  # a resend: acknowledged, not routed again
             return
-        if len(session.inbound_qos2) >= config.receive_maximum:
+        # A bridge's session takes what its remote broker's window sends (at most 65,535
+        # ids): MQTT 3.1.1 has no Receive Maximum to ask it for less.
+        if len(session.inbound_qos2) >= config.receive_maximum and \
+                session.client_id not in broker.sessions.internal:
             broker.drop(conn, "too many QoS 2 messages awaiting PUBREL",
                         ReasonCode.RECEIVE_MAXIMUM_EXCEEDED)
             return

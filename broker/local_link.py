@@ -60,7 +60,7 @@ class LocalLink:
         self._core = core
         self.client_id = client_id
         self._name = name
-        self._window = window
+        self.window = window  # QoS 1/2 messages in flight to the bridge, at the next open()
         self._receive = receive
         self._post = post
         self._waiting: list[Packet] = []
@@ -69,11 +69,13 @@ class LocalLink:
 
     def open(self, now: float) -> None:
         """Attach the session (resending what it had in flight, then its queue)."""
+        if self.conn is not None and self.conn.open:
+            return
         core = self._core
         conn = core.new_connection(_Pipe(self._arrived), f"bridge:{self._name}", now,
                                    f"bridge:{self._name}")
         core.deadlines.forget(conn)  # no connect timeout, no keep alive
-        conn.client_receive_maximum = self._window
+        conn.client_receive_maximum = self.window
         self.conn = conn
         attach_internal(core, conn, self.client_id, now)
 

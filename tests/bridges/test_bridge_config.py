@@ -68,8 +68,8 @@ def test_check_prints_the_bridge_without_its_password(tmp_path: Path) -> None:
     ('[[bridges]]\nname = "b"\ntopics = [{ pattern = "a" }]\n', "[[bridges]] number 1 needs "
      "'addresses'"),
     ('[[bridges]]\nname = "b"\naddress = "h:1"\n', "a bridge needs at least one topic"),
-    ('[[bridges]]\nname = "b"\naddress = "h:1"\ntopics = [{ pattern = "a", qos = 2 }]\n',
-     "qos must be 0 or 1"),
+    ('[[bridges]]\nname = "b"\naddress = "h:1"\ntopics = [{ pattern = "a", qos = 3 }]\n',
+     "qos must be 0, 1 or 2"),
     ('[[bridges]]\nname = "b"\naddress = "h:1"\ntopics = [{ pattern = "a", direction = "up" }]'
      '\n', "direction must be one of out, in, both"),
     ('[[bridges]]\nname = "b"\naddress = "h:1"\ntopics = [{ pattern = "a/#/b" }]\n',

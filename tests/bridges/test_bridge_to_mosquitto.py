@@ -1,5 +1,5 @@
 """Bridges against a real mosquitto as the remote broker, MQTT 3.1.1 and 5: out, in and both
-directions with prefixes, wildcard patterns, retained messages, QoS 0 and 1, no echo, and
+directions with prefixes, wildcard patterns, retained messages, QoS 0, 1 and 2, no echo, and
 nothing lost while the remote broker is down."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def bridged(make_broker: BrokerFactory, tmp_path: Path, port: int, protocol: int
     return broker
 
 
-@pytest.mark.parametrize("qos", [0, 1])
+@pytest.mark.parametrize("qos", [0, 1, 2])
 def test_out_with_prefixes(make_broker: BrokerFactory, tmp_path: Path, version: int,
                            mosquitto: tuple[subprocess.Popen[bytes], int], qos: int) -> None:
     _, port = mosquitto
@@ -52,7 +52,7 @@ def test_out_with_prefixes(make_broker: BrokerFactory, tmp_path: Path, version: 
         remote_prefix="site7/"))
     remote = PahoClient(("127.0.0.1", port), client_id="remote-sub")
     remote.connect()
-    remote.subscribe("#", 1)
+    remote.subscribe("#", 2)
     local = PahoClient(broker.address, client_id="local-pub")
     local.connect()
     for number in range(5):
@@ -66,7 +66,7 @@ def test_out_with_prefixes(make_broker: BrokerFactory, tmp_path: Path, version: 
         wait_until(lambda: broker.bridges[0].stats.sent == 5, what="five acknowledged")
 
 
-@pytest.mark.parametrize("qos", [0, 1])
+@pytest.mark.parametrize("qos", [0, 1, 2])
 def test_in_with_prefixes(make_broker: BrokerFactory, tmp_path: Path, version: int,
                           mosquitto: tuple[subprocess.Popen[bytes], int], qos: int) -> None:
     _, port = mosquitto
@@ -75,7 +75,7 @@ def test_in_with_prefixes(make_broker: BrokerFactory, tmp_path: Path, version: i
         remote_prefix="site7/"))
     local = PahoClient(broker.address, client_id="local-sub")
     local.connect()
-    local.subscribe("#", 1)
+    local.subscribe("#", 2)
     remote = PahoClient(("127.0.0.1", port), client_id="remote-pub")
     remote.connect()
     remote.publish("site7/cmd/reboot", b"now", qos=qos)

@@ -75,7 +75,7 @@ def test_mosquitto_defaults(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ("connection b\ntopic a\n", "bridge 'b' needs an address"),
     ("connection b\naddress h\ntopic a up\n", "direction must be one of out, in, both"),
-    ("connection b\naddress h\ntopic a out 2\n", "qos must be 0 or 1"),
+    ("connection b\naddress h\ntopic a out 3\n", "qos must be 0, 1 or 2"),
     ("connection b\naddress h\ntopic a out 1 onlyone\n", "topic is PATTERN"),
     ("connection b\naddress h\nbridge_protocol_version mqttv31\ntopic a\n",
      "bridge_protocol_version must be mqttv311 or mqttv50"),
