@@ -75,6 +75,8 @@ class Bridge:
         self._address_index = 0
         self._keepalive_armed = False
         self._window = config.window
+        self._last_traffic = 0.0  # monotonic time of the last message either way
+        self._idle_closing = False  # start_type lazy: disconnecting for want of traffic
         self.link = LocalLink(core, config.resolved_local_client_id, config.name,
                               config.window, self._from_local, driver.call_soon)
         self.relay = Relay(config.name, config.topics, config.protocol, self.stats,
@@ -92,7 +94,7 @@ class Bridge:
                         manual_ack=True)
         if config.try_private and not v5:
             client.enable_bridge_mode()
-        client.relay_set(self.relay.from_remote)
+        client.relay_set(self._from_remote)
         tls = config.tls
         if tls is not None:
             # The remote's certificate is always verified; insecure skips only the check
@@ -123,7 +125,27 @@ class Bridge:
         config = self.config
         if config.notifications and not config.notifications_local_only:
             self.client.will_set(config.state_topic, b"0", qos=1, retain=True)
-        self._connect()
+        if config.start_type == "lazy":
+            self._wait_for_threshold()
+        else:
+            self._connect()
+
+    def _waiting(self) -> int:
+        """Messages the local session holds for the remote broker (queued or in flight)."""
+        session = self._core.sessions.get(self.link.client_id)
+        return session.queued + len(session.inflight) if session is not None else 0
+
+    def _wait_for_threshold(self) -> None:
+        """start_type lazy: connect once ``threshold`` messages wait (checked each second)."""
+        if self._stopped:
+            return
+        if self._waiting() >= self.config.threshold:
+            log.info("bridge %s: %d messages waiting, connecting (start_type lazy)",
+                     self.config.name, self._waiting(),
+                     extra={"event": "bridge", "bridge": self.config.name})
+            self._connect()
+        else:
+            self._core.call_at(time.monotonic() + 1.0, self._wait_for_threshold)
 
     def stop(self) -> None:
         """Say goodbye to the remote broker (DISCONNECT: it discards the will) and detach the
@@ -223,6 +245,18 @@ class Bridge:
             self._keepalive_armed = False
             return
         self.client.loop_misc()
+        config = self.config
+        if (config.start_type == "lazy" and self.stats.connected and not self._idle_closing
+                and time.monotonic() - self._last_traffic >= config.idle_timeout
+                and not self._waiting()):
+            log.info("bridge %s: idle for %.0f s, disconnecting (start_type lazy)",
+                     config.name, config.idle_timeout,
+                     extra={"event": "bridge", "bridge": config.name})
+            self._idle_closing = True
+            self._notify_here(b"0")
+            if config.notifications and not config.notifications_local_only:
+                self.client.publish(config.state_topic, b"0", qos=0, retain=True)
+            self.client.disconnect()
         self._core.call_at(time.monotonic() + 1.0, self._tick)
 
     def _failed(self, error: str) -> None:
@@ -230,9 +264,17 @@ class Bridge:
         if self.stats.connected and not self._stopped:
             self._notify_here(b"0")
         self.stats.connected = self.stats.subscribed = False
-        self.stats.last_error = error
         self.link.close("the remote broker is away")
+        if self._idle_closing:  # start_type lazy: by choice, until messages wait again
+            self._idle_closing = False
+            self._wait_for_threshold()
+            return
+        self.stats.last_error = error
         if self._stopped:
+            return
+        if self.config.start_type == "once":
+            log.warning("bridge %s: %s; not reconnecting (start_type once)", self.config.name,
+                        error, extra={"event": "bridge", "bridge": self.config.name})
             return
         base, cap = self.config.restart_timeout
         delay = min(cap, base * 2 ** min(self._attempt, 16))
@@ -242,7 +284,8 @@ class Bridge:
             self._address_index += 1
         log.warning("bridge %s: %s; retrying in %.1f s", self.config.name, error, delay,
                     extra={"event": "bridge", "bridge": self.config.name})
-        self._core.call_at(time.monotonic() + delay, self._connect)
+        retry = self._wait_for_threshold if self.config.start_type == "lazy" else self._connect
+        self._core.call_at(time.monotonic() + delay, retry)
 
     # -- remote events ----------------------------------------------------------------------
 
@@ -258,6 +301,7 @@ class Bridge:
         self.stats.connected = True
         self.stats.connects += 1
         self.stats.last_error = ""
+        self._last_traffic = time.monotonic()
         log.info("bridge %s connected to %s:%d (%s)", self.config.name, client.host,
                  client.port, "resumed session" if flags.session_present else "new session",
                  extra={"event": "bridge", "bridge": self.config.name})
@@ -298,8 +342,13 @@ class Bridge:
     # -- between the two sides --------------------------------------------------------------
 
     def _from_local(self, packets: list[Packet]) -> None:
+        self._last_traffic = time.monotonic()
         for packet in packets:
             self.relay.from_local(packet)
+
+    def _from_remote(self, packet: Packet) -> None:
+        self._last_traffic = time.monotonic()
+        self.relay.from_remote(packet)
 
     def _to_local(self, packet: Packet) -> None:
         self.link.send(packet, time.monotonic())

@@ -20,6 +20,7 @@ BRIDGE_PROTOCOLS = (4, 5)
 # The bridge's QoS 1 messages in flight from its local session at once (and so held by the
 # remote side's client until acknowledged).
 DEFAULT_WINDOW = 20
+START_TYPES = ("automatic", "lazy", "once")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,6 +114,13 @@ class BridgeConfig:
     # False: back to the first address whenever the bridge reconnects; True: the next one.
     round_robin: bool = False
     window: int = DEFAULT_WINDOW
+    # mosquitto's start types: automatic (connect at start, reconnect after failures); lazy
+    # (connect once ``threshold`` messages wait for the remote broker, disconnect after
+    # ``idle_timeout`` seconds without a message either way); once (connect at start, never
+    # again after it ends).
+    start_type: str = "automatic"
+    idle_timeout: float = 60.0
+    threshold: int = 10
     # The bridge's state, "1" connected / "0" not, retained on notification_topic (default
     # $SYS/broker/connection/<client_id>/state) here and on the remote broker, where a will
     # sets it to "0" if the connection breaks (mosquitto's notifications).
@@ -142,6 +150,11 @@ class BridgeConfig:
         if not 0 < low <= high:
             raise ValueError(f"restart_timeout must be [base, cap] with 0 < base <= cap, not "
                              f"{list(self.restart_timeout)}")
+        if self.start_type not in START_TYPES:
+            raise ValueError(f"start_type must be one of {', '.join(START_TYPES)}, not "
+                             f"{self.start_type!r}")
+        if self.idle_timeout <= 0 or self.threshold < 1:
+            raise ValueError("idle_timeout must be above 0 and threshold at least 1")
         if not 1 <= self.window <= 65_535:
             raise ValueError(f"window must be from 1 to 65,535, not {self.window}")
         client_id = self.client_id or f"{self.name}.{platform.node()}"

@@ -137,7 +137,8 @@ _BRIDGE_TYPES: dict[str, Any] = {
     "clean_start": bool, "username": str | None, "password": str | None,
     "password_file": str | None, "keepalive": int, "try_private": bool, "round_robin": bool,
     "window": int, "notifications": bool, "notification_topic": str | None,
-    "notifications_local_only": bool}
+    "notifications_local_only": bool, "start_type": str, "idle_timeout": float,
+    "threshold": int}
 _TOPIC_TYPES: dict[str, Any] = {"pattern": str, "direction": str, "qos": int,
                                 "local_prefix": str, "remote_prefix": str}
 _TLS_TYPES: dict[str, Any] = {"cafile": str | None, "capath": str | None,

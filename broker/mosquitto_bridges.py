@@ -24,8 +24,6 @@ _IGNORED = {
     "local_username": "the bridge's side here is an in-process session, not a login",
     "local_password": "the bridge's side here is an in-process session, not a login",
     "local_cleansession": "the bridge's session here is always persistent",
-    "idle_timeout": "only start_type lazy uses it",
-    "threshold": "only start_type lazy uses it",
     "bridge_attempt_unsubscribe": "not supported",
     "bridge_max_packet_size": "not supported",
     "bridge_bind_address": "not supported",
@@ -79,12 +77,11 @@ class BridgeBlock:
                                   f"{value!r}")
             self.values["restart_timeout"] = (parts[0], parts[-1])
         elif option == "start_type":
-            if value not in ("automatic", "lazy", "once"):
-                raise ConfigError(f"{where}: start_type must be automatic, lazy or once, not "
-                                  f"{value!r}")
-            if value != "automatic":
-                self.warnings.append(f"{where}: start_type {value} is not supported: the "
-                                     "bridge starts with the broker and reconnects")
+            self.values["start_type"] = value
+        elif option == "idle_timeout":
+            self.values["idle_timeout"] = _number(where, option, value, float)
+        elif option == "threshold":
+            self.values["threshold"] = _number(where, option, value, int)
         elif option == "bridge_outgoing_retain":
             if not _bool(where, option, value):
                 self.warnings.append(f"{where}: bridge_outgoing_retain false is not "

@@ -35,6 +35,9 @@ notification_topic edge/state
 bridge_cafile /etc/ssl/ca.crt
 bridge_insecure true
 start_type lazy
+idle_timeout 120
+threshold 50
+bridge_outgoing_retain false
 topic sensors/# out 1 "" site7/
 topic cmd/# in 1 local/ site7/
 topic status both
@@ -59,7 +62,9 @@ def test_a_mosquitto_bridge_block(tmp_path: Path) -> None:
     assert (into.remote_filter, into.to_local("site7/cmd/x")) == ("site7/cmd/#", "local/cmd/x")
     assert (both.direction, both.qos) == ("both", 0)  # mosquitto's default QoS
     assert (single.local_filter, single.to_remote("here/door")) == ("here/door", "there/door")
-    assert any(":18: start_type lazy is not supported" in w for w in settings.warnings)
+    assert (bridge.start_type, bridge.idle_timeout, bridge.threshold) == ("lazy", 120.0, 50)
+    assert any(":21: bridge_outgoing_retain false is not supported" in w
+               for w in settings.warnings), settings.warnings
 
 
 def test_mosquitto_defaults(tmp_path: Path) -> None:
