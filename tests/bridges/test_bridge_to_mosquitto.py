@@ -4,6 +4,7 @@ nothing lost while the remote broker is down."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,16 +12,21 @@ from pathlib import Path
 import pytest
 
 from mqlite.broker import Broker
-from mqlite.broker.bridge_config import BridgeConfig, BridgeTopic
+from mqlite.broker.bridge_config import BridgeConfig, BridgeTLS, BridgeTopic
 from mqlite.protocol import Connack, ConnackReturnCode, Connect, ReasonCode
 
 from ..broker.helpers import PahoClient, RawClient, wait_until
 from ..broker_process import BrokerProcess
 from ..config.test_config_files import write
 from ..conftest import BrokerFactory
-from ..interop.mosquitto import TIMEOUT, require_mosquitto, start_mosquitto
+from ..interop.mosquitto import TIMEOUT, free_port, require_mosquitto, start_mosquitto
+from ..tls_certs import Certificates
+from .test_bridge_state import wait_listening
 
 require_mosquitto()
+
+# Started as root, mosquitto would switch to its own user, which cannot read a test's files.
+AS_ROOT = "user root\n" if os.geteuid() == 0 else ""
 
 
 @pytest.fixture
@@ -232,6 +238,60 @@ topics = [{{ pattern = "data/#", direction = "out", qos = 1 }}]
                 got.add(subscriber.message(timeout=20).payload)
             assert got == {b"%d" % n for n in range(300)}
             second.terminate()
+    finally:
+        process.terminate()
+        process.wait(TIMEOUT)
+
+
+def test_a_bridge_over_tls_with_a_client_certificate(
+        make_broker: BrokerFactory, tmp_path: Path, certificates: Certificates) -> None:
+    """The remote mosquitto asks for TLS and a client certificate: the bridge verifies the
+    server's against its CA and shows its own."""
+    port = free_port()
+    config = tmp_path / "tls.conf"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n{AS_ROOT}"
+                      f"cafile {certificates.ca}\ncertfile {certificates.server_cert}\n"
+                      f"keyfile {certificates.server_key}\nrequire_certificate true\n")
+    process = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port, process)
+        broker = make_broker(db=str(tmp_path / "mqlite.db"), bridges=[BridgeConfig(
+            name="edge", addresses=(f"localhost:{port}",), client_id="edge-7",
+            restart_timeout=(0.05, 0.2),
+            tls=BridgeTLS(cafile=str(certificates.ca), certfile=str(certificates.client_cert),
+                          keyfile=str(certificates.client_key)),
+            topics=(BridgeTopic(pattern="secure/#", direction="out", qos=1),))])
+        bridge = broker.bridges[0]
+        wait_until(lambda: bridge.stats.connected, what="the TLS bridge to connect")
+        local = PahoClient(broker.address, client_id="local")
+        local.connect()
+        local.publish("secure/x", b"over tls", qos=1)
+        wait_until(lambda: bridge.stats.sent == 1, what="the message across")
+    finally:
+        process.terminate()
+        process.wait(TIMEOUT)
+
+
+def test_a_bridge_refuses_a_server_its_ca_did_not_sign(
+        make_broker: BrokerFactory, tmp_path: Path, certificates: Certificates) -> None:
+    port = free_port()
+    config = tmp_path / "tls.conf"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n{AS_ROOT}"
+                      f"certfile {certificates.server_cert}\n"
+                      f"keyfile {certificates.server_key}\n")
+    process = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port, process)
+        broker = make_broker(db=str(tmp_path / "mqlite.db"), bridges=[BridgeConfig(
+            name="edge", addresses=(f"localhost:{port}",), restart_timeout=(0.05, 0.2),
+            tls=BridgeTLS(cafile=str(certificates.other_ca)),
+            topics=(BridgeTopic(pattern="secure/#", direction="out", qos=1),))])
+        stats = broker.bridges[0].stats
+        wait_until(lambda: "certificate verify failed" in stats.last_error,
+                   what="the verification to fail")
+        assert stats.connects == 0
     finally:
         process.terminate()
         process.wait(TIMEOUT)
