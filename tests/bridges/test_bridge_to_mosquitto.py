@@ -243,19 +243,27 @@ topics = [{{ pattern = "data/#", direction = "out", qos = 1 }}]
         process.wait(TIMEOUT)
 
 
+def start_tls_mosquitto(directory: Path, certificates: Certificates,
+                        extra: str = "") -> tuple[subprocess.Popen[bytes], int]:
+    """mosquitto with one TLS listener (the test CA's server certificate for localhost)."""
+    port = free_port()
+    config = directory / "tls.conf"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n{AS_ROOT}"
+                      f"certfile {certificates.server_cert}\n"
+                      f"keyfile {certificates.server_key}\n{extra}")
+    process = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    wait_listening(port, process)
+    return process, port
+
+
 def test_a_bridge_over_tls_with_a_client_certificate(
         make_broker: BrokerFactory, tmp_path: Path, certificates: Certificates) -> None:
     """The remote mosquitto asks for TLS and a client certificate: the bridge verifies the
     server's against its CA and shows its own."""
-    port = free_port()
-    config = tmp_path / "tls.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n{AS_ROOT}"
-                      f"cafile {certificates.ca}\ncertfile {certificates.server_cert}\n"
-                      f"keyfile {certificates.server_key}\nrequire_certificate true\n")
-    process = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process, port = start_tls_mosquitto(tmp_path, certificates, f"cafile {certificates.ca}\n"
+                                        "require_certificate true\n")
     try:
-        wait_listening(port, process)
         broker = make_broker(db=str(tmp_path / "mqlite.db"), bridges=[BridgeConfig(
             name="edge", addresses=(f"localhost:{port}",), client_id="edge-7",
             restart_timeout=(0.05, 0.2),
@@ -275,15 +283,8 @@ def test_a_bridge_over_tls_with_a_client_certificate(
 
 def test_a_bridge_refuses_a_server_its_ca_did_not_sign(
         make_broker: BrokerFactory, tmp_path: Path, certificates: Certificates) -> None:
-    port = free_port()
-    config = tmp_path / "tls.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n{AS_ROOT}"
-                      f"certfile {certificates.server_cert}\n"
-                      f"keyfile {certificates.server_key}\n")
-    process = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process, port = start_tls_mosquitto(tmp_path, certificates)
     try:
-        wait_listening(port, process)
         broker = make_broker(db=str(tmp_path / "mqlite.db"), bridges=[BridgeConfig(
             name="edge", addresses=(f"localhost:{port}",), restart_timeout=(0.05, 0.2),
             tls=BridgeTLS(cafile=str(certificates.other_ca)),
