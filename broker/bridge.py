@@ -3,14 +3,12 @@
 Two MQTT sessions and a relay between them, on the broker's thread. The local side is an
 in-process persistent session (:mod:`~mqlite.broker.local_link`) subscribed to the ``out``
 topics; the remote side is mqlite's own client, on paho's external-loop contract, its socket in
-the broker's selector, subscribed to the ``in`` topics. Nothing is acknowledged on one side
-before the other has it:
-
-each packet of a QoS 1/2 flow is passed across with its packet id (bridge_relay.py), so a
-message stays in the sending side's session until the other side has it, and QoS 2 stays
-exactly once. The local session is attached only while the remote connection is up: while it
-is down, what goes out waits in the store like any offline session's queue, and on each
-reconnect the local session sends again what it had in flight.
+the broker's selector, subscribed to the ``in`` topics. Each packet of a QoS 1/2 flow is passed
+across with its packet id (bridge_relay.py), so a message stays in the sending side's session
+until the other side has it, and QoS 2 stays exactly once. The local session is attached only
+while the remote connection is up: while it is down, what goes out waits in the store like any
+offline session's queue, and on each reconnect the local session sends again what it had in
+flight.
 
 Loops: the local subscriptions are No Local (the bridge's own messages from the remote side
 never go back out); the remote ones No Local and Retain As Published in MQTT 5, or the bridge
@@ -74,7 +72,6 @@ class Bridge:
         self._attempt = 0  # failed connects in a row, for the backoff
         self._address_index = 0
         self._keepalive_armed = False
-        self._window = config.window
         self._last_traffic = 0.0  # monotonic time of the last message either way
         self._idle_closing = False  # start_type lazy: disconnecting for want of traffic
         self.link = LocalLink(core, config.resolved_local_client_id, config.name,
