@@ -76,9 +76,10 @@ class Bridge:
         self._idle_closing = False  # start_type lazy: disconnecting for want of traffic
         self.link = LocalLink(core, config.resolved_local_client_id, config.name,
                               config.window, self._from_local, driver.call_soon)
-        self.relay = Relay(config.name, config.topics, config.protocol, self.stats,
-                           self._to_local, self._to_remote)
         self.client = self._make_client()
+        self.relay = Relay(config.name, config.topics, config.protocol, self.stats,
+                           self._to_local, self._to_remote, lambda: self.client.unsent_bytes,
+                           core.config.output_soft_limit)
 
     # -- the remote side's client -----------------------------------------------------------
 
@@ -91,7 +92,7 @@ class Bridge:
                         manual_ack=True)
         if config.try_private and not v5:
             client.enable_bridge_mode()
-        client.relay_set(self._from_remote)
+        client.relay_set(self._from_remote)  # self.relay exists before the first packet
         tls = config.tls
         if tls is not None:
             # The remote's certificate is always verified; insecure skips only the check

@@ -42,7 +42,8 @@ log = logging.getLogger("mqlite.broker")
 class Relay:
     def __init__(self, name: str, topics: tuple[BridgeTopic, ...], protocol: int,
                  stats: BridgeStats, to_local: Callable[[Packet], None],
-                 to_remote: Callable[[Packet], bool]) -> None:
+                 to_remote: Callable[[Packet], bool], remote_backlog: Callable[[], int],
+                 backlog_limit: int) -> None:
         self._name = name
         self._out = [topic for topic in topics if topic.outgoing]
         self._in = [topic for topic in topics if topic.incoming]
@@ -50,6 +51,11 @@ class Relay:
         self._stats = stats
         self._to_local = to_local
         self._to_remote = to_remote  # False: not connected, nothing sent
+        # Bytes written for the remote broker and not yet taken by it: QoS 0 messages out
+        # are dropped above backlog_limit (QoS 1/2 are bounded by the session's window), as a
+        # slow subscriber's are.
+        self._remote_backlog = remote_backlog
+        self._backlog_limit = backlog_limit
         # QoS 2 flows one side started that no topic carries (a subscription of an earlier
         # configuration, say): answered on that side, by their ids.
         self._ended_here: set[int] = set()
@@ -103,6 +109,9 @@ class Relay:
                     self._ended_here.add(packet_id)
                 self._to_local(Puback(packet_id=packet_id) if packet.qos == 1
                                else Pubrec(packet_id=packet_id))
+            return
+        if packet.qos == 0 and self._remote_backlog() > self._backlog_limit:
+            self._stats.dropped += 1
             return
         sent = self._to_remote(Publish(
             topic=topic.to_remote(packet.topic), payload=packet.payload, qos=packet.qos,

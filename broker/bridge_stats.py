@@ -20,7 +20,8 @@ class BridgeStats:
         self.connects = 0  # successful connections to the remote broker
         self.sent = 0  # messages published to the remote broker (acknowledged if QoS 1)
         self.received = 0  # messages from the remote broker, published here
-        self.dropped = 0  # QoS 0 messages out while the remote side was down
+        # QoS 0 messages out dropped: the remote side was down, or not reading fast enough
+        self.dropped = 0
         self.last_error = ""
 
     def view(self, queued: int) -> dict[str, Any]:

@@ -304,6 +304,11 @@ class Client(ClientCallbacks):
     def socket(self) -> Any:
         return self._sock
 
+    @property
+    def unsent_bytes(self) -> int:
+        """Bytes queued for the socket and not yet written (what a slow peer lets pile up)."""
+        return len(self._session.out)
+
     def want_write(self) -> bool:
         return bool(self._session.out) or transport.unsent(self._sock)
 
