@@ -24,9 +24,8 @@ def deliver(broker: BrokerServices, session: Session, message: Message, *, qos: 
     """Send, put in flight or queue one message for ``session``; the session if its queue is
     now congested (see RouteResult)."""
     hooks = broker.hooks
-    if hooks.checks_access and session.client_id not in broker.sessions.internal and \
-            not hooks.allowed(broker.sessions.client_info_of(session), message.topic,
-                              Access.READ):
+    if hooks.checks_access and not hooks.allowed(broker.sessions.client_info_of(session),
+                                                 message.topic, Access.READ):
         broker.stats.dropped[ACL] += 1
         return None  # a delivery the session may not read is skipped
     conn = session.connection
@@ -143,8 +142,7 @@ def start_flight(broker: BrokerServices, session: Session, conn: Connection, del
         journal.delivery_ended(session, delivery.seq, promise=False)
         return
     hooks = broker.hooks
-    if hooks.checks_access and not promise and \
-            session.client_id not in broker.sessions.internal and not hooks.allowed(
+    if hooks.checks_access and not promise and not hooks.allowed(
             broker.sessions.client_info_of(session), delivery.message.topic, Access.READ):
         # From the queue: checked again now the client is known (a restored session's
         # deliveries were queued before it came back).

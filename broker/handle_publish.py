@@ -81,8 +81,7 @@ def handle_publish(context: Context, packet: Publish) -> None:
     if hooks.active:
         info = conn.who()
         assert message is not None
-        if hooks.checks_access and info.client_id not in broker.sessions.internal and \
-                not hooks.allowed(info, topic, Access.WRITE):
+        if hooks.checks_access and not hooks.allowed(info, topic, Access.WRITE):
             # Refused: MQTT 5 says so (a refusing PUBREC ends the QoS 2 flow); MQTT 3.1.x
             # cannot, and a QoS 0 message is simply dropped.
             stats.dropped[ACL] += 1

@@ -54,9 +54,8 @@ def handle_subscribe(context: Context, packet: Subscribe) -> None:
         is_new = topic_filter not in session.subscriptions
         if failure is None and is_new and len(session.subscriptions) >= config.max_subscriptions:
             failure = (ReasonCode.QUOTA_EXCEEDED, f"over {config.max_subscriptions} subscriptions")
-        if (failure is None and hooks.checks_access
-                and info.client_id not in broker.sessions.internal
-                and not hooks.allowed(info, topic_filter, Access.READ)):
+        if failure is None and hooks.checks_access and not hooks.allowed(info, topic_filter,
+                                                                         Access.READ):
             failure = (ReasonCode.NOT_AUTHORIZED, "not authorized (access hook)")
         if failure is not None:
             if conn.version == 3:  # MQTT 3.1 has no failure return code

@@ -65,7 +65,8 @@ class LocalLink:
         self._post = post
         self._waiting: list[Packet] = []
         self.conn: Connection | None = None
-        core.sessions.internal.add(client_id)
+        core.sessions.internal.add(client_id)  # no client may take it
+        core.hooks.trusted.add(client_id)  # what it carries passes the access checks
 
     def open(self, now: float) -> None:
         """Attach the session (resending what it had in flight, then its queue)."""

@@ -39,8 +39,7 @@ class SessionRegistry(Mapping[str, Session]):
     def __init__(self, broker: BrokerServices, timers: TimerHeap) -> None:
         self.by_id: dict[str, Session] = {}
         # The client ids of in-process sessions (bridges' local sides): no client may take
-        # them, and the hooks' access checks do not apply to them (the operator configured
-        # what a bridge carries; mosquitto's bridges pass its ACLs too).
+        # them (the hooks trust them too: Hooks.trusted).
         self.internal: set[str] = set()
         self._broker = broker
         self._timers = timers

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mqlite.broker import Broker
+from mqlite.broker import Access, Broker, ClientInfo, Hook
 from mqlite.broker.bridge_config import BridgeConfig, BridgeTLS, BridgeTopic
 from mqlite.protocol import Connack, ConnackReturnCode, Connect, ReasonCode
 
@@ -19,9 +19,14 @@ from ..broker.helpers import PahoClient, RawClient, wait_until
 from ..broker_process import BrokerProcess
 from ..config.test_config_files import write
 from ..conftest import BrokerFactory
-from ..interop.mosquitto import TIMEOUT, free_port, require_mosquitto, start_mosquitto
+from ..interop.mosquitto import (
+    TIMEOUT,
+    free_port,
+    require_mosquitto,
+    start_mosquitto,
+    wait_listening,
+)
 from ..tls_certs import Certificates
-from .test_bridge_state import wait_listening
 
 require_mosquitto()
 
@@ -296,3 +301,37 @@ def test_a_bridge_refuses_a_server_its_ca_did_not_sign(
     finally:
         process.terminate()
         process.wait(TIMEOUT)
+
+
+class DenyBridges(Hook):
+    """An ACL that names no bridge: it refuses every client id starting with "local."."""
+
+    def on_acl_check(self, client: ClientInfo, topic: str, access: Access) -> bool:
+        return not client.client_id.startswith("local.")
+
+
+def test_the_bridges_session_passes_the_access_checks(
+        make_broker: BrokerFactory, tmp_path: Path,
+        mosquitto: tuple[subprocess.Popen[bytes], int]) -> None:
+    """What a bridge carries is the operator's configuration: an access hook that knows
+    nothing of it refuses neither what it takes out nor what it brings in."""
+    _, port = mosquitto
+    config = BridgeConfig(name="edge", addresses=(f"127.0.0.1:{port}",), client_id="edge-7",
+                          restart_timeout=(0.05, 0.2),
+                          topics=(BridgeTopic(pattern="up/#", direction="out", qos=1),
+                                  BridgeTopic(pattern="down/#", direction="in", qos=1)))
+    broker = make_broker(db=str(tmp_path / "mqlite.db"), bridges=[config],
+                         hooks=[DenyBridges()])
+    bridge = broker.bridges[0]
+    wait_until(lambda: bridge.stats.connected and bridge.stats.subscribed,
+               what="the bridge to connect and subscribe")
+    remote = PahoClient(("127.0.0.1", port), client_id="remote")
+    remote.connect()
+    remote.subscribe("up/#", 1)
+    local = PahoClient(broker.address, client_id="local-client")
+    local.connect()
+    local.subscribe("down/#", 1)
+    local.publish("up/x", b"out", qos=1)
+    assert remote.message().payload == b"out"
+    remote.publish("down/y", b"in", qos=1)
+    assert local.message().payload == b"in"
