@@ -40,7 +40,7 @@ from mqlite.protocol import Packet, Subscribe, Subscription, Unsubscribe
 
 from .bridge_config import BridgeConfig, split_address
 from .bridge_relay import Relay
-from .bridge_stats import BridgeStats
+from .bridge_stats import BridgeStats, waiting
 from .config import NEVER_EXPIRES
 from .core import BrokerCore
 from .local_link import LocalLink
@@ -119,7 +119,7 @@ class Bridge:
         connected yet) and connect."""
         self._attach_local(self.config.window)
         self.link.close("waiting for the remote broker")
-        self._notify_here(b"0")
+        self._notify(b"0")
         config = self.config
         if config.notifications and not config.notifications_local_only:
             self.client.will_set(config.state_topic, b"0", qos=1, retain=True)
@@ -129,9 +129,7 @@ class Bridge:
             self._connect()
 
     def _waiting(self) -> int:
-        """Messages the local session holds for the remote broker (queued or in flight)."""
-        session = self._core.sessions.get(self.link.client_id)
-        return session.queued + len(session.inflight) if session is not None else 0
+        return waiting(self._core.sessions.get(self.link.client_id))
 
     def _wait_for_threshold(self) -> None:
         """start_type lazy: connect once ``threshold`` messages wait (checked each second)."""
@@ -149,23 +147,24 @@ class Bridge:
         """Say goodbye to the remote broker (DISCONNECT: it discards the will) and detach the
         local session; what is queued stays in the store for the next start."""
         self._stopped = True
-        config = self.config
         if self.stats.connected:
-            self._notify_here(b"0")
-            if config.notifications and not config.notifications_local_only:
-                # A DISCONNECT discards the will: the state is set by hand, just before.
-                self.client.publish(config.state_topic, b"0", qos=0, retain=True)
+            self._notify(b"0")
         if self.client.socket() is not None:
             self.client.disconnect()
             self.client.loop_write()
         self.link.close("the broker is stopping")
 
-    def _notify_here(self, state: bytes) -> None:
-        """The bridge's state, retained on its notification topic in this broker."""
-        if self.config.notifications:
-            self._core.publish(Message(topic=self.config.state_topic, payload=state, qos=1,
-                                       retain=True, origin=self.link.client_id),
-                               time.monotonic())
+    def _notify(self, state: bytes) -> None:
+        """The bridge's state, retained on its notification topic in this broker and, while
+        connected (unless notifications_local_only), on the remote one: a DISCONNECT there
+        discards the will, so a chosen disconnect sets "0" by hand, just before."""
+        config = self.config
+        if not config.notifications:
+            return
+        self._core.publish(Message(topic=config.state_topic, payload=state, qos=1,
+                                   retain=True, origin=self.link.client_id), time.monotonic())
+        if self.stats.connected and not config.notifications_local_only:
+            self.client.publish(config.state_topic, state, qos=0, retain=True)
 
     def _attach_local(self, receive_maximum: int) -> None:
         """The remote side is up: attach the local session (it sends again what it had in
@@ -251,17 +250,16 @@ class Bridge:
                      config.name, config.idle_timeout,
                      extra={"event": "bridge", "bridge": config.name})
             self._idle_closing = True
-            self._notify_here(b"0")
-            if config.notifications and not config.notifications_local_only:
-                self.client.publish(config.state_topic, b"0", qos=0, retain=True)
+            self._notify(b"0")
             self.client.disconnect()
         self._core.call_at(time.monotonic() + 1.0, self._tick)
 
     def _failed(self, error: str) -> None:
         """A connect failed or the connection ended: try again after the backoff."""
-        if self.stats.connected and not self._stopped:
-            self._notify_here(b"0")
+        was_connected = self.stats.connected
         self.stats.connected = self.stats.subscribed = False
+        if was_connected and not (self._stopped or self._idle_closing):  # those said so
+            self._notify(b"0")
         self.link.close("the remote broker is away")
         if self._idle_closing:  # start_type lazy: by choice, until messages wait again
             self._idle_closing = False
@@ -311,11 +309,7 @@ class Bridge:
                     qos=t.qos, noLocal=True, retainAsPublished=True)) for t in incoming])
             else:
                 client.subscribe([(t.remote_filter, t.qos) for t in incoming])
-        config = self.config
-        if config.notifications:
-            self._notify_here(b"1")
-            if not config.notifications_local_only:
-                client.publish(config.state_topic, b"1", qos=0, retain=True)
+        self._notify(b"1")
         receive_maximum = getattr(properties, "ReceiveMaximum", None) or 65_535
         self._attach_local(int(receive_maximum))
 

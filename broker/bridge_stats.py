@@ -3,7 +3,10 @@ bridge (bridge.py) and read off the core without importing the bridge."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .session import Session
 
 
 class BridgeStats:
@@ -30,3 +33,8 @@ class BridgeStats:
                 "connects": self.connects, "messages_sent": self.sent,
                 "messages_received": self.received, "messages_dropped": self.dropped,
                 "queued_messages": queued, "last_error": self.last_error}
+
+
+def waiting(session: Session | None) -> int:
+    """What a bridge's session here holds for the remote broker: queued or in flight."""
+    return session.queued + len(session.inflight) if session is not None else 0

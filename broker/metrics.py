@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from heapq import nlargest
 from typing import Any, Protocol
 
+from .bridge_stats import waiting
 from .connection import CONNECTED, Connection
 from .core import BrokerCore
 from .listeners import Listener
@@ -72,15 +73,11 @@ def snapshot(broker: RunningBroker) -> dict[str, Any]:
         "store_syncs": getattr(store, "wal_syncs", 0),
         "store_commit_seconds": _histogram(getattr(store, "commit_seconds", None)),
         "loop_turn_seconds": _histogram(stats.loop_turn_seconds),
-        "bridges": [stats.view(_queued(core, stats.local_client_id))
+        "bridges": [stats.view(waiting(core.sessions.get(stats.local_client_id)))
                     for stats in core.bridges.values()],
         "process": process(),
     }
 
-
-def _queued(core: BrokerCore, client_id: str) -> int:
-    session = core.sessions.get(client_id)
-    return session.queued + len(session.inflight) if session is not None else 0
 
 
 def _histogram(histogram: Histogram | None) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import math
 from importlib.metadata import version as package_version
 from typing import Protocol
 
-from .bridge_stats import BridgeStats
+from .bridge_stats import BridgeStats, waiting
 from .message import Message
 from .process_stats import memory
 from .routing import route
@@ -99,14 +99,13 @@ class SysTree:
         for reason, count in stats.dropped.items():
             values[f"mqlite/dropped/{reason}"] = str(count)
         for name, bridge in core.bridges.items():
-            session = core.sessions.get(bridge.local_client_id)
-            waiting = session.queued + len(session.inflight) if session is not None else 0
+            held = waiting(core.sessions.get(bridge.local_client_id))
             prefix = f"mqlite/bridges/{name}"
             values[f"{prefix}/connected"] = "1" if bridge.connected else "0"
             values[f"{prefix}/messages/sent"] = str(bridge.sent)
             values[f"{prefix}/messages/received"] = str(bridge.received)
             values[f"{prefix}/messages/dropped"] = str(bridge.dropped)
-            values[f"{prefix}/messages/queued"] = str(waiting)
+            values[f"{prefix}/messages/queued"] = str(held)
         self._update_loads(counters, now)
         for name, value in self._loads.items():
             values[f"load/{name}"] = f"{value:.2f}"
