@@ -114,21 +114,15 @@ def load_toml(path: str) -> FileSettings:
 def _listener(path: str, text: str, index: int, table: dict[str, Any]) -> ListenerConfig:
     values: dict[str, Any] = {}
     for key, value in table.items():
-        where = f"{path}:{_line_of(text, 'listeners', index, key)}"
-        kind = LISTENER_TYPES.get(key)
-        if kind is None:
-            raise ConfigError(f"{where}: unknown key {key!r} in [[listeners]] number "
-                              f"{index + 1}")
-        try:
-            values[key] = check_type(value, kind)
-        except TypeError as exc:
-            raise ConfigError(f"{where}: {key} must be {exc}, not {value!r} (in [[listeners]] "
-                              f"number {index + 1})") from None
+        line = f"{path}:{_line_of(text, 'listeners', index, key)}"
+        values.update(_typed({key: value}, LISTENER_TYPES, line,
+                             f"[[listeners]] number {index + 1}"))
     try:
         return ListenerConfig(**values)
     except ValueError as exc:
-        line = _line_of(text, "listeners", index, None)
-        raise ConfigError(f"{path}:{line}: [[listeners]] number {index + 1}: {exc}") from None
+        header = _line_of(text, "listeners", index, None)
+        raise ConfigError(f"{path}:{header}: [[listeners]] number {index + 1}: {exc}") \
+            from None
 
 
 # A bridge's keys and their types; topics, tls and restart_timeout are read by _bridge.

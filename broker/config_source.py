@@ -33,3 +33,10 @@ def read_text(path: str) -> str:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path} is not UTF-8 text: {exc}") from None
+
+
+def conf_bool(where: str, option: str, value: str) -> bool:
+    """A mosquitto.conf boolean: ``true`` or ``false``, nothing else."""
+    if value in ("true", "false"):
+        return value == "true"
+    raise ConfigError(f"{where}: {option} must be true or false, not {value!r}")

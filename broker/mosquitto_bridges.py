@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from .bridge_config import BridgeConfig, BridgeTLS, BridgeTopic
-from .config_source import ConfigError
+from .config_source import ConfigError, conf_bool
 
 _PROTOCOLS = {"mqttv311": 4, "mqttv50": 5}
 _STRINGS = {"remote_clientid": "client_id", "local_clientid": "local_client_id",
@@ -63,11 +63,11 @@ class BridgeBlock:
         elif option in _STRINGS:
             self.values[_STRINGS[option]] = value
         elif option in _BOOLS:
-            self.values[_BOOLS[option]] = _bool(where, option, value)
+            self.values[_BOOLS[option]] = conf_bool(where, option, value)
         elif option in _TLS:
             self.tls[_TLS[option]] = value
         elif option == "bridge_insecure":
-            self.tls["insecure"] = _bool(where, option, value)
+            self.tls["insecure"] = conf_bool(where, option, value)
         elif option == "keepalive_interval":
             self.values["keepalive"] = _number(where, option, value, int)
         elif option == "restart_timeout":
@@ -83,7 +83,7 @@ class BridgeBlock:
         elif option == "threshold":
             self.values["threshold"] = _number(where, option, value, int)
         elif option == "bridge_outgoing_retain":
-            if not _bool(where, option, value):
+            if not conf_bool(where, option, value):
                 self.warnings.append(f"{where}: bridge_outgoing_retain false is not "
                                      "supported: retain flags go out as published")
         else:
@@ -122,12 +122,6 @@ def _topic(where: str, value: str) -> BridgeTopic:
         return BridgeTopic(**fields)
     except ValueError as exc:
         raise ConfigError(f"{where}: topic: {exc}") from None
-
-
-def _bool(where: str, option: str, value: str) -> bool:
-    if value in ("true", "false"):
-        return value == "true"
-    raise ConfigError(f"{where}: {option} must be true or false, not {value!r}")
 
 
 def _number(where: str, option: str, value: str, kind: type[int] | type[float]) -> Any:

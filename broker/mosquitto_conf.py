@@ -17,7 +17,7 @@ from typing import Any
 
 from mqlite.protocol import PROTOCOL_MAX_PACKET_SIZE
 
-from .config_source import ConfigError, FileSettings, read_text
+from .config_source import ConfigError, FileSettings, conf_bool, read_text
 from .listener_config import ListenerConfig
 from .mosquitto_bridges import BridgeBlock
 
@@ -102,7 +102,7 @@ class _Reader:
             self.target()[option] = value
             return
         if option in _LISTENER_BOOLS:
-            self.target()[option] = _bool(where, option, value)
+            self.target()[option] = conf_bool(where, option, value)
             return
         handler = getattr(self, f"_{option}", None)
         if handler is not None:
@@ -201,10 +201,10 @@ class _Reader:
         self.settings.values["max_memory_queued_bytes"] = size
 
     def _queue_qos0_messages(self, where: str, value: str) -> None:
-        self.settings.values["queue_qos0"] = _bool(where, "queue_qos0_messages", value)
+        self.settings.values["queue_qos0"] = conf_bool(where, "queue_qos0_messages", value)
 
     def _retain_available(self, where: str, value: str) -> None:
-        self.settings.values["retain_available"] = _bool(where, "retain_available", value)
+        self.settings.values["retain_available"] = conf_bool(where, "retain_available", value)
 
     def _max_qos(self, where: str, value: str) -> None:
         self.settings.values["max_qos"] = _int(where, "max_qos", value)
@@ -223,11 +223,11 @@ class _Reader:
                                                   * _UNIT_SECONDS[match.group(2)])
 
     def _upgrade_outgoing_qos(self, where: str, value: str) -> None:
-        self.settings.values["upgrade_outgoing_qos"] = _bool(where, "upgrade_outgoing_qos",
+        self.settings.values["upgrade_outgoing_qos"] = conf_bool(where, "upgrade_outgoing_qos",
                                                              value)
 
     def _allow_zero_length_clientid(self, where: str, value: str) -> None:
-        self.settings.values["allow_zero_length_clientid"] = _bool(
+        self.settings.values["allow_zero_length_clientid"] = conf_bool(
             where, "allow_zero_length_clientid", value)
 
     def _message_size_limit(self, where: str, value: str) -> None:
@@ -245,7 +245,7 @@ class _Reader:
             self.settings.values[option] = value
 
     def _allow_anonymous(self, where: str, value: str) -> None:
-        self._security("allow_anonymous", _bool(where, "allow_anonymous", value))
+        self._security("allow_anonymous", conf_bool(where, "allow_anonymous", value))
 
     def _password_file(self, where: str, value: str) -> None:
         self._security("password_file", value)
@@ -254,11 +254,11 @@ class _Reader:
         self._security("acl_file", value)
 
     def _per_listener_settings(self, where: str, value: str) -> None:
-        self.per_listener = _bool(where, "per_listener_settings", value)
+        self.per_listener = conf_bool(where, "per_listener_settings", value)
         self.settings.values["per_listener_settings"] = self.per_listener
 
     def _persistence(self, where: str, value: str) -> None:
-        self.persistence = _bool(where, "persistence", value)
+        self.persistence = conf_bool(where, "persistence", value)
 
     def _persistence_location(self, where: str, value: str) -> None:
         self.location = value
@@ -267,7 +267,7 @@ class _Reader:
         self.file = value
 
     def _connection_messages(self, where: str, value: str) -> None:
-        self.settings.values["connection_messages"] = _bool(where, "connection_messages", value)
+        self.settings.values["connection_messages"] = conf_bool(where, "connection_messages", value)
 
     def _log_dest(self, where: str, value: str) -> None:
         kind, _, rest = value.partition(" ")
@@ -332,12 +332,6 @@ def _int(where: str, option: str, value: str) -> int:
         return int(value)
     except ValueError:
         raise ConfigError(f"{where}: {option} must be a whole number, not {value!r}") from None
-
-
-def _bool(where: str, option: str, value: str) -> bool:
-    if value in ("true", "false"):
-        return value == "true"
-    raise ConfigError(f"{where}: {option} must be true or false, not {value!r}")
 
 
 def load_mosquitto_conf(path: str) -> FileSettings:
