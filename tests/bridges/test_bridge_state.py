@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -15,7 +14,13 @@ import pytest
 from mqlite.broker.bridge_config import BridgeConfig, BridgeTopic
 
 from ..broker.helpers import PahoClient, wait_until
-from ..interop.mosquitto import TIMEOUT, free_port, require_mosquitto, start_mosquitto
+from ..interop.mosquitto import (
+    TIMEOUT,
+    free_port,
+    require_mosquitto,
+    start_mosquitto,
+    wait_listening,
+)
 from ..monitoring.http_helpers import get_json, start
 from ..monitoring.test_metrics import scrape
 
@@ -118,17 +123,6 @@ def test_a_refused_bridge_is_retried_after_its_backoff(tmp_path: Path,
 def _retries(caplog: pytest.LogCaptureFixture) -> list[float]:
     return [float(match[1]) for record in caplog.records
             if (match := re.search(r"retrying in (\d+\.\d) s", record.getMessage()))]
-
-
-def wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            assert process.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)  # polling for a process's listening socket; nothing to wait on
 
 
 def test_start_type_lazy_connects_at_the_threshold_and_leaves_when_idle(

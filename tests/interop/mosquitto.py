@@ -36,12 +36,18 @@ def start_mosquitto(directory: Path, extra_config: str = "",
     config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n{extra_config}")
     process = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
+    wait_listening(port, process)
+    return process, port
+
+
+def wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
+    """Until ``process`` (a broker) accepts connections on ``port``."""
     deadline = time.monotonic() + TIMEOUT
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process, port
+            return
         except OSError:
-            assert process.poll() is None, "mosquitto exited"
-            assert time.monotonic() < deadline, "mosquitto did not start listening"
+            assert process.poll() is None, "the broker exited"
+            assert time.monotonic() < deadline, "the broker did not start listening"
             time.sleep(0.05)  # polling for a process's listening socket; nothing to wait on
