@@ -167,9 +167,8 @@ class Bridge:
             self.client.publish(config.state_topic, state, qos=0, retain=True)
 
     def _attach_local(self, receive_maximum: int) -> None:
-        """The remote side is up: attach the local session (it sends again what it had in
-        flight), its window no wider than the remote broker takes, and set its
-        subscriptions to the out topics."""
+        """Attach the local session (it sends again what it had in flight), its window no
+        wider than the remote broker takes, and set its subscriptions to the out topics."""
         now = time.monotonic()
         self.link.window = min(self.config.window, receive_maximum)
         self.link.open(now)
@@ -219,7 +218,7 @@ class Bridge:
         """On its own thread: the blocking connect, handed back to the loop."""
         try:
             sock = self.client.open_socket()
-        except (OSError, ssl.SSLError) as exc:
+        except OSError as exc:  # ssl.SSLError is one
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             error = f"cannot connect to {address}: {reason}"
             self._driver.call_soon(lambda: self._failed(error))
