@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from mqlite.protocol import DEFAULT_MAX_TOPIC_LEVELS, PROTOCOL_MAX_PACKET_SIZE
 
 from .bridge_config import BridgeConfig
+from .cluster_config import ClusterConfig
 from .listener_config import ListenerConfig
 
 NEVER_EXPIRES = 0xFFFF_FFFF  # MQTT 5 session expiry interval meaning "never"
@@ -21,6 +22,8 @@ class BrokerConfig:
     listeners: list[ListenerConfig] = field(default_factory=list)
     # Connections to other brokers, each carrying its topics in or out (see bridge.py).
     bridges: list[BridgeConfig] = field(default_factory=list)
+    # Cluster mode: this broker is one node of several sharing a Redis (see cluster.py).
+    cluster: ClusterConfig | None = None
     # Largest packet accepted from a client, fixed header included (advertised to MQTT 5
     # clients as Maximum Packet Size). A CONNECT may not be larger than connect_packet_limit.
     max_packet_size: int = 1024 * 1024

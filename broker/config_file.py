@@ -17,6 +17,7 @@ import typing
 from typing import Any
 
 from .bridge_config import BridgeConfig, BridgeTLS, BridgeTopic
+from .cluster_config import ClusterConfig
 from .config import BrokerConfig
 from .config_source import ConfigError, FileSettings, read_text
 from .listener_config import ListenerConfig
@@ -52,7 +53,8 @@ def _field_types(cls: type) -> dict[str, Any]:
 
 
 BROKER_TYPES = {name: kind for name, kind in _field_types(BrokerConfig).items()
-                if name not in ("listeners", "bridges")}
+                if name not in ("listeners", "bridges", "cluster")}
+CLUSTER_TYPES = _field_types(ClusterConfig)
 LISTENER_TYPES = _field_types(ListenerConfig)
 DAEMON_TYPES: dict[str, Any] = {"db": str, "sync": str, "log_level": str, "log_dest": str,
                                 "log_file": str | None, "log_format": str,
@@ -98,8 +100,15 @@ def load_toml(path: str) -> FileSettings:
                 else:
                     settings.bridges.append(_bridge(path, text, index, table))
             continue
-        kind = BROKER_TYPES.get(key) or DAEMON_TYPES.get(key)
         where = f"{path}:{_line_of(text, None, 0, key)}"
+        if key == "cluster":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: cluster must be a [cluster] table")
+            settings.cluster = _typed(value, CLUSTER_TYPES,
+                                      f"{path}:{_line_of(text, 'cluster', 0, None)}",
+                                      "[cluster]")
+            continue
+        kind = BROKER_TYPES.get(key) or DAEMON_TYPES.get(key)
         if kind is None:
             if isinstance(value, dict):
                 raise ConfigError(f"{where}: unknown table [{key}]")

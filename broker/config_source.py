@@ -22,6 +22,8 @@ class FileSettings:
     values: dict[str, Any] = field(default_factory=dict)
     listeners: list[ListenerConfig] = field(default_factory=list)
     bridges: list[BridgeConfig] = field(default_factory=list)
+    # The [cluster] table's keys (ClusterConfig fields), if it has one.
+    cluster: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
 
 

@@ -58,6 +58,7 @@ class Connection:
         "deadline",
         "deadline_check",
         "dirty",
+        "engine_holds",
         "held",
         "inbound_aliases",
         "keepalive",
@@ -123,6 +124,8 @@ class Connection:
         self.keepalive = 0
         # Its refusal is held back (repeated authentication failures): its input is ignored.
         self.held = False
+        # Cluster mode: its output waits for Redis to confirm this many turns' writes.
+        self.engine_holds = 0
         self.close_reason = ""
         # An MQTT 5 enhanced authentication in progress (at CONNECT, or re-authenticating).
         self.auth_exchange: Exchange | None = None

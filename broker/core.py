@@ -7,7 +7,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from mqlite.protocol import (
     Auth,
@@ -60,6 +61,9 @@ from .subscriptions import SubscriptionIndex
 from .sys_tree import SysTree
 from .timers import TimerHeap
 
+if TYPE_CHECKING:
+    from .cluster import ClusterNode
+
 log = logging.getLogger("mqlite.broker")
 
 # Seconds a congested session may go without completing a delivery and still pause its
@@ -100,6 +104,10 @@ class BrokerCore:
         self.started = time.monotonic()
         self._last_drop_log = 0.0
         self.sys_tree = SysTree(self)
+        # Cluster mode's node (set by the Broker once the loop exists), or None.
+        self.cluster: ClusterNode | None = None
+        if config.cluster is not None:
+            self.index.watch_routes()  # counted from the restored sessions on
         # Each bridge's counters, by name (the bridges themselves belong to the server).
         self.bridges: dict[str, BridgeStats] = {}
         # Why the last commit failed, until one succeeds (reported by /health).
@@ -177,23 +185,29 @@ class BrokerCore:
         ``conn`` is not read meanwhile, and ``then(allowed, now)`` runs on the loop's thread
         when the answer comes (not at all if the connection is gone by then)."""
         def answered(allowed: bool) -> None:
-            if self.paused.pop(conn, conn) is not None or not conn.open:
-                return  # closed meanwhile (or its connect timeout answered for it)
-            self.handled.add(conn)
-            try:
-                then(allowed, time.monotonic())
-            except StoreWriteError:
-                raise  # the loop's turn handles it, as for any packet
-            except Exception:  # a bug must cost this connection, never the broker
-                log.exception("internal error finishing the CONNECT from %s", conn.peer)
-                self.drop(conn, "internal error", ReasonCode.IMPLEMENTATION_SPECIFIC_ERROR)
-                return
-            self._arm_keepalive(conn)
+            self.resume_connect(conn, partial(then, allowed))
 
         allowed = self.authenticator.ask(client, password, answered)
         if allowed is None:
             self.paused[conn] = None
         return allowed
+
+    def wait_connect(self, conn: Connection) -> None:
+        self.paused[conn] = None
+
+    def resume_connect(self, conn: Connection, then: Callable[[float], None]) -> None:
+        if self.paused.pop(conn, conn) is not None or not conn.open:
+            return  # closed meanwhile (or its connect timeout answered for it)
+        self.handled.add(conn)
+        try:
+            then(time.monotonic())
+        except StoreWriteError:
+            raise  # the loop's turn handles it, as for any packet
+        except Exception:  # a bug must cost this connection, never the broker
+            log.exception("internal error finishing the CONNECT from %s", conn.peer)
+            self.drop(conn, "internal error", ReasonCode.IMPLEMENTATION_SPECIFIC_ERROR)
+            return
+        self._arm_keepalive(conn)
 
     def _arm_keepalive(self, conn: Connection) -> None:
         checked_at = self.deadlines.checked_at(conn)
@@ -275,6 +289,8 @@ class BrokerCore:
                 self.journal.retained(message)
             elif self.retained.delete(message.topic):
                 self.journal.retained_deleted(message.topic, promise=message.qos > 0)
+        if self.cluster is not None:
+            return self.cluster.publish(message, now)
         return route(self, message, now)
 
     def count_drop(self, client_id: str | None, why: str, message: Message | None,
@@ -318,6 +334,8 @@ class BrokerCore:
             raise
         if self.settling:
             settle(self)
+        if self.cluster is not None:
+            self.cluster.flush()  # the turn's Redis writes, after its own commit
         if changes and self.store_error is not None:
             self.store_error = None  # stored again: the store has recovered
 

@@ -165,6 +165,30 @@ def _refuse_failed_authentication(broker: BrokerServices, conn: Connection,
 
 
 def _admit(broker: BrokerServices, conn: Connection, admission: _Admission, now: float) -> None:
+    """Cluster mode: the client id is claimed cluster-wide first (see cluster_claims.py)."""
+    cluster = broker.cluster
+    if cluster is None:
+        _open_session(broker, conn, admission, now)
+        return
+    if not cluster.available:
+        _refuse(broker, conn, ConnackReturnCode.SERVER_UNAVAILABLE,
+                ReasonCode.SERVER_UNAVAILABLE, "the cluster's Redis is unavailable")
+        return
+    cluster.claim(conn, admission.info.client_id,
+                  partial(_claimed, broker, conn, admission))
+
+
+def _claimed(broker: BrokerServices, conn: Connection, admission: _Admission,
+             claimed: bool, now: float) -> None:
+    if claimed:
+        _open_session(broker, conn, admission, now)
+    else:
+        _refuse(broker, conn, ConnackReturnCode.SERVER_UNAVAILABLE,
+                ReasonCode.SERVER_UNAVAILABLE, "the cluster's Redis is unavailable")
+
+
+def _open_session(broker: BrokerServices, conn: Connection, admission: _Admission,
+                  now: float) -> None:
     """CONNACK: the session is taken over, started afresh or resumed."""
     config = broker.config
     packet, info = admission.packet, admission.info

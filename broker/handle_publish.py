@@ -90,6 +90,16 @@ def handle_publish(context: Context, packet: Publish) -> None:
             return
         if hooks.rewrites:
             message = hooks.publish(info, message)
+    cluster = broker.cluster
+    if (cluster is not None and qos and not cluster.available
+            and cluster.needs_remote(topic, packet.retain)):
+        # Fail closed: another node's subscribers (or the cluster's retained messages) cannot
+        # be reached, so it is not acknowledged; MQTT 3.1.1 can only be disconnected.
+        if conn.version == 5:
+            _acknowledge(broker, conn, packet, ReasonCode.UNSPECIFIED_ERROR)
+        else:
+            broker.drop(conn, "the cluster's Redis is unavailable")
+        return
     if (message is not None and qos and config.queue_overflow == "reject"
             and conn.version == 5 and (full := overflowing(broker, message)) is not None):
         # Refused before anyone gets it, so that the publisher's retry is no duplicate.
@@ -110,6 +120,8 @@ def handle_publish(context: Context, packet: Publish) -> None:
         stats.dropped[NO_SUBSCRIBERS] += 1
     _acknowledge(broker, conn, packet, ReasonCode.NO_MATCHING_SUBSCRIBERS
                  if not matched and conn.version == 5 else 0)
+    if cluster is not None and qos:  # acknowledged once Redis holds the forwards
+        cluster.hold(conn, session, packet_id if qos == 2 else None)
 
 
 def _resolve_v5(broker: BrokerServices, conn: Connection, packet: Publish

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from mqlite.protocol import MQTTError, Packet, ReasonCode
 
+from .cluster_config import RedisAddress
 from .config import BrokerConfig
 from .connection import CLOSED, NO_OUTPUT, Connection
 from .core import BrokerCore
@@ -33,6 +34,7 @@ from .http_service import HttpService
 from .linger import LINGER_POLL, LINGER_SECONDS, Closing, all_delivered
 from .listener_config import ListenerConfig
 from .listeners import Listener, ListenerError, close_listener, open_listener
+from .redis_link import RedisLink
 from .store import StoreWriteError
 from .tls import WOULD_BLOCK, client_identity, handshake_step, wrap
 from .websocket import WebSocketTransport
@@ -100,6 +102,8 @@ class EventLoop:
         self.last_turn_seconds = 0.0
         # Run first when the loop stops (bridges say goodbye to their remote brokers).
         self.on_shutdown: list[Callable[[], None]] = []
+        # Run last, after the final commit (the cluster node leaves).
+        self.on_stopped: list[Callable[[], None]] = []
 
     # -- setup and shutdown ----------------------------------------------------------------
 
@@ -200,6 +204,11 @@ class EventLoop:
         while self.connections and time.monotonic() < deadline:
             self.turn(max_wait=0.05)
         self.core.flush()
+        for callback in self.on_stopped:
+            try:
+                callback()
+            except Exception:
+                log.exception("error while stopping")
 
     def _read_what_arrived(self, rounds: int = 8) -> None:
         """Before saying goodbye, handle what clients had already sent: an acknowledgement
@@ -247,6 +256,38 @@ class EventLoop:
             self.selector.unregister(sock)
         with contextlib.suppress(OSError):
             sock.close()
+
+    # -- Redis links' socket calls (redis_link.RedisIO) -------------------------------------
+
+    def dial(self, address: RedisAddress) -> socket.socket:
+        if address.path is not None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            target: Any = address.path
+        else:
+            family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            target = (address.host, address.port)
+        sock.setblocking(False)
+        try:
+            sock.connect(target)
+        except (BlockingIOError, InterruptedError):
+            pass  # completes when the socket turns writable (see dialed)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def dialed(self, sock: socket.socket) -> int:
+        return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+
+    def secure(self, sock: socket.socket, address: RedisAddress) -> ssl.SSLSocket:
+        context = ssl.create_default_context()
+        return context.wrap_socket(sock, server_hostname=address.host,
+                                   do_handshake_on_connect=False)
+
+    def handshake(self, sock: ssl.SSLSocket) -> str:
+        return handshake_step(sock)
 
     def health(self) -> str:
         """"" while healthy, else why not (GET /health answers 503 with it). A loop that is
@@ -317,6 +358,8 @@ class EventLoop:
             elif data.__class__ is HttpConnection:
                 self.http.event(data, bool(mask & selectors.EVENT_READ),
                                 bool(mask & selectors.EVENT_WRITE), now)
+            elif data.__class__ is RedisLink:
+                data.event(bool(mask & selectors.EVENT_READ), bool(mask & selectors.EVENT_WRITE))
             elif data.__class__ is _Driven:
                 self._driven_event(data, mask)
             else:
@@ -471,8 +514,8 @@ class EventLoop:
         dirty = list(core.dirty)
         core.dirty.clear()
         for conn in dirty:
-            if conn.state == CLOSED:
-                continue
+            if conn.state == CLOSED or conn.engine_holds:
+                continue  # (held: released into core.dirty when Redis answers)
             websocket = conn.websocket
             if websocket is not None:
                 if not self._flush_websocket(conn, websocket, hard_limit):

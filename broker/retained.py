@@ -22,6 +22,10 @@ class RetainedMessages:
     def delete(self, topic: str) -> bool:
         return self._trie.remove(topic, topic)
 
+    def topics(self) -> list[str]:
+        """Every retained topic but $SYS's (those are each broker's own)."""
+        return [topic for topic, _, _ in self._trie.match_filter("#")]
+
     def payload_bytes(self) -> int:
         """Payload bytes of every retained message ($SYS's too), counted when asked."""
         return sum(len(message.payload) for pattern in ("#", "$SYS/#")

@@ -3,6 +3,8 @@ merged; a shared subscription group gives each message to one member."""
 
 from __future__ import annotations
 
+from collections.abc import Container
+
 from .delivery import deliver, overflows
 from .message import Message
 from .publish_encoding import WireCache
@@ -35,22 +37,25 @@ def _result(count: int, congested: Session | None) -> RouteResult:
     return RouteResult(count, congested)
 
 
-def route(broker: BrokerServices, message: Message, now: float) -> RouteResult:
+def route(broker: BrokerServices, message: Message, now: float,
+          shares: Container[str] | None = None) -> RouteResult:
     """Deliver ``message`` to every matching session. Overlapping subscriptions of one session
     give one copy at the highest QoS, with every matching subscription identifier (spec
-    3.3.4)."""
+    3.3.4). ``shares``: in cluster mode, the shared subscriptions ("$share/g/f") whose member
+    is to be picked here (another node serves the others); None: all of them."""
     matches = broker.index.match(message.topic)
     if not matches:
         return _NO_MATCH
     if len(matches) == 1:
-        return _route_one_filter(broker, matches[0], message, now)
+        return _route_one_filter(broker, matches[0], message, now, shares)
     origin = message.origin
     targets: dict[str, _Target] = {}
     shared: list[SharedGroup] = []
     for entries in matches:
         for key, entry in entries.items():
             if isinstance(entry, SharedGroup):
-                shared.append(entry)
+                if shares is None or entry.share in shares:
+                    shared.append(entry)
                 continue
             assert isinstance(key, str)
             if entry.no_local and key == origin:
@@ -80,7 +85,8 @@ def route(broker: BrokerServices, message: Message, now: float) -> RouteResult:
 
 
 def _route_one_filter(broker: BrokerServices, entries: dict[str | SharedKey, Entry],
-                      message: Message, now: float) -> RouteResult:
+                      message: Message, now: float,
+                      shares: Container[str] | None) -> RouteResult:
     """The common case, one matching filter: no session can match twice, so nothing to
     merge."""
     origin = message.origin
@@ -92,8 +98,9 @@ def _route_one_filter(broker: BrokerServices, entries: dict[str | SharedKey, Ent
     congested = None
     for key, entry in entries.items():
         if isinstance(entry, SharedGroup):
-            congested = _deliver_shared(broker, entry, message, now) or congested
-            count += 1
+            if shares is None or entry.share in shares:
+                congested = _deliver_shared(broker, entry, message, now) or congested
+                count += 1
             continue
         if entry.no_local and key == origin:
             continue

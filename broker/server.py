@@ -15,6 +15,8 @@ from .acl_file import AclFileError
 from .authentication import PasswordAuthentication
 from .authentication import configured as authentication_configured
 from .bridge import Bridge
+from .cluster import ClusterNode
+from .cluster_config import ClusterConfig, default_node_id
 from .config import BrokerConfig
 from .connection import Connection
 from .core import BrokerCore
@@ -108,6 +110,8 @@ class Broker:
         self._address = (inet[0][0], inet[0][1]) if inet else None
         for listener in listeners:
             log.info("mqlite broker listening on %s (%s)", listener.where(), listener.name)
+        if self.config.cluster is not None:
+            self._join_cluster(loop, self.config.cluster)
         self.bridges = [Bridge(config, loop.core, loop) for config in self.config.bridges]
         for bridge in self.bridges:
             loop.call_soon(bridge.start)
@@ -115,6 +119,14 @@ class Broker:
         if self._stop_requested:
             loop.request_stop()
         return loop
+
+    def _join_cluster(self, loop: EventLoop, config: ClusterConfig) -> None:
+        port = self._address[1] if self._address is not None else 0
+        node = ClusterNode(loop.core, loop, config.checked(default_node_id(port)),
+                           on_fenced=loop.request_stop)
+        loop.core.cluster = node
+        loop.call_soon(node.start)
+        loop.on_stopped.append(node.stop)
 
     def serve_forever(self) -> None:
         """Run in this thread until :meth:`stop` (from another thread or a signal handler)."""

@@ -47,6 +47,27 @@ class SessionTotals(NamedTuple):
     deepest_id: str | None
 
 
+class Engine(Protocol):
+    """Cluster mode's node (:class:`~mqlite.broker.cluster.ClusterNode`), as handlers use
+    it."""
+
+    # False while Redis is unreachable: CONNECTs are refused, remote QoS 1/2 too.
+    available: bool
+
+    def claim(self, conn: Connection, client_id: str,
+              proceed: Callable[[bool, float], None]) -> None:
+        """Take ``client_id`` over cluster-wide; then ``proceed(claimed, now)``."""
+
+    def hold(self, conn: Connection, session: Session | None, qos2_id: int | None) -> None:
+        """``conn``'s answers of this turn wait for Redis to confirm the turn's writes."""
+
+    def needs_remote(self, topic: str, retain: bool) -> bool: ...
+
+    def session_ended(self, client_id: str) -> None: ...
+
+    def publish(self, message: Message, now: float) -> RouteResult: ...
+
+
 class Sessions(Protocol):
     """The sessions registry (:class:`~mqlite.broker.sessions.SessionRegistry`): client id to
     session, and what changes sessions."""
@@ -89,6 +110,10 @@ class BrokerServices(Protocol):
     def sessions(self) -> Sessions: ...
 
     @property
+    def cluster(self) -> Engine | None:
+        """Cluster mode's node, or None (a single broker)."""
+
+    @property
     def paused(self) -> Mapping[Connection, Session | None]:
         """Connections not read for now: publishers paused until the session they flood
         drains (flow control), or (None) a CONNECT waiting for its authentication."""
@@ -109,6 +134,12 @@ class BrokerServices(Protocol):
 
     def drop(self, conn: Connection, reason: str, disconnect_code: int | None = None) -> None:
         """Close ``conn`` (after flushing), handling its will and session at once."""
+
+    def wait_connect(self, conn: Connection) -> None:
+        """A CONNECT waits for an answer from elsewhere: ``conn`` is not read meanwhile."""
+
+    def resume_connect(self, conn: Connection, then: Callable[[float], None]) -> None:
+        """The answer came: ``then(now)``, unless ``conn`` is gone (or timed out) by now."""
 
     def count_drop(self, client_id: str | None, why: str, message: Message | None,
                    reason: str) -> None:

@@ -205,6 +205,8 @@ class SessionRegistry(Mapping[str, Session]):
             will, session.pending_will = session.pending_will, None
             self.publish_will(session.client_id, will)
         self._broker.journal.session_ended(session, promise=promise)
+        if self._broker.cluster is not None:
+            self._broker.cluster.session_ended(session.client_id)
 
     def _expire(self, session: Session) -> None:
         if session.connection is None:

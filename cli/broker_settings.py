@@ -12,6 +12,7 @@ from typing import Any
 
 from mqlite.broker import BrokerConfig
 from mqlite.broker.bridge_config import BridgeConfig, BridgeTLS, BridgeTopic
+from mqlite.broker.cluster_config import ClusterConfig, ClusterConfigError, default_node_id
 from mqlite.broker.config import LIMITS, QUEUE_OVERFLOW_POLICIES, describe_range
 from mqlite.broker.config_file import (
     BROKER_TYPES,
@@ -134,6 +135,16 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                         help="log to this file (reopened on SIGHUP, for logrotate)")
     parser.add_argument("--admin-token-file", default=None, dest="admin_token_file",
                         metavar="PATH", help="a file holding the admin API's bearer token")
+    cluster = parser.add_argument_group("cluster mode")
+    cluster.add_argument("--cluster", default=None, dest="cluster_url", metavar="URL",
+                         help="join the cluster whose nodes share this Redis or Valkey: "
+                              "redis://HOST:PORT/DB, rediss:// (TLS) or unix:///PATH")
+    cluster.add_argument("--node-id", default=None, dest="node_id", metavar="ID",
+                         help="this node's name in the cluster, the same across restarts "
+                              "(default: the host name and the port)")
+    cluster.add_argument("--node-ttl", default=None, dest="node_ttl", metavar="SECONDS",
+                         type=float, help="seconds without a heartbeat after which a node "
+                                          "counts as gone (default: 10)")
 
 
 def resolve(args: argparse.Namespace) -> DaemonSettings:
@@ -161,7 +172,7 @@ def resolve(args: argparse.Namespace) -> DaemonSettings:
     broker_values = {name: values[name] for name in BROKER_TYPES if name in values}
     try:
         broker = BrokerConfig(listeners=settings.listeners, bridges=settings.bridges,
-                              **broker_values)
+                              cluster=_cluster(args, settings), **broker_values)
     except ValueError as exc:
         raise ConfigError(f"{args.config}: {exc}" if args.config else str(exc)) from None
     return DaemonSettings(broker=broker, db=values["db"], sync=values["sync"],
@@ -169,6 +180,24 @@ def resolve(args: argparse.Namespace) -> DaemonSettings:
                           log_file=values["log_file"], log_format=values["log_format"],
                           connection_messages=values["connection_messages"],
                           warnings=settings.warnings)
+
+
+def _cluster(args: argparse.Namespace, settings: FileSettings) -> ClusterConfig | None:
+    """[cluster] from the file, with --cluster, --node-id and --node-ttl over it."""
+    values = dict(settings.cluster or {})
+    for flag, key in (("cluster_url", "url"), ("node_id", "node_id"), ("node_ttl", "node_ttl")):
+        if getattr(args, flag, None) is not None:
+            values[key] = getattr(args, flag)
+    if not values:
+        return None
+    if "url" not in values:
+        raise ConfigError("cluster mode needs a url: --cluster URL, or url in [cluster]")
+    try:
+        config = ClusterConfig(**values)
+        config.checked(default_node_id(0))
+    except ClusterConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    return config
 
 
 def _read_token(path: str) -> str:
@@ -188,7 +217,8 @@ def effective_toml(settings: DaemonSettings) -> str:
     lines = ["# mqlite broker: effective configuration"]
     daemon = {name: getattr(settings, name) for name in DAEMON_KEYS}
     broker = {f.name: getattr(settings.broker, f.name)
-              for f in dataclasses.fields(BrokerConfig) if f.name not in ("listeners", "bridges")}
+              for f in dataclasses.fields(BrokerConfig)
+              if f.name not in ("listeners", "bridges", "cluster")}
     for name, value in [*daemon.items(), *broker.items()]:
         if name in SECRETS and value is not None:
             lines.append(f"# {name} is set (not shown)")
@@ -198,6 +228,16 @@ def effective_toml(settings: DaemonSettings) -> str:
         lines += ["", "[[listeners]]"]
         for f in dataclasses.fields(ListenerConfig):
             lines.append(_toml_line(f.name, getattr(listener, f.name)))
+    cluster = settings.broker.cluster
+    if cluster is not None:
+        lines += ["", "[cluster]"]
+        for f in dataclasses.fields(ClusterConfig):
+            value = getattr(cluster, f.name)
+            if f.name == "url":
+                value = str(cluster.address)  # without a password
+                if cluster.address.password is not None:
+                    lines.append("# the url's password is set (not shown)")
+            lines.append(_toml_line(f.name, value))
     for bridge in settings.broker.bridges:
         lines += ["", "[[bridges]]"]
         for f in dataclasses.fields(BridgeConfig):

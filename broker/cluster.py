@@ -1,0 +1,554 @@
+"""Cluster mode: this broker is one node of several that behave as one, sharing nothing but a
+Redis (or Valkey) deployment.
+
+- Membership: a key per node with a TTL, refreshed by a heartbeat; an epoch from ``INCR`` at
+  start.
+- Routes: each node writes only its own set of filters and announces each change on a
+  channel; every node keeps the others' sets in a trie (cluster_routes.py), loading a node's
+  set in full when an announcement shows a gap, and all of them after a reconnect.
+- Forwarding: a message is delivered here and sent once to each other node with a matching
+  route, into that node's inbound stream, read in a consumer group and acknowledged after
+  delivery, so a message in transit outlives a restart of the node it goes to.
+- Acknowledgements: a QoS 1/2 PUBLISH (and a SUBSCRIBE) is answered only once Redis has
+  answered the writes of its turn, as the store's commit comes before them in one node.
+- Retained messages live in a Redis hash; each node keeps a copy, updated from the events
+  that the writes publish, in Redis's order.
+- Client ids: cluster_claims.py.
+
+Every Redis round trip of a loop turn leaves in one write per connection. Three connections:
+commands, the channel subscription, and the blocking read of this node's stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Container
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import msgpack  # type: ignore[import-untyped]  # ships no type information
+
+from mqlite.protocol import ReasonCode
+
+from . import cluster_scripts as keys
+from .cluster_claims import Claims
+from .cluster_config import ClusterConfig
+from .cluster_routes import RouteTable
+from .cluster_stats import ClusterStats
+from .cluster_wire import (
+    Forwarded,
+    Taken,
+    Takeover,
+    pack_forward,
+    pack_retained,
+    unpack_entry,
+    unpack_retained,
+)
+from .connection import NO_OUTPUT, Connection
+from .message import Message
+from .redis_link import LOST, READY, RedisIO, RedisLink, Reply, failed
+from .routing import route
+from .services import RouteResult
+from .session import Session
+
+if TYPE_CHECKING:
+    from .core import BrokerCore
+
+log = logging.getLogger("mqlite.cluster")
+
+_READ_COUNT = 256  # stream entries per read
+_READ_BLOCK_MS = 2000  # a read waits this long for an entry, then is sent again
+_SEEN_LIMIT = 100_000  # forwarded message ids remembered, to drop one that comes twice
+_BACKOFF_FIRST, _BACKOFF_MAX = 0.1, 5.0
+_OPS_PER_SCRIPT = 1000
+
+
+class _Except:
+    """Every shared subscription but those another node serves."""
+
+    __slots__ = ("served_elsewhere",)
+
+    def __init__(self, served_elsewhere: set[str]) -> None:
+        self.served_elsewhere = served_elsewhere
+
+    def __contains__(self, share: object) -> bool:
+        return share not in self.served_elsewhere
+
+
+class ClusterNode:
+    def __init__(self, core: BrokerCore, io: RedisIO, config: ClusterConfig,
+                 on_fenced: Callable[[], None]) -> None:
+        self.core = core
+        self.io = io
+        self.config = config
+        self.node = config.node_id
+        self.address = config.address
+        self.on_fenced = on_fenced
+        self.epoch = 0
+        # True while every link is up and this node is registered, subscribed and loaded.
+        self.available = False
+        self.routes = RouteTable()
+        self.stats = ClusterStats()
+        self.claims = Claims(self)
+        self.cmd: RedisLink | None = None
+        self.sub: RedisLink | None = None
+        self.inbox: RedisLink | None = None
+        self._registered = False  # this connection's route reset is queued
+        self._subscribed = 0  # channel subscriptions confirmed
+        self._route_ops: list[str] = []  # this turn's changes of this node's filters
+        self._acks: list[bytes] = []  # stream entries handled this turn
+        # Connections whose answers wait for this turn's writes: (conn, session, the
+        # inbound QoS 2 id to forget if they fail).
+        self._holds: list[tuple[Connection, Session | None, int | None]] = []
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._sent = 0
+        self._share_turns: dict[str, int] = {}
+        self._retained_version = 0
+        # While unacknowledged entries are read again (after a start or reconnect): the last
+        # one read; None once they are done and new ones are read.
+        self._last_read: bytes | None = b"0"
+        self._backoff = _BACKOFF_FIRST
+        self._outage_since: float | None = None
+        self._stopping = False
+        self._heartbeat_due = 0.0
+        core.index.watch_routes(self._route_changed)
+
+    # -- start, stop, outages --------------------------------------------------------------
+
+    def start(self) -> None:
+        log.info("cluster: node %s connecting to Redis at %s", self.node, self.address)
+        self._connect()
+
+    def _connect(self) -> None:
+        if self._stopping:
+            return
+        try:
+            self.cmd = RedisLink(self.io, self.address, "commands", self._link_ready,
+                                 self._link_lost)
+            self.sub = RedisLink(self.io, self.address, "events", self._link_ready,
+                                 self._link_lost, on_push=self._event)
+            self.inbox = RedisLink(self.io, self.address, "inbox", self._link_ready,
+                                   self._link_lost)
+        except OSError as exc:
+            self._link_lost(None, f"cannot connect to {self.address}: {exc.strerror or exc}")
+
+    def stop(self) -> None:
+        """A clean stop (after the broker's last commit): this node leaves the membership;
+        its persistent sessions' routes stay, so that messages for them wait in its stream."""
+        self._stopping = True
+        cmd = self.cmd
+        if cmd is not None and cmd.state == READY and self._registered:
+            cmd.command("DEL", keys.node_key(self.node))
+            cmd.flush()
+        for link in (self.cmd, self.sub, self.inbox):
+            if link is not None:
+                link.close()
+        self.available = False
+
+    def _link_ready(self, link: RedisLink) -> None:
+        if link is self.sub:
+            link.push_command("SUBSCRIBE", keys.ROUTE_EVENTS, keys.RETAINED_EVENTS)
+        self._maybe_join()
+
+    def _maybe_join(self) -> None:
+        links = (self.cmd, self.sub, self.inbox)
+        if self._registered or any(link is None or link.state != READY for link in links):
+            return
+        if self._subscribed < 2:
+            return  # subscribed first: no event may fall between a load and the channel
+        cmd = self.cmd
+        assert cmd is not None
+        for script in keys.ALL:
+            cmd.command("SCRIPT", "LOAD", script.source)
+        if self.epoch:
+            self._register()
+        else:
+            cmd.command("INCR", keys.EPOCH, reply=self._got_epoch)
+
+    def _got_epoch(self, reply: Reply) -> None:
+        if failed(reply):
+            return  # the link is lost: a reconnect starts over
+        self.epoch = int(reply)
+        self._register()
+
+    def _register(self) -> None:
+        cmd = self.cmd
+        assert cmd is not None
+        self._registered = True
+        if self._outage_since is None:  # the first registration takes the node id
+            cmd.command("SET", keys.node_key(self.node), self._member_value(),
+                        "PX", self._ttl_ms())
+        else:
+            self._heartbeat()
+        cmd.command("SADD", keys.MEMBERS, self.node)
+        self._route_ops.clear()  # the whole set replaces them
+        cmd.command("EVALSHA", keys.ROUTES_CHANGE.sha, 2, keys.routes_key(self.node),
+                    keys.routes_version_key(self.node), self.node, repr(time.time()), "=",
+                    *self.core.index.routes())
+        cmd.command("XGROUP", "CREATE", keys.inbox_key(self.node), keys.GROUP, "0",
+                    "MKSTREAM", reply=self._group_ready)
+        cmd.command("SMEMBERS", keys.MEMBERS, reply=self._load_routes)
+        cmd.command("EVALSHA", keys.RETAINED_LOAD.sha, 2, keys.RETAINED,
+                    keys.RETAINED_VERSION, reply=self._load_retained)
+
+    def _load_routes(self, reply: Reply) -> None:
+        if failed(reply):
+            return
+        cmd = self.cmd
+        assert cmd is not None
+        for raw in reply:
+            node = raw.decode()
+            if node != self.node:
+                self._load_node(node)
+        cmd.after_replies(self._joined)
+
+    def _joined(self, ok: bool) -> None:
+        if not ok:
+            return
+        self.available = True
+        self._backoff = _BACKOFF_FIRST
+        if self._outage_since is not None:
+            log.warning("cluster: Redis at %s is back after %.1f s; node %s rejoined",
+                        self.address, time.monotonic() - self._outage_since, self.node)
+        log.info("cluster: node %s joined (epoch %d, %d other node(s), %d route(s), "
+                 "%d retained)", self.node, self.epoch, len(self.routes.by_node),
+                 len(self.routes), len(self.core.retained))
+        self._outage_since = None
+        self._heartbeat_due = time.monotonic() + self.config.node_ttl / 5
+        self.core.timers.call_at(self._heartbeat_due, self._beat)
+
+    def _link_lost(self, link: RedisLink | None, reason: str) -> None:
+        if self._stopping or (link is not None and link not in (self.cmd, self.sub,
+                                                                self.inbox)):
+            return
+        if self._outage_since is None or self.available:
+            log.warning("cluster: lost Redis at %s (%s link: %s); refusing new connections "
+                        "and remote QoS 1/2 until it is back", self.address,
+                        link.name if link is not None else "every", reason)
+            self.stats.outages += 1
+        self.available = False
+        self._outage_since = self._outage_since or time.monotonic()
+        self._registered = False
+        self._subscribed = 0
+        links = (self.cmd, self.sub, self.inbox)
+        self.cmd = self.sub = self.inbox = None
+        for other in links:
+            if other is not None and other is not link:
+                other.close()  # its unanswered commands fail
+        self._route_ops.clear()
+        self._acks.clear()  # unacknowledged entries are read again from the stream
+        self._last_read = b"0"
+        holds, self._holds = self._holds, []
+        self._release(holds, False)
+        self.claims.outage()
+        delay = self._backoff * random.uniform(0.5, 1.5)
+        self._backoff = min(self._backoff * 2, _BACKOFF_MAX)
+        self.core.timers.call_at(time.monotonic() + delay, self._connect)
+
+    def _beat(self) -> None:
+        if not self.available or time.monotonic() < self._heartbeat_due - 0.001:
+            return  # a stale timer from before an outage
+        self._heartbeat()
+        self._heartbeat_due = time.monotonic() + self.config.node_ttl / 5
+        self.core.timers.call_at(self._heartbeat_due, self._beat)
+
+    def _heartbeat(self) -> None:
+        assert self.cmd is not None
+        self.cmd.command("EVALSHA", keys.HEARTBEAT.sha, 1, keys.node_key(self.node),
+                         f"{self.epoch}|", self._member_value(), self._ttl_ms(),
+                         reply=self._beaten)
+
+    def _beaten(self, reply: Reply) -> None:
+        if reply == 0:
+            log.error("cluster: node id %s was registered by another process (a newer "
+                      "epoch); stopping this one", self.node)
+            self._stopping = True
+            self.available = False
+            self.on_fenced()
+
+    def _member_value(self) -> str:
+        """"epoch|" and what the other nodes may show of this one."""
+        started = time.time() - (time.monotonic() - self.core.started)
+        info = bytes(msgpack.packb({"clients": self.core.stats.clients_connected,
+                                    "started": started}))
+        return f"{self.epoch}|{info.hex()}"
+
+    def _ttl_ms(self) -> int:
+        return max(1, int(self.config.node_ttl * 1000))
+
+    # -- the end of a loop turn ------------------------------------------------------------
+
+    def flush(self) -> None:
+        """After the turn's commit: this turn's route changes and stream acknowledgements,
+        then every link's queued commands in one write each. Connections held this turn
+        are answered once Redis has answered all of it."""
+        cmd = self.cmd
+        if cmd is not None and cmd.state == READY and self._registered:
+            ops, self._route_ops = self._route_ops, []
+            for start in range(0, len(ops), _OPS_PER_SCRIPT):
+                cmd.command("EVALSHA", keys.ROUTES_CHANGE.sha, 2, keys.routes_key(self.node),
+                            keys.routes_version_key(self.node), self.node, repr(time.time()),
+                            *ops[start:start + _OPS_PER_SCRIPT])
+            if self._acks:
+                acks, self._acks = self._acks, []
+                inbox = keys.inbox_key(self.node)
+                cmd.command("XACK", inbox, keys.GROUP, *acks)
+                cmd.command("XDEL", inbox, *acks)
+            if self._holds:
+                holds, self._holds = self._holds, []
+                cmd.after_replies(partial(self._release, holds))
+        for link in (cmd, self.sub, self.inbox):
+            if link is not None:
+                link.flush()
+
+    def hold(self, conn: Connection, session: Session | None, qos2_id: int | None) -> None:
+        """What ``conn`` was sent this turn (a PUBACK, a SUBACK) waits until Redis has
+        answered the writes queued this turn (forwards, a retained message, routes)."""
+        cmd = self.cmd
+        if cmd is None or not self._registered or not (cmd.busy or self._route_ops):
+            return
+        conn.engine_holds += 1
+        self._holds.append((conn, session, qos2_id))
+
+    def _release(self, holds: list[tuple[Connection, Session | None, int | None]],
+                 ok: bool) -> None:
+        core = self.core
+        for conn, session, qos2_id in holds:
+            if ok:
+                conn.engine_holds -= 1
+                if not conn.engine_holds:
+                    core.dirty.add(conn)
+                continue
+            # Unconfirmed: nothing of the turn may be acknowledged. The client sends again
+            # what it was not told of; a QoS 2 id forgotten, so that its resend is routed.
+            conn.engine_holds = 0
+            conn.out = NO_OUTPUT
+            conn.out_size = 0
+            if qos2_id is not None and session is not None and \
+                    qos2_id in session.inbound_qos2:
+                session.inbound_qos2.discard(qos2_id)
+                core.journal.inbound_qos2_released(session, qos2_id)
+            if conn.open:
+                conn.publish_will = False
+                core.drop(conn, "Redis did not confirm the cluster's writes",
+                          ReasonCode.UNSPECIFIED_ERROR)
+            core.dirty.add(conn)
+
+    # -- client ids (cluster_claims.py) ----------------------------------------------------
+
+    def claim(self, conn: Connection, client_id: str,
+              proceed: Callable[[bool, float], None]) -> None:
+        self.claims.claim(conn, client_id, proceed)
+
+    def session_ended(self, client_id: str) -> None:
+        self.claims.session_ended(client_id)
+
+    # -- routes ----------------------------------------------------------------------------
+
+    def _route_changed(self, topic_filter: str, added: bool) -> None:
+        self._route_ops.append(("+" if added else "-") + topic_filter)
+
+    def _load_node(self, node: str) -> None:
+        cmd = self.cmd
+        if cmd is None or cmd.state != READY:
+            return
+        cmd.command("EVALSHA", keys.ROUTES_LOAD.sha, 2, keys.routes_key(node),
+                    keys.routes_version_key(node), reply=partial(self._node_loaded, node))
+
+    def _node_loaded(self, node: str, reply: Reply) -> None:
+        if failed(reply):
+            return
+        version, filters = reply
+        self.routes.replace(node, {f.decode() for f in filters}, int(version))
+        self.stats.route_loads += 1
+
+    def _event(self, reply: Reply) -> None:
+        """A reply on the subscriber link: a subscription's confirmation, or an event."""
+        kind = reply[0]
+        if kind == b"subscribe":
+            self._subscribed = int(reply[2])
+            self._maybe_join()
+            return
+        if kind != b"message":
+            return
+        try:
+            event = msgpack.unpackb(reply[2], raw=True)
+        except (ValueError, msgpack.UnpackException):
+            log.warning("cluster: undecodable event on %s", reply[1])
+            return
+        if reply[1] == keys.ROUTE_EVENTS.encode():
+            self._route_event(event)
+        else:
+            self._retained_event(event)
+
+    def _route_event(self, event: list[Any]) -> None:
+        node_raw, version, sent_at, ops = event
+        node = node_raw.decode()
+        if node == self.node:
+            return
+        if isinstance(ops, list) and self.routes.apply(
+                node, int(version), [op.decode() for op in ops]):
+            self.stats.route_delay.observe(max(0.0, time.time() - float(sent_at)))
+            return
+        self._load_node(node)  # a new node, its reset, or a missed event
+
+    # -- retained messages -----------------------------------------------------------------
+
+    def _retain(self, message: Message, now: float) -> None:
+        assert self.cmd is not None
+        packed = pack_retained(message, now) if message.payload else b""
+        self.cmd.command("EVALSHA", keys.RETAIN.sha, 2, keys.RETAINED, keys.RETAINED_VERSION,
+                         message.topic, packed)
+
+    def _load_retained(self, reply: Reply) -> None:
+        if failed(reply):
+            return
+        version, flat = reply
+        now = time.monotonic()
+        retained = self.core.retained
+        for topic in list(retained.topics()):
+            retained.delete(topic)
+        for index in range(0, len(flat), 2):
+            self._set_retained(flat[index].decode(), flat[index + 1], now)
+        self._retained_version = int(version)
+
+    def _retained_event(self, event: list[Any]) -> None:
+        version, topic, packed = int(event[0]), event[1].decode(), event[2]
+        if version <= self._retained_version:
+            return
+        if version != self._retained_version + 1:
+            cmd = self.cmd
+            if cmd is not None and cmd.state == READY:
+                cmd.command("EVALSHA", keys.RETAINED_LOAD.sha, 2, keys.RETAINED,
+                            keys.RETAINED_VERSION, reply=self._load_retained)
+            return
+        self._retained_version = version
+        if packed:
+            self._set_retained(topic, packed, time.monotonic())
+        else:
+            self.core.retained.delete(topic)
+
+    def _set_retained(self, topic: str, packed: bytes, now: float) -> None:
+        try:
+            self.core.retained.set(unpack_retained(packed, now))
+        except ValueError as exc:
+            log.warning("cluster: retained message on %r skipped: %s", topic, exc)
+
+    # -- publishing ------------------------------------------------------------------------
+
+    def needs_remote(self, topic: str, retain: bool) -> bool:
+        """Whether a message to ``topic`` needs Redis: another node routes it, or it is to be
+        retained (the retained messages live there)."""
+        return (retain and not topic.startswith("$")) or bool(self.routes.match(topic))
+
+    def publish(self, message: Message, now: float) -> RouteResult:
+        """Deliver here, and forward once to each other node with a matching route; a shared
+        subscription's member is picked among all nodes that have one (round robin)."""
+        topic = message.topic
+        if topic.startswith("$"):
+            return route(self.core, message, now)  # $SYS is per node
+        if message.retain and self.available:
+            self._retain(message, now)
+        targets = self.routes.match(topic)
+        if not targets:
+            return route(self.core, message, now)
+        remote: dict[str, list[str]] = {node: [] for node in targets.nodes}
+        shares: Container[str] | None = None
+        if targets.shares:
+            elsewhere: set[str] = set()
+            index = self.core.index
+            for share, nodes in targets.shares.items():
+                candidates = [*nodes, self.node] if index.has_route(share) else nodes
+                turn = self._share_turns.get(share, 0)
+                self._share_turns[share] = turn + 1
+                pick = candidates[turn % len(candidates)]
+                if pick != self.node:
+                    elsewhere.add(share)
+                    remote.setdefault(pick, []).append(share)
+            shares = _Except(elsewhere)
+        matched, congested = route(self.core, message, now, shares)
+        if not self.available:
+            self.stats.forwards_dropped += len(remote)
+            return RouteResult(matched, congested)
+        self._forward(message, remote, now)
+        return RouteResult(matched + len(remote), congested)
+
+    def _forward(self, message: Message, remote: dict[str, list[str]], now: float) -> None:
+        cmd = self.cmd
+        assert cmd is not None
+        self._sent += 1
+        message_id = f"{self.node}|{self.epoch}|{self._sent}"
+        maxlen = self.config.stream_maxlen
+        for node, shares in remote.items():
+            cmd.command("XADD", keys.inbox_key(node), "MAXLEN", "~", maxlen, "*", "m",
+                        pack_forward(message_id, message, shares, now))
+        self.stats.forwarded += len(remote)
+
+    # -- this node's stream ----------------------------------------------------------------
+
+    def _group_ready(self, reply: Reply) -> None:
+        if reply is LOST:
+            return
+        if failed(reply) and not str(reply).startswith("BUSYGROUP"):
+            log.error("cluster: cannot create the consumer group of %s: %s",
+                      keys.inbox_key(self.node), reply)
+            return
+        self._read_inbox()
+
+    def _read_inbox(self) -> None:
+        inbox = self.inbox
+        if inbox is None or inbox.state != READY:
+            return
+        start = self._last_read if self._last_read is not None else b">"
+        inbox.command("XREADGROUP", "GROUP", keys.GROUP, self.node, "COUNT", _READ_COUNT,
+                      "BLOCK", _READ_BLOCK_MS, "STREAMS", keys.inbox_key(self.node), start,
+                      reply=self._inbox_read)
+
+    def _inbox_read(self, reply: Reply) -> None:
+        if reply is LOST:
+            return
+        if failed(reply):
+            log.error("cluster: reading %s failed: %s", keys.inbox_key(self.node), reply)
+            self._link_lost(self.inbox, str(reply))
+            return
+        entries = reply[0][1] if reply else []
+        if self._last_read is not None and not entries:
+            self._last_read = None  # every unacknowledged entry is read again: new ones now
+        now = time.monotonic()
+        for entry_id, fields in entries:
+            self._acks.append(entry_id)
+            if self._last_read is not None:
+                self._last_read = entry_id
+            if fields:
+                self._apply_entry(fields[1], now)
+        self._read_inbox()
+
+    def _apply_entry(self, data: bytes, now: float) -> None:
+        try:
+            entry = unpack_entry(data, now)
+        except ValueError as exc:
+            log.warning("cluster: stream entry skipped: %s", exc)
+            return
+        if isinstance(entry, Forwarded):
+            seen = self._seen
+            if entry.message_id in seen:
+                self.stats.duplicates += 1
+                return
+            seen[entry.message_id] = None
+            if len(seen) > _SEEN_LIMIT:
+                seen.popitem(last=False)
+            self.stats.received += 1
+            route(self.core, entry.message, now, frozenset(entry.shares))
+        elif isinstance(entry, Takeover):
+            self.claims.takeover(entry)
+        elif isinstance(entry, Taken):
+            self.claims.taken(entry)
+
+    def send_entry(self, node: str, data: bytes) -> None:
+        """A control entry into ``node``'s stream (a take-over and its answer)."""
+        if self.cmd is not None and self.cmd.state == READY:
+            self.cmd.command("XADD", keys.inbox_key(node), "MAXLEN", "~",
+                             self.config.stream_maxlen, "*", "m", data)
