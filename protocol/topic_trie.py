@@ -126,8 +126,8 @@ class TopicTrie(Generic[K, V]):
         ``topic_filter`` matches. The keys of this trie must be topic names, not filters."""
         levels = topic_filter.split("/")
         last = len(levels)
-        # (node, index of the next filter level, topic levels walked so far)
-        stack: list[tuple[_Node[K, V], int, tuple[str, ...]]] = [(self._root, 0, ())]
+        # (node, index of the next filter level, the topic levels walked so far)
+        stack: list[tuple[_Node[K, V], int, _Path]] = [(self._root, 0, None)]
         while stack:
             node, index, walked = stack.pop()
             if index == last:
@@ -139,29 +139,44 @@ class TopicTrie(Generic[K, V]):
             elif level == "+":
                 for name, child in node.children.items():
                     if not (index == 0 and name.startswith("$")):
-                        stack.append((child, index + 1, (*walked, name)))
+                        stack.append((child, index + 1, (walked, name)))
             else:
                 exact = node.children.get(level)
                 if exact is not None:
-                    stack.append((exact, index + 1, (*walked, level)))
+                    stack.append((exact, index + 1, (walked, level)))
 
     @staticmethod
-    def _entries_at(node: _Node[K, V], walked: tuple[str, ...]) -> Iterator[tuple[str, K, V]]:
+    def _entries_at(node: _Node[K, V], walked: _Path) -> Iterator[tuple[str, K, V]]:
         if node.entries:
-            topic = "/".join(walked)
+            topic = _topic(walked)
             for key, value in node.entries.items():
                 yield topic, key, value
 
     def _subtree(
-        self, start: _Node[K, V], walked: tuple[str, ...], *, skip_dollar: bool
+        self, start: _Node[K, V], walked: _Path, *, skip_dollar: bool
     ) -> Iterator[tuple[str, K, V]]:
         """Every entry at ``start`` (``a/#`` matches ``a``) and below it."""
-        stack: list[tuple[_Node[K, V], tuple[str, ...]]] = [(start, walked)]
+        stack: list[tuple[_Node[K, V], _Path]] = [(start, walked)]
         while stack:
             node, path = stack.pop()
-            if path:  # the root itself holds no topic
+            if path is not None:  # the root itself holds no topic
                 yield from self._entries_at(node, path)
             for name, child in node.children.items():
-                if skip_dollar and not path and name.startswith("$"):
+                if skip_dollar and path is None and name.startswith("$"):
                     continue
-                stack.append((child, (*path, name)))
+                stack.append((child, (path, name)))
+
+
+# The levels walked from the root, as (the path before, the last level): one step costs one
+# pair, where a tuple of all the levels would copy them all at each step (quadratic in the
+# depth: seconds for a 65,535-level topic).
+_Path = tuple["_Path", str] | None
+
+
+def _topic(path: _Path) -> str:
+    levels = []
+    while path is not None:
+        path, level = path
+        levels.append(level)
+    levels.reverse()
+    return "/".join(levels)
