@@ -131,6 +131,15 @@ def _route(call: Call) -> Response:
     if head == "bridges" and not rest:
         _method(call, "GET")
         return _json(200, {"bridges": snapshot(call.broker)["bridges"]})
+    if head == "cluster" and not rest:
+        _method(call, "GET")
+        cluster = snapshot(call.broker)["cluster"]
+        node = call.broker.core.cluster
+        if cluster is None or node is None:
+            raise HttpError(404, "this broker is not in cluster mode")
+        cluster["routes"] = {name: sorted(filters)
+                             for name, filters in sorted(node.routes.by_node.items())}
+        return _json(200, cluster)
     if head == "subscriptions" and not rest:
         _method(call, "GET")
         return _json(200, _subscriptions(call))

@@ -337,6 +337,28 @@ class ClusterNode:
                           ReasonCode.UNSPECIFIED_ERROR)
             core.dirty.add(conn)
 
+    # -- what operators see ----------------------------------------------------------------
+
+    def view(self) -> dict[str, Any]:
+        """For /api/v1/cluster, /metrics and the stats (JSON-ready)."""
+        stats = self.stats
+        return {
+            "node_id": self.node, "epoch": self.epoch, "available": self.available,
+            "redis": str(self.address),
+            "outage_seconds": 0.0 if self._outage_since is None
+            else time.monotonic() - self._outage_since,
+            # Other nodes known by their routes, and how many filters each has.
+            "nodes": {node: len(filters) for node, filters in
+                      sorted(self.routes.by_node.items()) if filters},
+            "local_routes": len(self.core.index.routes()),
+            "owned_client_ids": len(self.claims.owned),
+            "forwarded": stats.forwarded, "received": stats.received,
+            "duplicates": stats.duplicates, "forwards_dropped": stats.forwards_dropped,
+            "outages": stats.outages, "route_loads": stats.route_loads,
+            "takeovers": stats.takeovers,
+            "route_propagation_seconds": stats.route_delay,
+        }
+
     # -- client ids (cluster_claims.py) ----------------------------------------------------
 
     def claim(self, conn: Connection, client_id: str,

@@ -42,10 +42,10 @@ def parse_redis_url(url: str) -> RedisAddress:
                                  f"{', '.join(s + '://' for s in SCHEMES)}")
     username = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password is not None else None
+    if parts.scheme == "unix" and not parts.path:
+        raise ClusterConfigError(f"cluster url {url!r}: no socket path")
     try:
         if parts.scheme == "unix":
-            if not parts.path:
-                raise ClusterConfigError(f"cluster url {url!r}: no socket path")
             db = int(parse_qs(parts.query).get("db", ["0"])[0])
             return RedisAddress(path=parts.path, db=db, username=username, password=password)
         db = int(parts.path.strip("/") or 0)

@@ -296,6 +296,9 @@ class EventLoop:
             return f"the store failed its last commit: {self.core.store_error}"
         if self.last_turn_seconds > 5.0:
             return f"the loop's last turn took {self.last_turn_seconds:.1f} s"
+        cluster = self.core.cluster
+        if cluster is not None and not cluster.available:
+            return "cluster mode: Redis is unavailable (refusing connections)"
         return ""
 
     def _close_everything(self) -> None:

@@ -75,9 +75,18 @@ def snapshot(broker: RunningBroker) -> dict[str, Any]:
         "loop_turn_seconds": _histogram(stats.loop_turn_seconds),
         "bridges": [stats.view(waiting(core.sessions.get(stats.local_client_id)))
                     for stats in core.bridges.values()],
+        "cluster": _cluster(core),
         "process": process(),
     }
 
+
+
+def _cluster(core: BrokerCore) -> dict[str, Any] | None:
+    if core.cluster is None:
+        return None
+    view = core.cluster.view()
+    view["route_propagation_seconds"] = _histogram(view["route_propagation_seconds"])
+    return view
 
 
 def _histogram(histogram: Histogram | None) -> dict[str, Any]:
@@ -157,6 +166,15 @@ def exposition(broker: RunningBroker) -> str:
     for name, kind, key, text in _BRIDGE_FAMILIES:
         if bridges:
             family(name, kind, text, [({"bridge": b["name"]}, float(b[key])) for b in bridges])
+    cluster = numbers["cluster"]
+    if cluster is not None:
+        for name, kind, key, text in _CLUSTER_FAMILIES:
+            one(name, kind, text, float(cluster[key]))
+        one("mqlite_cluster_routes", "gauge", "Filters of other nodes' sessions known here.",
+            sum(cluster["nodes"].values()))
+        _histogram_family(out, "mqlite_cluster_route_propagation_seconds",
+                          "Time from a node's route change to its arrival here.",
+                          cluster["route_propagation_seconds"])
     for name, value in numbers["process"].items():
         kind = "counter" if name.endswith("_total") else "gauge"
         one(name, kind, name.removeprefix("process_").replace("_", " ").capitalize() + ".",
@@ -177,6 +195,26 @@ _BRIDGE_FAMILIES = (
      "QoS 0 messages out dropped while the remote broker was away."),
     ("mqlite_bridge_queued_messages", "gauge", "queued_messages",
      "Messages the bridge's session here holds for the remote broker (queued or in flight)."),
+)
+
+
+_CLUSTER_FAMILIES = (
+    ("mqlite_cluster_available", "gauge", "available",
+     "1 while this node is connected to the cluster's Redis and serving; 0 fails closed."),
+    ("mqlite_cluster_forwarded_total", "counter", "forwarded",
+     "Messages written to other nodes' streams (one per node)."),
+    ("mqlite_cluster_received_total", "counter", "received",
+     "Messages from other nodes delivered here."),
+    ("mqlite_cluster_duplicates_total", "counter", "duplicates",
+     "Forwarded messages that arrived twice and were dropped."),
+    ("mqlite_cluster_forwards_dropped_total", "counter", "forwards_dropped",
+     "QoS 0 forwards not written while Redis was unavailable."),
+    ("mqlite_cluster_redis_outages_total", "counter", "outages",
+     "Times the connection to Redis was lost."),
+    ("mqlite_cluster_takeovers_total", "counter", "takeovers",
+     "Client ids this node let go because a client connected to another node."),
+    ("mqlite_cluster_local_routes", "gauge", "local_routes",
+     "Filters of this node's sessions, as published to the cluster."),
 )
 
 
