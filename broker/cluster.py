@@ -215,7 +215,7 @@ class ClusterNode:
                         self.address, time.monotonic() - self._outage_since, self.node)
         log.info("cluster: node %s joined (epoch %d, %d other node(s), %d route(s), "
                  "%d retained)", self.node, self.epoch, len(self.routes.by_node),
-                 len(self.routes), len(self.core.retained))
+                 len(self.routes), len(self.core.retained.topics()))
         self._outage_since = None
         self._heartbeat_due = time.monotonic() + self.config.node_ttl / 5
         self.core.timers.call_at(self._heartbeat_due, self._beat)

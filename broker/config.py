@@ -24,6 +24,9 @@ class BrokerConfig:
     bridges: list[BridgeConfig] = field(default_factory=list)
     # Cluster mode: this broker is one node of several sharing a Redis (see cluster.py).
     cluster: ClusterConfig | None = None
+    # TCP listeners set SO_REUSEPORT, so that several processes (``--workers``) share their
+    # ports and the kernel spreads the connections among them.
+    reuse_port: bool = False
     # Largest packet accepted from a client, fixed header included (advertised to MQTT 5
     # clients as Maximum Packet Size). A CONNECT may not be larger than connect_packet_limit.
     max_packet_size: int = 1024 * 1024

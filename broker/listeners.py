@@ -50,8 +50,9 @@ class Listener:
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def open_listener(config: ListenerConfig) -> Listener:
-    """Bind and listen; ListenerError naming the listener if it cannot be done."""
+def open_listener(config: ListenerConfig, reuse_port: bool = False) -> Listener:
+    """Bind and listen; ListenerError naming the listener if it cannot be done.
+    ``reuse_port``: SO_REUSEPORT on a TCP listener, so that other processes may share it."""
     label = config.name or config.type
     tls = tls_context(config) if config.tls else None
     try:
@@ -66,7 +67,7 @@ def open_listener(config: ListenerConfig) -> Listener:
                          and socket.has_dualstack_ipv6())
             # SO_REUSEADDR (create_server's default on POSIX): a restart binds at once.
             sock = socket.create_server((host, config.port), family=family, backlog=LISTEN_BACKLOG,
-                                        dualstack_ipv6=dualstack)
+                                        dualstack_ipv6=dualstack, reuse_port=reuse_port)
             address = sock.getsockname()
     except OSError as exc:
         where = config.path if config.type == "unix" else f"{config.host}:{config.port}"

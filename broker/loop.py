@@ -112,7 +112,7 @@ class EventLoop:
         opened: list[Listener] = []
         try:
             for config in configs:
-                opened.append(open_listener(config))
+                opened.append(open_listener(config, self.config.reuse_port))
         except ListenerError:
             for listener in opened:
                 close_listener(listener)

@@ -22,6 +22,7 @@ from mqlite.broker.scram_auth import ScramFile
 
 from .broker_settings import DaemonSettings, add_flags, effective_toml, resolve
 from .daemon_logging import configure_logging
+from .workers import run_workers, worker_plan
 
 log = logging.getLogger("mqlite.broker")
 
@@ -35,6 +36,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                              "mosquitto.conf syntax otherwise")
     parser.add_argument("--check", action="store_true",
                         help="validate the configuration, print the effective settings, exit")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="run N broker processes on the same ports, each a cluster node "
+                             "(with --cluster, or a local redis-server started for them)")
     add_flags(parser)
     parser.set_defaults(run=run)
 
@@ -63,6 +67,11 @@ def run(args: argparse.Namespace) -> int:
         _check_files(settings)
     except (ConfigError, ListenerError, PasswordFileError, AclFileError) as exc:
         return _fail(str(exc))
+    if args.workers is not None:
+        try:
+            worker_plan(args, settings)
+        except ConfigError as exc:
+            return _fail(str(exc))
     if args.check:
         for warning in settings.warnings:
             print(f"warning: {warning}", file=sys.stderr)
@@ -74,6 +83,12 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"cannot log to {settings.log_file}: {exc.strerror or exc}")
     for warning in settings.warnings:
         log.warning("%s", warning)
+    if args.workers is not None:
+        try:
+            return run_workers(args, settings)
+        except ConfigError as exc:
+            log.error("%s", exc)
+            return 1
     try:
         broker = Broker(config=settings.broker, db=settings.db, sync=settings.sync)
     except StoreError as exc:

@@ -63,6 +63,8 @@ BROKER_HELP = {
     "acl_file": "mosquitto-format ACL file",
     "scram_file": "SCRAM-SHA-256 users for MQTT 5 enhanced authentication (mqlite passwd "
                   "--scram)",
+    "reuse_port": "let several broker processes listen on the same TCP ports (SO_REUSEPORT; "
+                  "--workers sets it)",
     "http": "HTTP listener for /metrics, /health, the admin API and the status page: PORT "
             "(on 127.0.0.1) or HOST:PORT",
 }
@@ -191,6 +193,8 @@ def _cluster(args: argparse.Namespace, settings: FileSettings) -> ClusterConfig 
     if not values:
         return None
     if "url" not in values:
+        if getattr(args, "workers", None) is not None:
+            return None  # the workers' own cluster, on a Redis they start (cli/workers.py)
         raise ConfigError("cluster mode needs a url: --cluster URL, or url in [cluster]")
     try:
         config = ClusterConfig(**values)
