@@ -27,7 +27,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Container
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgpack  # type: ignore[import-untyped]  # ships no type information
 
@@ -51,11 +51,8 @@ from .connection import NO_OUTPUT, Connection
 from .message import Message
 from .redis_link import LOST, READY, RedisIO, RedisLink, Reply, failed
 from .routing import route
-from .services import RouteResult
+from .services import ClusterHost, RouteResult
 from .session import Session
-
-if TYPE_CHECKING:
-    from .core import BrokerCore
 
 log = logging.getLogger("mqlite.cluster")
 
@@ -64,6 +61,7 @@ _READ_BLOCK_MS = 2000  # a read waits this long for an entry, then is sent again
 _SEEN_LIMIT = 100_000  # forwarded message ids remembered, to drop one that comes twice
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.1, 5.0
 _OPS_PER_SCRIPT = 1000
+_NODE_SYS = "$SYS/broker/node/"  # each node's own $SYS tree, seen on every node
 
 
 class _Except:
@@ -79,7 +77,7 @@ class _Except:
 
 
 class ClusterNode:
-    def __init__(self, core: BrokerCore, io: RedisIO, config: ClusterConfig,
+    def __init__(self, core: ClusterHost, io: RedisIO, config: ClusterConfig,
                  on_fenced: Callable[[], None]) -> None:
         self.core = core
         self.io = io
@@ -113,7 +111,10 @@ class ClusterNode:
         self._backoff = _BACKOFF_FIRST
         self._outage_since: float | None = None
         self._stopping = False
-        self._heartbeat_due = 0.0
+        self._beats = 0  # heartbeat timer chains started (only the last one runs)
+        # The live nodes (their membership keys), with what each says of itself, as read at
+        # the last heartbeat.
+        self.members: dict[str, dict[str, Any]] = {}
         core.index.watch_routes(self._route_changed)
 
     # -- start, stop, outages --------------------------------------------------------------
@@ -217,8 +218,9 @@ class ClusterNode:
                  "%d retained)", self.node, self.epoch, len(self.routes.by_node),
                  len(self.routes), len(self.core.retained.topics()))
         self._outage_since = None
-        self._heartbeat_due = time.monotonic() + self.config.node_ttl / 5
-        self.core.timers.call_at(self._heartbeat_due, self._beat)
+        self._beats += 1  # a timer chain from before an outage ends at its next turn
+        self.core.timers.call_at(time.monotonic() + self.config.node_ttl / 5, self._beat,
+                                 self._beats)
 
     def _link_lost(self, link: RedisLink | None, reason: str) -> None:
         if self._stopping or (link is not None and link not in (self.cmd, self.sub,
@@ -248,12 +250,14 @@ class ClusterNode:
         self._backoff = min(self._backoff * 2, _BACKOFF_MAX)
         self.core.timers.call_at(time.monotonic() + delay, self._connect)
 
-    def _beat(self) -> None:
-        if not self.available or time.monotonic() < self._heartbeat_due - 0.001:
-            return  # a stale timer from before an outage
+    def _beat(self, chain: int) -> None:
+        if not self.available or chain != self._beats:
+            return  # a timer from before an outage
         self._heartbeat()
-        self._heartbeat_due = time.monotonic() + self.config.node_ttl / 5
-        self.core.timers.call_at(self._heartbeat_due, self._beat)
+        assert self.cmd is not None
+        self.cmd.command("SMEMBERS", keys.MEMBERS, reply=self._members_listed)
+        self.core.timers.call_at(time.monotonic() + self.config.node_ttl / 5, self._beat,
+                                 chain)
 
     def _heartbeat(self) -> None:
         assert self.cmd is not None
@@ -268,6 +272,38 @@ class ClusterNode:
             self._stopping = True
             self.available = False
             self.on_fenced()
+
+    def _members_listed(self, reply: Reply) -> None:
+        if failed(reply) or not reply or self.cmd is None:
+            return
+        nodes = [raw.decode() for raw in reply]
+        self.cmd.command("MGET", *map(keys.node_key, nodes),
+                         reply=partial(self._members_read, nodes))
+
+    def _members_read(self, nodes: list[str], reply: Reply) -> None:
+        """The nodes whose membership keys live, with what each says of itself."""
+        if failed(reply):
+            return
+        members = {}
+        for node, value in zip(nodes, reply, strict=True):
+            if value is None:
+                continue
+            try:
+                members[node] = msgpack.unpackb(bytes.fromhex(value.split(b"|", 1)[1].decode()))
+            except (ValueError, IndexError, msgpack.UnpackException):
+                continue
+        self.members = members
+
+    @property
+    def node_id(self) -> str:
+        return self.node
+
+    def sys_values(self) -> dict[str, str]:
+        members = dict(self.members)
+        members[self.node] = {"clients": self.core.stats.clients_connected}
+        return {"cluster/nodes": str(len(members)),
+                "cluster/clients/connected": str(sum(int(info.get("clients", 0))
+                                                     for info in members.values()))}
 
     def _member_value(self) -> str:
         """"epoch|" and what the other nodes may show of this one."""
@@ -344,6 +380,7 @@ class ClusterNode:
         stats = self.stats
         return {
             "node_id": self.node, "epoch": self.epoch, "available": self.available,
+            "members": sorted({*self.members, self.node}),
             "redis": str(self.address),
             "outage_seconds": 0.0 if self._outage_since is None
             else time.monotonic() - self._outage_since,
@@ -371,7 +408,8 @@ class ClusterNode:
     # -- routes ----------------------------------------------------------------------------
 
     def _route_changed(self, topic_filter: str, added: bool) -> None:
-        self._route_ops.append(("+" if added else "-") + topic_filter)
+        if self._registered:  # else the whole set is written when this node registers
+            self._route_ops.append(("+" if added else "-") + topic_filter)
 
     def _load_node(self, node: str) -> None:
         cmd = self.cmd
@@ -470,9 +508,9 @@ class ClusterNode:
         """Deliver here, and forward once to each other node with a matching route; a shared
         subscription's member is picked among all nodes that have one (round robin)."""
         topic = message.topic
-        if topic.startswith("$"):
-            return route(self.core, message, now)  # $SYS is per node
-        if message.retain and self.available:
+        if topic.startswith("$") and not topic.startswith(_NODE_SYS):
+            return route(self.core, message, now)  # $SYS/broker/... is each node's own
+        if message.retain and self.available and topic[:1] != "$":
             self._retain(message, now)
         targets = self.routes.match(topic)
         if not targets:
@@ -563,7 +601,10 @@ class ClusterNode:
             if len(seen) > _SEEN_LIMIT:
                 seen.popitem(last=False)
             self.stats.received += 1
-            route(self.core, entry.message, now, frozenset(entry.shares))
+            message = entry.message
+            if message.retain and message.topic.startswith(_NODE_SYS):
+                self.core.retained.set(message)  # another node's $SYS, for late subscribers
+            route(self.core, message, now, frozenset(entry.shares))
         elif isinstance(entry, Takeover):
             self.claims.takeover(entry)
         elif isinstance(entry, Taken):

@@ -15,18 +15,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from mqlite.protocol import ReasonCode
 
 from . import cluster_scripts as keys
+from .cluster_config import ClusterConfig
+from .cluster_stats import ClusterStats
 from .cluster_wire import Taken, Takeover, pack_taken, pack_takeover
 from .connection import Connection
-from .redis_link import Reply, failed
+from .redis_link import RedisLink, Reply, failed
+from .services import ClusterHost
 from .timers import Timer
-
-if TYPE_CHECKING:
-    from .cluster import ClusterNode
 
 log = logging.getLogger("mqlite.cluster")
 
@@ -46,12 +46,26 @@ class _Pending:
         self.timer: Timer | None = None
 
 
+class ClaimingNode(Protocol):
+    """What the claims use of their node (cluster.ClusterNode)."""
+
+    node: str
+    epoch: int
+    available: bool
+    cmd: RedisLink | None
+    core: ClusterHost
+    config: ClusterConfig
+    stats: ClusterStats
+
+    def send_entry(self, node: str, data: bytes) -> None: ...
+
+
 def node_of(claim: str) -> str:
     return claim.split("|", 1)[0]
 
 
 class Claims:
-    def __init__(self, node: ClusterNode) -> None:
+    def __init__(self, node: ClaimingNode) -> None:
         self.node = node
         self.owned: dict[str, str] = {}  # client id -> this node's claim on it
         self._pending: dict[str, _Pending] = {}  # by claim

@@ -41,7 +41,10 @@ class RouteTable:
         return sum(map(len, self.by_node.values()))
 
     def replace(self, node: str, filters: set[str], version: int) -> None:
-        """A node's whole set, as loaded."""
+        """A node's whole set, as loaded (unless what is held is newer: a change event can
+        overtake a load's answer, which travels on another connection)."""
+        if node in self.versions and version < self.versions[node]:
+            return
         for topic_filter in self.by_node.get(node, set()) - filters:
             self._remove(node, topic_filter)
         for topic_filter in filters - self.by_node.get(node, set()):
@@ -62,14 +65,6 @@ class RouteTable:
                 self._remove(node, op[1:])
         self.versions[node] = version
         return True
-
-    def forget(self, node: str) -> None:
-        self.replace(node, set(), 0)
-        self.by_node.pop(node, None)
-        self.versions.pop(node, None)
-
-    def has(self, node: str, topic_filter: str) -> bool:
-        return topic_filter in self.by_node.get(node, ())
 
     def match(self, topic: str) -> Targets:
         found = self._cache.get(topic)

@@ -22,6 +22,7 @@ from .session import Session
 from .stats import Stats
 from .store import SessionStore
 from .subscriptions import SubscriptionIndex
+from .timers import TimerHeap
 
 
 class RouteResult(NamedTuple):
@@ -67,6 +68,12 @@ class Engine(Protocol):
 
     def publish(self, message: Message, now: float) -> RouteResult: ...
 
+    @property
+    def node_id(self) -> str: ...
+
+    def sys_values(self) -> dict[str, str]:
+        """The cluster's totals for $SYS/broker/cluster/..."""
+
 
 class Sessions(Protocol):
     """The sessions registry (:class:`~mqlite.broker.sessions.SessionRegistry`): client id to
@@ -85,6 +92,10 @@ class Sessions(Protocol):
              clean_start: bool, will: Will | None) -> tuple[Session, bool]: ...
 
     def set_expiry(self, session: Session, expiry: int) -> None: ...
+
+    def detach(self, conn: Connection) -> None: ...
+
+    def end(self, session: Session, *, promise: bool) -> None: ...
 
     def client_info_of(self, session: Session) -> ClientInfo: ...
 
@@ -159,3 +170,11 @@ class Context:
         self.session = session
         self.broker = broker
         self.now = 0.0
+
+
+class ClusterHost(BrokerServices, Protocol):
+    """What cluster mode's node uses of the broker (the core provides it)."""
+
+    timers: TimerHeap
+    dirty: set[Connection]  # connections with output to flush this turn
+    started: float

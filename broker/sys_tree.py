@@ -130,10 +130,21 @@ class SysTree:
                     self._loads[key] = rate + exponent * (current - rate)
 
     def publish(self, now: float) -> None:
+        """Cluster mode: the node's tree also under $SYS/broker/node/<id>/ (sent to the
+        other nodes' subscribers), and the cluster's totals under $SYS/broker/cluster/."""
         core = self._core
-        for name, value in self.values(now).items():
+        cluster = core.cluster
+        values = self.values(now)
+        if cluster is not None:
+            values.update(cluster.sys_values())
+        for name, value in values.items():
             message = Message(topic=f"$SYS/broker/{name}", payload=value.encode(), qos=0,
                               retain=True)
             core.retained.set(message)  # in memory only: $SYS is rebuilt on every start
             route(core, message, now)
+            if cluster is not None and not name.startswith("cluster/"):
+                mine = Message(topic=f"$SYS/broker/node/{cluster.node_id}/{name}",
+                               payload=message.payload, qos=0, retain=True)
+                core.retained.set(mine)
+                cluster.publish(mine, now)
 

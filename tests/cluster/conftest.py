@@ -11,7 +11,9 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import hiredis
 import pytest
 
 from ..broker_process import BrokerProcess
@@ -58,10 +60,16 @@ class RedisServer:
         except OSError:
             return False
 
-    def command(self, *args: str) -> bytes:
-        """One command through redis-cli (the reply as it prints it)."""
-        return subprocess.run(["redis-cli", "-s", self.socket, *args], check=True,
-                              capture_output=True, timeout=10).stdout
+    def call(self, *args: str | bytes | int) -> Any:
+        """One command and its reply (binary-safe), over the unix socket."""
+        reader = hiredis.Reader()
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(10)
+            sock.connect(self.socket)
+            sock.sendall(hiredis.pack_command(args))
+            while (reply := reader.gets()) is False:
+                reader.feed(sock.recv(65536))
+        return reply
 
     def stop(self) -> None:
         """SIGTERM: Redis finishes its AOF writes and exits."""

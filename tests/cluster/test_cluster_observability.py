@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from mqlite.broker import Broker
 from mqlite.broker.cluster_config import ClusterConfig
+from mqlite.broker.cluster_wire import pack_forward
+from mqlite.broker.message import Message
 
 from ..broker.helpers import PahoClient, wait_until
 from ..monitoring.http_helpers import LISTENERS, get_json, request
@@ -60,3 +62,59 @@ def test_the_cluster_endpoint_is_404_on_a_single_broker() -> None:
             404, {"error": "this broker is not in cluster mode"})
     finally:
         broker.stop()
+
+
+def _sys_node(redis: RedisServer, node_id: str) -> Broker:
+    broker = Broker(listeners=LISTENERS, sys_interval=0.2,
+                    cluster=ClusterConfig(url=redis.url, node_id=node_id, node_ttl=1.0))
+    broker.start()
+    cluster = broker.core.cluster
+    assert cluster is not None
+    wait_until(lambda: cluster.available, what=f"{node_id} joined")
+    return broker
+
+
+def test_each_nodes_sys_tree_and_the_cluster_totals(redis: RedisServer) -> None:
+    first, second = _sys_node(redis, "sys-1"), _sys_node(redis, "sys-2")
+    try:
+        watcher = PahoClient(second.addresses["tcp"], client_id="sys-watcher", version=5)
+        watcher.connect()
+        watcher.subscribe("$SYS/broker/node/sys-1/clients/connected")
+        watcher.subscribe("$SYS/broker/cluster/nodes")
+        seen: dict[str, bytes] = {}
+
+        def both() -> bool:
+            while not watcher.messages.empty():
+                message = watcher.messages.get()
+                seen[message.topic] = message.payload
+            return (seen.get("$SYS/broker/cluster/nodes") == b"2"
+                    and "$SYS/broker/node/sys-1/clients/connected" in seen)
+
+        wait_until(both, timeout=10, what="sys-1's tree and the totals on sys-2")
+        assert seen["$SYS/broker/node/sys-1/clients/connected"] == b"0"  # nobody on sys-1
+        watcher.disconnect()
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_a_forwarded_message_that_comes_twice_is_delivered_once(redis: RedisServer) -> None:
+    node = _node(redis, "dedup")
+    try:
+        subscriber = PahoClient(node.addresses["tcp"], client_id="dedup-sub", version=5)
+        subscriber.connect()
+        subscriber.subscribe("twice", qos=1)
+        entry = pack_forward("other|1|42", Message(topic="twice", payload=b"once", qos=1,
+                                                   retain=False), [], 0.0)
+        for _ in range(2):  # as another node's retry would write it again
+            redis.call("XADD", "mq:in:{dedup}", "*", "m", entry)
+        assert subscriber.message().payload == b"once"
+        subscriber.no_message(within=0.5)
+        cluster = node.core.cluster
+        assert cluster is not None
+        wait_until(lambda: cluster.stats.duplicates == 1, what="one duplicate counted")
+        # Handled entries are acknowledged and deleted from the stream.
+        wait_until(lambda: redis.call("XLEN", "mq:in:{dedup}") == 0, what="stream emptied")
+        subscriber.disconnect()
+    finally:
+        node.stop()

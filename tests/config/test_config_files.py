@@ -66,7 +66,7 @@ def test_every_broker_setting_is_reachable_from_toml(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ("max_qos = 1\nmax_keepalive = \"long\"\n", ":2: max_keepalive must be an integer"),
     ("db = \"x.db\"\n\nfrobnicate = 1\n", ":3: unknown key 'frobnicate'"),
-    ("[cluster]\nnodes = 3\n", "unknown table [cluster]"),
+    ("[clustering]\nnodes = 3\n", "unknown table [clustering]"),
     ("[[listeners]]\ntype = \"tcp\"\n[[listeners]]\nport = \"8883\"\n",
      ":4: port must be an integer, not '8883' (in [[listeners]] number 2)"),
     ("[[listeners]]\ntype = \"quic\"\n", ":1: [[listeners]] number 1: type must be one of"),

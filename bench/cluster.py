@@ -1,0 +1,343 @@
+"""Cluster mode on one machine: fan-out and QoS 1 throughput of ``mqlite broker --workers N``
+(N = 1, 2, 4; N processes on one port, each a node, on a local redis-server), beside one
+mqlite, mosquitto, amqtt and Aedes process in the same run; and the latency of a message
+between two nodes against within one.
+
+    python -m bench.cluster [--workers 1,2,4] [--brokers mosquitto,amqtt,aedes,mqlite]
+                            [--subscribers 50] [--messages 4000] [--flows 8]
+                            [--per-flow 5000] [--samples 2000] [--out FILE]
+
+The single-process brokers are pinned to CPU 0 (bench/brokers.py); the workers are not
+pinned, and the load generator (this process) shares the machine's cores with them: on a
+2-core machine 2 and 4 workers compete with it, which the table says. Redis runs with
+``appendfsync everysec`` (``--sync normal``), the workers' databases in a temp dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import selectors
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from mqlite.protocol import Connect, Publish, Subscribe, Subscription, encode
+
+from .brokers import BrokerProcess, free_port
+from .load import qos0
+
+START_TIMEOUT = 30.0
+
+
+def _connect(port: int, client_id: str) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.sendall(encode(Connect(client_id=client_id, keep_alive=0), 4))
+    _read(sock, 4)
+    return sock
+
+
+def _read(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("the broker closed the connection")
+        data += chunk
+    return data
+
+
+def _subscribe(sock: socket.socket, topic_filter: str, qos: int) -> None:
+    sock.sendall(encode(Subscribe(packet_id=1, subscriptions=[
+        Subscription(topic_filter=topic_filter, qos=qos)]), 4))
+    _read(sock, 5)
+
+
+def _flow_topic(flow: int) -> str:
+    return f"q1/{flow:03d}"  # one length for all: the subscriber cuts packets by size
+
+
+def qos1_flows(port: int, flows: int, per_flow: int, window: int,
+               timeout: float) -> dict[str, float]:
+    """``flows`` publishers, each with its own subscriber on its own topic, QoS 1 with
+    ``window`` messages outstanding per publisher; the subscribers acknowledge each."""
+    subs = [_connect(port, f"q1-sub-{i}") for i in range(flows)]
+    for index, sock in enumerate(subs):
+        _subscribe(sock, _flow_topic(index), 1)
+    pubs = [_connect(port, f"q1-pub-{i}") for i in range(flows)]
+    _warm(pubs, subs)
+    packets = [[encode(Publish(topic=_flow_topic(f), payload=bytes(64), qos=1,
+                               packet_id=i % 65535 + 1), 4) for i in range(per_flow)]
+               for f in range(flows)]
+    size = len(packets[0][0])
+    id_offset = 1 + 1 + 2 + len(_flow_topic(0))
+    selector = selectors.DefaultSelector()
+    for flow, (pub, sub) in enumerate(zip(pubs, subs, strict=True)):
+        pub.setblocking(False)
+        sub.setblocking(False)
+        selector.register(pub, selectors.EVENT_READ, ("pub", flow))
+        selector.register(sub, selectors.EVENT_READ, ("sub", flow))
+    sent = [0] * flows
+    acked = [0] * flows
+    ack_bytes = [0] * flows
+    delivered = [0] * flows
+    buffers = [b""] * flows
+    start = time.perf_counter()
+    for flow, pub in enumerate(pubs):
+        pub.setblocking(True)
+        pub.sendall(b"".join(packets[flow][:window]))
+        pub.setblocking(False)
+        sent[flow] = window
+    deadline = start + timeout
+    total = flows * per_flow
+    while (sum(acked) < total or sum(delivered) < total) and time.perf_counter() < deadline:
+        for key, _ in selector.select(1.0):
+            kind, flow = key.data
+            sock = key.fileobj
+            assert isinstance(sock, socket.socket)
+            if kind == "pub":
+                ack_bytes[flow] += len(sock.recv(1 << 20))
+                new = ack_bytes[flow] // 4 - acked[flow]
+                acked[flow] += new
+                more = min(new, per_flow - sent[flow])
+                if more:
+                    sock.setblocking(True)
+                    sock.sendall(b"".join(packets[flow][sent[flow]:sent[flow] + more]))
+                    sock.setblocking(False)
+                    sent[flow] += more
+            else:
+                buffers[flow] += sock.recv(1 << 20)
+                whole = len(buffers[flow]) // size
+                if whole:
+                    data = buffers[flow]
+                    acks = b"".join(b"\x40\x02" + data[i * size + id_offset:
+                                                       i * size + id_offset + 2]
+                                    for i in range(whole))
+                    buffers[flow] = data[whole * size:]
+                    delivered[flow] += whole
+                    sock.setblocking(True)
+                    sock.sendall(acks)
+                    sock.setblocking(False)
+    elapsed = time.perf_counter() - start
+    for sock in (*pubs, *subs):
+        sock.close()
+    return {"elapsed": elapsed, "messages": total, "acknowledged": sum(acked),
+            "deliveries": sum(delivered), "lost": total - sum(delivered)}
+
+
+def _warm(pubs: list[socket.socket], subs: list[socket.socket]) -> None:
+    """Until each flow's QoS 0 probe arrives: its route is known on the publisher's node."""
+    for index, (pub, sub) in enumerate(zip(pubs, subs, strict=True)):
+        probe = encode(Publish(topic=_flow_topic(index), payload=b"warm"), 4)
+        sub.settimeout(0.05)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            pub.sendall(probe)
+            try:
+                _read(sub, len(probe))
+                break
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"flow {index}'s route never arrived") from None
+        sub.settimeout(30)
+        # A probe or two more may still be on the way: read what arrives within a moment.
+        sub.settimeout(0.2)
+        try:
+            while sub.recv(65536):
+                pass
+        except TimeoutError:
+            pass
+        sub.settimeout(30)
+
+
+def latency(pub_port: int, sub_port: int, samples: int) -> dict[str, float]:
+    """One QoS 0 message at a time, publisher on one port, subscriber on another: the time
+    from its send to its arrival, in microseconds."""
+    sub = _connect(sub_port, "lat-sub")
+    _subscribe(sub, "lat/t", 0)
+    pub = _connect(pub_port, "lat-pub")
+    probe = encode(Publish(topic="lat/t", payload=bytes(8)), 4)
+    sub.settimeout(0.05)
+    while True:  # until the route is known where the publisher is
+        pub.sendall(probe)
+        try:
+            _read(sub, len(probe))
+            break
+        except TimeoutError:
+            continue
+    sub.settimeout(0.3)
+    try:
+        while sub.recv(65536):
+            pass
+    except TimeoutError:
+        pass
+    sub.settimeout(30)
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        pub.sendall(probe)
+        _read(sub, len(probe))
+        times.append((time.perf_counter() - started) * 1e6)
+    pub.close()
+    sub.close()
+    times.sort()
+    return {"p50_us": statistics.median(times), "p99_us": times[int(len(times) * 0.99)]}
+
+
+class Workers:
+    """``mqlite broker --workers N`` with its own redis-server, in a temp dir."""
+
+    def __init__(self, count: int) -> None:
+        self.port = free_port()
+        self._dir = tempfile.TemporaryDirectory(prefix=f"bench-workers{count}-")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mqlite.cli", "broker", "--workers", str(count), "--port",
+             str(self.port), "--db", str(Path(self._dir.name) / "mqlite.db"), "--sync",
+             "normal", "--log-level", "warning", "--max-queued-messages", "1000000"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        self._wait(count)
+
+    def _wait(self, count: int) -> None:
+        """Until the workers answer: each connect lands on one of them."""
+        deadline = time.monotonic() + START_TIMEOUT
+        answered = 0
+        while answered < 4 * count:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"--workers {count} did not start")
+            try:
+                _connect(self.port, f"probe-{answered}").close()
+                answered += 1
+            except OSError:
+                time.sleep(0.1)  # polling starting processes: nothing to wait on
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(60)
+        self._dir.cleanup()
+
+
+class TwoNodes:
+    """Two nodes with ports of their own on one redis-server, for latency between nodes."""
+
+    def __init__(self) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="bench-two-nodes-")
+        directory = Path(self._dir.name)
+        self.socket = str(directory / "redis.sock")
+        self.redis = subprocess.Popen(
+            ["redis-server", "--port", "0", "--unixsocket", self.socket, "--save", "",
+             "--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(directory)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.ports = [free_port(), free_port()]
+        self.nodes = [subprocess.Popen(
+            [sys.executable, "-m", "mqlite.cli", "broker", "--port", str(port), "--db",
+             ":memory:", "--cluster", f"unix://{self.socket}", "--node-id", f"lat{index}",
+             "--log-level", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+            for index, port in enumerate(self.ports)]
+        deadline = time.monotonic() + START_TIMEOUT
+        for port in self.ports:
+            while True:
+                try:
+                    _connect(port, "probe").close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("the two nodes did not start") from None
+                    time.sleep(0.1)  # polling starting processes
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.terminate()
+            node.wait(30)
+        self.redis.terminate()
+        self.redis.wait(30)
+        self._dir.cleanup()
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {"fanout": {}, "qos1": {}, "latency": {}}
+
+    def measure(name: str, port: int) -> None:
+        fan = qos0(port, args.messages, args.subscribers, 64, 120.0)
+        results["fanout"][name] = fan["deliveries"] / fan["elapsed"]
+        flows = qos1_flows(port, args.flows, args.per_flow, 20, 120.0)
+        results["qos1"][name] = flows["deliveries"] / flows["elapsed"]
+        print(f"{name}: fan-out {results['fanout'][name]:,.0f} deliveries/s "
+              f"(lost {fan['lost']}), QoS 1 {results['qos1'][name]:,.0f} msg/s "
+              f"(lost {flows['lost']})", flush=True)
+
+    for name in args.brokers:
+        broker = BrokerProcess(name)
+        try:
+            measure(name, broker.port)
+            if name == "mosquitto":
+                results["latency"]["mosquitto"] = latency(broker.port, broker.port,
+                                                          args.samples)
+        finally:
+            broker.proc.terminate()
+            broker.proc.wait(30)
+    for count in args.workers:
+        workers = Workers(count)
+        try:
+            measure(f"mqlite --workers {count}", workers.port)
+        finally:
+            workers.stop()
+    nodes = TwoNodes()
+    try:
+        results["latency"]["mqlite, one node"] = latency(nodes.ports[0], nodes.ports[0],
+                                                         args.samples)
+        results["latency"]["mqlite, across two nodes"] = latency(nodes.ports[1],
+                                                                 nodes.ports[0], args.samples)
+    finally:
+        nodes.stop()
+    return results
+
+
+def table(results: dict[str, Any], args: argparse.Namespace) -> str:
+    reference = results["fanout"].get("mosquitto")
+    q_reference = results["qos1"].get("mosquitto")
+    lines = [f"Fan-out: 1 publisher, {args.subscribers} subscribers, {args.messages} QoS 0 "
+             f"messages of 64 bytes; QoS 1: {args.flows} publisher/subscriber pairs, "
+             f"{args.per_flow} messages each, 20 in flight per publisher.", "",
+             "| broker | fan-out deliveries/s | vs mosquitto | QoS 1 msg/s | vs mosquitto |",
+             "|---|---|---|---|---|"]
+    for name in results["fanout"]:
+        fan, q1 = results["fanout"][name], results["qos1"][name]
+        lines.append(f"| {name} | {fan:,.0f} | "
+                     f"{fan / reference:.2f}x | {q1:,.0f} | {q1 / q_reference:.2f}x |"
+                     if reference and q_reference else f"| {name} | {fan:,.0f} | | {q1:,.0f} | |")
+    lines += ["", "| latency, QoS 0, one message at a time | p50 | p99 |", "|---|---|---|"]
+    for name, value in results["latency"].items():
+        lines.append(f"| {name} | {value['p50_us']:.0f} us | {value['p99_us']:.0f} us |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", default="1,2,4",
+                        type=lambda text: [int(n) for n in text.split(",")])
+    parser.add_argument("--brokers", default="mosquitto,amqtt,aedes,mqlite",
+                        type=lambda text: [n for n in text.split(",") if n])
+    parser.add_argument("--subscribers", type=int, default=50)
+    parser.add_argument("--messages", type=int, default=4000)
+    parser.add_argument("--flows", type=int, default=8)
+    parser.add_argument("--per-flow", type=int, default=5000)
+    parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--out", default=None, help="also write the table to this file")
+    args = parser.parse_args()
+    results = run(args)
+    text = table(results, args)
+    print(text)
+    print(json.dumps(results))
+    if args.out:
+        Path(args.out).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
