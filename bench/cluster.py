@@ -27,36 +27,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mqlite.protocol import Connect, Publish, Subscribe, Subscription, encode
+from mqlite.protocol import Publish, encode
 
 from .brokers import BrokerProcess, free_port
-from .load import qos0
+from .load import _connect, _read_exactly, _subscribe, qos0
 
 START_TIMEOUT = 30.0
-
-
-def _connect(port: int, client_id: str) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.sendall(encode(Connect(client_id=client_id, keep_alive=0), 4))
-    _read(sock, 4)
-    return sock
-
-
-def _read(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise ConnectionError("the broker closed the connection")
-        data += chunk
-    return data
-
-
-def _subscribe(sock: socket.socket, topic_filter: str, qos: int) -> None:
-    sock.sendall(encode(Subscribe(packet_id=1, subscriptions=[
-        Subscription(topic_filter=topic_filter, qos=qos)]), 4))
-    _read(sock, 5)
 
 
 def _flow_topic(flow: int) -> str:
@@ -140,20 +116,23 @@ def _warm(pubs: list[socket.socket], subs: list[socket.socket]) -> None:
         while True:
             pub.sendall(probe)
             try:
-                _read(sub, len(probe))
+                _read_exactly(sub, len(probe))
                 break
             except TimeoutError:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"flow {index}'s route never arrived") from None
-        sub.settimeout(30)
-        # A probe or two more may still be on the way: read what arrives within a moment.
-        sub.settimeout(0.2)
-        try:
-            while sub.recv(65536):
-                pass
-        except TimeoutError:
+        _drain(sub)
+
+
+def _drain(sock: socket.socket) -> None:
+    """Read what arrives within a moment: the last probes may still be on their way."""
+    sock.settimeout(0.3)
+    try:
+        while sock.recv(65536):
             pass
-        sub.settimeout(30)
+    except TimeoutError:
+        pass
+    sock.settimeout(30)
 
 
 def latency(pub_port: int, sub_port: int, samples: int) -> dict[str, float]:
@@ -167,22 +146,16 @@ def latency(pub_port: int, sub_port: int, samples: int) -> dict[str, float]:
     while True:  # until the route is known where the publisher is
         pub.sendall(probe)
         try:
-            _read(sub, len(probe))
+            _read_exactly(sub, len(probe))
             break
         except TimeoutError:
             continue
-    sub.settimeout(0.3)
-    try:
-        while sub.recv(65536):
-            pass
-    except TimeoutError:
-        pass
-    sub.settimeout(30)
+    _drain(sub)
     times = []
     for _ in range(samples):
         started = time.perf_counter()
         pub.sendall(probe)
-        _read(sub, len(probe))
+        _read_exactly(sub, len(probe))
         times.append((time.perf_counter() - started) * 1e6)
     pub.close()
     sub.close()

@@ -12,9 +12,9 @@ from ..monitoring.http_helpers import LISTENERS, get_json, request
 from .conftest import RedisServer
 
 
-def _node(redis: RedisServer, node_id: str) -> Broker:
-    broker = Broker(listeners=LISTENERS, sys_interval=0,
-                    cluster=ClusterConfig(url=redis.url, node_id=node_id, node_ttl=1.5))
+def _node(redis: RedisServer, node_id: str, sys_interval: float = 0) -> Broker:
+    broker = Broker(listeners=LISTENERS, sys_interval=sys_interval,
+                    cluster=ClusterConfig(url=redis.url, node_id=node_id, node_ttl=1.0))
     broker.start()
     cluster = broker.core.cluster
     assert cluster is not None
@@ -64,18 +64,8 @@ def test_the_cluster_endpoint_is_404_on_a_single_broker() -> None:
         broker.stop()
 
 
-def _sys_node(redis: RedisServer, node_id: str) -> Broker:
-    broker = Broker(listeners=LISTENERS, sys_interval=0.2,
-                    cluster=ClusterConfig(url=redis.url, node_id=node_id, node_ttl=1.0))
-    broker.start()
-    cluster = broker.core.cluster
-    assert cluster is not None
-    wait_until(lambda: cluster.available, what=f"{node_id} joined")
-    return broker
-
-
 def test_each_nodes_sys_tree_and_the_cluster_totals(redis: RedisServer) -> None:
-    first, second = _sys_node(redis, "sys-1"), _sys_node(redis, "sys-2")
+    first, second = _node(redis, "sys-1", 0.2), _node(redis, "sys-2", 0.2)
     try:
         watcher = PahoClient(second.addresses["tcp"], client_id="sys-watcher", version=5)
         watcher.connect()
