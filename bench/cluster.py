@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import selectors
 import socket
 import statistics
@@ -163,6 +165,29 @@ def latency(pub_port: int, sub_port: int, samples: int) -> dict[str, float]:
     return {"p50_us": statistics.median(times), "p99_us": times[int(len(times) * 0.99)]}
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its descendants (the workers, their redis-server)."""
+    total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            with open(f"/proc/{current}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            with open(f"/proc/{current}/task/{current}/children") as children:
+                pending.extend(int(child) for child in children.read().split())
+        except (OSError, ValueError, IndexError):
+            continue  # exited meanwhile
+    return total
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 class Workers:
     """``mqlite broker --workers N`` with its own redis-server, in a temp dir."""
 
@@ -236,19 +261,29 @@ class TwoNodes:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"fanout": {}, "qos1": {}, "latency": {}}
 
-    def measure(name: str, port: int) -> None:
-        fan = qos0(port, args.messages, args.subscribers, 64, 120.0)
-        results["fanout"][name] = fan["deliveries"] / fan["elapsed"]
-        flows = qos1_flows(port, args.flows, args.per_flow, 20, 120.0)
-        results["qos1"][name] = flows["deliveries"] / flows["elapsed"]
-        print(f"{name}: fan-out {results['fanout'][name]:,.0f} deliveries/s "
-              f"(lost {fan['lost']}), QoS 1 {results['qos1'][name]:,.0f} msg/s "
-              f"(lost {flows['lost']})", flush=True)
+    results["busy"] = {}
+
+    def measure(name: str, port: int, pid: int) -> None:
+        busy = []
+        for kind in ("fanout", "qos1"):
+            before, generator_before = tree_cpu(pid), _own_cpu()
+            if kind == "fanout":
+                run = qos0(port, args.messages, args.subscribers, 64, 120.0)
+            else:
+                run = qos1_flows(port, args.flows, args.per_flow, 20, 120.0)
+            elapsed = run["elapsed"]
+            results[kind][name] = run["deliveries"] / elapsed
+            busy.append(((tree_cpu(pid) - before) / elapsed,
+                         (_own_cpu() - generator_before) / elapsed))
+            print(f"{name}: {kind} {results[kind][name]:,.0f}/s (lost {run['lost']}), "
+                  f"brokers {busy[-1][0]:.0%} / generator {busy[-1][1]:.0%} of a core",
+                  flush=True)
+        results["busy"][name] = busy
 
     for name in args.brokers:
         broker = BrokerProcess(name)
         try:
-            measure(name, broker.port)
+            measure(name, broker.port, broker.proc.pid)
             if name == "mosquitto":
                 results["latency"]["mosquitto"] = latency(broker.port, broker.port,
                                                           args.samples)
@@ -258,7 +293,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for count in args.workers:
         workers = Workers(count)
         try:
-            measure(f"mqlite --workers {count}", workers.port)
+            measure(f"mqlite --workers {count}", workers.port, workers.proc.pid)
         finally:
             workers.stop()
     nodes = TwoNodes()
@@ -278,13 +313,22 @@ def table(results: dict[str, Any], args: argparse.Namespace) -> str:
     lines = [f"Fan-out: 1 publisher, {args.subscribers} subscribers, {args.messages} QoS 0 "
              f"messages of 64 bytes; QoS 1: {args.flows} publisher/subscriber pairs, "
              f"{args.per_flow} messages each, 20 in flight per publisher.", "",
-             "| broker | fan-out deliveries/s | vs mosquitto | QoS 1 msg/s | vs mosquitto |",
-             "|---|---|---|---|---|"]
+             "CPU: the broker processes' (workers and Redis included) and the generator's, in "
+             "shares of one core over the run (the machine has "
+             f"{os.cpu_count()}); the single brokers are pinned to one core.", "",
+             "| broker | fan-out deliveries/s | vs mosquitto | CPU brokers / generator "
+             "| QoS 1 msg/s | vs mosquitto | CPU brokers / generator |",
+             "|---|---|---|---|---|---|---|"]
+
+    def ratio(value: float, to: float | None) -> str:
+        return f"{value / to:.2f}x" if to else ""
+
     for name in results["fanout"]:
         fan, q1 = results["fanout"][name], results["qos1"][name]
-        lines.append(f"| {name} | {fan:,.0f} | "
-                     f"{fan / reference:.2f}x | {q1:,.0f} | {q1 / q_reference:.2f}x |"
-                     if reference and q_reference else f"| {name} | {fan:,.0f} | | {q1:,.0f} | |")
+        (fan_b, fan_g), (q1_b, q1_g) = results["busy"][name]
+        lines.append(f"| {name} | {fan:,.0f} | {ratio(fan, reference)} | {fan_b:.0%} / "
+                     f"{fan_g:.0%} | {q1:,.0f} | {ratio(q1, q_reference)} | {q1_b:.0%} / "
+                     f"{q1_g:.0%} |")
     lines += ["", "| latency, QoS 0, one message at a time | p50 | p99 |", "|---|---|---|"]
     for name, value in results["latency"].items():
         lines.append(f"| {name} | {value['p50_us']:.0f} us | {value['p99_us']:.0f} us |")
