@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -188,6 +189,25 @@ def _own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _await_joined(processes: list[subprocess.Popen[str]], count: int) -> None:
+    """Until ``count`` nodes logged that they joined (before, one refuses CONNECTs); their
+    logs are read on, so that they never fill the pipe."""
+    joined = threading.Semaphore(0)
+
+    def read(process: subprocess.Popen[str]) -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if " joined (" in line:
+                joined.release()
+
+    for process in processes:
+        threading.Thread(target=read, args=(process,), daemon=True).start()
+    deadline = time.monotonic() + START_TIMEOUT
+    for _ in range(count):
+        if not joined.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise RuntimeError("the cluster's nodes did not start")
+
+
 class Workers:
     """``mqlite broker --workers N`` with its own redis-server, in a temp dir."""
 
@@ -197,22 +217,10 @@ class Workers:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mqlite.cli", "broker", "--workers", str(count), "--port",
              str(self.port), "--db", str(Path(self._dir.name) / "mqlite.db"), "--sync",
-             "normal", "--log-level", "warning", "--max-queued-messages", "1000000"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-        self._wait(count)
-
-    def _wait(self, count: int) -> None:
-        """Until the workers answer: each connect lands on one of them."""
-        deadline = time.monotonic() + START_TIMEOUT
-        answered = 0
-        while answered < 4 * count:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"--workers {count} did not start")
-            try:
-                _connect(self.port, f"probe-{answered}").close()
-                answered += 1
-            except OSError:
-                time.sleep(0.1)  # polling starting processes: nothing to wait on
+             "normal", "--max-queued-messages", "1000000"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+            text=True)
+        _await_joined([self.proc], count)  # every worker: a connect may land on any
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -234,20 +242,10 @@ class TwoNodes:
         self.ports = [free_port(), free_port()]
         self.nodes = [subprocess.Popen(
             [sys.executable, "-m", "mqlite.cli", "broker", "--port", str(port), "--db",
-             ":memory:", "--cluster", f"unix://{self.socket}", "--node-id", f"lat{index}",
-             "--log-level", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-            for index, port in enumerate(self.ports)]
-        deadline = time.monotonic() + START_TIMEOUT
-        for port in self.ports:
-            while True:
-                try:
-                    _connect(port, "probe").close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("the two nodes did not start") from None
-                    time.sleep(0.1)  # polling starting processes
+             ":memory:", "--cluster", f"unix://{self.socket}", "--node-id", f"lat{index}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+            text=True) for index, port in enumerate(self.ports)]
+        _await_joined(self.nodes, 2)
 
     def stop(self) -> None:
         for node in self.nodes:
