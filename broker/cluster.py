@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Container
 from functools import partial
 from typing import Any
@@ -52,7 +52,7 @@ from .message import Message
 from .redis_link import LOST, READY, RedisIO, RedisLink, Reply, failed
 from .routing import route
 from .services import ClusterHost, RouteResult
-from .session import Session
+from .session import PROGRESS_WINDOW, Session
 
 log = logging.getLogger("mqlite.cluster")
 
@@ -108,6 +108,8 @@ class ClusterNode:
         # While unacknowledged entries are read again (after a start or reconnect): the last
         # one read; None once they are done and new ones are read.
         self._last_read: bytes | None = b"0"
+        # Entries read but not yet delivered (flow control holds them back).
+        self._unapplied: deque[tuple[bytes, list[bytes] | None]] = deque()
         self._backoff = _BACKOFF_FIRST
         self._outage_since: float | None = None
         self._stopping = False
@@ -243,6 +245,7 @@ class ClusterNode:
         self._route_ops.clear()
         self._acks.clear()  # unacknowledged entries are read again from the stream
         self._last_read = b"0"
+        self._unapplied.clear()  # still unacknowledged: read again from the stream
         holds, self._holds = self._holds, []
         self._release(holds, False)
         self.claims.outage()
@@ -392,7 +395,7 @@ class ClusterNode:
             "forwarded": stats.forwarded, "received": stats.received,
             "duplicates": stats.duplicates, "forwards_dropped": stats.forwards_dropped,
             "outages": stats.outages, "route_loads": stats.route_loads,
-            "takeovers": stats.takeovers,
+            "takeovers": stats.takeovers, "inbox_pauses": stats.inbox_pauses,
             "route_propagation_seconds": stats.route_delay,
         }
 
@@ -575,28 +578,56 @@ class ClusterNode:
             self._link_lost(self.inbox, str(reply))
             return
         entries = reply[0][1] if reply else []
-        if self._last_read is not None and not entries:
-            self._last_read = None  # every unacknowledged entry is read again: new ones now
+        if self._last_read is not None:
+            if not entries:
+                self._last_read = None  # every unacknowledged entry read again: new ones now
+            else:
+                self._last_read = entries[-1][0]
+        self._unapplied.extend(entries)
+        self._apply_read()
+
+    def _apply_read(self) -> None:
+        """Deliver what was read, in order, then read on; stop while a live subscriber's
+        queue is filling (flow control, as a single broker stops reading a publisher): the
+        rest stays unacknowledged meanwhile, in the stream and here."""
+        unapplied = self._unapplied
         now = time.monotonic()
-        for entry_id, fields in entries:
+        while unapplied:
+            entry_id, fields = unapplied.popleft()
             self._acks.append(entry_id)
-            if self._last_read is not None:
-                self._last_read = entry_id
-            if fields:
-                self._apply_entry(fields[1], now)
+            congested = self._apply_entry(fields[1], now) if fields else None
+            if congested is not None:
+                self.stats.inbox_pauses += 1
+                self.core.timers.call_at(now + PROGRESS_WINDOW / 5, self._check_drained,
+                                         congested, self.inbox)
+                return
         self._read_inbox()
 
-    def _apply_entry(self, data: bytes, now: float) -> None:
+    def _check_drained(self, session: Session, inbox: RedisLink | None) -> None:
+        if inbox is not self.inbox:
+            return  # reconnected meanwhile: reading started again
+        now = time.monotonic()
+        if session.connection is not None and not session.stalled and \
+                session.queued > self.core.config.max_memory_queued_messages // 4:
+            if now - session.progress_at <= PROGRESS_WINDOW:
+                self.core.timers.call_at(now + PROGRESS_WINDOW / 5, self._check_drained,
+                                         session, inbox)
+                return
+            session.stalled = True  # not draining: it throttles no one, its queue takes it
+        self._apply_read()
+
+    def _apply_entry(self, data: bytes, now: float) -> Session | None:
+        """Deliver or act on one stream entry; the session it congested, if one."""
         try:
             entry = unpack_entry(data, now)
         except ValueError as exc:
             log.warning("cluster: stream entry skipped: %s", exc)
-            return
+            return None
         if isinstance(entry, Forwarded):
             seen = self._seen
             if entry.message_id in seen:
                 self.stats.duplicates += 1
-                return
+                return None
             seen[entry.message_id] = None
             if len(seen) > _SEEN_LIMIT:
                 seen.popitem(last=False)
@@ -604,11 +635,12 @@ class ClusterNode:
             message = entry.message
             if message.retain and message.topic.startswith(_NODE_SYS):
                 self.core.retained.set(message)  # another node's $SYS, for late subscribers
-            route(self.core, message, now, frozenset(entry.shares))
-        elif isinstance(entry, Takeover):
+            return route(self.core, message, now, frozenset(entry.shares)).congested
+        if isinstance(entry, Takeover):
             self.claims.takeover(entry)
         elif isinstance(entry, Taken):
             self.claims.taken(entry)
+        return None
 
     def send_entry(self, node: str, data: bytes) -> None:
         """A control entry into ``node``'s stream (a take-over and its answer)."""

@@ -16,5 +16,6 @@ class ClusterStats:
     outages: int = 0  # times the connection to Redis was lost
     route_loads: int = 0  # times a node's whole route set was loaded
     takeovers: int = 0  # client ids this node let go because another node took them
+    inbox_pauses: int = 0  # times reading the stream waited for a subscriber to drain
     # Seconds from a node's route change to its arrival here.
     route_delay: Histogram = field(default_factory=lambda: Histogram(SECONDS_BUCKETS))

@@ -52,7 +52,7 @@ from .retained import RetainedMessages
 from .routing import route
 from .scram_auth import ScramAuthentication
 from .services import Context, RouteResult
-from .session import Session
+from .session import PROGRESS_WINDOW, Session
 from .sessions import SessionRegistry
 from .stats import Stats
 from .store import SessionStore, StoreWriteError
@@ -65,11 +65,6 @@ if TYPE_CHECKING:
     from .cluster import ClusterNode
 
 log = logging.getLogger("mqlite.broker")
-
-# Seconds a congested session may go without completing a delivery and still pause its
-# publishers: past it, the session counts as stalled, throttles no one, and only its own queue
-# grows. It bounds what a subscriber that stops reading costs the others.
-PROGRESS_WINDOW = 0.025
 
 
 class BrokerCore:

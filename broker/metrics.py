@@ -213,6 +213,8 @@ _CLUSTER_FAMILIES = (
      "Times the connection to Redis was lost."),
     ("mqlite_cluster_takeovers_total", "counter", "takeovers",
      "Client ids this node let go because a client connected to another node."),
+    ("mqlite_cluster_inbox_pauses_total", "counter", "inbox_pauses",
+     "Times reading this node's stream waited for a subscriber's queue to drain."),
     ("mqlite_cluster_local_routes", "gauge", "local_routes",
      "Filters of this node's sessions, as published to the cluster."),
 )

@@ -24,6 +24,13 @@ AWAIT_PUBREC = FlowState.AWAIT_PUBREC
 AWAIT_PUBCOMP = FlowState.AWAIT_PUBCOMP
 
 
+# Seconds a congested session may go without completing a delivery and still pause its
+# publishers (or, in cluster mode, the reading of its node's stream): past it, the session
+# counts as stalled, throttles no one, and only its own queue grows. It bounds what a
+# subscriber that stops reading costs the others.
+PROGRESS_WINDOW = 0.025
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SubscriptionOptions:
     qos: int = 0

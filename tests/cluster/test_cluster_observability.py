@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 from mqlite.broker import Broker
 from mqlite.broker.cluster_config import ClusterConfig
 from mqlite.broker.cluster_wire import pack_forward
 from mqlite.broker.message import Message
 
-from ..broker.helpers import PahoClient, wait_until
+from ..broker.helpers import PahoClient, RawClient, wait_until
 from ..monitoring.http_helpers import LISTENERS, get_json, request
 from .conftest import RedisServer
 
@@ -108,3 +110,45 @@ def test_a_forwarded_message_that_comes_twice_is_delivered_once(redis: RedisServ
         subscriber.disconnect()
     finally:
         node.stop()
+
+
+def test_a_subscriber_filling_its_queue_slows_the_stream_and_loses_nothing(
+        redis: RedisServer) -> None:
+    """Forwarded messages come in batches; a live subscriber's small queue would overflow
+    (drop-oldest), so its node stops reading its stream until the queue drains."""
+    small = {"max_memory_queued_messages": 20, "max_inflight": 5}
+    receiving = Broker(listeners=LISTENERS, sys_interval=0, **small,
+                       cluster=ClusterConfig(url=redis.url, node_id="fc-1", node_ttl=1.0))
+    receiving.start()
+    sending = _node(redis, "fc-2")
+    try:
+        node = receiving.core.cluster
+        assert node is not None
+        wait_until(lambda: node.available, what="fc-1 joined")
+        subscriber = RawClient(receiving.addresses["tcp"], version=4)
+        subscriber.connect("fc-sub")
+        subscriber.subscribe("burst", qos=1)
+        publisher = PahoClient(sending.addresses["tcp"], client_id="fc-pub", version=5)
+        publisher.client.max_inflight_messages_set(200)
+        publisher.connect()
+        while publisher.publish("burst", b"probe", qos=1) != 0:
+            pass  # until fc-1's route is known on fc-2
+        count = 600
+        payloads: list[bytes] = []
+
+        def read() -> None:  # from before the burst: a subscriber that keeps up
+            while len(payloads) < count:
+                payloads.extend(p for p in subscriber.take(1) if p != b"probe")
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        for index in range(count):
+            publisher.client.publish("burst", str(index).encode(), qos=1)
+        reader.join(30)
+        assert payloads == [str(index).encode() for index in range(count)]
+        assert receiving.core.stats.dropped["queue_full"] == 0
+        assert node.stats.inbox_pauses > 0
+        publisher.disconnect()
+    finally:
+        receiving.stop()
+        sending.stop()
