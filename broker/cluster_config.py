@@ -25,17 +25,20 @@ class RedisAddress:
     tls: bool = False
     username: str | None = None
     password: str | None = None
+    # rediss: the CA file to verify the server with (default: the system's CAs).
+    ca_file: str | None = None
 
     def __str__(self) -> str:
         where = f"unix://{self.path}" if self.path else \
             f"{'rediss' if self.tls else 'redis'}://{self.host}:{self.port}"
-        return where + (f"?db={self.db}" if self.path and self.db else
-                        f"/{self.db}" if self.db else "")
+        where += (f"?db={self.db}" if self.path and self.db else
+                  f"/{self.db}" if self.db else "")
+        return where + (f"?ssl_ca_certs={self.ca_file}" if self.ca_file else "")
 
 
 def parse_redis_url(url: str) -> RedisAddress:
-    """``redis://[user:password@]host[:port][/db]``, ``rediss://`` (TLS) or
-    ``unix:///path/redis.sock[?db=N]``."""
+    """``redis://[user:password@]host[:port][/db]``, ``rediss://`` (TLS; ``?ssl_ca_certs=FILE``
+    to verify the server with a CA of one's own) or ``unix:///path/redis.sock[?db=N]``."""
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES:
         raise ClusterConfigError(f"cluster url {url!r}: the scheme must be one of "
@@ -53,8 +56,15 @@ def parse_redis_url(url: str) -> RedisAddress:
     except ValueError:
         raise ClusterConfigError(f"cluster url {url!r}: bad port or database number") \
             from None
+    query = parse_qs(parts.query)
+    unknown = set(query) - ({"ssl_ca_certs"} if parts.scheme == "rediss" else set())
+    if unknown:
+        raise ClusterConfigError(f"cluster url {url!r}: unknown option "
+                                 f"{', '.join(sorted(unknown))}")
+    ca_file = query.get("ssl_ca_certs", [None])[0]
     return RedisAddress(host=parts.hostname or "127.0.0.1", port=port, db=db,
-                        tls=parts.scheme == "rediss", username=username, password=password)
+                        tls=parts.scheme == "rediss", username=username, password=password,
+                        ca_file=ca_file)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,7 +88,9 @@ class ClusterConfig:
 
     def checked(self, default_node_id: str) -> ClusterConfig:
         """Validated, with the node id filled in; ClusterConfigError naming what is wrong."""
-        parse_redis_url(self.url)
+        ca_file = parse_redis_url(self.url).ca_file
+        if ca_file is not None and not os.path.isfile(ca_file):
+            raise ClusterConfigError(f"cluster url: ssl_ca_certs {ca_file} is not a file")
         node_id = self.node_id or default_node_id
         if not node_id or any(c in node_id for c in " {}|/\n") or len(node_id) > 64:
             raise ClusterConfigError(f"cluster node_id {node_id!r}: 1 to 64 characters, "

@@ -282,7 +282,7 @@ class EventLoop:
         return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
 
     def secure(self, sock: socket.socket, address: RedisAddress) -> ssl.SSLSocket:
-        context = ssl.create_default_context()
+        context = ssl.create_default_context(cafile=address.ca_file)
         return context.wrap_socket(sock, server_hostname=address.host,
                                    do_handshake_on_connect=False)
 

@@ -205,26 +205,32 @@ class RedisLink:
             self.on_ready(self)
 
     def _read(self) -> None:
-        try:
-            data = self.io.receive(self.sock)
-        except OSError as exc:
-            self.lose(f"read failed: {exc.strerror or exc}")
-            return
-        if data is None:
-            return
-        if not data:
-            self.lose("Redis closed the connection")
-            return
-        reader = self._reader
-        reader.feed(data)
-        try:
-            while self.state == READY:
-                reply = reader.gets()
-                if reply is False:
-                    break
-                self._dispatch(reply)
-        except hiredis.ProtocolError as exc:
-            self.lose(f"bad reply from Redis: {exc}")
+        while self.state == READY:
+            try:
+                data = self.io.receive(self.sock)
+            except OSError as exc:
+                self.lose(f"read failed: {exc.strerror or exc}")
+                return
+            if data is None:
+                return
+            if not data:
+                self.lose("Redis closed the connection")
+                return
+            reader = self._reader
+            reader.feed(data)
+            try:
+                while self.state == READY:
+                    reply = reader.gets()
+                    if reply is False:
+                        break
+                    self._dispatch(reply)
+            except hiredis.ProtocolError as exc:
+                self.lose(f"bad reply from Redis: {exc}")
+                return
+            # TLS may hold decrypted bytes that select() does not report: read them now.
+            pending = getattr(self.sock, "pending", None)
+            if pending is None or not pending():
+                return
 
     def _dispatch(self, reply: Reply) -> None:
         if self.on_push is not None and not self._callbacks:
