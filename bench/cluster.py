@@ -260,6 +260,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"fanout": {}, "qos1": {}, "latency": {}}
 
     results["busy"] = {}
+    results["lost"] = {}
 
     def measure(name: str, port: int, pid: int) -> None:
         busy = []
@@ -271,6 +272,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 run = qos1_flows(port, args.flows, args.per_flow, 20, 120.0)
             elapsed = run["elapsed"]
             results[kind][name] = run["deliveries"] / elapsed
+            results["lost"][name] = results["lost"].get(name, 0) + run["lost"]
             busy.append(((tree_cpu(pid) - before) / elapsed,
                          (_own_cpu() - generator_before) / elapsed))
             print(f"{name}: {kind} {results[kind][name]:,.0f}/s (lost {run['lost']}), "

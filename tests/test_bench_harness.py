@@ -4,9 +4,12 @@ only that every scenario completes with nothing lost and the report is written."
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,3 +48,20 @@ def test_profile_summarises_py_spy_samples_of_the_broker() -> None:
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "own time:" in done.stdout and "'lost': 0" in done.stdout, done.stdout
+
+
+@pytest.mark.slow
+def test_cluster_bench_quick_run(tmp_path: Path) -> None:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    output = tmp_path / "cluster.md"
+    done = subprocess.run([sys.executable, "-m", "bench.cluster", "--workers", "2",
+                           "--brokers", "", "--subscribers", "3", "--messages", "50",
+                           "--flows", "2", "--per-flow", "50", "--samples", "20",
+                           "--out", str(output)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    assert results["lost"] == {"mqlite --workers 2": 0}
+    report = output.read_text()
+    assert "| mqlite --workers 2 |" in report and "| mqlite, across two nodes |" in report
