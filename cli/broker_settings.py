@@ -93,6 +93,12 @@ class DaemonSettings:
     connection_messages: bool
     warnings: list[str]
 
+    @property
+    def node_id(self) -> str | None:
+        """Cluster mode's node id, where one is given (for the log lines)."""
+        cluster = self.broker.cluster
+        return cluster.node_id or None if cluster is not None else None
+
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")

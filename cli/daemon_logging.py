@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any, Protocol
 
-TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(node_tag)s%(name)s: %(message)s"
 # Fields a log call may pass with ``extra=``; the JSON form gives them keys of their own.
 EXTRA_FIELDS = ("event", "client_id", "listener", "peer")
 
@@ -23,6 +23,10 @@ class _Settings(Protocol):
     log_format: str
     connection_messages: bool
 
+    @property
+    def node_id(self) -> str | None:
+        """Cluster mode: the node's name, on every line (the workers of a host share a log)."""
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -33,6 +37,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        node = getattr(record, "node", None)
+        if node is not None:
+            entry["node"] = node
         for name in EXTRA_FIELDS:
             value = getattr(record, name, None)
             if value is not None:
@@ -40,6 +47,21 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+class _NodeTag(logging.Filter):
+    """Cluster mode: "[node] " before the logger's name, and "node" in JSON."""
+
+    def __init__(self, node: str | None) -> None:
+        super().__init__()
+        self.node = node
+        self.tag = f"[{node}] " if node else ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.node_tag = self.tag
+        if self.node is not None:
+            record.node = self.node
+        return True
 
 
 def _without_connection_messages(record: logging.LogRecord) -> bool:
@@ -68,9 +90,11 @@ def configure_logging(settings: _Settings) -> None:
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())
     elif settings.log_dest == "syslog":
-        handler.setFormatter(logging.Formatter("mqlite: %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(logging.Formatter(
+            "mqlite: %(levelname)s %(node_tag)s%(name)s: %(message)s"))
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    handler.addFilter(_NodeTag(settings.node_id))
     if not settings.connection_messages:
         handler.addFilter(_without_connection_messages)
     root = logging.getLogger()

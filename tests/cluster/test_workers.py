@@ -35,6 +35,8 @@ def test_three_workers_share_a_port_and_act_as_one_broker(tmp_path: Path) -> Non
         for number in (1, 2, 3):
             broker.wait_for_log(f"-w{number} joined")
         broker.discard_log()  # 300 clients' log lines would fill the pipe
+        # The workers share one log; each line says whose it is.
+        assert any("-w2] mqlite.cluster: cluster: node" in line for line in broker.log)
         clients = []
         for index in range(300):
             client = RawClient(broker.address, version=5)
