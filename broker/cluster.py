@@ -95,6 +95,7 @@ class ClusterNode:
         self.sub: RedisLink | None = None
         self.inbox: RedisLink | None = None
         self._registered = False  # this connection's route reset is queued
+        self._took_id = False  # this process has registered its node id once
         self._subscribed = 0  # channel subscriptions confirmed
         self._route_ops: list[str] = []  # this turn's changes of this node's filters
         self._acks: list[bytes] = []  # stream entries handled this turn
@@ -181,7 +182,8 @@ class ClusterNode:
         cmd = self.cmd
         assert cmd is not None
         self._registered = True
-        if self._outage_since is None:  # the first registration takes the node id
+        if not self._took_id:  # the first registration takes the node id (from a killed
+            self._took_id = True  # predecessor whose key has not expired, say)
             cmd.command("SET", keys.node_key(self.node), self._member_value(),
                         "PX", self._ttl_ms())
         else:
