@@ -96,3 +96,21 @@ def test_a_node_that_cannot_reach_redis_refuses_connects_until_it_can(
         node.wait_for_log("node lonely joined", timeout=15)
         connack = RawClient(node.address, version=5).connect("later", protocol_version=5)
         assert isinstance(connack, Connack) and connack.reason_code == 0
+
+
+def test_a_node_restarted_after_kill_9_takes_its_id_back_even_if_redis_comes_late(
+        redis: RedisServer) -> None:
+    """Its killed predecessor's membership key has not expired yet (a long TTL here): the
+    first registration of a process takes the id over, it does not read as a rival."""
+    first = start_node(redis, "again", "--node-ttl", "30")
+    first.proc.kill()
+    first.proc.wait()
+    redis.stop()
+    with BrokerProcess("--cluster", redis.url, "--node-id", "again",
+                       "--node-ttl", "30") as second:
+        second.wait_for_log("lost Redis")
+        redis.start()
+        second.wait_for_log("node again joined", timeout=15)
+        assert RawClient(second.address, version=5).connect(
+            "after", protocol_version=5).reason_code == 0
+        assert not any("registered by another process" in line for line in second.log)
