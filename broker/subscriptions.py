@@ -56,9 +56,8 @@ class SubscriptionIndex:
         self._cache.clear()
         shared = parse_shared_subscription(topic_filter)
         if shared is None:
-            if self._routes is not None and client_id not in self._trie.get(topic_filter):
+            if self._trie.add(topic_filter, client_id, options) and self._routes is not None:
                 self._count(topic_filter, 1)
-            self._trie.add(topic_filter, client_id, options)
             return
         key: SharedKey = ("$share", shared.group)
         group = self._trie.get(shared.topic_filter).get(key)
@@ -73,9 +72,8 @@ class SubscriptionIndex:
         self._cache.clear()
         shared = parse_shared_subscription(topic_filter)
         if shared is None:
-            if self._routes is not None and client_id in self._trie.get(topic_filter):
+            if self._trie.remove(topic_filter, client_id) and self._routes is not None:
                 self._count(topic_filter, -1)
-            self._trie.remove(topic_filter, client_id)
             return
         key: SharedKey = ("$share", shared.group)
         group = self._trie.get(shared.topic_filter).get(key)
