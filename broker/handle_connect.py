@@ -169,17 +169,14 @@ def _admit(broker: BrokerServices, conn: Connection, admission: _Admission, now:
     cluster = broker.cluster
     if cluster is None:
         _open_session(broker, conn, admission, now)
-        return
-    if not cluster.available:
-        _refuse(broker, conn, ConnackReturnCode.SERVER_UNAVAILABLE,
-                ReasonCode.SERVER_UNAVAILABLE, "the cluster's Redis is unavailable")
-        return
-    cluster.claim(conn, admission.info.client_id,
-                  partial(_claimed, broker, conn, admission))
+    else:
+        cluster.claim(conn, admission.info.client_id,
+                      partial(_claimed, broker, conn, admission))
 
 
 def _claimed(broker: BrokerServices, conn: Connection, admission: _Admission,
              claimed: bool, now: float) -> None:
+    """Refused (CONNACK 0x88, return code 3) when Redis is away: no claim can be made."""
     if claimed:
         _open_session(broker, conn, admission, now)
     else:
