@@ -67,9 +67,10 @@ def run(args: argparse.Namespace) -> int:
         _check_files(settings)
     except (ConfigError, ListenerError, PasswordFileError, AclFileError) as exc:
         return _fail(str(exc))
+    plan = None
     if args.workers is not None:
         try:
-            worker_plan(args, settings)
+            plan = worker_plan(args, settings)
         except ConfigError as exc:
             return _fail(str(exc))
     if args.check:
@@ -83,9 +84,9 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"cannot log to {settings.log_file}: {exc.strerror or exc}")
     for warning in settings.warnings:
         log.warning("%s", warning)
-    if args.workers is not None:
+    if plan is not None:
         try:
-            return run_workers(args, settings)
+            return run_workers(args, settings, plan)
         except ConfigError as exc:
             log.error("%s", exc)
             return 1

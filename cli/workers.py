@@ -133,8 +133,10 @@ class _LocalRedis:
                 self.process.kill()
 
 
-def run_workers(args: argparse.Namespace, settings: DaemonSettings) -> int:
-    port, http_port = worker_plan(args, settings)
+def run_workers(args: argparse.Namespace, settings: DaemonSettings,
+                plan: tuple[int, int | None]) -> int:
+    """``plan``: what worker_plan() gave."""
+    port, http_port = plan
     db = settings.db
     directory = Path(db).resolve().parent if db != ":memory:" else Path.cwd()
     redis: _LocalRedis | None = None
