@@ -37,6 +37,7 @@ from . import cluster_scripts as keys
 from .cluster_claims import Claims
 from .cluster_config import ClusterConfig
 from .cluster_routes import RouteTable
+from .cluster_sessions import NodeSessions
 from .cluster_stats import ClusterStats
 from .cluster_wire import (
     Forwarded,
@@ -50,6 +51,7 @@ from .cluster_wire import (
 from .connection import NO_OUTPUT, Connection
 from .message import Message
 from .redis_link import LOST, READY, RedisIO, RedisLink, Reply, failed
+from .redis_store import RedisStore
 from .routing import route
 from .services import ClusterHost, RouteResult
 from .session import PROGRESS_WINDOW, Session
@@ -78,7 +80,8 @@ class _Except:
 
 class ClusterNode:
     def __init__(self, core: ClusterHost, io: RedisIO, config: ClusterConfig,
-                 on_fenced: Callable[[], None]) -> None:
+                 on_fenced: Callable[[], None], store: RedisStore | None = None) -> None:
+        """``store``: where the persistent sessions are (None: they stay on their node)."""
         self.core = core
         self.io = io
         self.config = config
@@ -102,7 +105,8 @@ class ClusterNode:
         # Connections whose answers wait for this turn's writes: (conn, session, the
         # inbound QoS 2 id to forget if they fail).
         self._holds: list[tuple[Connection, Session | None, int | None]] = []
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        # Forwarded message ids delivered here, with when (monotonic).
+        self.seen: OrderedDict[str, float] = OrderedDict()
         self._sent = 0
         self._share_turns: dict[str, int] = {}
         self._retained_version = 0
@@ -118,7 +122,9 @@ class ClusterNode:
         # The live nodes (their membership keys), with what each says of itself, as read at
         # the last heartbeat.
         self.members: dict[str, dict[str, Any]] = {}
+        self._recovered = 0  # the epoch whose sessions were recovered
         core.index.watch_routes(self._route_changed)
+        self.sessions = NodeSessions(self, store) if store is not None else None
 
     # -- start, stop, outages --------------------------------------------------------------
 
@@ -213,6 +219,11 @@ class ClusterNode:
     def _joined(self, ok: bool) -> None:
         if not ok:
             return
+        if self.sessions is not None and self._recovered != self.epoch:
+            if not self.sessions.recover():
+                self._link_lost(None, "reading this node's sessions failed")
+                return
+            self._recovered = self.epoch
         self.available = True
         self._backoff = _BACKOFF_FIRST
         if self._outage_since is not None:
@@ -266,17 +277,36 @@ class ClusterNode:
 
     def _heartbeat(self) -> None:
         assert self.cmd is not None
-        self.cmd.command("EVALSHA", keys.HEARTBEAT.sha, 1, keys.node_key(self.node),
-                         f"{self.epoch}|", self._member_value(), self._ttl_ms(),
-                         reply=self._beaten)
+        self.cmd.command("EVALSHA", keys.HEARTBEAT.sha, 2, keys.node_key(self.node),
+                         keys.adopted_key(self.node), f"{self.epoch}|", self._member_value(),
+                         self._ttl_ms(), reply=self._beaten)
 
     def _beaten(self, reply: Reply) -> None:
-        if reply == 0:
+        if reply == 2:
+            self._rejoin_adopted()
+        elif reply == 0:
             log.error("cluster: node id %s was registered by another process (a newer "
                       "epoch); stopping this one", self.node)
             self._stopping = True
             self.available = False
             self.on_fenced()
+
+    def _rejoin_adopted(self) -> None:
+        """This node's key expired (it was paused, or cut off, past its TTL) and another node
+        adopted its sessions: they are that node's now. Its clients are closed, and it joins
+        again under a new epoch."""
+        log.error("cluster: node %s was taken for dead and its sessions adopted; closing "
+                  "its clients and joining again under a new epoch", self.node)
+        if self.sessions is not None:
+            self.sessions.forget_all("this node was taken for dead; its sessions moved")
+        self.epoch = 0
+        self._took_id = False
+        self._link_lost(None, "this node was adopted by another")
+
+    def sessions_fenced(self, client_ids: list[str]) -> None:
+        """The store refused writes to these sessions: another node owns them now."""
+        if self.sessions is not None:
+            self.sessions.fenced(client_ids)
 
     def _members_listed(self, reply: Reply) -> None:
         if failed(reply) or not reply or self.cmd is None:
@@ -292,6 +322,8 @@ class ClusterNode:
         members = {}
         for node, value in zip(nodes, reply, strict=True):
             if value is None:
+                if self.sessions is not None and node != self.node:
+                    self.sessions.node_gone(node)  # listed, but its key expired
                 continue
             try:
                 members[node] = msgpack.unpackb(bytes.fromhex(value.split(b"|", 1)[1].decode()))
@@ -328,11 +360,7 @@ class ClusterNode:
         are answered once Redis has answered all of it."""
         cmd = self.cmd
         if cmd is not None and cmd.state == READY and self._registered:
-            ops, self._route_ops = self._route_ops, []
-            for start in range(0, len(ops), _OPS_PER_SCRIPT):
-                cmd.command("EVALSHA", keys.ROUTES_CHANGE.sha, 2, keys.routes_key(self.node),
-                            keys.routes_version_key(self.node), self.node, repr(time.time()),
-                            *ops[start:start + _OPS_PER_SCRIPT])
+            self.flush_routes()
             if self._acks:
                 acks, self._acks = self._acks, []
                 inbox = keys.inbox_key(self.node)
@@ -344,6 +372,17 @@ class ClusterNode:
         for link in (cmd, self.sub, self.inbox):
             if link is not None:
                 link.flush()
+
+    def flush_routes(self) -> None:
+        """This turn's changes of this node's filters, queued now."""
+        cmd = self.cmd
+        if cmd is None or cmd.state != READY or not self._registered or not self._route_ops:
+            return
+        ops, self._route_ops = self._route_ops, []
+        for start in range(0, len(ops), _OPS_PER_SCRIPT):
+            cmd.command("EVALSHA", keys.ROUTES_CHANGE.sha, 2, keys.routes_key(self.node),
+                        keys.routes_version_key(self.node), self.node, repr(time.time()),
+                        *ops[start:start + _OPS_PER_SCRIPT])
 
     def hold(self, conn: Connection, session: Session | None, qos2_id: int | None) -> None:
         """What ``conn`` was sent this turn (a PUBACK, a SUBACK) waits until Redis has
@@ -519,7 +558,11 @@ class ClusterNode:
             self._retain(message, now)
         targets = self.routes.match(topic)
         if not targets:
-            return route(self.core, message, now)
+            result = route(self.core, message, now)
+            if self.sessions is not None and self.sessions.moved and self.available:
+                self._sent += 1
+                self.sessions.pass_on(message, f"{self.node}|{self.epoch}|{self._sent}", now)
+            return result
         remote: dict[str, list[str]] = {node: [] for node in targets.nodes}
         shares: Container[str] | None = None
         if targets.shares:
@@ -538,10 +581,12 @@ class ClusterNode:
         if not self.available:
             self.stats.forwards_dropped += len(remote)
             return RouteResult(matched, congested)
-        self._forward(message, remote, now)
+        message_id = self._forward(message, remote, now)
+        if self.sessions is not None and self.sessions.moved:
+            self.sessions.pass_on(message, message_id, now)
         return RouteResult(matched + len(remote), congested)
 
-    def _forward(self, message: Message, remote: dict[str, list[str]], now: float) -> None:
+    def _forward(self, message: Message, remote: dict[str, list[str]], now: float) -> str:
         cmd = self.cmd
         assert cmd is not None
         self._sent += 1
@@ -551,6 +596,7 @@ class ClusterNode:
             cmd.command("XADD", keys.inbox_key(node), "MAXLEN", "~", maxlen, "*", "m",
                         pack_forward(message_id, message, shares, now))
         self.stats.forwarded += len(remote)
+        return message_id
 
     # -- this node's stream ----------------------------------------------------------------
 
@@ -626,18 +672,25 @@ class ClusterNode:
             log.warning("cluster: stream entry skipped: %s", exc)
             return None
         if isinstance(entry, Forwarded):
-            seen = self._seen
+            if entry.only is not None:
+                if self.sessions is not None:
+                    self.sessions.deliver_only(entry, now)
+                return None
+            seen = self.seen
             if entry.message_id in seen:
                 self.stats.duplicates += 1
                 return None
-            seen[entry.message_id] = None
+            seen[entry.message_id] = now
             if len(seen) > _SEEN_LIMIT:
                 seen.popitem(last=False)
             self.stats.received += 1
             message = entry.message
             if message.retain and message.topic.startswith(_NODE_SYS):
                 self.core.retained.set(message)  # another node's $SYS, for late subscribers
-            return route(self.core, message, now, frozenset(entry.shares)).congested
+            congested = route(self.core, message, now, frozenset(entry.shares)).congested
+            if self.sessions is not None and self.sessions.moved:
+                self.sessions.pass_on(message, entry.message_id, now)
+            return congested
         if isinstance(entry, Takeover):
             self.claims.takeover(entry)
         elif isinstance(entry, Taken):

@@ -6,8 +6,9 @@ while that node closes its connection (MQTT 5 DISCONNECT 0x8E), publishes the wi
 answers. Claims are ordered by Redis, so of two CONNECTs with one id on two nodes the later
 claim wins, and the node of the earlier one closes its connection when told: one is left.
 
-In this part of cluster mode sessions stay on the node where they were made: a client that
-moves to another node starts a new session there, and the old node ends its session.
+A persistent session moves with its client id: the old node stores it (in Redis, see
+cluster_sessions.py) and forgets it; the new one takes it from Redis before CONNACK. Other
+sessions end on the old node.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from mqlite.protocol import ReasonCode
 
@@ -28,13 +29,17 @@ from .redis_link import RedisLink, Reply, failed
 from .services import ClusterHost
 from .timers import Timer
 
+if TYPE_CHECKING:
+    from .cluster_sessions import NodeSessions
+
 log = logging.getLogger("mqlite.cluster")
 
 Proceed = Callable[[bool, float], None]  # (claimed, now): admit the CONNECT, or refuse it
 
 
 class _Pending:
-    __slots__ = ("claim", "client_id", "conn", "proceed", "superseded", "timer", "waiting")
+    __slots__ = ("claim", "client_id", "conn", "proceed", "superseded", "superseded_by",
+                 "timer", "waiting")
 
     def __init__(self, conn: Connection, client_id: str, claim: str, proceed: Proceed) -> None:
         self.conn = conn
@@ -43,6 +48,7 @@ class _Pending:
         self.proceed = proceed
         self.waiting = False  # for the old owner's answer
         self.superseded = False  # a later claim on another node replaced this one meanwhile
+        self.superseded_by = ""  # that claim
         self.timer: Timer | None = None
 
 
@@ -56,6 +62,7 @@ class ClaimingNode(Protocol):
     core: ClusterHost
     config: ClusterConfig
     stats: ClusterStats
+    sessions: NodeSessions | None
 
     def send_entry(self, node: str, data: bytes) -> None: ...
 
@@ -118,6 +125,9 @@ class Claims:
             pending.timer.cancel()
         client_id, conn = pending.client_id, pending.conn
         core = self.node.core
+        sessions = self.node.sessions
+        if claimed and sessions is not None and conn.open and not sessions.take(client_id):
+            claimed = False  # its stored session could not be read: refused, as in an outage
         core.resume_connect(conn, lambda now: pending.proceed(claimed, now))
         if not claimed:
             return
@@ -127,20 +137,23 @@ class Claims:
             return
         self.owned[client_id] = pending.claim
         if pending.superseded:
-            self._let_go(client_id, "a later connection on another node")
+            self._let_go(client_id, node_of(pending.superseded_by))
 
     def takeover(self, entry: Takeover) -> None:
         """Another node claimed an id whose claim was ``entry.owner`` (this node's)."""
         pending = self._pending.get(entry.owner)
         if pending is not None:
             pending.superseded = True  # admitted, then closed: the later claim wins
+            pending.superseded_by = entry.reply_to
         elif self.owned.get(entry.client_id, entry.owner) == entry.owner:
-            self._let_go(entry.client_id, f"node {node_of(entry.reply_to)}")
+            self._let_go(entry.client_id, node_of(entry.reply_to))
         self.node.send_entry(node_of(entry.reply_to), pack_taken(entry.client_id,
                                                                   entry.reply_to))
 
-    def _let_go(self, client_id: str, by: str) -> None:
-        """Close the id's connection here (its will published if due) and end its session."""
+    def _let_go(self, client_id: str, to_node: str) -> None:
+        """Close the id's connection here (its will published if due); a persistent session
+        is stored and forgotten here (the other node takes it), any other ends."""
+        by = f"node {to_node}"
         self.owned.pop(client_id, None)
         core = self.node.core
         session = core.sessions.get(client_id)
@@ -153,7 +166,11 @@ class Claims:
             conn.close(f"session taken over by {by}", ReasonCode.SESSION_TAKEN_OVER)
             core.sessions.detach(conn)
         session = core.sessions.get(client_id)
-        if session is not None:
+        if session is None:
+            return
+        if session.persistent and self.node.sessions is not None:
+            self.node.sessions.let_go(session, to_node, f"session taken over by {by}")
+        else:
             core.sessions.end(session, promise=False)
 
     def session_ended(self, client_id: str) -> None:

@@ -81,6 +81,11 @@ class ClusterConfig:
     # Seconds a CONNECT waits for the node that held its client id to close the old
     # connection, before it goes on without that node's answer.
     takeover_timeout: float = 3.0
+    # Redis replicas that must confirm a turn's session writes (WAIT) before its
+    # acknowledgements go out; 0: the primary's answer is enough.
+    wait_replicas: int = 0
+    # Seconds WAIT waits for them; fewer in time fail the turn (nothing acknowledged).
+    wait_timeout: float = 1.0
 
     @property
     def address(self) -> RedisAddress:
@@ -102,9 +107,16 @@ class ClusterConfig:
         if self.takeover_timeout <= 0:
             raise ClusterConfigError(
                 f"cluster takeover_timeout {self.takeover_timeout}: must be positive")
+        if self.wait_replicas < 0:
+            raise ClusterConfigError(
+                f"cluster wait_replicas {self.wait_replicas}: must not be negative")
+        if self.wait_timeout <= 0:
+            raise ClusterConfigError(
+                f"cluster wait_timeout {self.wait_timeout}: must be positive")
         return ClusterConfig(url=self.url, node_id=node_id, node_ttl=self.node_ttl,
                              stream_maxlen=self.stream_maxlen,
-                             takeover_timeout=self.takeover_timeout)
+                             takeover_timeout=self.takeover_timeout,
+                             wait_replicas=self.wait_replicas, wait_timeout=self.wait_timeout)
 
 
 def default_node_id(port: int) -> str:

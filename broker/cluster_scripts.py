@@ -38,6 +38,16 @@ def owner_key(client_id: str) -> str:
     return f"mq:cl:{{{client_id}}}"
 
 
+def adopt_key(node: str) -> str:
+    """The lock one survivor takes to adopt a dead node's sessions."""
+    return f"mq:adopt:{{{node}}}"
+
+
+def adopted_key(node: str) -> str:
+    """Set once a node was adopted: that process, if only paused, must join again."""
+    return f"mq:adopted:{{{node}}}"
+
+
 class Script:
     __slots__ = ("sha", "source")
 
@@ -102,11 +112,13 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """)
 
-# KEYS: the node's membership key. ARGV: "epoch|", the value, its TTL in ms. 0 if another
-# process registered this node id since (a newer epoch holds it).
+# KEYS: the node's membership key, its "adopted" mark. ARGV: "epoch|", the value, its TTL in
+# ms. 0 if another process registered this node id since (a newer epoch holds it); 2 if the
+# key expired and another node adopted this one's sessions (it must join again).
 HEARTBEAT = Script("""
 local current = redis.call('GET', KEYS[1])
 if current and string.sub(current, 1, #ARGV[1]) ~= ARGV[1] then return 0 end
+if not current and redis.call('EXISTS', KEYS[2]) == 1 then return 2 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 """)

@@ -11,13 +11,16 @@ import msgpack  # type: ignore[import-untyped]  # ships no type information
 from .message import Message
 from .serialize import pack_properties, unpack_properties
 
-FORWARD, TAKEOVER, TAKEN = "p", "t", "d"
+FORWARD, FORWARD_ONLY, TAKEOVER, TAKEN = "p", "o", "t", "d"
 
 
 class Forwarded(NamedTuple):
     message_id: str
     message: Message
     shares: list[str]  # the shared subscriptions whose member the receiving node picks
+    # For these sessions only (ones that moved from the sending node, which still got their
+    # messages): None for every matching session of the receiving node.
+    only: list[str] | None = None
 
 
 class Takeover(NamedTuple):
@@ -55,6 +58,12 @@ def pack_forward(message_id: str, message: Message, shares: list[str], now: floa
                                use_bin_type=True))
 
 
+def pack_forward_only(message_id: str, message: Message, client_ids: list[str],
+                      now: float) -> bytes:
+    return bytes(msgpack.packb([FORWARD_ONLY, message_id, client_ids,
+                                *_message_fields(message, now)], use_bin_type=True))
+
+
 def pack_takeover(client_id: str, owner: str, reply_to: str) -> bytes:
     return bytes(msgpack.packb([TAKEOVER, client_id, owner, reply_to], use_bin_type=True))
 
@@ -70,6 +79,8 @@ def unpack_entry(data: bytes, now: float) -> Forwarded | Takeover | Taken:
         kind = fields[0]
         if kind == FORWARD:
             return Forwarded(fields[1], _message(fields[3:], now), list(fields[2]))
+        if kind == FORWARD_ONLY:
+            return Forwarded(fields[1], _message(fields[3:], now), [], list(fields[2]))
         if kind == TAKEOVER:
             return Takeover(fields[1], fields[2], fields[3])
         if kind == TAKEN:

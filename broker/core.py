@@ -48,6 +48,7 @@ from .failure_delays import FailureDelays
 from .hooks import ClientInfo, Hooks
 from .journal import Journal
 from .message import Message
+from .redis_store import SessionsFenced
 from .retained import RetainedMessages
 from .routing import route
 from .scram_auth import ScramAuthentication
@@ -344,6 +345,8 @@ class BrokerCore:
         The connections handled in it lose their queued output and are closed (their clients
         resend what was not acknowledged); the rest keep going."""
         log.error("%s: closing %d connection(s) without acknowledging", error, len(connections))
+        if isinstance(error, SessionsFenced) and self.cluster is not None:
+            self.cluster.sessions_fenced(error.client_ids)
         for conn in connections:
             conn.out = NO_OUTPUT
             conn.out_size = 0

@@ -179,6 +179,8 @@ def _claimed(broker: BrokerServices, conn: Connection, admission: _Admission,
     """Refused (CONNACK 0x88, return code 3) when Redis is away: no claim can be made."""
     if claimed:
         _open_session(broker, conn, admission, now)
+        if broker.cluster is not None:  # the CONNACK waits for the session's routes
+            broker.cluster.hold(conn, None, None)
     else:
         _refuse(broker, conn, ConnackReturnCode.SERVER_UNAVAILABLE,
                 ReasonCode.SERVER_UNAVAILABLE, "the cluster's Redis is unavailable")

@@ -118,6 +118,42 @@ def _route_one_filter(broker: BrokerServices, entries: dict[str | SharedKey, Ent
     return RouteResult(count, congested)
 
 
+def route_only(broker: BrokerServices, message: Message, now: float,
+               client_ids: Container[str]) -> list[str]:
+    """Cluster mode: deliver ``message`` to the matching sessions among ``client_ids`` only
+    (those a node moved or adopted, whose messages came to the node they left), as route()
+    would (overlaps merged, a shared group's message to a member among them); the client ids
+    it matched."""
+    targets: dict[str, _Target] = {}
+    for entries in broker.index.match(message.topic):
+        for key, entry in entries.items():
+            if isinstance(entry, SharedGroup):
+                member = next((c for c in entry.members if c in client_ids), None)
+                if member is not None and member not in targets:
+                    options = entry.members[member]
+                    targets[member] = _Target(options.qos, options.identifier, False)
+                continue
+            assert isinstance(key, str)
+            if key not in client_ids or (entry.no_local and key == message.origin):
+                continue
+            target = targets.get(key)
+            if target is None:
+                targets[key] = _Target(entry.qos, entry.identifier, entry.retain_as_published)
+            else:
+                target.qos = max(target.qos, entry.qos)
+                if entry.identifier:
+                    target.identifiers.append(entry.identifier)
+                target.as_published = target.as_published or entry.retain_as_published
+    cap = 2 if broker.config.upgrade_outgoing_qos else message.qos
+    for client_id, target in targets.items():
+        session = broker.sessions.by_id.get(client_id)
+        if session is not None:
+            deliver(broker, session, message, qos=min(target.qos, cap),
+                    retain=message.retain and target.as_published,
+                    subscription_ids=tuple(target.identifiers), now=now, cache=None)
+    return list(targets)
+
+
 def overflowing(broker: BrokerServices, message: Message) -> str | None:
     """The client id of a persistent session whose queue (or the store) is too full to take
     this QoS 1/2 message, if one would get it: the ``reject`` policy asks before routing, so

@@ -24,6 +24,7 @@ from .hooks import Hook, Hooks
 from .listeners import ListenerError
 from .loop import EventLoop
 from .password_file import PasswordFileError
+from .redis_store import RedisStore
 from .reload import apply_config
 from .scram_auth import ScramAuthentication
 from .sqlite_store import SQLiteStore
@@ -46,6 +47,13 @@ class Broker:
         broker's thread (a slow hook stalls every client)."""
         self.config = config if config is not None else BrokerConfig(host=host, port=port,
                                                                       **settings)
+        if store is None and self.config.cluster is not None:
+            cluster = self.config.cluster
+            # Cluster mode: the sessions are in Redis, so that they can move between nodes.
+            store = RedisStore(cluster.address, cluster.node_id,
+                               timeout=min(5.0, max(1.0, cluster.node_ttl)),
+                               wait_replicas=cluster.wait_replicas,
+                               wait_timeout=cluster.wait_timeout)
         if store is None:
             store = SQLiteStore(db, sync) if db not in (None, ":memory:") else MemoryStore()
         self.store: SessionStore = store
@@ -122,8 +130,11 @@ class Broker:
 
     def _join_cluster(self, loop: EventLoop, config: ClusterConfig) -> None:
         port = self._address[1] if self._address is not None else 0
-        node = ClusterNode(loop.core, loop, config.checked(default_node_id(port)),
-                           on_fenced=loop.request_stop)
+        config = config.checked(default_node_id(port))
+        store = self.store if isinstance(self.store, RedisStore) else None
+        if store is not None:
+            store.node = config.node_id
+        node = ClusterNode(loop.core, loop, config, on_fenced=loop.request_stop, store=store)
         loop.core.cluster = node
         loop.call_soon(node.start)
         loop.on_stopped.append(node.stop)

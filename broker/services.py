@@ -20,7 +20,7 @@ from .retained import RetainedMessages
 from .scram_auth import ScramAuthentication
 from .session import Session
 from .stats import Stats
-from .store import SessionStore
+from .store import SessionStore, StoredState
 from .subscriptions import SubscriptionIndex
 from .timers import TimerHeap
 
@@ -96,6 +96,13 @@ class Sessions(Protocol):
     def detach(self, conn: Connection) -> None: ...
 
     def end(self, session: Session, *, promise: bool) -> None: ...
+
+    def forget(self, session: Session, reason: str) -> None:
+        """Cluster mode: the session is another node's now; it leaves this one as it is."""
+
+    def restore(self, state: StoredState, retained: RetainedMessages, *,
+                quiet: bool = False) -> None:
+        """Sessions read from the store (at start, or moved here in cluster mode)."""
 
     def client_info_of(self, session: Session) -> ClientInfo: ...
 

@@ -208,6 +208,32 @@ class SessionRegistry(Mapping[str, Session]):
         if self._broker.cluster is not None:
             self._broker.cluster.session_ended(session.client_id)
 
+    def forget(self, session: Session, reason: str) -> None:
+        """Cluster mode: the session is another node's now (a client resumed it there, or
+        that node adopted it while this one was cut off). It leaves this node's memory as it
+        is, nothing journaled and no will published: its stored copy and its will moved with
+        it. A connection still attached is closed (MQTT 5 DISCONNECT 0x8E)."""
+        if self.by_id.get(session.client_id) is not session:
+            return
+        del self.by_id[session.client_id]
+        if session.expiry_interval > 0:
+            self._broker.queued_bytes_stored -= session.queued_bytes
+        for topic_filter in session.subscriptions:
+            self._broker.index.unsubscribe(session.client_id, topic_filter)
+        for timer in (session.expiry_timer, session.will_timer):
+            if timer is not None:
+                timer.cancel()
+        session.pending_will = session.will = None
+        session.stored = False
+        conn = session.connection
+        if conn is not None:
+            session.connection = None
+            conn.context = None  # detached here: nothing of it is journaled
+            conn.publish_will = False
+            self._broker.stats.clients_connected -= 1
+            self._broker.resume_publishers(session)
+            conn.close(reason, ReasonCode.SESSION_TAKEN_OVER)
+
     def _expire(self, session: Session) -> None:
         if session.connection is None:
             log.info("session %s expired", session.client_id)
@@ -248,9 +274,11 @@ class SessionRegistry(Mapping[str, Session]):
 
     # -- start-up --------------------------------------------------------------------------
 
-    def restore(self, state: StoredState, retained: RetainedMessages) -> None:
+    def restore(self, state: StoredState, retained: RetainedMessages, *,
+                quiet: bool = False) -> None:
         """Rebuild sessions and retained messages from the store, all disconnected, counting
-        the time the broker was down against session expiry and will delays."""
+        the time the broker was down against session expiry and will delays (in cluster
+        mode also sessions that moved here: ``quiet`` logs nothing of them)."""
         now = time.monotonic()
         wall = time.time()
         journal = self._broker.journal
@@ -288,8 +316,8 @@ class SessionRegistry(Mapping[str, Session]):
                     now + max(0.0, expiry - down), self._expire, session)
         for client_id, will in wills:
             self.publish_will(client_id, will)
-        if state.sessions:
-            log.info("restored %d sessions and %d retained messages", len(self.by_id),
+        if state.sessions and not quiet:
+            log.info("restored %d sessions and %d retained messages", len(state.sessions),
                      len(retained))
 
     def _restore_session(self, client_id: str, stored: StoredSession, state: StoredState,

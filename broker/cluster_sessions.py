@@ -1,0 +1,338 @@
+"""Persistent sessions across nodes (cluster mode): they live in Redis (redis_store.py) and in
+the memory of the node that owns them, and they move.
+
+- **Recovery**: a node (re)started under its id takes back the sessions that id owned.
+- **Resumption elsewhere**: a CONNECT whose session another node owned takes it from Redis
+  before CONNACK (after that node let it go, or went away); its routes join this node's set,
+  and the CONNACK waits for them to be in Redis.
+- **Letting go**: the node a session leaves keeps, for a grace period, what the session
+  subscribed to and where it went, and passes on the messages that still come to it for the
+  session (sent by nodes whose routes did not show the move yet), so a move leaves no gap.
+- **Adoption**: when a node's membership key expires, one survivor wins ``SET mq:adopt:{n}
+  NX PX``, takes the dead node's sessions with its own epoch (their routes become its own),
+  claims their client ids, publishes the wills of clients that were connected there, deletes
+  the dead node's routes, and delivers what waits in the dead node's stream (its pending
+  entries with ``XAUTOCLAIM``, its unread ones with ``XREADGROUP``) to the adopted sessions,
+  for a grace period, then deletes the stream.
+- **Fencing**: every session write checks the owner (redis_store.py); a node whose writes are
+  refused forgets those sessions, and a node that finds it was adopted (it was paused past
+  its TTL) closes its clients and joins again under a new epoch.
+
+A message delivered from the dead node's stream, or passed on by a node a session left, goes
+to that session only, and not if this node already had it from its own stream since the
+session arrived (the nodes' routes overlapped meanwhile).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from functools import partial
+from typing import Any, NamedTuple, Protocol
+
+from mqlite.protocol import parse_shared_subscription, topic_matches_filter
+
+from . import cluster_scripts as keys
+from .cluster_config import ClusterConfig
+from .cluster_stats import ClusterStats
+from .cluster_wire import Forwarded, pack_forward_only, unpack_entry
+from .message import Message
+from .redis_link import RedisLink, Reply, failed
+from .redis_store import RedisStore
+from .routing import route_only
+from .services import ClusterHost
+from .session import Session
+from .store import StoreWriteError
+
+log = logging.getLogger("mqlite.cluster")
+
+# Seconds a node passes on the messages of a session that left it, and drains the stream of
+# a node it adopted: far longer than routes take to reach every node.
+GRACE = 10.0
+_ADOPT_LOCK_MS = 30_000
+_DRAIN_COUNT = 500
+_DRAIN_EVERY = 0.2
+_ONLY_SEEN_LIMIT = 100_000
+
+
+class _Claims(Protocol):
+    owned: dict[str, str]  # client id -> this node's claim on it
+
+
+class SessionNode(Protocol):
+    """What this module uses of its node (cluster.ClusterNode)."""
+
+    node: str
+    epoch: int
+    available: bool
+    cmd: RedisLink | None
+    core: ClusterHost
+    config: ClusterConfig
+    stats: ClusterStats
+    seen: OrderedDict[str, float]
+
+    def send_entry(self, node: str, data: bytes) -> None: ...
+
+    def flush_routes(self) -> None: ...
+
+    @property
+    def claims(self) -> _Claims: ...
+
+
+class _Moved(NamedTuple):
+    node: str
+    filters: tuple[str, ...]
+    until: float
+
+
+class NodeSessions:
+    def __init__(self, node: SessionNode, store: RedisStore) -> None:
+        self.node = node
+        self.store = store
+        self.moved: dict[str, _Moved] = {}  # client id -> where its session went
+        self.arrived: dict[str, float] = {}  # client id -> when its session came here
+        self._only_seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._adopting: set[str] = set()
+        self.adopted_total = 0
+        self.fenced_total = 0
+
+    # -- this node's own, at (re)start ------------------------------------------------------
+
+    def recover(self) -> bool:
+        """Take back the sessions this node id owned (with the new epoch); False if Redis
+        failed (the join starts over)."""
+        core = self.node.core
+        try:
+            state = self.store.recover(self.node.epoch)
+        except StoreWriteError as exc:
+            log.error("cluster: cannot read this node's sessions: %s", exc)
+            return False
+        core.sessions.restore(state, core.retained, quiet=True)
+        if state.sessions:
+            log.info("cluster: node %s recovered %d session(s)", self.node.node,
+                     len(state.sessions))
+        return True
+
+    # -- a client resumes here a session another node had ------------------------------------
+
+    def take(self, client_id: str) -> bool:
+        """Before CONNACK: the client id's stored session, if another node had it, is now
+        this node's (in memory, its routes in this node's set). False if Redis failed."""
+        core = self.node.core
+        if client_id in core.sessions:
+            return True
+        try:
+            state = self.store.take(client_id)
+        except StoreWriteError as exc:
+            log.warning("cluster: cannot take session %s: %s", client_id, exc)
+            return False
+        self.moved.pop(client_id, None)
+        if state is not None:
+            self.arrived[client_id] = time.monotonic()
+            core.sessions.restore(state, core.retained, quiet=True)
+        return True
+
+    def let_go(self, session: Session, to_node: str, reason: str) -> None:
+        """``session`` moved to ``to_node``: forgotten here (its copy is in Redis), what it
+        subscribed to kept for the grace period."""
+        filters = tuple(session.subscriptions)
+        if filters:
+            self.moved[session.client_id] = _Moved(to_node, filters,
+                                                   time.monotonic() + GRACE)
+        self.arrived.pop(session.client_id, None)
+        self.node.core.sessions.forget(session, reason)
+
+    def pass_on(self, message: Message, message_id: str, now: float) -> None:
+        """Send a message that came here to the sessions that left within the grace period,
+        at their new nodes."""
+        by_node: dict[str, list[str]] = {}
+        for client_id, moved in list(self.moved.items()):
+            if now > moved.until:
+                del self.moved[client_id]
+                continue
+            if any(_matches(f, message.topic) for f in moved.filters):
+                by_node.setdefault(moved.node, []).append(client_id)
+        for node, client_ids in by_node.items():
+            self.node.send_entry(node, pack_forward_only(message_id, message, client_ids,
+                                                         now))
+
+    def deliver_only(self, entry: Forwarded, now: float) -> None:
+        """A message for some sessions only (passed on, or from an adopted node's stream):
+        to each that is here, had it not from this node's own stream since it came."""
+        assert entry.only is not None
+        seen_at = self.node.seen.get(entry.message_id)
+        wanted = []
+        for client_id in entry.only:
+            key = (entry.message_id, client_id)
+            if key in self._only_seen:
+                continue
+            if seen_at is not None and seen_at >= self.arrived.get(client_id, 0.0):
+                continue  # this node's stream brought it while the session was here
+            self._only_seen[key] = None
+            wanted.append(client_id)
+        while len(self._only_seen) > _ONLY_SEEN_LIMIT:
+            self._only_seen.popitem(last=False)
+        here = [c for c in wanted if c in self.node.core.sessions]
+        if here:
+            route_only(self.node.core, entry.message, now, frozenset(here))
+        gone = [c for c in wanted if c in self.moved]
+        if gone:  # moved on again meanwhile
+            for client_id in gone:
+                moved = self.moved[client_id]
+                self.node.send_entry(moved.node, pack_forward_only(
+                    entry.message_id, entry.message, [client_id], now))
+
+    # -- fencing ---------------------------------------------------------------------------
+
+    def fenced(self, client_ids: list[str]) -> None:
+        """Redis refused writes to these sessions: another node owns them now."""
+        core = self.node.core
+        for client_id in client_ids:
+            session = core.sessions.get(client_id)
+            if session is not None:
+                log.warning("cluster: session %s belongs to another node now; closing it "
+                            "here", client_id)
+                self.fenced_total += 1
+                self.node.claims.owned.pop(client_id, None)
+                self.arrived.pop(client_id, None)
+                core.sessions.forget(session, "session taken over by another node")
+
+    def forget_all(self, reason: str) -> None:
+        """This node was adopted while cut off: every session is another node's now."""
+        core = self.node.core
+        for session in list(core.sessions.by_id.values()):
+            if session.client_id not in core.sessions.internal:
+                core.sessions.forget(session, reason)
+        self.node.claims.owned.clear()
+        self.moved.clear()
+        self.arrived.clear()
+
+    # -- adoption of a dead node's sessions ------------------------------------------------
+
+    def node_gone(self, dead: str) -> None:
+        """``dead`` is listed as a member but its key expired: try to adopt it."""
+        cmd = self.node.cmd
+        if cmd is None or dead in self._adopting or dead == self.node.node:
+            return
+        self._adopting.add(dead)
+        cmd.command("SET", keys.adopt_key(dead), f"{self.node.node}|{self.node.epoch}", "NX",
+                    "PX", _ADOPT_LOCK_MS, reply=partial(self._locked, dead))
+
+    def _locked(self, dead: str, reply: Reply) -> None:
+        if failed(reply) or reply is None:
+            self._adopting.discard(dead)  # another node adopts it (or Redis failed)
+            return
+        node = self.node
+        cmd = node.cmd
+        if cmd is None or not node.available:
+            self._adopting.discard(dead)
+            return
+        try:
+            state = self.store.adopt(dead)
+        except StoreWriteError as exc:
+            log.error("cluster: adopting node %s failed: %s", dead, exc)
+            self._adopting.discard(dead)
+            return
+        now = time.monotonic()
+        # A paused node that comes back finds it was adopted (HEARTBEAT), and rejoins.
+        cmd.command("SET", keys.adopted_key(dead), node.node, "PX", 86_400_000)
+        for client_id in state.sessions:
+            claim = f"{node.node}|{node.epoch}|0"
+            cmd.command("SET", keys.owner_key(client_id), claim)
+            node.claims.owned[client_id] = claim
+            self.arrived[client_id] = now
+        node.core.sessions.restore(state, node.core.retained, quiet=True)  # wills go out
+        node.flush_routes()  # the adopted routes before the dead node's are removed
+        cmd.command("EVALSHA", keys.ROUTES_CHANGE.sha, 2, keys.routes_key(dead),
+                    keys.routes_version_key(dead), dead, repr(time.time()), "=")
+        cmd.command("SREM", keys.MEMBERS, dead)
+        self.adopted_total += len(state.sessions)
+        log.warning("cluster: node %s is gone; node %s adopted its %d session(s)", dead,
+                    node.node, len(state.sessions))
+        self._drain(dead, frozenset(state.sessions), now + GRACE, b"0-0")
+
+    def _drain(self, dead: str, adopted: frozenset[str], until: float, cursor: bytes,
+               ) -> None:
+        """What waits in the dead node's stream, to the adopted sessions: its pending
+        entries (XAUTOCLAIM), then its unread ones."""
+        cmd = self.node.cmd
+        if cmd is None or not self.node.available:
+            self._adopting.discard(dead)  # unread entries stay: adopted again later
+            return
+        stream = keys.inbox_key(dead)
+        if cursor != b"done":
+            cmd.command("XAUTOCLAIM", stream, keys.GROUP, self.node.node, 0, cursor,
+                        "COUNT", _DRAIN_COUNT,
+                        reply=partial(self._claimed, dead, adopted, until))
+            return
+        cmd.command("XREADGROUP", "GROUP", keys.GROUP, self.node.node, "COUNT", _DRAIN_COUNT,
+                    "STREAMS", stream, ">", reply=partial(self._read, dead, adopted, until))
+
+    def _claimed(self, dead: str, adopted: frozenset[str], until: float, reply: Reply,
+                 ) -> None:
+        if failed(reply):
+            self._drain_failed(dead, reply)
+            return
+        cursor, entries = reply[0], reply[1]
+        if entries:
+            log.info("cluster: XAUTOCLAIM took %d pending entries of node %s", len(entries),
+                     dead)
+        self._apply(dead, adopted, entries)
+        self._drain(dead, adopted, until, b"done" if cursor == b"0-0" else cursor)
+
+    def _read(self, dead: str, adopted: frozenset[str], until: float, reply: Reply) -> None:
+        if failed(reply):
+            self._drain_failed(dead, reply)
+            return
+        entries = reply[0][1] if reply else []
+        self._apply(dead, adopted, entries)
+        now = time.monotonic()
+        if entries:
+            self._drain(dead, adopted, until, b"done")
+        elif now < until:
+            self.node.core.timers.call_at(now + _DRAIN_EVERY, self._drain, dead, adopted,
+                                          until, b"done")
+        else:
+            cmd = self.node.cmd
+            if cmd is not None:
+                cmd.command("DEL", stream := keys.inbox_key(dead))
+                log.info("cluster: the stream of node %s is drained and deleted (%s)", dead,
+                         stream)
+            self._adopting.discard(dead)
+
+    def _drain_failed(self, dead: str, reply: Reply) -> None:
+        if str(reply).startswith("NOGROUP"):
+            self._adopting.discard(dead)  # no stream: nothing waited
+            return
+        log.error("cluster: draining the stream of node %s failed: %s", dead, reply)
+        self._adopting.discard(dead)
+
+    def _apply(self, dead: str, adopted: frozenset[str], entries: list[Any]) -> None:
+        if not entries:
+            return
+        now = time.monotonic()
+        ids = []
+        for entry_id, fields in entries:
+            ids.append(entry_id)
+            if not fields:
+                continue  # deleted meanwhile
+            try:
+                entry = unpack_entry(fields[1], now)
+            except ValueError as exc:
+                log.warning("cluster: entry of node %s skipped: %s", dead, exc)
+                continue
+            if isinstance(entry, Forwarded):
+                only = entry.only if entry.only is not None else sorted(adopted)
+                self.deliver_only(entry._replace(only=[c for c in only if c in adopted]),
+                                  now)
+        cmd = self.node.cmd
+        if cmd is not None:
+            stream = keys.inbox_key(dead)
+            cmd.command("XACK", stream, keys.GROUP, *ids)
+            cmd.command("XDEL", stream, *ids)
+
+
+def _matches(topic_filter: str, topic: str) -> bool:
+    shared = parse_shared_subscription(topic_filter)
+    return topic_matches_filter(shared.topic_filter if shared else topic_filter, topic)
