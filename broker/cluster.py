@@ -52,7 +52,7 @@ from .connection import NO_OUTPUT, Connection
 from .message import Message
 from .redis_link import LOST, READY, RedisIO, RedisLink, Reply, failed
 from .redis_store import RedisStore
-from .routing import route
+from .routing import route, route_only
 from .services import ClusterHost, RouteResult
 from .session import PROGRESS_WINDOW, Session
 
@@ -76,6 +76,18 @@ class _Except:
 
     def __contains__(self, share: object) -> bool:
         return share not in self.served_elsewhere
+
+
+class _NotIn:
+    """Every client id but these."""
+
+    __slots__ = ("excluded",)
+
+    def __init__(self, excluded: set[str]) -> None:
+        self.excluded = excluded
+
+    def __contains__(self, client_id: object) -> bool:
+        return client_id not in self.excluded
 
 
 class ClusterNode:
@@ -125,6 +137,8 @@ class ClusterNode:
         self._recovered = 0  # the epoch whose sessions were recovered
         core.index.watch_routes(self._route_changed)
         self.sessions = NodeSessions(self, store) if store is not None else None
+        if store is not None:
+            store.take_acks = self._take_acks
 
     # -- start, stop, outages --------------------------------------------------------------
 
@@ -384,6 +398,25 @@ class ClusterNode:
                         keys.routes_version_key(self.node), self.node, repr(time.time()),
                         *ops[start:start + _OPS_PER_SCRIPT])
 
+    def _take_acks(self) -> tuple[str, list[bytes]] | None:
+        """The stream entries delivered this turn, for the store to acknowledge with the
+        session writes they caused (none while the link that read them is down)."""
+        if not self._acks or not self._registered:
+            return None
+        acks, self._acks = self._acks, []
+        return keys.inbox_key(self.node), acks
+
+    def add_routes(self, filters: list[str]) -> None:
+        """Filters into this node's route set ahead of the sessions that will have them."""
+        if self._registered:
+            self._route_ops.extend("+" + f for f in filters)
+
+    def remove_routes(self, filters: list[str]) -> None:
+        """Filters added ahead that no session here has after all."""
+        if self._registered:
+            index = self.core.index
+            self._route_ops.extend("-" + f for f in filters if not index.has_route(f))
+
     def hold(self, conn: Connection, session: Session | None, qos2_id: int | None) -> None:
         """What ``conn`` was sent this turn (a PUBACK, a SUBACK) waits until Redis has
         answered the writes queued this turn (forwards, a retained message, routes)."""
@@ -561,7 +594,10 @@ class ClusterNode:
             result = route(self.core, message, now)
             if self.sessions is not None and self.sessions.moved and self.available:
                 self._sent += 1
-                self.sessions.pass_on(message, f"{self.node}|{self.epoch}|{self._sent}", now)
+                passed = self.sessions.pass_on(message, f"{self.node}|{self.epoch}|{self._sent}",
+                                               now)
+                if passed:
+                    return RouteResult(result.matched + passed, result.congested)
             return result
         remote: dict[str, list[str]] = {node: [] for node in targets.nodes}
         shares: Container[str] | None = None
@@ -582,8 +618,13 @@ class ClusterNode:
             self.stats.forwards_dropped += len(remote)
             return RouteResult(matched, congested)
         message_id = self._forward(message, remote, now)
-        if self.sessions is not None and self.sessions.moved:
-            self.sessions.pass_on(message, message_id, now)
+        sessions = self.sessions
+        if sessions is not None and sessions.busy:
+            # Delivered here now: a copy that comes back for a moved or adopted session is
+            # not delivered again (see cluster_sessions.py).
+            self.seen[message_id] = now
+            if sessions.moved:
+                sessions.pass_on(message, message_id, now)
         return RouteResult(matched + len(remote), congested)
 
     def _forward(self, message: Message, remote: dict[str, list[str]], now: float) -> str:
@@ -687,9 +728,15 @@ class ClusterNode:
             message = entry.message
             if message.retain and message.topic.startswith(_NODE_SYS):
                 self.core.retained.set(message)  # another node's $SYS, for late subscribers
+            sessions = self.sessions
+            if sessions is not None and sessions.only_delivered:
+                delivered = sessions.only_delivered.get(entry.message_id)
+                if delivered is not None:  # some sessions had it already (a move's overlap)
+                    route_only(self.core, message, now, _NotIn(delivered))
+                    return None
             congested = route(self.core, message, now, frozenset(entry.shares)).congested
-            if self.sessions is not None and self.sessions.moved:
-                self.sessions.pass_on(message, entry.message_id, now)
+            if sessions is not None and sessions.moved:
+                sessions.pass_on(message, entry.message_id, now)
             return congested
         if isinstance(entry, Takeover):
             self.claims.takeover(entry)

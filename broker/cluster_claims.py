@@ -100,6 +100,8 @@ class Claims:
         old_node = node_of(old) if old else ""
         if old and old_node != self.node.node and alive:
             pending.waiting = True
+            if self.node.sessions is not None:
+                self.node.sessions.announce(pending.client_id)  # routes before the request
             self.node.send_entry(old_node, pack_takeover(pending.client_id, old, pending.claim))
             pending.timer = self.node.core.timers.call_at(
                 time.monotonic() + self.node.config.takeover_timeout, self._timed_out, pending)
@@ -128,6 +130,8 @@ class Claims:
         sessions = self.node.sessions
         if claimed and sessions is not None and conn.open and not sessions.take(client_id):
             claimed = False  # its stored session could not be read: refused, as in an outage
+        if sessions is not None:
+            sessions.settle(client_id)
         core.resume_connect(conn, lambda now: pending.proceed(claimed, now))
         if not claimed:
             return

@@ -35,6 +35,7 @@ from mqlite.protocol import parse_shared_subscription, topic_matches_filter
 
 from . import cluster_scripts as keys
 from .cluster_config import ClusterConfig
+from .cluster_routes import RouteTable
 from .cluster_stats import ClusterStats
 from .cluster_wire import Forwarded, pack_forward_only, unpack_entry
 from .message import Message
@@ -71,18 +72,32 @@ class SessionNode(Protocol):
     config: ClusterConfig
     stats: ClusterStats
     seen: OrderedDict[str, float]
+    routes: RouteTable
 
     def send_entry(self, node: str, data: bytes) -> None: ...
 
     def flush_routes(self) -> None: ...
 
+    def add_routes(self, filters: list[str]) -> None: ...
+
+    def remove_routes(self, filters: list[str]) -> None: ...
+
     @property
     def claims(self) -> _Claims: ...
+
+
+class _Drained(NamedTuple):
+    """Whose messages a dead node's stream holds: the sessions adopted here, and those
+    resumed on other nodes before the adoption."""
+
+    adopted: frozenset[str]
+    elsewhere: frozenset[str]
 
 
 class _Moved(NamedTuple):
     node: str
     filters: tuple[str, ...]
+    left_at: float
     until: float
 
 
@@ -92,8 +107,14 @@ class NodeSessions:
         self.store = store
         self.moved: dict[str, _Moved] = {}  # client id -> where its session went
         self.arrived: dict[str, float] = {}  # client id -> when its session came here
-        self._only_seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        # Message ids delivered to some sessions only, and to which: this node's stream may
+        # bring the same message for them again (routes overlap during a move), and then
+        # they do not get it twice.
+        self.only_delivered: OrderedDict[str, set[str]] = OrderedDict()
         self._adopting: set[str] = set()
+        # Filters put in this node's route set for sessions it is taking over (client id ->
+        # filters), until they are here or the take-over failed.
+        self._announced: dict[str, list[str]] = {}
         self.adopted_total = 0
         self.fenced_total = 0
 
@@ -128,51 +149,91 @@ class NodeSessions:
             log.warning("cluster: cannot take session %s: %s", client_id, exc)
             return False
         self.moved.pop(client_id, None)
+        self._prune(time.monotonic())
         if state is not None:
             self.arrived[client_id] = time.monotonic()
             core.sessions.restore(state, core.retained, quiet=True)
         return True
 
+    def announce(self, client_id: str) -> None:
+        """Before asking the node that has ``client_id``'s session to let it go: its filters
+        join this node's route set first, so that a publisher's node sees this node's route
+        before the other's goes (a take-over leaves an overlap, never a gap)."""
+        try:
+            filters = self.store.filters_of(client_id)
+        except StoreWriteError as exc:
+            log.warning("cluster: cannot read the subscriptions of %s: %s", client_id, exc)
+            return
+        if filters:
+            self._announced[client_id] = filters
+            self.node.add_routes(filters)
+            self.node.flush_routes()  # queued before the take-over request
+
+    def settle(self, client_id: str) -> None:
+        """The take-over is over: the announced filters stay only where a session has them."""
+        filters = self._announced.pop(client_id, None)
+        if filters:
+            self.node.remove_routes(filters)
+
     def let_go(self, session: Session, to_node: str, reason: str) -> None:
         """``session`` moved to ``to_node``: forgotten here (its copy is in Redis), what it
         subscribed to kept for the grace period."""
         filters = tuple(session.subscriptions)
+        now = time.monotonic()
         if filters:
-            self.moved[session.client_id] = _Moved(to_node, filters,
-                                                   time.monotonic() + GRACE)
-        self.arrived.pop(session.client_id, None)
+            self.moved[session.client_id] = _Moved(to_node, filters, now, now + GRACE)
+        self._prune(now)
         self.node.core.sessions.forget(session, reason)
 
-    def pass_on(self, message: Message, message_id: str, now: float) -> None:
-        """Send a message that came here to the sessions that left within the grace period,
-        at their new nodes."""
+    def _prune(self, now: float) -> None:
+        """Arrivals are needed while messages for the session may still be passed on or
+        drained to it: the grace period, twice over."""
+        if len(self.arrived) > 1000:
+            for client_id, at in list(self.arrived.items()):
+                if now - at > 2 * GRACE:
+                    del self.arrived[client_id]
+
+    def pass_on(self, message: Message, message_id: str, now: float,
+                among: frozenset[str] | None = None) -> int:
+        """Send a message that came here to the sessions that left within the grace period
+        (``among``: of those, these only), at their new nodes; how many it went to."""
         by_node: dict[str, list[str]] = {}
         for client_id, moved in list(self.moved.items()):
             if now > moved.until:
                 del self.moved[client_id]
+                continue
+            if among is not None and client_id not in among:
                 continue
             if any(_matches(f, message.topic) for f in moved.filters):
                 by_node.setdefault(moved.node, []).append(client_id)
         for node, client_ids in by_node.items():
             self.node.send_entry(node, pack_forward_only(message_id, message, client_ids,
                                                          now))
+        return sum(map(len, by_node.values()))
 
     def deliver_only(self, entry: Forwarded, now: float) -> None:
         """A message for some sessions only (passed on, or from an adopted node's stream):
         to each that is here, had it not from this node's own stream since it came."""
         assert entry.only is not None
-        seen_at = self.node.seen.get(entry.message_id)
+        message_id = entry.message_id
+        seen_at = self.node.seen.get(message_id)
+        delivered = self.only_delivered.get(message_id)
         wanted = []
         for client_id in entry.only:
-            key = (entry.message_id, client_id)
-            if key in self._only_seen:
+            if delivered is not None and client_id in delivered:
                 continue
-            if seen_at is not None and seen_at >= self.arrived.get(client_id, 0.0):
-                continue  # this node's stream brought it while the session was here
-            self._only_seen[key] = None
+            arrived = self.arrived.get(client_id)
+            if seen_at is not None and arrived is not None and seen_at >= arrived:
+                moved = self.moved.get(client_id)
+                if moved is None or seen_at <= moved.left_at:
+                    continue  # delivered here directly while the session was here
             wanted.append(client_id)
-        while len(self._only_seen) > _ONLY_SEEN_LIMIT:
-            self._only_seen.popitem(last=False)
+        if wanted:
+            if delivered is None:
+                delivered = self.only_delivered[message_id] = set()
+            delivered.update(wanted)
+            while len(self.only_delivered) > _ONLY_SEEN_LIMIT:
+                self.only_delivered.popitem(last=False)
         here = [c for c in wanted if c in self.node.core.sessions]
         if here:
             route_only(self.node.core, entry.message, now, frozenset(here))
@@ -184,6 +245,11 @@ class NodeSessions:
                     entry.message_id, entry.message, [client_id], now))
 
     # -- fencing ---------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """Sessions moved away or a dead node's stream drained: messages may come twice."""
+        return bool(self.moved or self._adopting)
 
     def fenced(self, client_ids: list[str]) -> None:
         """Redis refused writes to these sessions: another node owns them now."""
@@ -229,7 +295,7 @@ class NodeSessions:
             self._adopting.discard(dead)
             return
         try:
-            state = self.store.adopt(dead)
+            state, elsewhere = self.store.adopt(dead)
         except StoreWriteError as exc:
             log.error("cluster: adopting node %s failed: %s", dead, exc)
             self._adopting.discard(dead)
@@ -242,7 +308,11 @@ class NodeSessions:
             cmd.command("SET", keys.owner_key(client_id), claim)
             node.claims.owned[client_id] = claim
             self.arrived[client_id] = now
+        node.routes.replace(dead, set(), node.routes.versions.get(dead, 0))  # sent nothing more
         node.core.sessions.restore(state, node.core.retained, quiet=True)  # wills go out
+        for client_id, (owner, filters) in elsewhere.items():
+            if owner != node.node and filters:  # resumed elsewhere before this adoption
+                self.moved[client_id] = _Moved(owner, tuple(filters), now, now + GRACE)
         node.flush_routes()  # the adopted routes before the dead node's are removed
         cmd.command("EVALSHA", keys.ROUTES_CHANGE.sha, 2, keys.routes_key(dead),
                     keys.routes_version_key(dead), dead, repr(time.time()), "=")
@@ -250,10 +320,10 @@ class NodeSessions:
         self.adopted_total += len(state.sessions)
         log.warning("cluster: node %s is gone; node %s adopted its %d session(s)", dead,
                     node.node, len(state.sessions))
-        self._drain(dead, frozenset(state.sessions), now + GRACE, b"0-0")
+        self._drain(dead, _Drained(frozenset(state.sessions), frozenset(elsewhere)),
+                    now + GRACE, b"0-0")
 
-    def _drain(self, dead: str, adopted: frozenset[str], until: float, cursor: bytes,
-               ) -> None:
+    def _drain(self, dead: str, adopted: _Drained, until: float, cursor: bytes) -> None:
         """What waits in the dead node's stream, to the adopted sessions: its pending
         entries (XAUTOCLAIM), then its unread ones."""
         cmd = self.node.cmd
@@ -269,8 +339,7 @@ class NodeSessions:
         cmd.command("XREADGROUP", "GROUP", keys.GROUP, self.node.node, "COUNT", _DRAIN_COUNT,
                     "STREAMS", stream, ">", reply=partial(self._read, dead, adopted, until))
 
-    def _claimed(self, dead: str, adopted: frozenset[str], until: float, reply: Reply,
-                 ) -> None:
+    def _claimed(self, dead: str, adopted: _Drained, until: float, reply: Reply) -> None:
         if failed(reply):
             self._drain_failed(dead, reply)
             return
@@ -281,7 +350,7 @@ class NodeSessions:
         self._apply(dead, adopted, entries)
         self._drain(dead, adopted, until, b"done" if cursor == b"0-0" else cursor)
 
-    def _read(self, dead: str, adopted: frozenset[str], until: float, reply: Reply) -> None:
+    def _read(self, dead: str, adopted: _Drained, until: float, reply: Reply) -> None:
         if failed(reply):
             self._drain_failed(dead, reply)
             return
@@ -308,7 +377,7 @@ class NodeSessions:
         log.error("cluster: draining the stream of node %s failed: %s", dead, reply)
         self._adopting.discard(dead)
 
-    def _apply(self, dead: str, adopted: frozenset[str], entries: list[Any]) -> None:
+    def _apply(self, dead: str, drained: _Drained, entries: list[Any]) -> None:
         if not entries:
             return
         now = time.monotonic()
@@ -323,9 +392,11 @@ class NodeSessions:
                 log.warning("cluster: entry of node %s skipped: %s", dead, exc)
                 continue
             if isinstance(entry, Forwarded):
-                only = entry.only if entry.only is not None else sorted(adopted)
-                self.deliver_only(entry._replace(only=[c for c in only if c in adopted]),
-                                  now)
+                only = entry.only if entry.only is not None else sorted(drained.adopted)
+                self.deliver_only(
+                    entry._replace(only=[c for c in only if c in drained.adopted]), now)
+                if drained.elsewhere:
+                    self.pass_on(entry.message, entry.message_id, now, drained.elsewhere)
         cmd = self.node.cmd
         if cmd is not None:
             stream = keys.inbox_key(dead)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import hiredis
@@ -96,12 +96,14 @@ return {1}
 
 # KEYS: the session's four keys. ARGV: the new owner "node|epoch"; the node the current owner
 # must be ("" for any); "1" to clear the expiry (a client resumes it). -> nil if there is no
-# such session; {0, owner} if another node owns it; else {1, the previous owner, record,
-# subscriptions, deliveries, inbound QoS 2 ids}.
+# such session; {0, owner, its filters} if another node owns it; else {1, the previous owner,
+# record, subscriptions, deliveries, inbound QoS 2 ids}.
 TAKE = Script("""
 local owner = redis.call('HGET', KEYS[1], 'owner')
 if not owner then return false end
-if ARGV[2] ~= '' and string.match(owner, '^([^|]*)') ~= ARGV[2] then return {0, owner} end
+if ARGV[2] ~= '' and string.match(owner, '^([^|]*)') ~= ARGV[2] then
+  return {0, owner, redis.call('HKEYS', KEYS[2])}
+end
 redis.call('HSET', KEYS[1], 'owner', ARGV[1])
 if ARGV[3] == '1' then
   for k = 1, 4 do redis.call('PERSIST', KEYS[k]) end
@@ -147,6 +149,10 @@ class RedisStore:
         self._redis = RedisSync(address, timeout,
                                 [("SCRIPT", "LOAD", script.source) for script in SCRIPTS])
         self._body_ids = itertools.count(secrets.randbits(40) << 20)
+        # The node's stream entries delivered this turn, acknowledged in the same
+        # transaction as the session writes they caused (so that a node killed between the
+        # two neither loses them nor has them delivered again): (stream, entry ids).
+        self.take_acks: Callable[[], tuple[str, list[bytes]] | None] | None = None
 
     @property
     def _sessions_key(self) -> str:
@@ -214,9 +220,20 @@ class RedisStore:
             commands.append(("SADD", self._sessions_key, *kept))
         if left:
             commands.append(("SREM", self._sessions_key, *left))
-        if promised and self.wait_replicas:
+        acks = self.take_acks() if self.take_acks is not None else None
+        if acks is not None:
+            stream, ids = acks
+            commands = [("MULTI",), *commands, ("XACK", stream, "b", *ids),
+                        ("XDEL", stream, *ids), ("EXEC",)]
+        waits = bool(promised and self.wait_replicas)
+        if waits:
             commands.append(("WAIT", self.wait_replicas, int(self.wait_timeout * 1000)))
         replies = self._call(*commands)
+        if acks is not None:  # the transaction's replies are EXEC's
+            executed = replies[-2 if waits else -1]
+            if not isinstance(executed, list):
+                raise StoreWriteError(f"Redis refused the session writes: {executed}")
+            replies = [*executed, *replies[len(replies) - 1:]] if waits else executed
         fenced = []
         for client_id, reply in zip(by_session, replies, strict=False):
             if isinstance(reply, hiredis.ReplyError):
@@ -250,6 +267,11 @@ class RedisStore:
         state, gone = self._take([client_id], require="", resume=True)
         return None if gone else state
 
+    def filters_of(self, client_id: str) -> list[str]:
+        """What a stored session subscribes to (read only: its owner is another node)."""
+        return [raw.decode() for raw in
+                self._call(("HKEYS", session_keys(client_id)[1]))[0]]
+
     def recover(self, epoch: int) -> StoredState:
         """At (re)start: the sessions this node id owned, taken with the new ``epoch``."""
         self.epoch = epoch
@@ -259,17 +281,21 @@ class RedisStore:
             self._call(("SREM", self._sessions_key, *gone))
         return state
 
-    def adopt(self, dead: str) -> StoredState:
-        """The sessions of ``dead`` (a node whose membership expired), now this node's."""
+    def adopt(self, dead: str) -> tuple[StoredState, dict[str, tuple[str, list[str]]]]:
+        """The sessions of ``dead`` (a node whose membership expired), now this node's; and
+        those of its sessions that other nodes took meanwhile: their owner node and
+        filters."""
         dead_key = node_sessions_key(dead)
         members = [raw.decode() for raw in self._call(("SMEMBERS", dead_key))[0]]
-        state, _ = self._take(members, require=dead, resume=False)
+        elsewhere: dict[str, tuple[str, list[str]]] = {}
+        state, _ = self._take(members, require=dead, resume=False, elsewhere=elsewhere)
         if state.sessions:
             self._call(("SADD", self._sessions_key, *state.sessions))
         self._call(("DEL", dead_key))
-        return state
+        return state, elsewhere
 
     def _take(self, client_ids: list[str], *, require: str, resume: bool,
+              elsewhere: dict[str, tuple[str, list[str]]] | None = None,
               ) -> tuple[StoredState, list[str]]:
         """The sessions taken, and the ids not taken (none, or another node's)."""
         state = StoredState()
@@ -286,6 +312,9 @@ class RedisStore:
                 raise RedisUnavailable(f"taking session {client_id}: {reply}")
             if reply is None or int(reply[0]) == 0:
                 gone.append(client_id)
+                if reply is not None and elsewhere is not None:
+                    elsewhere[client_id] = (reply[1].decode().split("|", 1)[0],
+                                            [raw.decode() for raw in reply[2]])
                 continue
             _, _, record, subscriptions, deliveries, inbound = reply
             if record:

@@ -300,9 +300,9 @@ class SessionRegistry(Mapping[str, Session]):
                 continue
             session = self._restore_session(client_id, stored, state, now)
             will = stored.will
-            if will is not None and stored.disconnected_at is None:
-                # The broker died while the client was connected: its connection ended
-                # without DISCONNECT.
+            if will is not None and stored.disconnected_at is None and not stored.will_delay:
+                # The broker died while the client was connected (in cluster mode: the node
+                # that had it): its connection ended without DISCONNECT.
                 wills.append((client_id, will))
             elif will is not None:  # a delayed will, still waiting
                 session.pending_will = will

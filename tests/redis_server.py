@@ -17,10 +17,14 @@ import pytest
 
 
 class RedisServer:
-    """``redis-server`` with AOF (appendfsync always), on a unix socket only."""
+    """``redis-server`` with AOF (appendfsync always), on a unix socket (and ``port`` on the
+    loopback if given: a replica connects over TCP)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, port: int = 0, *options: str) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
+        self.port = port
+        self.options = options
         self.socket = str(directory / "redis.sock")
         self.url = f"unix://{self.socket}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -34,9 +38,11 @@ class RedisServer:
                 pytest.fail(message)
             pytest.skip(message)
         self.proc = subprocess.Popen(
-            [binary, "--port", "0", "--unixsocket", self.socket, "--unixsocketperm", "600",
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--unixsocket", self.socket, "--unixsocketperm", "600",
              "--dir", str(self.directory), "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always", "--logfile", str(self.directory / "redis.log")],
+             "--appendfsync", "always", "--logfile", str(self.directory / "redis.log"),
+             *self.options],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while not self.ping():

@@ -1,0 +1,321 @@
+"""Persistent sessions in cluster mode (real redis-server with AOF, nodes as subprocesses):
+they move between nodes with their queues and in-flight messages, a dead node's are adopted,
+a node paused past its TTL cannot write to them, and they outlive a Redis restart."""
+
+from __future__ import annotations
+
+import random
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from functools import partial
+
+import pytest
+
+from mqlite.broker.redis_store import WRITE, session_keys
+from mqlite.protocol import (
+    Connack,
+    Disconnect,
+    Properties,
+    Puback,
+    Pubcomp,
+    Publish,
+    Pubrec,
+    Pubrel,
+    Suback,
+    Subscribe,
+    Subscription,
+)
+
+from ..broker.helpers import PahoClient, RawClient
+from ..broker_process import BrokerProcess
+from ..redis_server import RedisServer
+from .conftest import start_node
+
+PROBE = b"probe"
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+class Subscriber:
+    """A persistent MQTT 5 subscriber on raw packets, across its connections: it
+    acknowledges every flow, and takes a QoS 2 message once (at its first PUBLISH; resends
+    of that packet id are ignored until its PUBREL), as its session state says."""
+
+    def __init__(self, client_id: str) -> None:
+        self.client_id = client_id
+        self.awaiting_release: set[int] = set()
+        self.received: list[bytes] = []
+        self.conn: RawClient | None = None
+        self.resent: list[Publish] = []  # PUBLISH packets that came with DUP set
+
+    def connect(self, node: BrokerProcess) -> Connack:
+        self.conn = RawClient(node.address, version=5)
+        return self.conn.connect(self.client_id, clean_start=False,
+                                 properties=Properties(session_expiry_interval=600))
+
+    def subscribe(self, topic_filter: str, qos: int) -> None:
+        assert self.conn is not None
+        assert self.conn.subscribe(topic_filter, qos).reason_codes == [qos]
+
+    def pump(self, seconds: float = 0.0, until: Callable[[], bool] | None = None,
+             timeout: float = 15.0) -> None:
+        """Take what comes for ``seconds``, or until ``until()`` (AssertionError after
+        ``timeout``); stops when the broker closes the connection."""
+        assert self.conn is not None
+        deadline = time.monotonic() + (seconds if until is None else timeout)
+        while until is None or not until():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                if until is None:
+                    return
+                raise AssertionError(f"{self.client_id}: not all in {timeout}s")
+            try:
+                packet = self.conn.receive(timeout=min(left, 0.2))
+            except AssertionError as exc:
+                if "closed" in str(exc):
+                    return
+                continue
+            self._handle(packet)
+
+    def _handle(self, packet: object) -> None:
+        assert self.conn is not None
+        if isinstance(packet, Publish):
+            if packet.dup:
+                self.resent.append(packet)
+            fresh = packet.qos < 2 or packet.packet_id not in self.awaiting_release
+            if fresh and packet.payload != PROBE:
+                self.received.append(packet.payload)
+            if packet.qos == 1:
+                assert packet.packet_id is not None
+                self.conn.send(Puback(packet_id=packet.packet_id))
+            elif packet.qos == 2:
+                assert packet.packet_id is not None
+                self.awaiting_release.add(packet.packet_id)
+                self.conn.send(Pubrec(packet_id=packet.packet_id))
+        elif isinstance(packet, Pubrel):
+            self.awaiting_release.discard(packet.packet_id)
+            self.conn.send(Pubcomp(packet_id=packet.packet_id))
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+
+def _publisher(node: BrokerProcess) -> PahoClient:
+    client = PahoClient(node.address, client_id=_name("pub"), version=5,
+                        reconnect_on_failure=False)
+    client.connect()
+    return client
+
+
+def _wait_for_route(publisher: PahoClient, topic: str) -> None:
+    """QoS 1 probes until the PUBACK says a subscriber is known (not 0x10)."""
+    deadline = time.monotonic() + 5
+    while publisher.publish(topic, PROBE, qos=1) != 0:
+        assert time.monotonic() < deadline, f"no route for {topic}"
+        time.sleep(0.01)  # the route comes over Redis: nothing to wait on
+
+
+def test_a_session_moves_to_another_node_with_the_500_messages_queued_meanwhile(
+        nodes: list[BrokerProcess]) -> None:
+    n1, n2, n3 = nodes
+    topic = _name("moving")
+    subscriber = Subscriber(_name("mover"))
+    assert not subscriber.connect(n1).session_present
+    subscriber.subscribe(topic, 1)
+    assert subscriber.conn is not None
+    subscriber.conn.send(Disconnect())
+    subscriber.close()
+    publisher = _publisher(n2)
+    _wait_for_route(publisher, topic)
+    count = 500
+    for index in range(count):  # each acknowledged once the node holding it stored it
+        assert publisher.publish(topic, str(index).encode(), qos=1) == 0
+    publisher.disconnect()
+    assert subscriber.connect(n3).session_present
+    expected = [str(index).encode() for index in range(count)]
+    subscriber.pump(until=lambda: len(subscriber.received) >= count)
+    assert subscriber.received == expected  # all, in order
+    subscriber.close()
+
+
+def test_unacknowledged_messages_are_resent_with_dup_and_their_packet_ids_on_another_node(
+        nodes: list[BrokerProcess]) -> None:
+    n1, n2, n3 = nodes
+    topic = _name("inflight")
+    client_id = _name("unacked")
+    first = RawClient(n1.address, version=5)
+    first.connect(client_id, clean_start=False,
+                  properties=Properties(session_expiry_interval=600))
+    first.subscribe(topic, 2)
+    publisher = _publisher(n2)
+    _wait_for_route(publisher, topic)
+    for index in range(3):
+        assert publisher.publish(topic, f"m{index}".encode(), qos=2) == 0
+    sent = []
+    while len(sent) < 4:  # the probe and three messages, none acknowledged
+        packet = first.receive()
+        assert isinstance(packet, Publish)
+        sent.append(packet)
+    first.close()  # gone without DISCONNECT
+    again = RawClient(n3.address, version=5)
+    assert again.connect(client_id, clean_start=False,
+                         properties=Properties(session_expiry_interval=600)).session_present
+    resent = [again.receive() for _ in sent]
+    assert all(isinstance(p, Publish) and p.dup for p in resent)
+    assert [(p.packet_id, p.payload) for p in resent] == [  # type: ignore[union-attr]
+        (p.packet_id, p.payload) for p in sent]
+    again.close()
+    publisher.disconnect()
+
+
+class Feeder(threading.Thread):
+    """Publishes numbered messages until stopped, recording those acknowledged as
+    delivered (reason code 0) and any "no matching subscribers" (0x10)."""
+
+    def __init__(self, node: BrokerProcess, topic: str, qos: int, prefix: str) -> None:
+        super().__init__(daemon=True)
+        self.client = _publisher(node)
+        self.topic, self.qos, self.prefix = topic, qos, prefix
+        self.acknowledged: list[bytes] = []
+        self.unmatched = 0
+        self.stopping = threading.Event()
+        self.pause = 0.002
+
+    def run(self) -> None:
+        index = 0
+        while not self.stopping.is_set():
+            payload = f"{self.prefix}{index}".encode()
+            try:
+                code = self.client.publish(self.topic, payload, qos=self.qos)
+            except AssertionError:
+                return  # its node died (or dropped it): what it acknowledged counts
+            if code == 0:
+                self.acknowledged.append(payload)
+            elif code == 0x10:
+                self.unmatched += 1
+            index += 1
+            self.stopping.wait(self.pause)  # a steady rate, not a flood to catch up with
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(10)
+        self.client.client.loop_stop()
+
+
+def _has_all(subscriber: Subscriber, payloads: set[bytes]) -> bool:
+    return payloads <= set(subscriber.received)
+
+
+def _adopted(redis: RedisServer, node: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not redis.call("EXISTS", f"mq:adopted:{{{node}}}"):
+        assert time.monotonic() < deadline, f"node {node} was not adopted"
+        time.sleep(0.02)  # adoption follows a TTL in Redis: nothing to wait on
+
+
+@pytest.mark.slow
+def test_kill_9_torture_every_acknowledged_message_is_delivered_qos_2_once(
+        redis: RedisServer) -> None:
+    """Ten trials: a node holding a persistent subscriber and a publisher is killed with
+    SIGKILL at a random moment while another node's publisher goes on; the subscriber
+    resumes on a third node."""
+    rng = random.Random(19)
+    # Queues deep enough for what comes while the subscriber is away; a shorter TTL.
+    deep = ("--max-memory-queued-messages", "100000", "--node-ttl", "1.0")
+    with start_node(redis, "s1", *deep) as s1, start_node(redis, "s2", *deep) as s2:
+        for node in (s1, s2):
+            node.discard_log()
+        for trial in range(10):
+            qos = 1 + trial % 2
+            victim = start_node(redis, f"v{trial}", *deep)
+            victim.discard_log()
+            topic = _name(f"torture{trial}")
+            subscriber = Subscriber(_name(f"sub{trial}"))
+            subscriber.connect(victim)
+            subscriber.subscribe(topic, qos)
+            local, remote = Feeder(victim, topic, qos, "v"), Feeder(s1, topic, qos, "s")
+            _wait_for_route(remote.client, topic)
+            local.start()
+            remote.start()
+            subscriber.pump(rng.uniform(0.05, 0.6))
+            victim.proc.kill()
+            victim.proc.wait()
+            local.stopping.set()  # it waits in vain for its last acknowledgement: not joined
+            subscriber.close()
+            _adopted(redis, f"v{trial}")
+            assert subscriber.connect(s2).session_present
+            subscriber.pump(0.3)
+            remote.stop()
+            acknowledged = set(local.acknowledged) | set(remote.acknowledged)
+            assert len(remote.acknowledged) > 10
+            subscriber.pump(until=partial(_has_all, subscriber, acknowledged))
+            assert remote.unmatched == 0  # the route never went missing
+            if qos == 2:
+                assert len(subscriber.received) == len(set(subscriber.received)), \
+                    f"trial {trial}: a QoS 2 message came twice"
+            subscriber.close()
+            remote.client.client.disconnect()
+            local.client.client.loop_stop()
+
+
+def test_a_node_paused_past_its_ttl_cannot_write_to_the_sessions_adopted_meanwhile(
+        redis: RedisServer) -> None:
+    with start_node(redis, "z1") as z1, start_node(redis, "z2") as z2:
+        z2.discard_log()
+        epoch = redis.call("GET", "mq:node:{z1}").split(b"|", 1)[0].decode()
+        client_id = _name("paused")
+        subscriber = Subscriber(client_id)
+        subscriber.connect(z1)
+        subscriber.subscribe("z/kept", 1)
+        z1.proc.send_signal(signal.SIGSTOP)
+        try:
+            _adopted(redis, "z1")
+            base, subs, _, _ = session_keys(client_id)
+            assert redis.call("HGET", base, "owner").startswith(b"z2|")
+            # Sent while z1 sleeps: it reads this first when it wakes.
+            assert subscriber.conn is not None
+            subscriber.conn.send(Subscribe(packet_id=7, subscriptions=[
+                Subscription(topic_filter="z/sneaked", qos=1)]))
+        finally:
+            z1.proc.send_signal(signal.SIGCONT)
+        z1.wait_for_log(f"not written: {client_id}")  # the fence refused its write
+        z1.wait_for_log("taken for dead")
+        closing = subscriber.conn.expect_closed()
+        assert not [p for p in closing if isinstance(p, Suback)]  # never acknowledged
+        assert redis.call("HKEYS", subs) == [b"z/kept"]
+        assert redis.call("HGET", base, "owner").startswith(b"z2|")
+        # The script itself refuses the old owner, whatever it writes.
+        refused = redis.call("EVALSHA", WRITE.sha, 4, *session_keys(client_id),
+                             f"z1|{epoch}", "+", "z/other", b"\x95\x01\xc2\xc2\x00\xc0")
+        assert refused[0] == 0
+        z1.wait_for_log(r"node z1 joined \(epoch (?!" + epoch + r"\b)")  # a new epoch
+        assert subscriber.connect(z2).session_present
+        subscriber.close()
+
+
+def test_sessions_and_their_queues_outlive_a_redis_restart(redis: RedisServer) -> None:
+    with start_node(redis, "r1") as r1, start_node(redis, "r2") as r2:
+        topic = _name("restart")
+        subscriber = Subscriber(_name("survivor"))
+        subscriber.connect(r1)
+        subscriber.subscribe(topic, 1)
+        subscriber.close()
+        publisher = _publisher(r2)
+        _wait_for_route(publisher, topic)
+        for index in range(20):
+            assert publisher.publish(topic, str(index).encode(), qos=1) == 0
+        publisher.disconnect()
+        redis.stop()
+        redis.start()
+        for node in (r1, r2):
+            node.wait_for_log("rejoined", timeout=15)
+        assert subscriber.connect(r2).session_present
+        subscriber.pump(until=lambda: len(subscriber.received) >= 20)
+        assert subscriber.received == [str(index).encode() for index in range(20)]
+        subscriber.close()
