@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from heapq import nsmallest
 from importlib.resources import files
 from typing import Any
@@ -27,8 +27,10 @@ from mqlite.protocol import InvalidTopic, ReasonCode, topic_matches_filter, vali
 from .connection import VERSION_NAMES
 from .http_connection import Request, Response
 from .metrics import RunningBroker, exposition, snapshot
+from .redis_inspect import SessionReader
 from .services import BrokerServices
 from .session import Session
+from .sqlite_store import StoreError
 from .stored_queue import peek
 
 log = logging.getLogger("mqlite.broker")
@@ -140,6 +142,8 @@ def _route(call: Call) -> Response:
         cluster["routes"] = {name: sorted(filters)
                              for name, filters in sorted(node.routes.by_node.items())}
         return _json(200, cluster)
+    if head == "cluster" and rest == ["sessions"]:
+        return _cluster_sessions(call)
     if head == "subscriptions" and not rest:
         _method(call, "GET")
         return _json(200, _subscriptions(call))
@@ -252,6 +256,25 @@ def _session_view(core: BrokerServices, session: Session, now: float, detail: bo
                                "bytes": len(d.message.payload)}
                               for d in head]
     return view
+
+
+def _cluster_sessions(call: Call) -> Response:
+    """Every node's persistent sessions, as Redis holds them: a page of them (SCAN's, from
+    ``cursor``) and the next page's cursor (None: that was the last)."""
+    _method(call, "GET")
+    node = call.broker.core.cluster
+    if node is None or node.sessions is None:
+        raise HttpError(404, "this broker is not in cluster mode")
+    try:
+        cursor = int(call.query.get("cursor", "0"))
+    except ValueError:
+        raise HttpError(400, "cursor must be an integer") from None
+    try:
+        page, following = SessionReader(node.sessions.store.connection).page(cursor)
+    except StoreError as exc:
+        raise HttpError(503, str(exc)) from None
+    return _json(200, {"sessions": [asdict(summary) for summary in page],
+                       "next": str(following) if following else None})
 
 
 def _sessions(call: Call, rest: list[str]) -> Response:

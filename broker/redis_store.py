@@ -259,6 +259,11 @@ class RedisStore:
     def close(self) -> None:
         self._redis.close()
 
+    @property
+    def connection(self) -> RedisSync:
+        """The store's connection (for redis_inspect's read-only views)."""
+        return self._redis
+
     # -- sessions that move ----------------------------------------------------------------
 
     def take(self, client_id: str) -> StoredState | None:
@@ -318,7 +323,7 @@ class RedisStore:
                 continue
             _, _, record, subscriptions, deliveries, inbound = reply
             if record:
-                state.sessions[client_id] = _unpack_session(client_id, record)
+                state.sessions[client_id] = unpack_session(client_id, record)
             if subscriptions:
                 state.subscriptions[client_id] = {
                     subscriptions[i].decode(): _unpack_options(subscriptions[i + 1])
@@ -344,7 +349,9 @@ class RedisStore:
             [change.qos, change.retain, change.packet_id, int(change.state),
              list(change.subscription_ids), message.store_id, message.topic, message.payload,
              message.qos, message.retain, pack_properties(message.properties),
-             message.origin, expires], use_bin_type=True))
+             message.origin, expires,
+             wall - (now - message.received_at) if message.received_at else wall],
+            use_bin_type=True))
 
 
 def _deliveries(flat: list[bytes], bodies: dict[int, Message], now: float,
@@ -353,19 +360,28 @@ def _deliveries(flat: list[bytes], bodies: dict[int, Message], now: float,
     wall = time.time()
     for index in range(0, len(flat), 2):
         (qos, retain, packet_id, state, subscription_ids, body_id, topic, payload, mqos,
-         mretain, properties, origin, expires) = msgpack.unpackb(flat[index + 1], raw=False)
+         mretain, properties, origin, expires, created) = msgpack.unpackb(flat[index + 1],
+                                                                         raw=False)
         message = bodies.get(body_id)
         if message is None:
             message = bodies[body_id] = Message(
                 topic=topic, payload=payload, qos=mqos, retain=mretain,
                 properties=unpack_properties(properties), origin=origin,
                 expires_at=None if expires is None else now + (expires - wall),
-                store_id=body_id, received_at=now)
+                store_id=body_id, received_at=now - max(0.0, wall - created))
         seq = int(flat[index])
         found[seq] = StoredDelivery(seq=seq, message=message, qos=qos, retain=retain,
                                     packet_id=packet_id, state=state,
                                     subscription_ids=tuple(subscription_ids))
     return found
+
+
+def unpack_delivery(data: bytes) -> dict[str, Any]:
+    """What an operator sees of a stored delivery (``mqlite sessions show``)."""
+    (qos, _, packet_id, state, _, _, topic, payload, _, _, _, _, _, created) = msgpack.unpackb(
+        data, raw=False)
+    return {"topic": topic, "qos": qos, "packet_id": packet_id, "state": state,
+            "bytes": len(payload), "created_at": created}
 
 
 def _pack_session(session: StoredSession) -> bytes:
@@ -374,7 +390,7 @@ def _pack_session(session: StoredSession) -> bytes:
                                 session.disconnected_at], use_bin_type=True))
 
 
-def _unpack_session(client_id: str, record: bytes) -> StoredSession:
+def unpack_session(client_id: str, record: bytes) -> StoredSession:
     version, expiry, will, will_delay, disconnected_at = msgpack.unpackb(record, raw=False)
     return StoredSession(client_id=client_id, protocol_version=version,
                          expiry_interval=expiry, will=unpack_will(will),

@@ -1,6 +1,7 @@
-"""``mqlite sessions``: what a broker's database holds, read-only (safe while it runs); and
-``mqlite sessions delete``, through a running broker's admin API (``--http``) or, with the
-broker stopped, in the database file itself."""
+"""``mqlite sessions``: what a broker's database holds, read-only (safe while it runs), or
+with ``--cluster URL`` what a cluster keeps in Redis; and ``mqlite sessions delete``, through a
+running broker's admin API (``--http``) or, with the broker stopped, in the database file
+itself."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from mqlite.broker import SQLiteStore, StoreError, read_session, read_sessions
+from mqlite.broker.cluster_config import ClusterConfigError, parse_redis_url
 from mqlite.broker.journal import SessionDeleted
+from mqlite.broker.redis_inspect import ClusterSessionSummary, SessionReader
 from mqlite.broker.sqlite_inspect import broker_running
 
 from . import admin_client
@@ -25,11 +28,15 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="List the persistent sessions in a broker's database (read-only; works "
                     "while the broker runs).")
     parser.add_argument("--db", default="mqlite.db", help="the database (default: %(default)s)")
+    parser.add_argument("--cluster", metavar="URL",
+                        help="read a cluster's sessions in its Redis instead (redis://, "
+                             "rediss://, unix://)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     show = actions.add_parser("show", help="one session's subscriptions and queue")
     show.add_argument("client_id")
     show.add_argument("--db", default="mqlite.db", help="the database (default: %(default)s)")
+    show.add_argument("--cluster", metavar="URL", help="read it in a cluster's Redis")
     show.add_argument("--json", action="store_true", help="print JSON")
     delete = actions.add_parser(
         "delete", help="delete a session: through a running broker (--http), or in a "
@@ -61,36 +68,58 @@ def run(args: argparse.Namespace) -> int:
             return _show(args)
         if args.action == "delete":
             return _delete(args)
-        sessions = read_sessions(args.db)
-    except (StoreError, admin_client.AdminError) as exc:
+        sessions = _cluster_reader(args.cluster).all() if args.cluster else \
+            read_sessions(args.db)
+    except (StoreError, admin_client.AdminError, ClusterConfigError) as exc:
         print(f"mqlite sessions: {exc}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps([asdict(s) for s in sessions], indent=2))
         return 0
     now = time.time()
+    if args.cluster:
+        rows: list[tuple[str, ...]] = [("CLIENT ID", "NODE", "ONLINE", "MQTT", "SUBS",
+                                        "QUEUED", "LAST SEEN", "EXPIRES IN")]
+        rows += [(s.client_id, s.node, "yes" if s.online else "no",
+                  _version(s.protocol_version), str(s.subscriptions), str(s.queued),
+                  _when(s.last_seen), "-" if s.expires_in is None else
+                  _age(now - s.expires_in, now)) for s in sessions
+                 if isinstance(s, ClusterSessionSummary)]
+        _print_table(rows)
+        print(f"{len(sessions)} session(s)")
+        return 0
     rows = [("CLIENT ID", "ONLINE", "MQTT", "SUBS", "QUEUED", "OLDEST", "LAST SEEN")]
-    rows += [(s.client_id, "yes" if s.online else "no", "5.0" if s.protocol_version == 5
-              else "3.1.1", str(s.subscriptions), str(s.queued), _age(s.oldest_queued_at, now),
+    rows += [(s.client_id, "yes" if s.online else "no", _version(s.protocol_version),
+              str(s.subscriptions), str(s.queued), _age(s.oldest_queued_at, now),
               _when(s.last_seen)) for s in sessions]
     _print_table(rows)
     print(f"{len(sessions)} session(s)")
     return 0
 
 
+def _version(level: int) -> str:
+    return "5.0" if level == 5 else "3.1.1"
+
+
+def _cluster_reader(url: str) -> SessionReader:
+    return SessionReader.connect(parse_redis_url(url))
+
+
 def _show(args: argparse.Namespace) -> int:
-    found = read_session(args.db, args.client_id)
+    found = _cluster_reader(args.cluster).one(args.client_id) if args.cluster else \
+        read_session(args.db, args.client_id)
     if found is None:
-        print(f"mqlite sessions: no session {args.client_id!r} in {args.db}", file=sys.stderr)
+        where = "the cluster's Redis" if args.cluster else args.db
+        print(f"mqlite sessions: no session {args.client_id!r} in {where}", file=sys.stderr)
         return 1
     summary, subscriptions, queue = found
     if args.json:
         print(json.dumps({**asdict(summary), "subscription_list": subscriptions,
                           "queue": queue}, indent=2))
         return 0
-    print(f"{summary.client_id}: {'online' if summary.online else 'offline'}, MQTT "
-          f"{'5.0' if summary.protocol_version == 5 else '3.1.1'}, last seen "
-          f"{_when(summary.last_seen)}")
+    node = f", on node {summary.node}" if isinstance(summary, ClusterSessionSummary) else ""
+    print(f"{summary.client_id}: {'online' if summary.online else 'offline'}{node}, MQTT "
+          f"{_version(summary.protocol_version)}, last seen {_when(summary.last_seen)}")
     print(f"\nsubscriptions ({len(subscriptions)}):")
     _print_table([("FILTER", "QOS", "NO LOCAL", "RAP", "RETAIN HANDLING", "ID")] + [
         (s["topic_filter"], str(s["qos"]), str(bool(s["no_local"])),
@@ -110,6 +139,9 @@ def _delete(args: argparse.Namespace) -> int:
         admin_client.call(args, "DELETE", f"/api/v1/sessions/{admin_client.quote(args.client_id)}")
         print(f"deleted session {args.client_id}")
         return 0
+    if getattr(args, "cluster", None):
+        raise StoreError("in a cluster a session is deleted by the node that owns it: "
+                         "through its admin API, with --http")
     if broker_running(args.db):
         raise StoreError(f"{args.db} is held by a running broker: delete through it with "
                          "--http")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 from mqlite.broker import Broker
 from mqlite.broker.cluster_config import ClusterConfig
@@ -152,3 +156,50 @@ def test_a_subscriber_filling_its_queue_slows_the_stream_and_loses_nothing(
     finally:
         receiving.stop()
         sending.stop()
+
+
+def test_every_nodes_sessions_in_the_admin_api_and_mqlite_sessions(redis: RedisServer) -> None:
+    first, second = _node(redis, "look-1"), _node(redis, "look-2")
+    try:
+        subscriber = PahoClient(first.addresses["tcp"], client_id="looked-at", version=4,
+                                clean=False)
+        subscriber.connect()
+        subscriber.subscribe("look/#", qos=1)
+        subscriber.disconnect()  # offline on look-1, its session in Redis
+        publisher = PahoClient(first.addresses["tcp"], client_id="look-pub", version=5)
+        publisher.connect()
+        for index in range(3):
+            assert publisher.publish(f"look/{index}", b"x", qos=1) == 0
+        publisher.disconnect()
+        # Asked on the other node: it reads Redis, and takes nothing from look-1.
+        status, body = get_json(second, "/api/v1/cluster/sessions")
+        assert status == 200 and body["next"] is None
+        (found,) = [s for s in body["sessions"] if s["client_id"] == "looked-at"]
+        assert (found["node"], found["online"], found["subscriptions"], found["queued"]) == (
+            "look-1", False, 1, 3)
+        assert "looked-at" in first.core.sessions and "looked-at" not in second.core.sessions
+        listed = subprocess.run(
+            [sys.executable, "-m", "mqlite.cli", "sessions", "--cluster", redis.url, "--json"],
+            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+        assert listed.returncode == 0, listed.stderr
+        (row,) = [s for s in json.loads(listed.stdout) if s["client_id"] == "looked-at"]
+        assert (row["node"], row["queued"], row["protocol_version"]) == ("look-1", 3, 4)
+        shown = subprocess.run(
+            [sys.executable, "-m", "mqlite.cli", "sessions", "show", "looked-at",
+             "--cluster", redis.url], capture_output=True, text=True, timeout=30,
+            stdin=subprocess.DEVNULL)
+        assert shown.returncode == 0, shown.stderr
+        assert "on node look-1" in shown.stdout and "look/#" in shown.stdout
+        assert shown.stdout.count("awaiting") + shown.stdout.count("queued") >= 3
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_mqlite_sessions_without_redis_is_one_clear_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mqlite.cli", "sessions", "--cluster",
+         f"unix://{tmp_path}/nothing.sock"], capture_output=True, text=True, timeout=30,
+        stdin=subprocess.DEVNULL)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("mqlite sessions: Redis at unix://")
