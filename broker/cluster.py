@@ -382,7 +382,14 @@ class ClusterNode:
                 cmd.command("XDEL", inbox, *acks)
             if self._holds:
                 holds, self._holds = self._holds, []
-                cmd.after_replies(partial(self._release, holds))
+                replicas = self.config.wait_replicas
+                if replicas:  # and the forwards reached that many replicas
+                    confirmed: list[bool] = []
+                    cmd.command("WAIT", replicas, int(self.config.wait_timeout * 1000),
+                                reply=partial(self._waited, confirmed, replicas))
+                    cmd.after_replies(lambda ok: self._release(holds, ok and all(confirmed)))
+                else:
+                    cmd.after_replies(partial(self._release, holds))
         for link in (cmd, self.sub, self.inbox):
             if link is not None:
                 link.flush()
@@ -425,6 +432,13 @@ class ClusterNode:
             return
         conn.engine_holds += 1
         self._holds.append((conn, session, qos2_id))
+
+    @staticmethod
+    def _waited(confirmed: list[bool], replicas: int, reply: Reply) -> None:
+        confirmed.append(not failed(reply) and int(reply) >= replicas)
+        if not confirmed[-1] and not failed(reply):
+            log.warning("cluster: only %s of %d Redis replica(s) confirmed a turn's "
+                        "forwards; not acknowledged", reply, replicas)
 
     def _release(self, holds: list[tuple[Connection, Session | None, int | None]],
                  ok: bool) -> None:
@@ -470,6 +484,8 @@ class ClusterNode:
             "duplicates": stats.duplicates, "forwards_dropped": stats.forwards_dropped,
             "outages": stats.outages, "route_loads": stats.route_loads,
             "takeovers": stats.takeovers, "inbox_pauses": stats.inbox_pauses,
+            "sessions_adopted": self.sessions.adopted_total if self.sessions else 0,
+            "sessions_fenced": self.sessions.fenced_total if self.sessions else 0,
             "route_propagation_seconds": stats.route_delay,
         }
 

@@ -28,10 +28,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from functools import partial
 from typing import Any, NamedTuple, Protocol
 
-from mqlite.protocol import parse_shared_subscription, topic_matches_filter
+from mqlite.protocol import TopicTrie, parse_shared_subscription
 
 from . import cluster_scripts as keys
 from .cluster_config import ClusterConfig
@@ -45,6 +46,7 @@ from .routing import route_only
 from .services import ClusterHost
 from .session import Session
 from .store import StoreWriteError
+from .timers import TimerHeap
 
 log = logging.getLogger("mqlite.cluster")
 
@@ -96,16 +98,62 @@ class _Drained(NamedTuple):
 
 class _Moved(NamedTuple):
     node: str
-    filters: tuple[str, ...]
+    filters: tuple[str, ...]  # as matched (a shared subscription's inner filter)
     left_at: float
-    until: float
+
+
+class MovedSessions:
+    """Sessions that left this node within the grace period: where each went, and its
+    filters in a trie, so that a message is matched against them in one walk however many
+    moved (a rolling restart moves them all)."""
+
+    def __init__(self, timers: TimerHeap) -> None:
+        self._timers = timers
+        self.by_id: dict[str, _Moved] = {}
+        self._trie: TopicTrie[str, None] = TopicTrie()
+
+    def __bool__(self) -> bool:
+        return bool(self.by_id)
+
+    def __contains__(self, client_id: object) -> bool:
+        return client_id in self.by_id
+
+    def get(self, client_id: str) -> _Moved | None:
+        return self.by_id.get(client_id)
+
+    def add(self, client_id: str, node: str, filters: Iterable[str], now: float) -> None:
+        self.discard(client_id)
+        inner = tuple({_inner(f) for f in filters})
+        if not inner:
+            return
+        moved = self.by_id[client_id] = _Moved(node, inner, now)
+        for topic_filter in inner:
+            self._trie.add(topic_filter, client_id, None)
+        self._timers.call_at(now + GRACE, self._expire, client_id, moved)
+
+    def discard(self, client_id: str) -> None:
+        moved = self.by_id.pop(client_id, None)
+        if moved is not None:
+            for topic_filter in moved.filters:
+                self._trie.remove(topic_filter, client_id)
+
+    def clear(self) -> None:
+        for client_id in list(self.by_id):
+            self.discard(client_id)
+
+    def matching(self, topic: str) -> set[str]:
+        return {client_id for entries in self._trie.match(topic) for client_id in entries}
+
+    def _expire(self, client_id: str, moved: _Moved) -> None:
+        if self.by_id.get(client_id) is moved:
+            self.discard(client_id)
 
 
 class NodeSessions:
     def __init__(self, node: SessionNode, store: RedisStore) -> None:
         self.node = node
         self.store = store
-        self.moved: dict[str, _Moved] = {}  # client id -> where its session went
+        self.moved = MovedSessions(node.core.timers)
         self.arrived: dict[str, float] = {}  # client id -> when its session came here
         # Message ids delivered to some sessions only, and to which: this node's stream may
         # bring the same message for them again (routes overlap during a move), and then
@@ -148,7 +196,7 @@ class NodeSessions:
         except StoreWriteError as exc:
             log.warning("cluster: cannot take session %s: %s", client_id, exc)
             return False
-        self.moved.pop(client_id, None)
+        self.moved.discard(client_id)
         self._prune(time.monotonic())
         if state is not None:
             self.arrived[client_id] = time.monotonic()
@@ -178,10 +226,8 @@ class NodeSessions:
     def let_go(self, session: Session, to_node: str, reason: str) -> None:
         """``session`` moved to ``to_node``: forgotten here (its copy is in Redis), what it
         subscribed to kept for the grace period."""
-        filters = tuple(session.subscriptions)
         now = time.monotonic()
-        if filters:
-            self.moved[session.client_id] = _Moved(to_node, filters, now, now + GRACE)
+        self.moved.add(session.client_id, to_node, session.subscriptions, now)
         self._prune(now)
         self.node.core.sessions.forget(session, reason)
 
@@ -198,14 +244,9 @@ class NodeSessions:
         """Send a message that came here to the sessions that left within the grace period
         (``among``: of those, these only), at their new nodes; how many it went to."""
         by_node: dict[str, list[str]] = {}
-        for client_id, moved in list(self.moved.items()):
-            if now > moved.until:
-                del self.moved[client_id]
-                continue
-            if among is not None and client_id not in among:
-                continue
-            if any(_matches(f, message.topic) for f in moved.filters):
-                by_node.setdefault(moved.node, []).append(client_id)
+        for client_id in self.moved.matching(message.topic):
+            if among is None or client_id in among:
+                by_node.setdefault(self.moved.by_id[client_id].node, []).append(client_id)
         for node, client_ids in by_node.items():
             self.node.send_entry(node, pack_forward_only(message_id, message, client_ids,
                                                          now))
@@ -240,7 +281,7 @@ class NodeSessions:
         gone = [c for c in wanted if c in self.moved]
         if gone:  # moved on again meanwhile
             for client_id in gone:
-                moved = self.moved[client_id]
+                moved = self.moved.by_id[client_id]
                 self.node.send_entry(moved.node, pack_forward_only(
                     entry.message_id, entry.message, [client_id], now))
 
@@ -311,8 +352,8 @@ class NodeSessions:
         node.routes.replace(dead, set(), node.routes.versions.get(dead, 0))  # sent nothing more
         node.core.sessions.restore(state, node.core.retained, quiet=True)  # wills go out
         for client_id, (owner, filters) in elsewhere.items():
-            if owner != node.node and filters:  # resumed elsewhere before this adoption
-                self.moved[client_id] = _Moved(owner, tuple(filters), now, now + GRACE)
+            if owner != node.node:  # resumed elsewhere before this adoption
+                self.moved.add(client_id, owner, filters, now)
         node.flush_routes()  # the adopted routes before the dead node's are removed
         cmd.command("EVALSHA", keys.ROUTES_CHANGE.sha, 2, keys.routes_key(dead),
                     keys.routes_version_key(dead), dead, repr(time.time()), "=")
@@ -404,6 +445,7 @@ class NodeSessions:
             cmd.command("XDEL", stream, *ids)
 
 
-def _matches(topic_filter: str, topic: str) -> bool:
+def _inner(topic_filter: str) -> str:
+    """The filter a shared subscription matches with."""
     shared = parse_shared_subscription(topic_filter)
-    return topic_matches_filter(shared.topic_filter if shared else topic_filter, topic)
+    return shared.topic_filter if shared else topic_filter

@@ -38,26 +38,42 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return found
 
 
-@pytest.mark.parametrize("mode", ["wheel", "editable"])
-def test_install_and_import_everywhere(mode: str, wheel: Path, tmp_path: Path) -> None:
+def _imports_everywhere(python: Path, command: Path, tmp_path: Path) -> str:
+    """Where mqlite.protocol comes from, the same from the repository root and from
+    elsewhere, with both ways of running the command working."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    locations = set()
+    for cwd in (ROOT, elsewhere):
+        location, version = _run([str(python), "-c", CHECK], cwd=cwd).split()
+        locations.add(location)
+        assert _run([str(command), "--version"], cwd=cwd).strip() == f"mqlite {version}"
+        assert _run([str(python), "-m", "mqlite.cli", "--version"], cwd=cwd).strip() == (
+            f"mqlite {version}")
+    (location,) = locations
+    return location
+
+
+def test_a_wheel_installs_and_imports_everywhere(wheel: Path, tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
     # As a user would: pip builds in isolation and installs the runtime dependencies.
-    target = [str(wheel)] if mode == "wheel" else ["-e", str(ROOT)]
-    _run([str(python), "-m", "pip", "install", "-q", *target], cwd=tmp_path)
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    for cwd in (ROOT, elsewhere):
-        location, version = _run([str(python), "-c", CHECK], cwd=cwd).split()
-        if mode == "wheel":
-            assert str(env_dir) in location, f"imported {location}, not the installed wheel"
-        else:
-            assert location == str(ROOT / "protocol" / "__init__.py")
-        assert _run([str(env_dir / "bin" / "mqlite"), "--version"], cwd=cwd).strip() == (
-            f"mqlite {version}")
-        assert _run([str(python), "-m", "mqlite.cli", "--version"], cwd=cwd).strip() == (
-            f"mqlite {version}")
+    _run([str(python), "-m", "pip", "install", "-q", str(wheel)], cwd=tmp_path)
+    location = _imports_everywhere(python, env_dir / "bin" / "mqlite", tmp_path)
+    assert str(env_dir) in location, f"imported {location}, not the installed wheel"
+
+
+def test_the_editable_install_imports_everywhere(tmp_path: Path) -> None:
+    """The README's set-up is an editable install, the one these tests run in (CI makes it
+    in a fresh venv from nothing): it imports the repository's code from anywhere."""
+    python = Path(sys.executable)
+    command = python.parent / "mqlite"
+    if not command.exists() or "__editable__" not in _run(
+            [str(python), "-m", "pip", "show", "-f", "mqlite"], cwd=tmp_path):
+        pytest.skip("these tests do not run in an editable install")
+    assert _imports_everywhere(python, command, tmp_path) == str(
+        ROOT / "protocol" / "__init__.py")
 
 
 def test_wheel_ships_typed_parts_and_no_tests(wheel: Path) -> None:

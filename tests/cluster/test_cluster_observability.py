@@ -12,6 +12,7 @@ from mqlite.broker import Broker
 from mqlite.broker.cluster_config import ClusterConfig
 from mqlite.broker.cluster_wire import pack_forward
 from mqlite.broker.message import Message
+from mqlite.protocol import Connack, Connect, Properties, Puback, Publish
 
 from ..broker.helpers import PahoClient, RawClient, wait_until
 from ..monitoring.http_helpers import LISTENERS, get_json, request
@@ -43,6 +44,7 @@ def test_routes_metrics_and_health_of_a_node(redis: RedisServer) -> None:
         text = body.decode()
         assert "mqlite_cluster_available 1" in text
         assert "mqlite_cluster_routes 1" in text
+        assert "mqlite_cluster_sessions_adopted_total 0" in text
         count = next(line for line in text.splitlines()
                      if line.startswith("mqlite_cluster_route_propagation_seconds_count"))
         assert int(count.split()[1]) >= 1
@@ -203,3 +205,26 @@ def test_mqlite_sessions_without_redis_is_one_clear_line(tmp_path: Path) -> None
         stdin=subprocess.DEVNULL)
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     assert result.stderr.startswith("mqlite sessions: Redis at unix://")
+
+
+def test_wait_replicas_without_a_replica_acknowledges_nothing_that_needs_redis(
+        redis: RedisServer) -> None:
+    broker = Broker(listeners=LISTENERS, sys_interval=0, cluster=ClusterConfig(
+        url=redis.url, node_id="lonely", node_ttl=1.0, wait_replicas=1, wait_timeout=0.2))
+    broker.start()
+    try:
+        cluster = broker.core.cluster
+        assert cluster is not None
+        wait_until(lambda: cluster.available, what="lonely joined")
+        # A retained message is the cluster's, in Redis: no replica confirmed it.
+        publisher = RawClient(broker.addresses["tcp"], version=5)
+        publisher.connect("needs-a-replica")
+        publisher.send(Publish(topic="kept", payload=b"x", qos=1, retain=True, packet_id=1))
+        assert not [p for p in publisher.expect_closed() if isinstance(p, Puback)]
+        # A persistent session is written to Redis too: not even its CONNACK goes out.
+        subscriber = RawClient(broker.addresses["tcp"], version=5)
+        subscriber.send(Connect(client_id="durable", protocol_version=5, clean_start=False,
+                                properties=Properties(session_expiry_interval=60)))
+        assert not [p for p in subscriber.expect_closed() if isinstance(p, Connack)]
+    finally:
+        broker.stop()
