@@ -43,13 +43,16 @@ def _flow_topic(flow: int) -> str:
 
 
 def qos1_flows(port: int, flows: int, per_flow: int, window: int,
-               timeout: float) -> dict[str, float]:
+               timeout: float, persistent: bool = False) -> dict[str, float]:
     """``flows`` publishers, each with its own subscriber on its own topic, QoS 1 with
-    ``window`` messages outstanding per publisher; the subscribers acknowledge each."""
-    subs = [_connect(port, f"q1-sub-{i}") for i in range(flows)]
+    ``window`` messages outstanding per publisher; the subscribers acknowledge each.
+    ``persistent``: the subscribers' sessions are persistent (clean session 0), so every
+    message is stored for them (a broker's store, or in cluster mode Redis)."""
+    prefix = "q1p" if persistent else "q1"
+    subs = [_connect(port, f"{prefix}-sub-{i}", clean=not persistent) for i in range(flows)]
     for index, sock in enumerate(subs):
         _subscribe(sock, _flow_topic(index), 1)
-    pubs = [_connect(port, f"q1-pub-{i}") for i in range(flows)]
+    pubs = [_connect(port, f"{prefix}-pub-{i}") for i in range(flows)]
     _warm(pubs, subs)
     packets = [[encode(Publish(topic=_flow_topic(f), payload=bytes(64), qos=1,
                                packet_id=i % 65535 + 1), 4) for i in range(per_flow)]
@@ -257,19 +260,20 @@ class TwoNodes:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    results: dict[str, Any] = {"fanout": {}, "qos1": {}, "latency": {}}
+    results: dict[str, Any] = {"fanout": {}, "qos1": {}, "qos1p": {}, "latency": {}}
 
     results["busy"] = {}
     results["lost"] = {}
 
     def measure(name: str, port: int, pid: int) -> None:
         busy = []
-        for kind in ("fanout", "qos1"):
+        for kind in ("fanout", "qos1", "qos1p"):
             before, generator_before = tree_cpu(pid), _own_cpu()
             if kind == "fanout":
                 run = qos0(port, args.messages, args.subscribers, 64, 120.0)
             else:
-                run = qos1_flows(port, args.flows, args.per_flow, 20, 120.0)
+                run = qos1_flows(port, args.flows, args.per_flow, 20, 120.0,
+                                 persistent=kind == "qos1p")
             elapsed = run["elapsed"]
             results[kind][name] = run["deliveries"] / elapsed
             results["lost"][name] = results["lost"].get(name, 0) + run["lost"]
@@ -325,10 +329,22 @@ def table(results: dict[str, Any], args: argparse.Namespace) -> str:
 
     for name in results["fanout"]:
         fan, q1 = results["fanout"][name], results["qos1"][name]
-        (fan_b, fan_g), (q1_b, q1_g) = results["busy"][name]
+        (fan_b, fan_g), (q1_b, q1_g) = results["busy"][name][:2]
         lines.append(f"| {name} | {fan:,.0f} | {ratio(fan, reference)} | {fan_b:.0%} / "
                      f"{fan_g:.0%} | {q1:,.0f} | {ratio(q1, q_reference)} | {q1_b:.0%} / "
                      f"{q1_g:.0%} |")
+    p_reference = results["qos1p"].get("mosquitto")
+    lines += ["", "Persistent QoS 1: the same flows with persistent subscribers (clean session "
+              "0): every message is stored for its subscriber before the PUBACK (mosquitto "
+              "and Aedes keep sessions in memory, mqlite in SQLite or, with workers, in "
+              "Redis with appendfsync everysec).", "",
+              "| broker | persistent QoS 1 msg/s | vs mosquitto | CPU brokers / generator |",
+              "|---|---|---|---|"]
+    for name in results["qos1p"]:
+        value = results["qos1p"][name]
+        brokers, generator = results["busy"][name][2]
+        lines.append(f"| {name} | {value:,.0f} | {ratio(value, p_reference)} | "
+                     f"{brokers:.0%} / {generator:.0%} |")
     lines += ["", "| latency, QoS 0, one message at a time | p50 | p99 |", "|---|---|---|"]
     for name, value in results["latency"].items():
         lines.append(f"| {name} | {value['p50_us']:.0f} us | {value['p99_us']:.0f} us |")

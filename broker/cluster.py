@@ -63,6 +63,7 @@ _READ_BLOCK_MS = 2000  # a read waits this long for an entry, then is sent again
 _SEEN_LIMIT = 100_000  # forwarded message ids remembered, to drop one that comes twice
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.1, 5.0
 _OPS_PER_SCRIPT = 1000
+_ADOPTION_RECHECK = 0.25  # seconds between looks at another node's adoption of this id
 _NODE_SYS = "$SYS/broker/node/"  # each node's own $SYS tree, seen on every node
 
 
@@ -111,6 +112,7 @@ class ClusterNode:
         self.inbox: RedisLink | None = None
         self._registered = False  # this connection's route reset is queued
         self._took_id = False  # this process has registered its node id once
+        self._waiting_logged = False
         self._subscribed = 0  # channel subscriptions confirmed
         self._route_ops: list[str] = []  # this turn's changes of this node's filters
         self._acks: list[bytes] = []  # stream entries handled this turn
@@ -160,8 +162,9 @@ class ClusterNode:
             self._link_lost(None, f"cannot connect to {self.address}: {exc.strerror or exc}")
 
     def stop(self) -> None:
-        """A clean stop (after the broker's last commit): this node leaves the membership;
-        its persistent sessions' routes stay, so that messages for them wait in its stream."""
+        """A clean stop (after the broker's last commit): this node's membership key goes,
+        so a surviving node adopts its persistent sessions (they are in Redis) at its next
+        heartbeat, and what was on its way to this node is delivered from its stream."""
         self._stopping = True
         cmd = self.cmd
         if cmd is not None and cmd.state == READY and self._registered:
@@ -187,6 +190,33 @@ class ClusterNode:
         assert cmd is not None
         for script in keys.ALL:
             cmd.command("SCRIPT", "LOAD", script.source)
+        if self.sessions is not None and not self._took_id:
+            # A survivor adopting an earlier process's sessions reads this id's stream
+            # until it is done (a couple of seconds): this one joins after it.
+            cmd.command("EXISTS", keys.adopt_key(self.node), reply=self._adoption_checked)
+        else:
+            self._take_epoch()
+
+    def _adoption_checked(self, reply: Reply) -> None:
+        if failed(reply):
+            return  # the link is lost: a reconnect starts over
+        if int(reply):
+            if not self._waiting_logged:
+                self._waiting_logged = True
+                log.warning("cluster: another node is adopting the sessions of an earlier "
+                            "process with node id %s; joining once it is done", self.node)
+            self.core.timers.call_at(time.monotonic() + _ADOPTION_RECHECK, self._recheck)
+            return
+        self._take_epoch()
+
+    def _recheck(self) -> None:
+        cmd = self.cmd
+        if cmd is not None and cmd.state == READY and not self._registered:
+            cmd.command("EXISTS", keys.adopt_key(self.node), reply=self._adoption_checked)
+
+    def _take_epoch(self) -> None:
+        cmd = self.cmd
+        assert cmd is not None
         if self.epoch:
             self._register()
         else:
@@ -206,6 +236,8 @@ class ClusterNode:
             self._took_id = True  # predecessor whose key has not expired, say)
             cmd.command("SET", keys.node_key(self.node), self._member_value(),
                         "PX", self._ttl_ms())
+            # An adoption of an earlier process with this id concerns that one only.
+            cmd.command("DEL", keys.adopted_key(self.node))
         else:
             self._heartbeat()
         cmd.command("SADD", keys.MEMBERS, self.node)
@@ -607,14 +639,15 @@ class ClusterNode:
             self._retain(message, now)
         targets = self.routes.match(topic)
         if not targets:
+            if self.sessions is None or not self.sessions.moved or not self.available:
+                return route(self.core, message, now)
+            message_id = self._message_id(message)
             result = route(self.core, message, now)
-            if self.sessions is not None and self.sessions.moved and self.available:
-                self._sent += 1
-                passed = self.sessions.pass_on(message, f"{self.node}|{self.epoch}|{self._sent}",
-                                               now)
-                if passed:
-                    return RouteResult(result.matched + passed, result.congested)
-            return result
+            passed = self.sessions.pass_on(message, message_id, now)
+            return RouteResult(result.matched + passed, result.congested) if passed else result
+        # Named before it is delivered here: a delivery stored for a persistent session
+        # keeps the id, so a copy that reaches the session again after it moved is known.
+        message_id = self._message_id(message)
         remote: dict[str, list[str]] = {node: [] for node in targets.nodes}
         shares: Container[str] | None = None
         if targets.shares:
@@ -633,27 +666,30 @@ class ClusterNode:
         if not self.available:
             self.stats.forwards_dropped += len(remote)
             return RouteResult(matched, congested)
-        message_id = self._forward(message, remote, now)
+        self._forward(message_id, message, remote, now)
         sessions = self.sessions
         if sessions is not None and sessions.busy:
             # Delivered here now: a copy that comes back for a moved or adopted session is
             # not delivered again (see cluster_sessions.py).
-            self.seen[message_id] = now
+            self.seen[message_id] = time.monotonic()  # not the turn's: see _apply_entry
             if sessions.moved:
                 sessions.pass_on(message, message_id, now)
         return RouteResult(matched + len(remote), congested)
 
-    def _forward(self, message: Message, remote: dict[str, list[str]], now: float) -> str:
+    def _message_id(self, message: Message) -> str:
+        self._sent += 1
+        message_id = message.cluster_id = f"{self.node}|{self.epoch}|{self._sent}"
+        return message_id
+
+    def _forward(self, message_id: str, message: Message, remote: dict[str, list[str]],
+                 now: float) -> None:
         cmd = self.cmd
         assert cmd is not None
-        self._sent += 1
-        message_id = f"{self.node}|{self.epoch}|{self._sent}"
         maxlen = self.config.stream_maxlen
         for node, shares in remote.items():
             cmd.command("XADD", keys.inbox_key(node), "MAXLEN", "~", maxlen, "*", "m",
                         pack_forward(message_id, message, shares, now))
         self.stats.forwarded += len(remote)
-        return message_id
 
     # -- this node's stream ----------------------------------------------------------------
 
@@ -737,7 +773,9 @@ class ClusterNode:
             if entry.message_id in seen:
                 self.stats.duplicates += 1
                 return None
-            seen[entry.message_id] = now
+            # The clock now, not the batch's: a session that arrived earlier in this batch
+            # (a take-over's answer) got this one here (see cluster_sessions.py).
+            seen[entry.message_id] = time.monotonic()
             if len(seen) > _SEEN_LIMIT:
                 seen.popitem(last=False)
             self.stats.received += 1

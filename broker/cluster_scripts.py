@@ -106,6 +106,16 @@ local node = string.match(old, '^([^|]*)')
 return {old, redis.call('EXISTS', ARGV[2] .. '{' .. node .. '}')}
 """)
 
+# KEYS: the owner key. ARGV: the adopter's claim, the dead node. Set only while the dead node
+# (or nobody) holds it: a client that reconnected elsewhere meanwhile keeps its claim. -> 1 if
+# set.
+ADOPT_CLAIM = Script("""
+local current = redis.call('GET', KEYS[1])
+if current and string.match(current, '^([^|]*)') ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+""")
+
 # KEYS: the owner key. ARGV: the claim. Deleted only while it is still this claim.
 RELEASE = Script("""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -123,4 +133,5 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 """)
 
-ALL = (ROUTES_CHANGE, ROUTES_LOAD, RETAIN, RETAINED_LOAD, CLAIM, RELEASE, HEARTBEAT)
+ALL = (ROUTES_CHANGE, ROUTES_LOAD, RETAIN, RETAINED_LOAD, CLAIM, ADOPT_CLAIM, RELEASE,
+       HEARTBEAT)

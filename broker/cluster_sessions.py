@@ -45,14 +45,16 @@ from .redis_store import RedisStore
 from .routing import route_only
 from .services import ClusterHost
 from .session import Session
-from .store import StoreWriteError
+from .store import StoredState, StoreWriteError
 from .timers import TimerHeap
 
 log = logging.getLogger("mqlite.cluster")
 
-# Seconds a node passes on the messages of a session that left it, and drains the stream of
-# a node it adopted: far longer than routes take to reach every node.
+# Seconds a node passes on the messages of a session that left it (its own stream may hold
+# some for a while), and at least drains the stream of a node it adopted (routes reach every
+# node in milliseconds): a process taking the adopted node's id back waits for the drain.
 GRACE = 10.0
+DRAIN_GRACE = 2.0
 _ADOPT_LOCK_MS = 30_000
 _DRAIN_COUNT = 500
 _DRAIN_EVERY = 0.2
@@ -177,6 +179,7 @@ class NodeSessions:
         except StoreWriteError as exc:
             log.error("cluster: cannot read this node's sessions: %s", exc)
             return False
+        self._holding(state)
         core.sessions.restore(state, core.retained, quiet=True)
         if state.sessions:
             log.info("cluster: node %s recovered %d session(s)", self.node.node,
@@ -200,8 +203,20 @@ class NodeSessions:
         self._prune(time.monotonic())
         if state is not None:
             self.arrived[client_id] = time.monotonic()
+            self._holding(state)
             core.sessions.restore(state, core.retained, quiet=True)
         return True
+
+    def _holding(self, state: StoredState) -> None:
+        """What sessions moving here already hold: a copy of one of those messages that
+        comes for them again (the routes' overlap during the move) is not delivered."""
+        for client_id, deliveries in state.deliveries.items():
+            for delivery in deliveries.values():
+                message_id = delivery.message.cluster_id
+                if message_id is not None:
+                    self.only_delivered.setdefault(message_id, set()).add(client_id)
+        while len(self.only_delivered) > _ONLY_SEEN_LIMIT:
+            self.only_delivered.popitem(last=False)
 
     def announce(self, client_id: str) -> None:
         """Before asking the node that has ``client_id``'s session to let it go: its filters
@@ -339,17 +354,18 @@ class NodeSessions:
             state, elsewhere = self.store.adopt(dead)
         except StoreWriteError as exc:
             log.error("cluster: adopting node %s failed: %s", dead, exc)
-            self._adopting.discard(dead)
+            self._done(dead)  # another node (or this one, later) tries again
             return
         now = time.monotonic()
         # A paused node that comes back finds it was adopted (HEARTBEAT), and rejoins.
         cmd.command("SET", keys.adopted_key(dead), node.node, "PX", 86_400_000)
+        claim = f"{node.node}|{node.epoch}|0"
         for client_id in state.sessions:
-            claim = f"{node.node}|{node.epoch}|0"
-            cmd.command("SET", keys.owner_key(client_id), claim)
-            node.claims.owned[client_id] = claim
+            cmd.command("EVALSHA", keys.ADOPT_CLAIM.sha, 1, keys.owner_key(client_id), claim,
+                        dead, reply=partial(self._claim_adopted, client_id, claim))
             self.arrived[client_id] = now
         node.routes.replace(dead, set(), node.routes.versions.get(dead, 0))  # sent nothing more
+        self._holding(state)
         node.core.sessions.restore(state, node.core.retained, quiet=True)  # wills go out
         for client_id, (owner, filters) in elsewhere.items():
             if owner != node.node:  # resumed elsewhere before this adoption
@@ -362,7 +378,11 @@ class NodeSessions:
         log.warning("cluster: node %s is gone; node %s adopted its %d session(s)", dead,
                     node.node, len(state.sessions))
         self._drain(dead, _Drained(frozenset(state.sessions), frozenset(elsewhere)),
-                    now + GRACE, b"0-0")
+                    now + DRAIN_GRACE, b"0-0")
+
+    def _claim_adopted(self, client_id: str, claim: str, reply: Reply) -> None:
+        if reply == 1:  # else a client took its id elsewhere meanwhile (and its session)
+            self.node.claims.owned[client_id] = claim
 
     def _drain(self, dead: str, adopted: _Drained, until: float, cursor: bytes) -> None:
         """What waits in the dead node's stream, to the adopted sessions: its pending
@@ -409,14 +429,20 @@ class NodeSessions:
                 cmd.command("DEL", stream := keys.inbox_key(dead))
                 log.info("cluster: the stream of node %s is drained and deleted (%s)", dead,
                          stream)
-            self._adopting.discard(dead)
+            self._done(dead)
 
     def _drain_failed(self, dead: str, reply: Reply) -> None:
-        if str(reply).startswith("NOGROUP"):
-            self._adopting.discard(dead)  # no stream: nothing waited
-            return
-        log.error("cluster: draining the stream of node %s failed: %s", dead, reply)
+        if not str(reply).startswith("NOGROUP"):  # NOGROUP: no stream, nothing waited
+            log.error("cluster: draining the stream of node %s failed: %s", dead, reply)
+        self._done(dead)
+
+    def _done(self, dead: str) -> None:
+        """The adoption is over (or failed): the lock goes, so that a process taking the id
+        back joins, or another node tries again."""
         self._adopting.discard(dead)
+        cmd = self.node.cmd
+        if cmd is not None:
+            cmd.command("DEL", keys.adopt_key(dead))
 
     def _apply(self, dead: str, drained: _Drained, entries: list[Any]) -> None:
         if not entries:

@@ -77,10 +77,12 @@ def unpack_entry(data: bytes, now: float) -> Forwarded | Takeover | Taken:
     try:
         fields = msgpack.unpackb(data, raw=False)
         kind = fields[0]
-        if kind == FORWARD:
-            return Forwarded(fields[1], _message(fields[3:], now), list(fields[2]))
-        if kind == FORWARD_ONLY:
-            return Forwarded(fields[1], _message(fields[3:], now), [], list(fields[2]))
+        if kind in (FORWARD, FORWARD_ONLY):
+            message = _message(fields[3:], now)
+            message.cluster_id = fields[1]
+            if kind == FORWARD:
+                return Forwarded(fields[1], message, list(fields[2]))
+            return Forwarded(fields[1], message, [], list(fields[2]))
         if kind == TAKEOVER:
             return Takeover(fields[1], fields[2], fields[3])
         if kind == TAKEN:

@@ -21,6 +21,9 @@ class Message:
     # The row holding the body in a persistent store, once stored (the body is stored once,
     # however many queues refer to it).
     store_id: int | None = None
+    # Cluster mode: its id among the nodes (node|epoch|sequence of the node it was published
+    # on), once forwarded; kept with a persistent session's stored deliveries.
+    cluster_id: str | None = None
     # Monotonic time it was published (for one read back from a store, from the time the
     # store recorded; 0.0: unknown).
     received_at: float = 0.0

@@ -234,15 +234,15 @@ class RedisLink:
 
     def _dispatch(self, reply: Reply) -> None:
         if self.on_push is not None and not self._callbacks:
-            self.on_push(reply)
+            _guarded(self.on_push, reply)
             return
         callback = self._callbacks.popleft()
         self._answered += 1
         if callback is not None:
-            callback(reply)
+            _guarded(callback, reply)
         barriers = self._barriers
         while barriers and barriers[0][0] <= self._answered:
-            barriers.popleft()[1](True)
+            _guarded(barriers.popleft()[1], True)
 
     # -- the end ---------------------------------------------------------------------------
 
@@ -270,3 +270,11 @@ class RedisLink:
 
 def _ignore_loss(link: RedisLink, reason: str) -> None:
     del link, reason
+
+
+def _guarded(callback: Callable[[Any], None], value: Any) -> None:
+    """A reply's handler that fails costs that reply, never the broker's loop."""
+    try:
+        callback(value)
+    except Exception:
+        log.exception("internal error handling a Redis reply")

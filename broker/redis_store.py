@@ -350,7 +350,8 @@ class RedisStore:
              list(change.subscription_ids), message.store_id, message.topic, message.payload,
              message.qos, message.retain, pack_properties(message.properties),
              message.origin, expires,
-             wall - (now - message.received_at) if message.received_at else wall],
+             wall - (now - message.received_at) if message.received_at else wall,
+             message.cluster_id],
             use_bin_type=True))
 
 
@@ -360,15 +361,16 @@ def _deliveries(flat: list[bytes], bodies: dict[int, Message], now: float,
     wall = time.time()
     for index in range(0, len(flat), 2):
         (qos, retain, packet_id, state, subscription_ids, body_id, topic, payload, mqos,
-         mretain, properties, origin, expires, created) = msgpack.unpackb(flat[index + 1],
-                                                                         raw=False)
+         mretain, properties, origin, expires, created, cluster_id) = msgpack.unpackb(
+            flat[index + 1], raw=False)
         message = bodies.get(body_id)
         if message is None:
             message = bodies[body_id] = Message(
                 topic=topic, payload=payload, qos=mqos, retain=mretain,
                 properties=unpack_properties(properties), origin=origin,
                 expires_at=None if expires is None else now + (expires - wall),
-                store_id=body_id, received_at=now - max(0.0, wall - created))
+                store_id=body_id, received_at=now - max(0.0, wall - created),
+                cluster_id=cluster_id)
         seq = int(flat[index])
         found[seq] = StoredDelivery(seq=seq, message=message, qos=qos, retain=retain,
                                     packet_id=packet_id, state=state,
@@ -378,8 +380,8 @@ def _deliveries(flat: list[bytes], bodies: dict[int, Message], now: float,
 
 def unpack_delivery(data: bytes) -> dict[str, Any]:
     """What an operator sees of a stored delivery (``mqlite sessions show``)."""
-    (qos, _, packet_id, state, _, _, topic, payload, _, _, _, _, _, created) = msgpack.unpackb(
-        data, raw=False)
+    (qos, _, packet_id, state, _, _, topic, payload, _, _, _, _, _, created, _) = \
+        msgpack.unpackb(data, raw=False)
     return {"topic": topic, "qos": qos, "packet_id": packet_id, "state": state,
             "bytes": len(payload), "created_at": created}
 

@@ -24,6 +24,18 @@ class _Target:
         self.as_published = as_published
 
 
+def _merge(targets: dict[str, _Target], client_id: str, entry: SubscriptionOptions) -> None:
+    """One more matching subscription of a session: the highest QoS, every identifier."""
+    target = targets.get(client_id)
+    if target is None:
+        targets[client_id] = _Target(entry.qos, entry.identifier, entry.retain_as_published)
+    else:
+        target.qos = max(target.qos, entry.qos)
+        if entry.identifier:
+            target.identifiers.append(entry.identifier)
+        target.as_published = target.as_published or entry.retain_as_published
+
+
 # The results with no congestion for the common match counts, made once: a NamedTuple built
 # per message costs a Python call on the hot path (measured: 19.06 -> 20.01 calls per QoS 0
 # message).
@@ -60,14 +72,7 @@ def route(broker: BrokerServices, message: Message, now: float,
             assert isinstance(key, str)
             if entry.no_local and key == origin:
                 continue
-            target = targets.get(key)
-            if target is None:
-                targets[key] = _Target(entry.qos, entry.identifier, entry.retain_as_published)
-            else:
-                target.qos = max(target.qos, entry.qos)
-                if entry.identifier:
-                    target.identifiers.append(entry.identifier)
-                target.as_published = target.as_published or entry.retain_as_published
+            _merge(targets, key, entry)
     cache: WireCache = {}
     sessions = broker.sessions.by_id
     congested = None
@@ -136,14 +141,7 @@ def route_only(broker: BrokerServices, message: Message, now: float,
             assert isinstance(key, str)
             if key not in client_ids or (entry.no_local and key == message.origin):
                 continue
-            target = targets.get(key)
-            if target is None:
-                targets[key] = _Target(entry.qos, entry.identifier, entry.retain_as_published)
-            else:
-                target.qos = max(target.qos, entry.qos)
-                if entry.identifier:
-                    target.identifiers.append(entry.identifier)
-                target.as_published = target.as_published or entry.retain_as_published
+            _merge(targets, key, entry)
     cap = 2 if broker.config.upgrade_outgoing_qos else message.qos
     for client_id, target in targets.items():
         session = broker.sessions.by_id.get(client_id)

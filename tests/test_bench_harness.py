@@ -65,3 +65,4 @@ def test_cluster_bench_quick_run(tmp_path: Path) -> None:
     assert results["lost"] == {"mqlite --workers 2": 0}
     report = output.read_text()
     assert "| mqlite --workers 2 |" in report and "| mqlite, across two nodes |" in report
+    assert results["qos1p"]["mqlite --workers 2"] > 0 and "Persistent QoS 1" in report

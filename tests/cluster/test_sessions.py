@@ -32,7 +32,7 @@ from mqlite.protocol import (
 from ..broker.helpers import PahoClient, RawClient
 from ..broker_process import BrokerProcess
 from ..redis_server import RedisServer
-from .conftest import start_node
+from .conftest import NODE_TTL, start_node
 
 PROBE = b"probe"
 
@@ -219,49 +219,75 @@ def _adopted(redis: RedisServer, node: str, timeout: float = 10.0) -> None:
         time.sleep(0.02)  # adoption follows a TTL in Redis: nothing to wait on
 
 
+class Trial:
+    """One node to kill, holding a persistent subscriber and a publisher, while a publisher
+    on a surviving node goes on; its subscriber resumes on another survivor."""
+
+    def __init__(self, redis: RedisServer, number: int, qos: int, feeding: BrokerProcess,
+                 options: tuple[str, ...]) -> None:
+        self.name, self.qos = f"v{number}", qos
+        self.victim = BrokerProcess("--cluster", redis.url, "--node-id", self.name,
+                                    "--node-ttl", NODE_TTL, *options)
+        self.topic = _name(f"torture{number}")
+        self.subscriber = Subscriber(_name(f"sub{number}"))
+        self._feeding = feeding
+
+    def start(self) -> None:
+        self.victim.wait_for_log(f"node {self.name} joined")
+        self.victim.discard_log()
+        self.subscriber.connect(self.victim)
+        self.subscriber.subscribe(self.topic, self.qos)
+        self.local = Feeder(self.victim, self.topic, self.qos, "v")
+        self.remote = Feeder(self._feeding, self.topic, self.qos, "s")
+        _wait_for_route(self.remote.client, self.topic)
+        self.local.start()
+        self.remote.start()
+
+    def kill(self) -> None:
+        self.victim.proc.kill()
+        self.victim.proc.wait()
+        self.local.stopping.set()  # it waits in vain for its last acknowledgement: not joined
+        self.subscriber.close()
+
+    def check(self) -> None:
+        """Every message acknowledged to either publisher arrived; QoS 2 once."""
+        self.remote.stop()
+        acknowledged = set(self.local.acknowledged) | set(self.remote.acknowledged)
+        assert len(self.remote.acknowledged) > 10
+        self.subscriber.pump(until=partial(_has_all, self.subscriber, acknowledged))
+        assert self.remote.unmatched == 0  # the route never went missing
+        if self.qos == 2:
+            received = self.subscriber.received
+            assert len(received) == len(set(received)), f"{self.name}: a QoS 2 message twice"
+        self.subscriber.close()
+        self.remote.client.client.disconnect()
+        self.local.client.client.loop_stop()
+
+
 @pytest.mark.slow
 def test_kill_9_torture_every_acknowledged_message_is_delivered_qos_2_once(
         redis: RedisServer) -> None:
-    """Ten trials: a node holding a persistent subscriber and a publisher is killed with
-    SIGKILL at a random moment while another node's publisher goes on; the subscriber
-    resumes on a third node."""
+    """Ten trials, two at a time (one at QoS 1, one at QoS 2), each node killed with SIGKILL
+    at a random moment."""
     rng = random.Random(19)
     # Queues deep enough for what comes while the subscriber is away; a shorter TTL.
     deep = ("--max-memory-queued-messages", "100000", "--node-ttl", "1.0")
     with start_node(redis, "s1", *deep) as s1, start_node(redis, "s2", *deep) as s2:
         for node in (s1, s2):
             node.discard_log()
-        for trial in range(10):
-            qos = 1 + trial % 2
-            victim = start_node(redis, f"v{trial}", *deep)
-            victim.discard_log()
-            topic = _name(f"torture{trial}")
-            subscriber = Subscriber(_name(f"sub{trial}"))
-            subscriber.connect(victim)
-            subscriber.subscribe(topic, qos)
-            local, remote = Feeder(victim, topic, qos, "v"), Feeder(s1, topic, qos, "s")
-            _wait_for_route(remote.client, topic)
-            local.start()
-            remote.start()
-            subscriber.pump(rng.uniform(0.05, 0.4))
-            victim.proc.kill()
-            victim.proc.wait()
-            local.stopping.set()  # it waits in vain for its last acknowledgement: not joined
-            subscriber.close()
-            _adopted(redis, f"v{trial}")
-            assert subscriber.connect(s2).session_present
-            subscriber.pump(0.2)
-            remote.stop()
-            acknowledged = set(local.acknowledged) | set(remote.acknowledged)
-            assert len(remote.acknowledged) > 10
-            subscriber.pump(until=partial(_has_all, subscriber, acknowledged))
-            assert remote.unmatched == 0  # the route never went missing
-            if qos == 2:
-                assert len(subscriber.received) == len(set(subscriber.received)), \
-                    f"trial {trial}: a QoS 2 message came twice"
-            subscriber.close()
-            remote.client.client.disconnect()
-            local.client.client.loop_stop()
+        for pair in range(5):
+            trials = [Trial(redis, 2 * pair + qos - 1, qos, s1, deep) for qos in (1, 2)]
+            for trial in trials:
+                trial.start()
+            for trial in trials:
+                trial.subscriber.pump(rng.uniform(0.05, 0.3))
+                trial.kill()
+            for trial in trials:
+                _adopted(redis, trial.name)
+                assert trial.subscriber.connect(s2).session_present
+                trial.subscriber.pump(0.2)
+            for trial in trials:
+                trial.check()
 
 
 def test_a_node_paused_past_its_ttl_cannot_write_to_the_sessions_adopted_meanwhile(
