@@ -34,8 +34,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import sqlite_utils
-
 from .journal import (
     Change,
     DeliveryDeleted,
@@ -172,6 +170,11 @@ class SQLiteStore:
             raise StoreError(f"{self.path} failed its integrity check: {result}")
 
     def _migrate(self) -> None:
+        # Imported here: it takes a fifth of a second (it loads numpy where installed), which
+        # every process that never opens a database (the CLI's clients, in-memory brokers)
+        # would pay at start.
+        import sqlite_utils
+
         db = sqlite_utils.Database(self._db)
         if "schema_version" in db.table_names():
             found = self._db.execute("SELECT version FROM schema_version").fetchone()

@@ -108,8 +108,7 @@ def test_the_page_shows_what_the_api_says_and_acts(browser: Any) -> None:
         assert {row.get_attribute("data-client") for row in rows} == {
             "load-sub", "load-pub", "retainer"}
 
-        row = browser.find_element(By.CSS_SELECTOR, '#sessions tr[data-session="gone-away"]')
-        row.find_element(By.TAG_NAME, "button").click()
+        wait.until(_delete_clicked)
         wait.until(lambda d: d.switch_to.alert).accept()
         wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR,
                                                  '#sessions tr[data-session="gone-away"]'))
@@ -117,3 +116,17 @@ def test_the_page_shows_what_the_api_says_and_acts(browser: Any) -> None:
     finally:
         load.stop()
         broker.stop()
+
+
+def _delete_clicked(driver: Any) -> bool:
+    """Click the session's delete button; False (tried again) when the page re-rendered the
+    table between finding the row and clicking (each poll replaces it)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    try:
+        row = driver.find_element(By.CSS_SELECTOR, '#sessions tr[data-session="gone-away"]')
+        row.find_element(By.TAG_NAME, "button").click()
+    except StaleElementReferenceException:
+        return False
+    return True
