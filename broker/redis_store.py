@@ -268,7 +268,7 @@ class RedisStore:
 
     def take(self, client_id: str) -> StoredState | None:
         """Make this node the owner of ``client_id``'s stored session (a client resumes it
-        here) and return it; None if there is none. RedisUnavailable if Redis is away."""
+        here) and return it; None if there is none. StoreWriteError if Redis is away."""
         state, gone = self._take([client_id], require="", resume=True)
         return None if gone else state
 
@@ -314,7 +314,8 @@ class RedisStore:
         gone = []
         for client_id, reply in zip(client_ids, replies, strict=True):
             if isinstance(reply, hiredis.ReplyError):
-                raise RedisUnavailable(f"taking session {client_id}: {reply}")
+                raise StoreWriteError(f"Redis refused to hand over session {client_id}: "
+                                      f"{reply}")
             if reply is None or int(reply[0]) == 0:
                 gone.append(client_id)
                 if reply is not None and elsewhere is not None:

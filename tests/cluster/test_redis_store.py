@@ -141,3 +141,14 @@ def test_wait_replicas_acknowledges_only_what_a_replica_confirmed(tmp_path: Path
         replica.kill()
         replica.wait(10)
         primary.kill()
+
+
+def test_a_refused_hand_over_is_a_store_error_the_caller_handles(server: RedisServer) -> None:
+    """Its caller (a CONNECT waiting for its session) refuses the CONNECT on StoreWriteError;
+    any other exception would leave it waiting."""
+    store = _store(server, "a", 1)
+    _saved(store, Session("refused", 5, 600))
+    taker = _store(server, "b", 2)  # connected: it loaded its scripts
+    server.call("SCRIPT", "FLUSH")  # and they are gone: NOSCRIPT
+    with pytest.raises(StoreWriteError, match="refused to hand over session refused"):
+        taker.take("refused")
