@@ -193,7 +193,7 @@ class ClusterNode:
         if self.sessions is not None and not self._took_id:
             # A survivor adopting an earlier process's sessions reads this id's stream
             # until it is done (a couple of seconds): this one joins after it.
-            cmd.command("EXISTS", keys.adopt_key(self.node), reply=self._adoption_checked)
+            self._check_adoption()
         else:
             self._take_epoch()
 
@@ -205,11 +205,12 @@ class ClusterNode:
                 self._waiting_logged = True
                 log.warning("cluster: another node is adopting the sessions of an earlier "
                             "process with node id %s; joining once it is done", self.node)
-            self.core.timers.call_at(time.monotonic() + _ADOPTION_RECHECK, self._recheck)
+            self.core.timers.call_at(time.monotonic() + _ADOPTION_RECHECK,
+                                     self._check_adoption)
             return
         self._take_epoch()
 
-    def _recheck(self) -> None:
+    def _check_adoption(self) -> None:
         cmd = self.cmd
         if cmd is not None and cmd.state == READY and not self._registered:
             cmd.command("EXISTS", keys.adopt_key(self.node), reply=self._adoption_checked)

@@ -200,9 +200,10 @@ class NodeSessions:
             log.warning("cluster: cannot take session %s: %s", client_id, exc)
             return False
         self.moved.discard(client_id)
-        self._prune(time.monotonic())
+        now = time.monotonic()
+        self._prune(now)
         if state is not None:
-            self.arrived[client_id] = time.monotonic()
+            self.arrived[client_id] = now
             self._holding(state)
             core.sessions.restore(state, core.retained, quiet=True)
         return True
@@ -214,9 +215,16 @@ class NodeSessions:
             for delivery in deliveries.values():
                 message_id = delivery.message.cluster_id
                 if message_id is not None:
-                    self.only_delivered.setdefault(message_id, set()).add(client_id)
-        while len(self.only_delivered) > _ONLY_SEEN_LIMIT:
-            self.only_delivered.popitem(last=False)
+                    self._held(message_id, (client_id,))
+
+    def _held(self, message_id: str, client_ids: Iterable[str]) -> None:
+        """These sessions have that message now (only_delivered, bounded)."""
+        held = self.only_delivered.get(message_id)
+        if held is None:
+            held = self.only_delivered[message_id] = set()
+            while len(self.only_delivered) > _ONLY_SEEN_LIMIT:
+                self.only_delivered.popitem(last=False)
+        held.update(client_ids)
 
     def announce(self, client_id: str) -> None:
         """Before asking the node that has ``client_id``'s session to let it go: its filters
@@ -284,21 +292,15 @@ class NodeSessions:
                 if moved is None or seen_at <= moved.left_at:
                     continue  # delivered here directly while the session was here
             wanted.append(client_id)
-        if wanted:
-            if delivered is None:
-                delivered = self.only_delivered[message_id] = set()
-            delivered.update(wanted)
-            while len(self.only_delivered) > _ONLY_SEEN_LIMIT:
-                self.only_delivered.popitem(last=False)
+        if not wanted:
+            return
+        self._held(message_id, wanted)
         here = [c for c in wanted if c in self.node.core.sessions]
         if here:
             route_only(self.node.core, entry.message, now, frozenset(here))
-        gone = [c for c in wanted if c in self.moved]
+        gone = frozenset(c for c in wanted if c in self.moved)
         if gone:  # moved on again meanwhile
-            for client_id in gone:
-                moved = self.moved.by_id[client_id]
-                self.node.send_entry(moved.node, pack_forward_only(
-                    entry.message_id, entry.message, [client_id], now))
+            self.pass_on(entry.message, message_id, now, gone)
 
     # -- fencing ---------------------------------------------------------------------------
 

@@ -234,18 +234,14 @@ class RedisStore:
             if not isinstance(executed, list):
                 raise StoreWriteError(f"Redis refused the session writes: {executed}")
             replies = [*executed, *replies[len(replies) - 1:]] if waits else executed
-        fenced = []
-        for client_id, reply in zip(by_session, replies, strict=False):
+        for reply in replies:
             if isinstance(reply, hiredis.ReplyError):
                 raise StoreWriteError(f"Redis refused the session writes: {reply}")
-            if int(reply[0]) == 0:
-                fenced.append(client_id)
+        fenced = [client_id for client_id, reply in zip(by_session, replies, strict=False)
+                  if int(reply[0]) == 0]
         if fenced:
             raise SessionsFenced(fenced)
-        for reply in replies[len(by_session):]:
-            if isinstance(reply, hiredis.ReplyError):
-                raise StoreWriteError(f"Redis refused the session writes: {reply}")
-        if promised and self.wait_replicas and int(replies[-1]) < self.wait_replicas:
+        if waits and int(replies[-1]) < self.wait_replicas:
             raise StoreWriteError(f"only {int(replies[-1])} of {self.wait_replicas} Redis "
                                   f"replica(s) confirmed the writes within "
                                   f"{self.wait_timeout:g} s")

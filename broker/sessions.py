@@ -191,16 +191,7 @@ class SessionRegistry(Mapping[str, Session]):
 
     def end(self, session: Session, *, promise: bool) -> None:
         """Discard a session: its subscriptions, queue and in-flight state."""
-        if self.by_id.get(session.client_id) is session:
-            del self.by_id[session.client_id]
-            if session.expiry_interval > 0:
-                self._broker.queued_bytes_stored -= session.queued_bytes
-        for topic_filter in session.subscriptions:
-            self._broker.index.unsubscribe(session.client_id, topic_filter)
-        if session.expiry_timer is not None:
-            session.expiry_timer.cancel()
-        if session.will_timer is not None:
-            session.will_timer.cancel()
+        self._discard(session)
         if session.pending_will is not None:  # the session ends before the will delay
             will, session.pending_will = session.pending_will, None
             self.publish_will(session.client_id, will)
@@ -215,14 +206,7 @@ class SessionRegistry(Mapping[str, Session]):
         it. A connection still attached is closed (MQTT 5 DISCONNECT 0x8E)."""
         if self.by_id.get(session.client_id) is not session:
             return
-        del self.by_id[session.client_id]
-        if session.expiry_interval > 0:
-            self._broker.queued_bytes_stored -= session.queued_bytes
-        for topic_filter in session.subscriptions:
-            self._broker.index.unsubscribe(session.client_id, topic_filter)
-        for timer in (session.expiry_timer, session.will_timer):
-            if timer is not None:
-                timer.cancel()
+        self._discard(session)
         session.pending_will = session.will = None
         session.stored = False
         conn = session.connection
@@ -233,6 +217,19 @@ class SessionRegistry(Mapping[str, Session]):
             self._broker.stats.clients_connected -= 1
             self._broker.resume_publishers(session)
             conn.close(reason, ReasonCode.SESSION_TAKEN_OVER)
+
+    def _discard(self, session: Session) -> None:
+        """What ending a session and forgetting it share: out of the registry and the
+        subscription index, its timers cancelled."""
+        if self.by_id.get(session.client_id) is session:
+            del self.by_id[session.client_id]
+            if session.expiry_interval > 0:
+                self._broker.queued_bytes_stored -= session.queued_bytes
+        for topic_filter in session.subscriptions:
+            self._broker.index.unsubscribe(session.client_id, topic_filter)
+        for timer in (session.expiry_timer, session.will_timer):
+            if timer is not None:
+                timer.cancel()
 
     def _expire(self, session: Session) -> None:
         if session.connection is None:
