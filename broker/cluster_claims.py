@@ -38,8 +38,8 @@ Proceed = Callable[[bool, float], None]  # (claimed, now): admit the CONNECT, or
 
 
 class _Pending:
-    __slots__ = ("claim", "client_id", "conn", "proceed", "superseded", "superseded_by",
-                 "timer", "waiting")
+    __slots__ = ("claim", "client_id", "conn", "previous", "proceed", "superseded",
+                 "superseded_by", "timer", "waiting")
 
     def __init__(self, conn: Connection, client_id: str, claim: str, proceed: Proceed) -> None:
         self.conn = conn
@@ -47,6 +47,7 @@ class _Pending:
         self.claim = claim
         self.proceed = proceed
         self.waiting = False  # for the old owner's answer
+        self.previous = ""  # the claim this one replaced (another node's, when waiting)
         self.superseded = False  # a later claim on another node replaced this one meanwhile
         self.superseded_by = ""  # that claim
         self.timer: Timer | None = None
@@ -100,6 +101,7 @@ class Claims:
         old_node = node_of(old) if old else ""
         if old and old_node != self.node.node and alive:
             pending.waiting = True
+            pending.previous = old
             if self.node.sessions is not None:
                 self.node.sessions.announce(pending.client_id)  # routes before the request
             self.node.send_entry(old_node, pack_takeover(pending.client_id, old, pending.claim))
@@ -111,7 +113,8 @@ class Claims:
     def _timed_out(self, pending: _Pending) -> None:
         if self._pending.get(pending.claim) is pending:
             log.warning("cluster: node %s did not answer the take-over of client %s within "
-                        "%.1f s; going on", pending.claim, pending.client_id,
+                        "%.1f s; going on (what it holds for the session comes when it is "
+                        "back or adopted)", node_of(pending.previous), pending.client_id,
                         self.node.config.takeover_timeout)
             self._finish(pending, True)
 

@@ -1,7 +1,8 @@
 """Persistent sessions across nodes (cluster mode): they live in Redis (redis_store.py) and in
 the memory of the node that owns them, and they move.
 
-- **Recovery**: a node (re)started under its id takes back the sessions that id owned.
+- **Recovery**: a node (re)started under its id takes back the sessions that id owned, and
+  passes on what its stream holds for those that clients resumed elsewhere meanwhile.
 - **Resumption elsewhere**: a CONNECT whose session another node owned takes it from Redis
   before CONNACK (after that node let it go, or went away); its routes join this node's set,
   and the CONNACK waits for them to be in Redis.
@@ -12,15 +13,18 @@ the memory of the node that owns them, and they move.
   NX PX``, takes the dead node's sessions with its own epoch (their routes become its own),
   claims their client ids, publishes the wills of clients that were connected there, deletes
   the dead node's routes, and delivers what waits in the dead node's stream (its pending
-  entries with ``XAUTOCLAIM``, its unread ones with ``XREADGROUP``) to the adopted sessions,
+  entries with ``XAUTOCLAIM``, its unread ones with ``XREADGROUP``) to the adopted sessions
+  and to those that clients resumed before the adoption (here, or passed on to their node),
   for a grace period, then deletes the stream.
 - **Fencing**: every session write checks the owner (redis_store.py); a node whose writes are
   refused forgets those sessions, and a node that finds it was adopted (it was paused past
   its TTL) closes its clients and joins again under a new epoch.
 
 A message delivered from the dead node's stream, or passed on by a node a session left, goes
-to that session only, and not if this node already had it from its own stream since the
-session arrived (the nodes' routes overlapped meanwhile).
+to that session only, and not if this node already had it since the session arrived (from its
+own stream, or from a publisher here: the nodes' routes overlapped meanwhile). So for a while
+after a session arrives (``arrival_horizon``) this node notes when it delivered each message
+that it also forwarded.
 """
 
 from __future__ import annotations
@@ -91,10 +95,10 @@ class SessionNode(Protocol):
 
 
 class _Drained(NamedTuple):
-    """Whose messages a dead node's stream holds: the sessions adopted here, and those
-    resumed on other nodes before the adoption."""
+    """Whose messages a dead node's stream holds: the sessions here (adopted now, or resumed
+    here before the adoption), and those resumed on other nodes before the adoption."""
 
-    adopted: frozenset[str]
+    here: frozenset[str]
     elsewhere: frozenset[str]
 
 
@@ -167,6 +171,9 @@ class NodeSessions:
         self._announced: dict[str, list[str]] = {}
         self.adopted_total = 0
         self.fenced_total = 0
+        # Until then, copies of messages for sessions that arrived here may still come from
+        # the nodes they left (see arrival_horizon).
+        self._arrivals_until = 0.0
 
     # -- this node's own, at (re)start ------------------------------------------------------
 
@@ -174,8 +181,9 @@ class NodeSessions:
         """Take back the sessions this node id owned (with the new epoch); False if Redis
         failed (the join starts over)."""
         core = self.node.core
+        elsewhere: dict[str, tuple[str, list[str]]] = {}
         try:
-            state = self.store.recover(self.node.epoch)
+            state = self.store.recover(self.node.epoch, elsewhere)
         except StoreWriteError as exc:
             log.error("cluster: cannot read this node's sessions: %s", exc)
             return False
@@ -184,7 +192,23 @@ class NodeSessions:
         if state.sessions:
             log.info("cluster: node %s recovered %d session(s)", self.node.node,
                      len(state.sessions))
+        # Resumed on another node while this id was down: what this node's stream still
+        # holds for them (routed here before the move) is passed on to that node.
+        now = time.monotonic()
+        for client_id, (owner, filters) in elsewhere.items():
+            if owner != self.node.node:
+                self.moved.add(client_id, owner, filters, now)
+        if elsewhere:
+            log.info("cluster: node %s passes on what its stream holds for %d session(s) "
+                     "resumed elsewhere", self.node.node, len(elsewhere))
         return True
+
+    @property
+    def arrival_horizon(self) -> float:
+        """How long copies of a message may come for a session after it arrived: from the
+        node it left, for that node's grace period; from a dead node's stream, once the node
+        is adopted (its TTL and a heartbeat) and drained, maybe passed on by its adopter."""
+        return 2 * (1.2 * self.node.config.node_ttl + DRAIN_GRACE + GRACE)
 
     # -- a client resumes here a session another node had ------------------------------------
 
@@ -204,6 +228,7 @@ class NodeSessions:
         self._prune(now)
         if state is not None:
             self.arrived[client_id] = now
+            self._arrivals_until = now + self.arrival_horizon
             self._holding(state)
             core.sessions.restore(state, core.retained, quiet=True)
         return True
@@ -256,10 +281,11 @@ class NodeSessions:
 
     def _prune(self, now: float) -> None:
         """Arrivals are needed while messages for the session may still be passed on or
-        drained to it: the grace period, twice over."""
+        drained to it."""
         if len(self.arrived) > 1000:
+            horizon = self.arrival_horizon
             for client_id, at in list(self.arrived.items()):
-                if now - at > 2 * GRACE:
+                if now - at > horizon:
                     del self.arrived[client_id]
 
     def pass_on(self, message: Message, message_id: str, now: float,
@@ -306,8 +332,10 @@ class NodeSessions:
 
     @property
     def busy(self) -> bool:
-        """Sessions moved away or a dead node's stream drained: messages may come twice."""
-        return bool(self.moved or self._adopting)
+        """Sessions moved away or arrived lately, or a dead node's stream drained: messages
+        may come twice."""
+        return bool(self.moved or self._adopting) or \
+            time.monotonic() < self._arrivals_until
 
     def fenced(self, client_ids: list[str]) -> None:
         """Redis refused writes to these sessions: another node owns them now."""
@@ -366,20 +394,27 @@ class NodeSessions:
             cmd.command("EVALSHA", keys.ADOPT_CLAIM.sha, 1, keys.owner_key(client_id), claim,
                         dead, reply=partial(self._claim_adopted, client_id, claim))
             self.arrived[client_id] = now
+        self._arrivals_until = now + self.arrival_horizon
         node.routes.replace(dead, set(), node.routes.versions.get(dead, 0))  # sent nothing more
         self._holding(state)
         node.core.sessions.restore(state, node.core.retained, quiet=True)  # wills go out
+        # Resumed before this adoption: the dead node's stream holds what was routed to them
+        # meanwhile; those here get it here, the others at their node.
+        here = set(state.sessions)
         for client_id, (owner, filters) in elsewhere.items():
-            if owner != node.node:  # resumed elsewhere before this adoption
+            if owner == node.node:
+                here.add(client_id)
+            else:
                 self.moved.add(client_id, owner, filters, now)
         node.flush_routes()  # the adopted routes before the dead node's are removed
         cmd.command("EVALSHA", keys.ROUTES_CHANGE.sha, 2, keys.routes_key(dead),
                     keys.routes_version_key(dead), dead, repr(time.time()), "=")
         cmd.command("SREM", keys.MEMBERS, dead)
         self.adopted_total += len(state.sessions)
-        log.warning("cluster: node %s is gone; node %s adopted its %d session(s)", dead,
-                    node.node, len(state.sessions))
-        self._drain(dead, _Drained(frozenset(state.sessions), frozenset(elsewhere)),
+        log.warning("cluster: node %s is gone; node %s adopted its %d session(s) (%d more "
+                    "were resumed before: what its stream holds for them follows)", dead,
+                    node.node, len(state.sessions), len(elsewhere))
+        self._drain(dead, _Drained(frozenset(here), frozenset(elsewhere) - here),
                     now + DRAIN_GRACE, b"0-0")
 
     def _claim_adopted(self, client_id: str, claim: str, reply: Reply) -> None:
@@ -461,9 +496,9 @@ class NodeSessions:
                 log.warning("cluster: entry of node %s skipped: %s", dead, exc)
                 continue
             if isinstance(entry, Forwarded):
-                only = entry.only if entry.only is not None else sorted(drained.adopted)
+                only = entry.only if entry.only is not None else sorted(drained.here)
                 self.deliver_only(
-                    entry._replace(only=[c for c in only if c in drained.adopted]), now)
+                    entry._replace(only=[c for c in only if c in drained.here]), now)
                 if drained.elsewhere:
                     self.pass_on(entry.message, entry.message_id, now, drained.elsewhere)
         cmd = self.node.cmd

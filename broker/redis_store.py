@@ -273,11 +273,15 @@ class RedisStore:
         return [raw.decode() for raw in
                 self._call(("HKEYS", session_keys(client_id)[1]))[0]]
 
-    def recover(self, epoch: int) -> StoredState:
-        """At (re)start: the sessions this node id owned, taken with the new ``epoch``."""
+    def recover(self, epoch: int,
+                elsewhere: dict[str, tuple[str, list[str]]] | None = None) -> StoredState:
+        """At (re)start: the sessions this node id owned, taken with the new ``epoch``;
+        ``elsewhere`` gets those that another node took meanwhile: their owner node and
+        filters."""
         self.epoch = epoch
         members = [raw.decode() for raw in self._call(("SMEMBERS", self._sessions_key))[0]]
-        state, gone = self._take(members, require=self.node, resume=False)
+        state, gone = self._take(members, require=self.node, resume=False,
+                                 elsewhere=elsewhere)
         if gone:
             self._call(("SREM", self._sessions_key, *gone))
         return state

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
 import pytest
 
@@ -266,27 +267,40 @@ class Trial:
 
 @pytest.mark.slow
 def test_kill_9_torture_every_acknowledged_message_is_delivered_qos_2_once(
-        redis: RedisServer) -> None:
+        redis: RedisServer, tmp_path: Path) -> None:
     """Ten trials, two at a time (one at QoS 1, one at QoS 2), each node killed with SIGKILL
-    at a random moment."""
+    at a random moment; the subscribers come back after the adoption, or at a random moment
+    before the dead node's TTL has run out."""
     rng = random.Random(19)
-    # Queues deep enough for what comes while the subscriber is away; a shorter TTL.
-    deep = ("--max-memory-queued-messages", "100000", "--node-ttl", "1.0")
-    with start_node(redis, "s1", *deep) as s1, start_node(redis, "s2", *deep) as s2:
+    # Queues deep enough for what comes while the subscriber is away; a short TTL, and a
+    # CONNECT that waits half a second for a dead node's answer.
+    deep = ("--max-memory-queued-messages", "100000", "--node-ttl", "2.0")
+    config = tmp_path / "survivor.toml"
+    config.write_text("[cluster]\ntakeover_timeout = 0.5\n")
+    with start_node(redis, "s1", *deep) as s1, \
+            start_node(redis, "s2", "-c", str(config), "--port", "0", *deep) as s2:
         for node in (s1, s2):
             node.discard_log()
         for pair in range(5):
+            early = pair % 2 == 1
             trials = [Trial(redis, 2 * pair + qos - 1, qos, s1, deep) for qos in (1, 2)]
             for trial in trials:
                 trial.start()
             for trial in trials:
                 trial.subscriber.pump(rng.uniform(0.05, 0.3))
                 trial.kill()
+            if early:  # the moment of the trial, not a synchronisation
+                time.sleep(rng.uniform(0.0, 0.8))
             for trial in trials:
-                _adopted(redis, trial.name)
+                if not early:
+                    _adopted(redis, trial.name)
                 assert trial.subscriber.connect(s2).session_present
+                if early:
+                    assert not redis.call("EXISTS", f"mq:adopted:{{{trial.name}}}")
                 trial.subscriber.pump(0.2)
             for trial in trials:
+                if early:
+                    _adopted(redis, trial.name)
                 trial.check()
 
 
@@ -345,3 +359,127 @@ def test_sessions_and_their_queues_outlive_a_redis_restart(redis: RedisServer) -
         subscriber.pump(until=lambda: len(subscriber.received) >= 20)
         assert subscriber.received == [str(index).encode() for index in range(20)]
         subscriber.close()
+
+
+def _kill(node: BrokerProcess) -> None:
+    node.proc.kill()
+    node.proc.wait()
+
+
+def _early_node(redis: RedisServer, node_id: str, tmp_path: Path) -> BrokerProcess:
+    """A node with a TTL that leaves time to come back before it runs out (a CONNECT waits
+    half a second for a dead node's answer, not three)."""
+    config = tmp_path / f"{node_id}.toml"
+    config.write_text("[cluster]\ntakeover_timeout = 0.5\n")
+    return start_node(redis, node_id, "-c", str(config), "--port", "0", "--node-ttl",
+                      EARLY_TTL)
+
+
+EARLY_TTL = "3.0"
+
+
+@pytest.mark.parametrize(("moment", "qos"), [(0.0, 1), (0.4, 2), (0.7, 1)])  # of the TTL
+def test_a_session_resumed_before_its_dead_node_is_adopted_gets_what_was_routed_there(
+        redis: RedisServer, tmp_path: Path, moment: float, qos: int) -> None:
+    """The order a user tries: the subscriber's node is killed, messages are acknowledged on
+    a survivor (into the dead node's stream), and the subscriber comes back on the survivor
+    at once, before the dead node's TTL ran out and it was adopted."""
+    with _early_node(redis, "d1", tmp_path) as dead, \
+            _early_node(redis, "d2", tmp_path) as survivor:
+        topic = _name("early")
+        subscriber = Subscriber(_name("victim"))
+        subscriber.connect(dead)
+        subscriber.subscribe(topic, qos)
+        assert subscriber.conn is not None
+        subscriber.conn.send(Disconnect())
+        subscriber.close()
+        publisher = _publisher(survivor)
+        _wait_for_route(publisher, topic)
+        _kill(dead)
+        sent = [f"m{index}".encode() for index in range(3)]
+        for payload in sent:
+            assert publisher.publish(topic, payload, qos=qos) == 0
+        # The moment of the trial (not a synchronisation): how long the client stays away.
+        time.sleep(moment * float(EARLY_TTL))
+        assert subscriber.connect(survivor).session_present
+        assert not redis.call("EXISTS", "mq:adopted:{d1}"), "came back too late for the trial"
+        after = [f"a{index}".encode() for index in range(3)]  # while the dead node's routes last
+        for payload in after:
+            assert publisher.publish(topic, payload, qos=qos) == 0
+        subscriber.pump(until=lambda: _has_all(subscriber, {*sent, *after}))
+        _adopted(redis, "d1")
+        survivor.wait_for_log("stream of node d1 is drained")
+        subscriber.pump(0.3)  # nothing more comes: once each
+        assert sorted(subscriber.received) == sorted([*sent, *after])
+        subscriber.close()
+        publisher.disconnect()
+
+
+def test_a_session_resumed_on_a_third_node_gets_what_the_dead_nodes_adopter_drains(
+        redis: RedisServer, tmp_path: Path) -> None:
+    """Resumed on one survivor before the dead node is adopted by another: the adopter passes
+    on what the dead node's stream held for it."""
+    with _early_node(redis, "t1", tmp_path) as dead, \
+            _early_node(redis, "t2", tmp_path) as adopter:
+        # A long TTL: its heartbeat (a fifth of it) rarely sees the dead node first.
+        config = tmp_path / "t3.toml"
+        config.write_text("[cluster]\ntakeover_timeout = 0.5\n")
+        with start_node(redis, "t3", "-c", str(config), "--port", "0", "--node-ttl",
+                        "30") as resumer:
+            topic = _name("third")
+            subscriber = Subscriber(_name("victim"))
+            subscriber.connect(dead)
+            subscriber.subscribe(topic, 2)
+            assert subscriber.conn is not None
+            subscriber.conn.send(Disconnect())
+            subscriber.close()
+            publishers = [_publisher(adopter), _publisher(resumer)]
+            for publisher in publishers:
+                _wait_for_route(publisher, topic)
+            _kill(dead)
+            sent = [f"{index}".encode() for index in range(6)]
+            for index, payload in enumerate(sent):
+                assert publishers[index % 2].publish(topic, payload, qos=2) == 0
+            assert subscriber.connect(resumer).session_present
+            after = [f"after{index}".encode() for index in range(6)]
+            for index, payload in enumerate(after):
+                assert publishers[index % 2].publish(topic, payload, qos=2) == 0
+            subscriber.pump(until=lambda: _has_all(subscriber, {*sent, *after}))
+            _adopted(redis, "t1")
+            adopter.wait_for_log("stream of node t1 is drained")
+            subscriber.pump(0.3)
+            assert sorted(subscriber.received) == sorted([*sent, *after])  # once each
+            subscriber.close()
+            for publisher in publishers:
+                publisher.disconnect()
+
+
+def test_a_node_restarted_under_its_id_passes_on_what_it_held_for_a_session_resumed_elsewhere(
+        redis: RedisServer, tmp_path: Path) -> None:
+    """Killed, its subscriber resumed elsewhere, then started again at once under its id
+    (before its TTL ran out, so nobody adopts it): its stream is its own again, and what it
+    holds for the session that left goes to the session's node."""
+    with _early_node(redis, "b1", tmp_path) as first, \
+            _early_node(redis, "b2", tmp_path) as survivor:
+        topic = _name("back")
+        subscriber = Subscriber(_name("victim"))
+        subscriber.connect(first)
+        subscriber.subscribe(topic, 1)
+        assert subscriber.conn is not None
+        subscriber.conn.send(Disconnect())
+        subscriber.close()
+        publisher = _publisher(survivor)
+        _wait_for_route(publisher, topic)
+        _kill(first)
+        sent = [f"m{index}".encode() for index in range(3)]
+        for payload in sent:
+            assert publisher.publish(topic, payload, qos=1) == 0
+        assert subscriber.connect(survivor).session_present
+        with _early_node(redis, "b1", tmp_path) as again:
+            again.wait_for_log("passes on what its stream holds for 1 session")
+            subscriber.pump(until=lambda: _has_all(subscriber, set(sent)))
+            assert not redis.call("EXISTS", "mq:adopted:{b1}")
+        subscriber.pump(0.3)
+        assert sorted(subscriber.received) == sorted(sent)
+        subscriber.close()
+        publisher.disconnect()
