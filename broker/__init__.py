@@ -5,8 +5,8 @@ from .hooks import Access, ClientInfo, Hook
 from .message import Message
 from .server import Broker
 from .sqlite_inspect import read_session, read_sessions
-from .sqlite_store import SQLiteStore, StoreError
-from .store import MemoryStore, SessionStore, StoreWriteError
+from .sqlite_store import SQLiteStore
+from .store import MemoryStore, SessionStore, StoreError, StoreWriteError
 
 __all__ = ["Access", "Broker", "BrokerConfig", "ClientInfo", "Hook", "MemoryStore", "Message",
            "SQLiteStore", "SessionStore", "StoreError", "StoreWriteError", "read_session",

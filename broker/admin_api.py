@@ -30,7 +30,7 @@ from .metrics import RunningBroker, exposition, snapshot
 from .redis_inspect import SessionReader
 from .services import BrokerServices
 from .session import Session
-from .sqlite_store import StoreError
+from .store import StoreError
 from .stored_queue import peek
 
 log = logging.getLogger("mqlite.broker")

@@ -15,7 +15,7 @@ from .cluster_scripts import node_key
 from .redis_store import session_keys, unpack_delivery, unpack_session
 from .redis_sync import RedisSync, RedisUnavailable
 from .sqlite_inspect import SessionSummary
-from .sqlite_store import StoreError
+from .store import StoreError
 
 _SCAN_COUNT = 500
 

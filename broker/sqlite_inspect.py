@@ -9,7 +9,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from .sqlite_store import StoreError
+from .store import StoreError
 
 
 @dataclass(slots=True)

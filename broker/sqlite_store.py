@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .database_lock import lock_database
 from .journal import (
     Change,
     DeliveryDeleted,
@@ -53,7 +54,7 @@ from .message import Message
 from .serialize import pack_properties, pack_will, unpack_properties, unpack_will
 from .session import QUEUED, SubscriptionOptions
 from .stats import SECONDS_BUCKETS, Histogram
-from .store import StoredQueue, StoredState, StoreWriteError
+from .store import StoredQueue, StoredState, StoreError, StoreWriteError
 
 SCHEMA_VERSION = 1
 SYNC_MODES = ("full", "normal")
@@ -64,10 +65,6 @@ _SWEEP_EVERY = 1000
 # Bounds on the queue-row writes a turn with nothing owed may leave uncommitted.
 _DEFER_ROWS = 4096
 _DEFER_SECONDS = 1.0
-
-
-class StoreError(Exception):
-    """The database cannot be used: corrupt, not a database, locked, or newer than this code."""
 
 
 def _create_private(path: str) -> None:
@@ -93,7 +90,7 @@ class SQLiteStore:
         directory = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(directory):
             raise StoreError(f"cannot use {path}: there is no directory {directory}")
-        self._lock_file = self._lock(path)
+        self._lock_file = lock_database(path)
         try:
             _create_private(path)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -138,28 +135,6 @@ class SQLiteStore:
         self._new_bodies: list[Message] = []
 
     # -- opening ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _lock(path: str) -> Any:
-        """One broker per database: an advisory lock beside it, released even by kill -9."""
-        try:
-            descriptor = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise StoreError(f"cannot use {path}: {exc.strerror} "
-                             f"(creating {path}.lock)") from None
-        lock = os.fdopen(descriptor, "a+")  # held for the store's lifetime
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.seek(0)
-            holder = lock.read().strip() or "another process"
-            lock.close()
-            raise StoreError(f"{path} is in use by another mqlite broker (pid {holder})") from None
-        lock.seek(0)
-        lock.truncate()
-        lock.write(str(os.getpid()))
-        lock.flush()
-        return lock
 
     def _check(self) -> None:
         try:

@@ -63,6 +63,10 @@ class StoredState:
     queues: dict[str, StoredQueue] = field(default_factory=dict)
 
 
+class StoreError(Exception):
+    """The database cannot be used: corrupt, not a database, locked, or newer than this code."""
+
+
 class StoreWriteError(Exception):
     """Applying or committing changes failed (disk full, I/O error): none of them is stored."""
 

@@ -4,9 +4,12 @@ SIGHUP reloads the configuration file and reopens log files."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import signal
 import sys
+import threading
 from types import FrameType
 
 from mqlite.broker import Broker, StoreError
@@ -39,6 +42,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--workers", type=int, default=None, metavar="N",
                         help="run N broker processes on the same ports, each a cluster node "
                              "(with --cluster, or a local redis-server started for them)")
+    # A worker of --workers: the read end of a pipe from its supervisor, EOF when it ends.
+    parser.add_argument("--supervisor-fd", type=int, default=None, help=argparse.SUPPRESS)
     add_flags(parser)
     parser.set_defaults(run=run)
 
@@ -96,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", exc)
         return 1
     _install_signals(broker, args, settings)
+    if args.supervisor_fd is not None:
+        _stop_with_supervisor(broker, args.supervisor_fd)
     try:
         broker.serve_forever()
     except OSError as exc:  # a listener that cannot be opened (ListenerError included)
@@ -109,6 +116,20 @@ def run(args: argparse.Namespace) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, signal.SIG_IGN)
     return 0
+
+
+def _stop_with_supervisor(broker: Broker, lifeline: int) -> None:
+    """A worker ends with its supervisor: once the supervisor's end of the pipe is closed (it
+    exited, or was killed), the worker stops gracefully, so that no second set of workers
+    started later shares the port with it."""
+    def watch() -> None:
+        with contextlib.suppress(OSError):
+            while os.read(lifeline, 64):
+                pass
+        log.error("workers: the supervisor is gone; stopping this worker")
+        broker.stop()
+
+    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
 
 
 def _install_signals(broker: Broker, args: argparse.Namespace,

@@ -4,12 +4,18 @@ that one machine's cores are used. Without ``--cluster`` a local ``redis-server`
 on a unix socket in the state directory (the database's), with its append-only file there.
 
 This process only supervises: it starts the workers, restarts one that dies, passes SIGHUP on,
-and on SIGINT / SIGTERM stops them, then the Redis it started.
+and on SIGINT / SIGTERM stops them, then the Redis it started. The workers and that Redis
+end with it, however it ends (each worker watches a pipe from it; Redis gets SIGTERM from
+the kernel on Linux), and it refuses to start beside another set: it holds the database's
+lock (handed down to the workers, so it stays taken while any of them lives), and checks
+that the port and the Redis socket are free.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import errno
 import logging
 import os
 import shutil
@@ -21,9 +27,12 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
+from typing import TextIO
 
+from mqlite.broker import StoreError
 from mqlite.broker.cluster_config import default_node_id
 from mqlite.broker.config_file import ConfigError
+from mqlite.broker.database_lock import lock_database
 
 from .broker_settings import DaemonSettings
 
@@ -85,6 +94,40 @@ def _without_workers(argv: list[str]) -> list[str]:
     return kept
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Workers listen with SO_REUSEPORT, so they would share the port with another set of
+    workers (two clusters, each with some of the clients): a plain bind finds it taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no owner
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(f"port {port} on {host} is in use (another mqlite broker "
+                                  f"--workers, or another server); stop it first or choose "
+                                  f"--port") from None
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") \
+                from None
+
+
+def _hold_database(db: str) -> TextIO | None:
+    """The database's lock, for this supervisor and every process it starts."""
+    if db == ":memory:":
+        return None
+    try:
+        return lock_database(db)
+    except StoreError as exc:
+        raise ConfigError(f"{exc} (or its workers); stop it first") from None
+
+
+def _die_with_parent() -> None:
+    """In a child before it runs: SIGTERM when this process ends, however (Linux's
+    PR_SET_PDEATHSIG; elsewhere nothing, and the Redis socket check below still holds)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+
+
 class _LocalRedis:
     """``redis-server`` on a unix socket only, its data in the state directory."""
 
@@ -94,6 +137,10 @@ class _LocalRedis:
             raise ConfigError(_NO_REDIS)
         self.socket = str(directory / REDIS_SOCKET)
         self.url = f"unix://{self.socket}"
+        if self._answers():
+            raise ConfigError(f"a redis-server already answers on {self.socket} (another "
+                              f"mqlite broker --workers on this database's directory); stop "
+                              f"it first")
         persistence = (["--appendonly", "yes", "--appenddirname", "mqlite-redis-aof",
                         "--appendfsync", "always" if sync == "full" else "everysec"]
                        if persistent else ["--appendonly", "no"])
@@ -103,7 +150,8 @@ class _LocalRedis:
                 [binary, "--port", "0", "--unixsocket", self.socket, "--unixsocketperm", "600",
                  "--dir", str(directory), "--save", "", *persistence,
                  "--logfile", str(directory / "mqlite-redis.log")],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent)
         finally:
             os.umask(old_mask)
         deadline = time.monotonic() + 10
@@ -139,6 +187,10 @@ def run_workers(args: argparse.Namespace, settings: DaemonSettings,
     port, http_port = plan
     db = settings.db
     directory = Path(db).resolve().parent if db != ":memory:" else Path.cwd()
+    lock = _hold_database(db)
+    for listener in settings.broker.effective_listeners():
+        if listener.type != "unix":
+            _check_port_free(listener.host, listener.port or port)
     redis: _LocalRedis | None = None
     cluster = settings.broker.cluster
     if cluster is None:
@@ -163,12 +215,15 @@ def run_workers(args: argparse.Namespace, settings: DaemonSettings,
             extra += ["--http", f"{host}:{http_port + number - 1}"]
         return [*common, *extra]
 
-    supervisor = _Supervisor([command(number) for number in range(1, args.workers + 1)])
+    supervisor = _Supervisor([command(number) for number in range(1, args.workers + 1)],
+                             [lock.fileno()] if lock is not None else [])
     try:
         return supervisor.run()
     finally:
         if redis is not None:
             redis.stop()
+        if lock is not None:
+            lock.close()
 
 
 def _worker_db(db: str, number: int) -> str:
@@ -177,11 +232,15 @@ def _worker_db(db: str, number: int) -> str:
 
 
 class _Supervisor:
-    def __init__(self, commands: list[list[str]]) -> None:
+    def __init__(self, commands: list[list[str]], inherited: list[int]) -> None:
+        """``inherited``: descriptors every worker keeps (the database's lock)."""
         self.commands = commands
         self.processes: list[subprocess.Popen[bytes] | None] = [None] * len(commands)
         self.stopping = False
         self._wake = threading.Event()
+        # The workers hold the read end; when this process ends, however, they read EOF.
+        self._lifeline_read, self._lifeline_write = os.pipe()
+        self._inherited = [self._lifeline_read, *inherited]
 
     def run(self) -> int:
         signal.signal(signal.SIGINT, self._stop)
@@ -222,7 +281,9 @@ class _Supervisor:
                 process.wait()
 
     def _start(self, index: int) -> None:
-        process = subprocess.Popen(self.commands[index], stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [*self.commands[index], "--supervisor-fd", str(self._lifeline_read)],
+            stdin=subprocess.DEVNULL, pass_fds=self._inherited)
         self.processes[index] = process
         log.info("workers: worker %d started (pid %d)", index + 1, process.pid)
 

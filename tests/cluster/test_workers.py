@@ -4,9 +4,11 @@ a cluster on a redis-server that the command starts itself."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -80,3 +82,69 @@ def test_workers_without_redis_server_installed_is_one_clear_line(tmp_path: Path
         env={**os.environ, "PATH": str(tmp_path)}, stdin=subprocess.DEVNULL)
     assert result.returncode == 1
     assert "redis-server" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def _worker_pids(broker: BrokerProcess, count: int) -> list[int]:
+    pids = []
+    for number in range(1, count + 1):
+        line = broker.wait_for_log(rf"worker {number} started \(pid \d+\)")
+        pids.append(int(re.search(r"pid (\d+)", line)[1]))  # type: ignore[index]
+    return pids
+
+
+def _redis_pid(socket_path: Path) -> int:
+    info = subprocess.run(["redis-cli", "-s", str(socket_path), "INFO", "server"], check=True,
+                          capture_output=True, text=True, timeout=10).stdout
+    return int(re.search(r"process_id:(\d+)", info)[1])  # type: ignore[index]
+
+
+def _gone(pid: int) -> bool:
+    """Exited (a zombie no one reaped counts: it serves nothing)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def _second_set(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mqlite.cli", "broker", "--workers", "2",
+                           *args], capture_output=True, text=True, timeout=30,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_a_killed_supervisors_workers_and_redis_end_and_no_second_set_starts_beside_them(
+        tmp_path: Path) -> None:
+    db = tmp_path / "mqlite.db"
+    with BrokerProcess("--workers", "2", "--db", str(db), "--node-ttl", "1.5") as first:
+        for number in (1, 2):
+            first.wait_for_log(f"-w{number} joined")
+        workers = _worker_pids(first, 2)
+        redis = _redis_pid(tmp_path / "mqlite-redis.sock")
+        port = str(first.address[1])
+        # Beside a running set: refused, one line each, exit 1.
+        other = tmp_path / "other"
+        other.mkdir()
+        for args, complaint in (
+                (("--db", str(db), "--port", "0"), "in use by another mqlite broker"),
+                (("--db", str(other / "m.db"), "--port", port), f"port {port} "),
+                (("--db", str(tmp_path / "second.db"), "--port", "0"), "already answers")):
+            refused = _second_set(*args)
+            assert refused.returncode == 1, refused.stderr
+            lines = [line for line in (refused.stdout + refused.stderr).splitlines() if line]
+            assert len(lines) == 1 and complaint in lines[0], lines
+        first.proc.kill()  # the supervisor only
+        first.proc.wait()
+        deadline = time.monotonic() + 15
+        while not all(map(_gone, [*workers, redis])):
+            assert time.monotonic() < deadline, "a worker or Redis outlived its supervisor"
+            time.sleep(0.05)  # processes of another parent: nothing to wait on
+    # Now a new set takes the database and the port.
+    with BrokerProcess("--workers", "2", "--db", str(db), "--port", port,
+                       "--node-ttl", "1.5") as again:
+        again.wait_for_log("-w2 joined")
+        client = RawClient(again.address, version=5)
+        assert client.connect("after", protocol_version=5).reason_code == 0
+        client.close()
+        again.proc.send_signal(signal.SIGTERM)
+        assert again.proc.wait(30) == 0
