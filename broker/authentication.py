@@ -12,6 +12,7 @@ nothing to check it against, and it counts as anonymous.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import dataclass
 
@@ -43,6 +44,33 @@ def configured(config: BrokerConfig) -> bool:
                 or listener.use_subject_as_username or config.scram_file is not None):
             return True
     return False
+
+
+def open_beyond_loopback(config: BrokerConfig) -> list[str]:
+    """A warning for each listener that lets anonymous clients in from other hosts without
+    the configuration saying so (no allow_anonymous given, nothing authenticates)."""
+    warnings = []
+    for listener in config.effective_listeners():
+        if listener.type in ("unix", "http") or _loopback(listener.host):
+            continue
+        allow, path = _settings(config, listener)
+        if allow is not None or path is not None or config.scram_file is not None:
+            continue
+        if listener.use_identity_as_username or listener.use_subject_as_username:
+            continue
+        warnings.append(f"listener {listener.name or listener.type} on {listener.host or '*'} "
+                        f"lets anonymous clients in from other hosts; configure a "
+                        f"password_file, or set allow_anonymous = true to mean it")
+    return warnings
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: whatever it resolves to
 
 
 def _settings(config: BrokerConfig, listener: ListenerConfig) -> tuple[bool | None, str | None]:

@@ -23,6 +23,9 @@ class ListenerConfig:
     keyfile: str | None = None
     cafile: str | None = None
     capath: str | None = None
+    # A PEM file of certificate revocation lists: a client certificate they revoke is
+    # refused at the handshake.
+    crlfile: str | None = None
     require_certificate: bool = False
     tls_version: str = "tlsv1.2"  # the lowest version accepted
     ciphers: str | None = None
@@ -51,6 +54,8 @@ class ListenerConfig:
             raise ValueError(f"a {self.type} listener needs certfile and keyfile")
         if self.require_certificate and not (self.cafile or self.capath):
             raise ValueError("require_certificate needs cafile or capath")
+        if self.crlfile and not (self.cafile or self.capath):
+            raise ValueError("crlfile needs cafile or capath")
         if self.tls_version not in TLS_VERSIONS:
             raise ValueError(f"tls_version must be one of {', '.join(TLS_VERSIONS)}, "
                              f"not {self.tls_version!r}")

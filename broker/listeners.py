@@ -133,6 +133,13 @@ def tls_context(config: ListenerConfig) -> ssl.SSLContext:
                                 f"{config.cafile or config.capath}: {_why(exc)}") from None
         context.verify_mode = (ssl.CERT_REQUIRED if config.require_certificate
                                else ssl.CERT_OPTIONAL)
+    if config.crlfile:
+        try:
+            context.load_verify_locations(cafile=config.crlfile)
+        except (OSError, ssl.SSLError) as exc:
+            raise ListenerError(f"listener {label}: cannot use crlfile {config.crlfile}: "
+                                f"{_why(exc)}") from None
+        context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
     if config.ciphers:
         try:
             context.set_ciphers(config.ciphers)

@@ -428,8 +428,10 @@ class EventLoop:
             step = handshake_step(conn.sock)
         except OSError as exc:  # ssl.SSLError included
             del self._handshaking[conn]
-            log.info("TLS handshake with %s on %s failed: %s", conn.peer, listener.name,
-                     getattr(exc, "reason", None) or exc)
+            why = getattr(exc, "reason", None) or exc
+            detail = getattr(exc, "verify_message", None)  # the certificate's fault, if one
+            log.info("TLS handshake with %s on %s failed: %s%s", conn.peer, listener.name, why,
+                     f" ({detail})" if detail else "")
             self._close_socket(conn, "TLS handshake failed")
             return
         if step != "done":

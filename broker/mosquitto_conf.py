@@ -3,9 +3,13 @@
 Where an option means something different in mosquitto and in mqlite, mosquitto's meaning wins
 (this is its file): ``listener PORT`` without an address listens on every address, persistence
 is off unless ``persistence true``, 0 means unlimited for the queue and in-flight limits, and
-``max_inflight_messages`` also sets the Receive Maximum told to MQTT 5 clients. An option
-mqlite does not act on gets a warning naming it and its line; an option mosquitto does not
-have, or a malformed value, is an error naming the file and line.
+``max_inflight_messages`` also sets the Receive Maximum told to MQTT 5 clients, and once the
+file defines a listener (``listener`` or ``port``), ``allow_anonymous`` is false unless the
+file says otherwise (mosquitto 2.0's rule; with no listener the broker listens on 127.0.0.1
+only and lets anonymous clients in). An option mqlite does not act on gets a warning naming it
+and its line, unless ignoring it would let in clients or certificates the file keeps out
+(plugins, PSK, client id rules): that stops the start-up with one line naming it. An option
+mosquitto does not have, or a malformed value, is an error naming the file and line.
 """
 
 from __future__ import annotations
@@ -27,15 +31,28 @@ NOT_ACTED_ON = {
     "user": "mqlite does not change user: start it as the user it should run as",
     "http_dir": "mqlite serves no files over HTTP",
 }
+# mosquitto's options that decide who gets in, which mqlite does not implement: skipping one
+# would let in clients the file keeps out, so it stops the start-up.
+REFUSED = {
+    "plugin": "authentication and access plugins (dynamic security among them) are "
+              "mosquitto's shared libraries; use password_file, acl_file or a Python hook",
+    "auth_plugin": "authentication plugins are mosquitto's shared libraries; use "
+                   "password_file, acl_file or a Python hook",
+    "global_plugin": "plugins are mosquitto's shared libraries; use a Python hook",
+    "psk_file": "TLS pre-shared keys are not supported; use certificates",
+    "psk_hint": "TLS pre-shared keys are not supported; use certificates",
+    "clientid_prefixes": "client id prefixes are not enforced; use a Python hook",
+    "use_username_as_clientid": "client ids are not replaced by usernames; use a Python hook",
+}
 # The rest of mosquitto's options (bridge options are reported once per bridge).
 OTHER_MOSQUITTO_OPTIONS = {
-    "allow_duplicate_messages", "auth_plugin", "auth_plugin_deny_special_chars",
+    "allow_duplicate_messages", "auth_plugin_deny_special_chars",
     "auto_id_prefix", "autosave_interval", "autosave_on_changes", "bind_interface",
-    "check_retain_source", "ciphers_tls1.3", "clientid_prefixes", "crlfile", "dhparamfile",
+    "check_retain_source", "ciphers_tls1.3", "dhparamfile",
     "log_facility", "log_timestamp", "log_timestamp_format", "max_topic_alias", "memory_limit",
-    "plugin", "psk_file", "psk_hint", "set_tcp_nodelay", "tls_engine", "tls_engine_kpass_sha1",
-    "tls_keyform", "use_username_as_clientid", "websockets_headers_size",
-    "websockets_log_level", "enable_control_api", "global_plugin", "accept_protocol_versions",
+    "set_tcp_nodelay", "tls_engine", "tls_engine_kpass_sha1",
+    "tls_keyform", "websockets_headers_size",
+    "websockets_log_level", "enable_control_api", "accept_protocol_versions",
     "disable_client_cert_date_checks",
 }
 BRIDGE_OPTIONS = {
@@ -51,7 +68,7 @@ BRIDGE_OPTIONS = {
 }
 # Listener options taken as they are (they apply to the listener being described).
 _LISTENER_STRINGS = ("cafile", "capath", "certfile", "keyfile", "ciphers", "tls_version",
-                     "mount_point")
+                     "mount_point", "crlfile")
 _LISTENER_BOOLS = ("require_certificate", "use_identity_as_username", "use_subject_as_username")
 _LOG_TYPES = {"debug": 10, "all": 10, "information": 20, "notice": 20, "subscribe": 20,
               "unsubscribe": 20, "websockets": 20, "warning": 30, "error": 40, "none": 50}
@@ -74,6 +91,7 @@ class _Reader:
         self.log_levels: list[int] = []
         self.bridge: BridgeBlock | None = None
         self.per_listener = False
+        self.port_set = False  # `port`: the default listener is defined
 
     def read(self, path: str) -> None:
         for number, raw in enumerate(read_text(path).splitlines(), start=1):
@@ -109,8 +127,12 @@ class _Reader:
             handler(where, value)
         elif option in NOT_ACTED_ON:
             self.warn(where, f"{option} is not supported: {NOT_ACTED_ON[option]}")
-        elif option in OTHER_MOSQUITTO_OPTIONS or option.startswith(("auth_opt_",
-                                                                      "plugin_opt_")):
+        elif option in REFUSED or option.startswith(("auth_opt_", "plugin_opt_")):
+            why = REFUSED.get(option, "options of mosquitto's plugins; plugins are not "
+                                      "supported")
+            raise ConfigError(f"{where}: {option} is not supported, and ignoring it would let "
+                              f"in clients the file keeps out ({why})")
+        elif option in OTHER_MOSQUITTO_OPTIONS:
             self.warn(where, f"{option} is not supported by mqlite; ignored")
         else:
             raise ConfigError(f"{where}: unknown option {option!r}")
@@ -152,6 +174,7 @@ class _Reader:
 
     def _port(self, where: str, value: str) -> None:
         self.settings.values["port"] = _int(where, "port", value)
+        self.port_set = True
 
     def _bind_address(self, where: str, value: str) -> None:
         if self.listener is not None:
@@ -297,6 +320,7 @@ class _Reader:
         self.finish_bridge()
         self.finish_listener()
         values = self.settings.values
+        defined = bool(self.settings.listeners or self.port_set or self.default_listener)
         if self.default_listener and not self.settings.listeners:
             default = dict(self.default_listener, port=values.get("port", 1883),
                            host=values.get("host", "127.0.0.1"))
@@ -304,6 +328,12 @@ class _Reader:
         elif self.default_listener:
             self.settings.warnings.append("options before the first listener apply to the "
                                           "default listener, which listeners replace; ignored")
+        if defined:  # mosquitto 2.0: listeners configured, anonymous clients refused
+            if self.per_listener:
+                for listener in self.settings.listeners:
+                    if listener.allow_anonymous is None:
+                        listener.allow_anonymous = False
+            values.setdefault("allow_anonymous", False)
         if self.persistence:
             values["db"] = os.path.join(self.location, self.file)
         else:

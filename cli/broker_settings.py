@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mqlite.broker import BrokerConfig
+from mqlite.broker.authentication import open_beyond_loopback
 from mqlite.broker.bridge_config import BridgeConfig, BridgeTLS, BridgeTopic
 from mqlite.broker.cluster_config import ClusterConfig, ClusterConfigError, default_node_id
 from mqlite.broker.config import LIMITS, QUEUE_OVERFLOW_POLICIES, describe_range
@@ -187,7 +188,7 @@ def resolve(args: argparse.Namespace) -> DaemonSettings:
                           log_level=values["log_level"], log_dest=values["log_dest"],
                           log_file=values["log_file"], log_format=values["log_format"],
                           connection_messages=values["connection_messages"],
-                          warnings=settings.warnings)
+                          warnings=[*settings.warnings, *open_beyond_loopback(broker)])
 
 
 def _cluster(args: argparse.Namespace, settings: FileSettings) -> ClusterConfig | None:

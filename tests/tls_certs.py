@@ -66,3 +66,27 @@ def make_certificates(directory: Path) -> Certificates:
 @pytest.fixture(scope="session")
 def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
     return make_certificates(tmp_path_factory.mktemp("tls"))
+
+
+def signed_client(certificates: Certificates, name: str) -> tuple[Path, Path]:
+    """Another client certificate of the test CA: (certificate, key)."""
+    directory = certificates.ca.parent
+    if not (directory / f"{name}.crt").exists():
+        _signed(directory, name, f"/CN={name}", "extendedKeyUsage=clientAuth\n")
+    return directory / f"{name}.crt", directory / f"{name}.key"
+
+
+def revocation_list(certificates: Certificates, revoked: Path, directory: Path) -> Path:
+    """A CRL of the test CA (PEM) that revokes ``revoked``, made in ``directory``."""
+    ca = certificates.ca.parent
+    (directory / "index.txt").write_text("")
+    (directory / "crlnumber").write_text("01\n")
+    config = directory / "ca.cnf"
+    config.write_text(f"[ca]\ndefault_ca = test\n[test]\ndatabase = {directory}/index.txt\n"
+                      f"crlnumber = {directory}/crlnumber\ndefault_md = sha256\n"
+                      f"default_crl_days = 2\n")
+    common = ("-config", str(config), "-keyfile", str(ca / "ca.key"), "-cert",
+              str(certificates.ca))
+    _run("ca", *common, "-revoke", str(revoked), cwd=directory)
+    _run("ca", *common, "-gencrl", "-out", "revoked.crl", cwd=directory)
+    return directory / "revoked.crl"

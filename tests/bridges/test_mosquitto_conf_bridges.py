@@ -102,6 +102,7 @@ def test_a_mosquitto_conf_bridge_runs(tmp_path: Path) -> None:
     try:
         path = write(tmp_path / "edge.conf", f"""\
 listener 0 127.0.0.1
+allow_anonymous true
 connection cloud
 address 127.0.0.1:{port}
 remote_clientid edge-7

@@ -172,6 +172,7 @@ log_type information
 
 listener 0 127.0.0.1
 max_connections 10
+allow_anonymous true
 
 listener 0 127.0.0.1
 protocol websockets
@@ -199,7 +200,7 @@ def test_mosquitto_conf_with_three_listeners_and_a_warning(tmp_path: Path) -> No
     assert values["db"] == f"{tmp_path}/broker.db"
     assert values["session_expiry"] == 2 * 86_400
     assert values["log_level"] == "info"
-    assert any(":19: http_dir is not supported" in w for w in settings.warnings), \
+    assert any(":20: http_dir is not supported" in w for w in settings.warnings), \
         settings.warnings
     [bridge] = settings.bridges
     assert (bridge.name, bridge.addresses) == ("to-the-cloud", ("127.0.0.1:9",))
@@ -208,7 +209,7 @@ def test_mosquitto_conf_with_three_listeners_and_a_warning(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     assert "http_dir is not supported" in done.stderr
     with BrokerProcess("-c", path) as broker:  # and it runs: three listeners, the warning
-        broker.wait_for_log("WARNING .*mosquitto.conf:19: http_dir is not supported")
+        broker.wait_for_log("WARNING .*mosquitto.conf:20: http_dir is not supported")
         broker.wait_for_log(re.escape(f"listening on {tmp_path}/mosquitto.sock (unix:"))
         broker.wait_for_log(r"listening on 127\.0\.0\.1:\d+ \(ws:\d+\)")
         client = RawClient(broker.address)  # the first listener: tcp, max_connections 10
@@ -237,3 +238,19 @@ def test_a_bad_mosquitto_conf_is_one_line_with_file_and_line(tmp_path: Path, tex
         load(path)
     done = broker_cli("-c", path)
     assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_listener_open_to_other_hosts_without_saying_so_is_warned(tmp_path: Path) -> None:
+    """Beyond the loopback with nothing that authenticates, the broker runs (as asked) and says
+    that anonymous clients from anywhere get in, until allow_anonymous says it is meant."""
+    done = broker_cli("--host", "0.0.0.0", "--check")
+    assert done.returncode == 0, done.stderr
+    assert "tcp:1883 on 0.0.0.0 lets anonymous clients in from other hosts" in done.stderr
+    meant = broker_cli("--host", "0.0.0.0", "--allow-anonymous", "true", "--check")
+    assert "anonymous" not in meant.stderr, meant.stderr
+    assert "anonymous" not in broker_cli("--check").stderr  # the loopback: nobody else
+    closed = write(tmp_path / "closed.toml", f'password_file = "{tmp_path}/passwd"\n')
+    (tmp_path / "passwd").write_text("")
+    (tmp_path / "passwd").chmod(0o600)
+    done = broker_cli("-c", closed, "--host", "0.0.0.0", "--check")
+    assert "anonymous" not in done.stderr, done.stderr

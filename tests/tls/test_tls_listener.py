@@ -21,7 +21,7 @@ from mqlite.broker.listener_config import ListenerConfig
 from ..broker.helpers import PahoClient, RawClient, wait_until
 from ..broker_process import BrokerProcess
 from ..interop.mosquitto import require_mosquitto
-from ..tls_certs import Certificates
+from ..tls_certs import Certificates, revocation_list, signed_client
 
 TIMEOUT = 10
 
@@ -166,3 +166,39 @@ def test_a_missing_certificate_is_one_line_and_nothing_starts(tmp_path: Path,
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1, done.stderr
     assert "listener secure: cannot use certfile" in done.stderr
+
+
+def test_a_revoked_client_certificate_is_refused_with_crlfile_from_a_mosquitto_conf(
+        tmp_path: Path, certificates: Certificates) -> None:
+    """mosquitto.conf's crlfile, as mosquitto applies it: a certificate the CRL revokes is
+    refused at the handshake; the CA's other certificates still get in."""
+    require_mosquitto()
+    revoked_cert, revoked_key = signed_client(certificates, "stolen-device")
+    crl = revocation_list(certificates, revoked_cert, tmp_path)
+    config = tmp_path / "mosquitto.conf"
+    config.write_text(f"listener 0 127.0.0.1\ncertfile {certificates.server_cert}\n"
+                      f"keyfile {certificates.server_key}\ncafile {certificates.ca}\n"
+                      f"require_certificate true\nuse_identity_as_username true\n"
+                      f"crlfile {crl}\n")
+    with BrokerProcess("-c", str(config)) as broker:
+        port = broker.address[1]
+        trusted = mosquitto_pub(port, "--cafile", str(certificates.ca), "--cert",
+                                str(certificates.client_cert), "--key",
+                                str(certificates.client_key), "-m", "still trusted")
+        assert trusted.returncode == 0, trusted.stderr
+        refused = mosquitto_pub(port, "--cafile", str(certificates.ca), "--cert",
+                                str(revoked_cert), "--key", str(revoked_key), "-m", "revoked")
+        assert refused.returncode != 0
+        broker.wait_for_log("TLS handshake with .* failed.*revoked")
+        broker.terminate()
+
+
+def test_a_crlfile_that_is_not_one_is_one_line(tmp_path: Path,
+                                                certificates: Certificates) -> None:
+    bogus = tmp_path / "not-a.crl"
+    bogus.write_text("nothing here\n")
+    path = tls_config(tmp_path, certificates, crlfile=f'"{bogus}"')
+    done = subprocess.run([sys.executable, "-m", "mqlite.cli", "broker", "-c", path],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and "cannot use crlfile" in done.stderr, done.stderr
