@@ -54,8 +54,11 @@ def handle_subscribe(context: Context, packet: Subscribe) -> None:
         is_new = topic_filter not in session.subscriptions
         if failure is None and is_new and len(session.subscriptions) >= config.max_subscriptions:
             failure = (ReasonCode.QUOTA_EXCEEDED, f"over {config.max_subscriptions} subscriptions")
-        if failure is None and hooks.checks_access and not hooks.allowed(info, topic_filter,
-                                                                         Access.READ):
+        shared = parse_shared_subscription(topic_filter) if failure is None else None
+        # Access is to what the subscription matches: a shared one's filter within it, as
+        # mosquitto checks it ("$share/<group>/" is no topic anyone's rules name).
+        if failure is None and hooks.checks_access and not hooks.allowed(
+                info, shared.topic_filter if shared else topic_filter, Access.READ):
             failure = (ReasonCode.NOT_AUTHORIZED, "not authorized (access hook)")
         if failure is not None:
             if conn.version == 3:  # MQTT 3.1 has no failure return code
@@ -74,8 +77,7 @@ def handle_subscribe(context: Context, packet: Subscribe) -> None:
         codes.append(options.qos)
         if hooks.active:
             hooks.notify("on_subscribe", info, topic_filter, options.qos)
-        shared = parse_shared_subscription(topic_filter) is not None
-        if not shared and (options.retain_handling == 0
+        if shared is None and (options.retain_handling == 0
                            or (options.retain_handling == 1 and is_new)):
             retained_for.append((topic_filter, options))
     conn.send(Suback(packet_id=packet.packet_id, reason_codes=codes))

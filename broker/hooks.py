@@ -66,7 +66,8 @@ class Hook:
 
     def on_acl_check(self, client: ClientInfo, topic: str, access: Access) -> bool:
         """Whether ``client`` may read (subscribe to a filter, receive a message on a topic)
-        or write (publish, will, retain) ``topic``."""
+        or write (publish, will, retain) ``topic``. For a shared subscription the filter is
+        the one within it, without ``$share/<group>/``."""
         return True
 
     def on_publish(self, client: ClientInfo, message: Message) -> Message | None:

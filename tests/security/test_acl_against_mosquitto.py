@@ -1,5 +1,5 @@
 """One ACL file and one password file used unchanged by mosquitto and by mqlite, and the same
-30 (client, user, topic, action) cases run against both: the results, judged by what is
+33 (client, user, topic, action) cases run against both: the results, judged by what is
 actually delivered, must be the same. (SUBACK codes may differ: mqlite refuses a filter no
 read rule can match, mosquitto 2.0 grants it; the README says so.)"""
 
@@ -53,6 +53,10 @@ READS = [
     ("r15", "alice", "users/bob/inbox", "users/bob/inbox"),
     ("r16", None, "clients/r16/x", "clients/r16/x"),
     ("r17", None, "clients/other/x", "clients/other/x"),
+    # Shared subscriptions: checked on the filter within them.
+    ("r18", "alice", "$share/g/shared/open", "shared/open"),
+    ("r19", "alice", "$share/g/shared/secret", "shared/secret"),
+    ("r20", None, "$share/g/public/#", "public/x"),
 ]
 # (client id, user or None, topic it publishes on)
 WRITES = [
@@ -144,7 +148,7 @@ def test_the_same_acl_gives_the_same_deliveries_in_both(tmp_path: Path) -> None:
         ours = run_cases(broker.address)
         broker.terminate()
     cases = [c[:3] for c in READS] + list(WRITES)
-    assert len(cases) == 30
+    assert len(cases) == 33
     differences = [(case, mine, reference)
                    for case, mine, reference in zip(cases, ours, theirs, strict=True)
                    if mine != reference]

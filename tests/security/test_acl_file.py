@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mqlite.broker import Broker
+from mqlite.broker import Access, Broker, ClientInfo, Hook
 from mqlite.protocol import (
     Connack,
     Connect,
@@ -133,3 +133,36 @@ def test_retained_messages_and_wills_are_checked(tmp_path: Path) -> None:
             assert isinstance(connack, Connack) and connack.reason_code == code
     finally:
         broker.stop()
+
+
+def test_a_shared_subscription_is_checked_on_the_filter_it_matches(tmp_path: Path) -> None:
+    """As mosquitto (and Paho's test_shared_subscriptions) expect: `topic readwrite #` grants
+    `$share/g/t/x`; a deny on the inner filter refuses it."""
+    broker = broker_with(tmp_path, EXAMPLE)
+    try:
+        sub = RawClient(broker.address, version=5)
+        sub.connect(client_id="member", protocol_version=5)
+        assert codes(sub, "$share/g/t/x", "$share/g/test/nosubscribe") == [1, 0x87]
+        pub = RawClient(broker.address, version=5)
+        pub.connect(client_id="pub", protocol_version=5)
+        pub.send(Publish(topic="t/x", payload=b"shared", qos=1, packet_id=1))
+        assert isinstance(pub.receive(), Puback)
+        got = sub.receive()
+        assert isinstance(got, Publish) and got.payload == b"shared"
+    finally:
+        broker.stop()
+
+
+def test_an_access_hook_is_asked_about_a_shared_subscriptions_inner_filter() -> None:
+    asked: list[str] = []
+
+    class Rules(Hook):
+        def on_acl_check(self, client: ClientInfo, topic: str, access: Access) -> bool:
+            asked.append(topic)
+            return topic.startswith("allowed/")
+
+    with Broker(port=0, hooks=[Rules()], sys_interval=0) as broker:
+        sub = RawClient(broker.address, version=5)
+        sub.connect(client_id="member", protocol_version=5)
+        assert codes(sub, "$share/g/allowed/#", "$share/g/other/#") == [1, 0x87]
+        assert asked == ["allowed/#", "other/#"]
