@@ -48,9 +48,10 @@ def make_client(args: argparse.Namespace) -> mqtt.Client:
     if args.disable_clean_session and not args.id:
         raise UsageError("You must provide a client id if you are using the -c option.")
     if version == mqtt.MQTTv5:
-        client = mqtt.Client(client_id=args.id, protocol=version, reconnect_on_failure=False)
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                             client_id=args.id, protocol=version, reconnect_on_failure=False)
     else:
-        client = mqtt.Client(client_id=args.id, protocol=version,
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=args.id, protocol=version,
                              clean_session=not args.disable_clean_session,
                              reconnect_on_failure=False)
     if args.username is not None:

@@ -5,6 +5,8 @@ See the README's client section for the external-loop contract, the built-in loo
 asyncio API (:mod:`mqlite.client.aio`) and the durable outbox.
 """
 
+from importlib.metadata import version as _version
+
 from .client import Client
 from .constants import *  # noqa: F403  (paho exports these names from its client module)
 from .constants import (
@@ -32,13 +34,17 @@ from .mqtt5_types import (
     SubscribeOptions,
 )
 from .outbox import OutboxError
+from .paho_names import *  # noqa: F403  (paho's typing aliases, error types, conversions)
 from .payloads import MSGPACK_CONTENT_TYPE
+from .reasoncodes import ReasonCodes
 from .settings import payload_bytes, topic_matches_sub
 
-__all__ = [
+__version__ = _version("mqlite")
+
+__all__ = [  # and the names of .constants and .paho_names, as paho's client module has them
     "CONNACK_ACCEPTED", "MQTT_CLEAN_START_FIRST_ONLY", "MQTT_ERR_SUCCESS", "MSGPACK_CONTENT_TYPE",
     "CallbackAPIVersion", "Client", "ConnackCode", "ConnectFlags", "DisconnectFlags", "LogLevel",
     "MQTTErrorCode", "MQTTMessage", "MQTTMessageInfo", "MQTTProtocolVersion", "MQTTv5",
-    "MQTTv31", "MQTTv311", "OutboxError", "PacketTypes", "Properties", "ReasonCode",
+    "MQTTv31", "MQTTv311", "OutboxError", "PacketTypes", "Properties", "ReasonCode", "ReasonCodes",
     "SubscribeOptions", "connack_string", "error_string", "payload_bytes", "topic_matches_sub",
 ]

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from mqlite.protocol import EMPTY_PROPERTIES
 from mqlite.protocol import Properties as WireProperties
 
 from .constants import (
@@ -95,6 +96,8 @@ class ClientCallbacks(ClientSettings):
     after the client's lock is released, in order, each exception logged (and the first
     raised at the end, unless exceptions are suppressed)."""
 
+    _v1_callbacks = False  # paho 1.x's callback signatures (CallbackAPIVersion.VERSION1)
+
     def __init__(self, userdata: Any, manual_ack: bool) -> None:
         ClientSettings.__init__(self, userdata, manual_ack)
         # None: suppressed inside the built-in loops only (they set it for their run).
@@ -114,20 +117,104 @@ class ClientCallbacks(ClientSettings):
         self.on_socket_register_write: OnSocket | None = None
         self.on_socket_unregister_write: OnSocket | None = None
 
+    # -- paho's decorator API: ``@client.connect_callback()`` sets on_connect, and so on ----
+
+    def _assigns(self, attribute: str) -> Callable[[Callback], Callback]:
+        def decorator(function: Callback) -> Callback:
+            setattr(self, attribute, function)
+            return function
+        return decorator
+
+    def pre_connect_callback(self) -> Callable[[Callback], Callback]:
+        return self._assigns("on_pre_connect")
+
+    def connect_callback(self) -> Callable[[Callback], Callback]:
+        return self._assigns("on_connect")
+
+    def connect_fail_callback(self) -> Callable[[Callback], Callback]:
+        return self._assigns("on_connect_fail")
+
+    def disconnect_callback(self) -> Callable[[Callback], Callback]:
+        return self._assigns("on_disconnect")
+
+    def subscribe_callback(self) -> Callable[[Callback], Callback]:
+        return self._assigns("on_subscribe")
+
+    def unsubscribe_callback(self) -> Callable[[Callback], Callback]:
+        return self._assigns("on_unsubscribe")
+
+    def message_callback(self) -> Callable[[Callback], Callback]:
+        return self._assigns("on_message")
+
+    def publish_callback(self) -> Callable[[Callback], Callback]:
+        return self._assigns("on_publish")
+
+    def log_callback(self) -> Callable[[Callback], Callback]:
+        return self._assigns("on_log")
+
+    def socket_open_callback(self) -> Callable[[Callback], Callback]:
+        return self._assigns("on_socket_open")
+
+    def socket_close_callback(self) -> Callable[[Callback], Callback]:
+        return self._assigns("on_socket_close")
+
+    def socket_register_write_callback(self) -> Callable[[Callback], Callback]:
+        return self._assigns("on_socket_register_write")
+
+    def socket_unregister_write_callback(self) -> Callable[[Callback], Callback]:
+        return self._assigns("on_socket_unregister_write")
+
+    def topic_callback(self, sub: str) -> Callable[[Callback], Callback]:
+        """``@client.topic_callback("a/#")``: message_callback_add() as a decorator."""
+        def decorator(function: Callback) -> Callback:
+            self.message_callback_add(sub, function)
+            return function
+        return decorator
+
     def _acknowledged(self, event: RequestAcknowledged) -> None:
         callback = self.on_subscribe if event.subscribe else self.on_unsubscribe
-        self._call(callback, event.mid, event.reasons, event.properties)
+        if not self._v1_callbacks:
+            self._call(callback, event.mid, event.reasons, event.properties)
+        elif not self._v5:  # paho 1.x with MQTT 3.1.1: granted QoS numbers; UNSUBACK: mid
+            if event.subscribe:
+                self._call(callback, event.mid, tuple(int(r) for r in event.reasons))
+            else:
+                self._call(callback, event.mid)
+        elif event.subscribe:
+            self._call(callback, event.mid, event.reasons, event.properties)
+        else:  # paho 1.x's order; one reason code alone, not in a list
+            reasons = event.reasons
+            self._call(callback, event.mid, event.properties,
+                       reasons[0] if len(reasons) == 1 else reasons)
 
     def _published(self, event: PublishCompleted) -> None:
-        event.info._finish(MQTT_ERR_SUCCESS, event.reason_code)
-        if self.on_publish is not None:
-            self.on_publish(self, self._userdata, event.info.mid,
-                            reason(event.packet_type, event.reason_code),
-                            from_wire(event.packet_type, event.properties))
+        """on_publish, then the message counts as published (so wait_for_publish() returns
+        after the callback ran, as in paho)."""
+        try:
+            if self.on_publish is None:
+                pass
+            elif self._v1_callbacks:
+                self.on_publish(self, self._userdata, event.info.mid)  # type: ignore[call-arg]
+            else:
+                self.on_publish(self, self._userdata, event.info.mid,
+                                reason(event.packet_type, event.reason_code),
+                                from_wire(event.packet_type, event.properties))
+        finally:
+            event.info._finish(MQTT_ERR_SUCCESS, event.reason_code)
 
     def _disconnected(self, rc: MQTTErrorCode, code: Any, from_server: bool,
                       properties: WireProperties) -> None:
         if self.on_disconnect is None:
+            return
+        if self._v1_callbacks:  # paho 1.x: the error code, or MQTT 5's packet's reason code
+            if not self._v5:
+                self._call(self.on_disconnect, rc)
+            elif from_server and code is not None:  # properties None: the packet had none
+                self._call(self.on_disconnect, reason(PacketTypes.DISCONNECT, code),
+                           None if properties is EMPTY_PROPERTIES
+                           else from_wire(PacketTypes.DISCONNECT, properties))
+            else:
+                self._call(self.on_disconnect, rc, None)
             return
         if code is None:
             code = {MQTT_ERR_SUCCESS: 0x00, MQTTErrorCode.MQTT_ERR_KEEPALIVE: 0x8D,
@@ -135,6 +222,10 @@ class ClientCallbacks(ClientSettings):
         self.on_disconnect(self, self._userdata, DisconnectFlags(from_server),
                            reason(PacketTypes.DISCONNECT, code),
                            from_wire(PacketTypes.DISCONNECT, properties))
+
+    @property
+    def _v5(self) -> bool:
+        return bool(getattr(self, "_protocol", 4) == 5)
 
     def _suppressing(self) -> bool:
         return bool(self.suppress_exceptions)

@@ -70,8 +70,8 @@ class Client(ClientCallbacks):
 
     def __init__(
         self,
-        callback_api_version: CallbackAPIVersion = CallbackAPIVersion.VERSION2,
-        client_id: str | None = "",
+        callback_api_version: CallbackAPIVersion = CallbackAPIVersion.VERSION1,
+        client_id: str | bytes | None = "",
         clean_session: bool | None = None,
         userdata: Any = None,
         protocol: int = MQTTv311,
@@ -85,6 +85,7 @@ class Client(ClientCallbacks):
         client_id = checked_arguments(callback_api_version, client_id, clean_session, protocol,
                                       transport)
         self._callback_api_version = callback_api_version
+        self._v1_callbacks = callback_api_version == CallbackAPIVersion.VERSION1
         self._protocol = protocol
         self._transport = transport
         self._reconnect_on_failure = reconnect_on_failure
@@ -97,6 +98,8 @@ class Client(ClientCallbacks):
         self._read_buffer = bytearray(READ_SIZE)
         self._registered_write = False
         self._user_disconnected = False
+        self._connect_requested = False  # connect*() was called (and no disconnect() since)
+        self.opening = False  # connect() is opening the connection on the caller's thread
         outbox = Outbox(persistence, client_id, persistence_sync) if persistence else None
         self._session = ClientSession(self, client_id, protocol,
                                       True if clean_session is None else clean_session, outbox,
@@ -120,6 +123,25 @@ class Client(ClientCallbacks):
     def transport(self) -> str:
         return self._transport
 
+    @transport.setter
+    def transport(self, value: str) -> None:
+        if self._connection_active():
+            raise RuntimeError("updating transport on established connection is not supported")
+        if value not in ("tcp", "unix", "websockets"):
+            raise ValueError(f"transport {value!r} is not supported: use 'tcp', 'websockets' "
+                             "or 'unix'")
+        self._transport = value
+
+    @property
+    def _thread(self) -> threading.Thread | None:
+        """paho's name for the loop_start() thread (some programs and paho's tests read it)."""
+        return self._builtin.thread
+
+    def _connection_active(self) -> bool:
+        """Connected, connecting, or to reconnect (a loop does): connection settings stay."""
+        return self._sock is not None or (self._connect_requested
+                                          and not self._user_disconnected)
+
     @property
     def reconnect_on_failure(self) -> bool:
         """Whether the built-in loops reconnect after losing the connection."""
@@ -137,15 +159,26 @@ class Client(ClientCallbacks):
                 properties: Properties | None = None) -> MQTTErrorCode:
         """Open the connection (blocking: name lookup, TCP, TLS) and queue CONNECT. CONNACK is
         handled by the loop. Raises ``OSError`` if the broker cannot be reached."""
-        self.connect_async(host, port, keepalive, bind_address, bind_port, clean_start,
-                           properties)
-        return self.reconnect()
+        self.opening = True  # a loop_start() thread waiting for a connect leaves this one be
+        try:
+            self._set_target(host, port, keepalive, bind_address, bind_port, clean_start,
+                             properties)
+            return self.reconnect()
+        finally:
+            self.opening = False
+            self._builtin.connect_requested.set()
 
     def connect_async(self, host: str, port: int = 1883, keepalive: int = 60,
                       bind_address: str = "", bind_port: int = 0,
                       clean_start: int = MQTT_CLEAN_START_FIRST_ONLY,
                       properties: Properties | None = None) -> None:
         """Only record where to connect; ``loop_start()`` / ``loop_forever()`` connect."""
+        self._set_target(host, port, keepalive, bind_address, bind_port, clean_start,
+                         properties)
+        self._builtin.connect_requested.set()
+
+    def _set_target(self, host: str, port: int, keepalive: int, bind_address: str,
+                    bind_port: int, clean_start: int, properties: Properties | None) -> None:
         if not host:
             raise ValueError("Invalid host.")
         if keepalive < 0:
@@ -153,10 +186,11 @@ class Client(ClientCallbacks):
         if self._protocol != MQTTv5 and (clean_start != MQTT_CLEAN_START_FIRST_ONLY
                                          or properties is not None):
             raise ValueError("Clean start and properties are only used with MQTTv5")
-        self.host, self.port, self.keepalive = host, port, keepalive
+        self._host, self._port, self._keepalive = host, port, keepalive
         self._bind_address, self._bind_port = bind_address, bind_port
         self._clean_start, self._connect_properties = clean_start, properties
         self._user_disconnected = False
+        self._connect_requested = True
 
     def reconnect(self) -> MQTTErrorCode:
         """Close any current connection and open a new one (blocking), queueing CONNECT."""
@@ -165,7 +199,11 @@ class Client(ClientCallbacks):
         self._close(MQTT_ERR_SUCCESS, None)
         self._call(self.on_pre_connect)
         sock = self.open_socket()
-        return self.attach_socket(sock)
+        rc = self.attach_socket(sock)
+        # The blocking connect ends with CONNECT written, as paho's does (a program may read
+        # the CONNACK with loop_read() alone); what the socket does not take waits.
+        self.loop_write()
+        return rc
 
     def open_socket(self) -> Any:
         """The blocking half of ``reconnect()``: return a connected, non-blocking socket for the
@@ -182,6 +220,7 @@ class Client(ClientCallbacks):
         self._close(MQTT_ERR_SUCCESS, None)
         with self._lock:
             self._user_disconnected = False
+            self._connect_requested = True
             self._sock = sock
             self._session.open(time.monotonic())
         self._call(self.on_socket_open, sock)
@@ -227,7 +266,8 @@ class Client(ClientCallbacks):
                 properties: Properties | None = None) -> MQTTMessageInfo:
         """Queue a message; safe from any thread. While offline it waits for the next
         connection (bounded by ``max_queued_messages_set``), with ``rc == MQTT_ERR_SUCCESS``."""
-        check_topic_name(topic)
+        if topic or properties is None or getattr(properties, "TopicAlias", None) is None:
+            check_topic_name(topic)  # "" only with a topic alias set up before (MQTT 5)
         if qos not in (0, 1, 2):
             raise ValueError("Invalid QoS level.")
         data = payload_bytes(payload)
@@ -439,7 +479,17 @@ class Client(ClientCallbacks):
         return rc
 
     def _on_connack(self, event: Connected) -> None:
-        self._call(self.on_connect, event.flags, event.reason, event.properties)
+        server_keep_alive = getattr(event.properties, "ServerKeepAlive", None)
+        if server_keep_alive is not None:  # the broker's word is the keep alive, as in paho
+            self._keepalive = server_keep_alive
+        if self._v1_callbacks:  # paho 1.x: a flags dict; MQTT 3.1.1 the return code alone
+            flags = {"session present": int(event.flags.session_present)}
+            if self._protocol == MQTTv5:
+                self._call(self.on_connect, flags, event.reason, event.properties)
+            else:
+                self._call(self.on_connect, flags, event.return_code)
+        else:
+            self._call(self.on_connect, event.flags, event.reason, event.properties)
         if event.accepted:  # then what waited goes out: offline requests, resends, the queue
             with self._lock:
                 self._session.resume()
@@ -522,7 +572,9 @@ class Client(ClientCallbacks):
     def _protocol_violation(self, exc: MQTTError, calls: Calls) -> MQTTErrorCode:
         self._log(MQTT_LOG_ERR, "protocol error from the broker: %s", exc)
         sock = self._sock
-        if self._protocol == MQTTv5 and sock is not None:
+        # DISCONNECT only on a connection the CONNACK opened (not to a broker that never
+        # accepted us), as paho.
+        if self._protocol == MQTTv5 and sock is not None and self._session.conn.connected:
             with contextlib.suppress(transport.CONNECTION_ERRORS):
                 transport.send(sock, self._session.out + encode(
                     Disconnect(reason_code=exc.reason_code), 5))

@@ -45,7 +45,10 @@ class ConnectionState:
         if not keepalive:
             return None
         if self.ping_sent_at is not None:
-            return "timeout" if now - self.ping_sent_at >= keepalive else None
+            if self.last_in <= self.ping_sent_at:
+                return "timeout" if now - self.ping_sent_at >= keepalive else None
+            # Bytes came since (a large packet arriving slowly, say): the broker is alive.
+            self.ping_sent_at = None
         if now - self.last_out >= keepalive or now - self.last_in >= keepalive:
             self.ping_sent_at = now
             return "ping"
@@ -60,6 +63,6 @@ class ConnectionState:
             return max(0.0, self.opened_at + limit - now)
         if not keepalive:
             return 3600.0
-        if self.ping_sent_at is not None:
+        if self.ping_sent_at is not None and self.last_in <= self.ping_sent_at:
             return max(0.0, self.ping_sent_at + keepalive - now)
         return max(0.0, min(self.last_out, self.last_in) + keepalive - now)

@@ -5,11 +5,81 @@ from __future__ import annotations
 import enum
 
 
-class CallbackAPIVersion(enum.IntEnum):
-    """Which callback signatures a client uses. mqlite speaks VERSION2 only."""
+class CallbackAPIVersion(enum.Enum):
+    """Which callback signatures a client uses: VERSION2, paho 2.x's (the same with MQTT 3.1.1
+    and 5.0), or VERSION1, paho 1.x's (deprecated, as in paho)."""
 
     VERSION1 = 1
     VERSION2 = 2
+
+
+class MessageType(enum.IntEnum):
+    CONNECT = 0x10
+    CONNACK = 0x20
+    PUBLISH = 0x30
+    PUBACK = 0x40
+    PUBREC = 0x50
+    PUBREL = 0x60
+    PUBCOMP = 0x70
+    SUBSCRIBE = 0x80
+    SUBACK = 0x90
+    UNSUBSCRIBE = 0xA0
+    UNSUBACK = 0xB0
+    PINGREQ = 0xC0
+    PINGRESP = 0xD0
+    DISCONNECT = 0xE0
+    AUTH = 0xF0
+
+
+CONNECT = MessageType.CONNECT
+CONNACK = MessageType.CONNACK
+PUBLISH = MessageType.PUBLISH
+PUBACK = MessageType.PUBACK
+PUBREC = MessageType.PUBREC
+PUBREL = MessageType.PUBREL
+PUBCOMP = MessageType.PUBCOMP
+SUBSCRIBE = MessageType.SUBSCRIBE
+SUBACK = MessageType.SUBACK
+UNSUBSCRIBE = MessageType.UNSUBSCRIBE
+UNSUBACK = MessageType.UNSUBACK
+PINGREQ = MessageType.PINGREQ
+PINGRESP = MessageType.PINGRESP
+DISCONNECT = MessageType.DISCONNECT
+AUTH = MessageType.AUTH
+
+
+class MessageState(enum.IntEnum):
+    MQTT_MS_INVALID = 0
+    MQTT_MS_PUBLISH = 1
+    MQTT_MS_WAIT_FOR_PUBACK = 2
+    MQTT_MS_WAIT_FOR_PUBREC = 3
+    MQTT_MS_RESEND_PUBREL = 4
+    MQTT_MS_WAIT_FOR_PUBREL = 5
+    MQTT_MS_RESEND_PUBCOMP = 6
+    MQTT_MS_WAIT_FOR_PUBCOMP = 7
+    MQTT_MS_SEND_PUBREC = 8
+    MQTT_MS_QUEUED = 9
+
+
+mqtt_ms_invalid = MessageState.MQTT_MS_INVALID
+mqtt_ms_publish = MessageState.MQTT_MS_PUBLISH
+mqtt_ms_wait_for_puback = MessageState.MQTT_MS_WAIT_FOR_PUBACK
+mqtt_ms_wait_for_pubrec = MessageState.MQTT_MS_WAIT_FOR_PUBREC
+mqtt_ms_resend_pubrel = MessageState.MQTT_MS_RESEND_PUBREL
+mqtt_ms_wait_for_pubrel = MessageState.MQTT_MS_WAIT_FOR_PUBREL
+mqtt_ms_resend_pubcomp = MessageState.MQTT_MS_RESEND_PUBCOMP
+mqtt_ms_wait_for_pubcomp = MessageState.MQTT_MS_WAIT_FOR_PUBCOMP
+mqtt_ms_send_pubrec = MessageState.MQTT_MS_SEND_PUBREC
+mqtt_ms_queued = MessageState.MQTT_MS_QUEUED
+
+
+class PahoClientMode(enum.IntEnum):
+    MQTT_CLIENT = 0
+    MQTT_BRIDGE = 1
+
+
+MQTT_CLIENT = PahoClientMode.MQTT_CLIENT
+MQTT_BRIDGE = PahoClientMode.MQTT_BRIDGE
 
 
 class MQTTProtocolVersion(enum.IntEnum):

@@ -1,7 +1,7 @@
 """MQTT 5 enhanced authentication, the client's side: an :class:`Authenticator` answers the
 broker's AUTH packets; :class:`ScramSha256` is the SCRAM-SHA-256 one.
 
-    client = mqtt.Client(protocol=mqtt.MQTTv5)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.enhanced_auth(ScramSha256("alice", "secret"))
     client.connect("broker.example.net")   # CONNECT carries the first message
     ...

@@ -22,6 +22,7 @@ class Connected:
     reason: ReasonCode
     properties: Properties | None
     accepted: bool
+    return_code: int  # as the CONNACK gave it (MQTT 3.1.1's for callback API VERSION1)
 
 
 @dataclass(slots=True)

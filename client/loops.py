@@ -30,6 +30,7 @@ class LoopClient(Protocol):
 
     host: str
     port: int
+    opening: bool  # connect() is opening the connection on another thread
     suppress_exceptions: bool | None
     on_connect_fail: Callable[[Any, Any], None] | None
 
@@ -41,6 +42,7 @@ class LoopClient(Protocol):
     def reconnect_delays(self) -> tuple[float, float]: ...
     @property
     def disconnect_requested(self) -> bool: ...
+
     def socket(self) -> Any: ...
     def want_write(self) -> bool: ...
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode: ...
@@ -59,6 +61,8 @@ class BuiltinLoop:
     def __init__(self, client: LoopClient) -> None:
         self.client = client
         self.stop_requested = threading.Event()
+        # Set by connect*(): a loop_start() thread started before it waits for this.
+        self.connect_requested = threading.Event()
         self.thread: threading.Thread | None = None
         self._poller: transport.Poller | None = None
         self._lock = threading.Lock()
@@ -91,8 +95,8 @@ class BuiltinLoop:
         client.loop_misc()
         return rc
 
-    def forever(self, timeout: float = 1.0, retry_first_connection: bool = False
-                ) -> MQTTErrorCode:
+    def forever(self, timeout: float = 1.0, retry_first_connection: bool = False,
+                wait_for_connect: bool = False) -> MQTTErrorCode:
         """Loop until ``disconnect()`` (or ``loop_stop()``), reconnecting when the connection
         is lost if the client was made with ``reconnect_on_failure``. Callback exceptions are
         logged, unless the application set ``suppress_exceptions``."""
@@ -101,18 +105,25 @@ class BuiltinLoop:
         if suppressing:
             client.suppress_exceptions = True
         try:
-            return self._run(timeout, retry_first_connection)
+            return self._run(timeout, retry_first_connection, wait_for_connect)
         finally:
             if suppressing:
                 client.suppress_exceptions = None
 
-    def _run(self, timeout: float, retry_first_connection: bool) -> MQTTErrorCode:
+    def _run(self, timeout: float, retry_first_connection: bool,
+             wait_for_connect: bool) -> MQTTErrorCode:
         client = self.client
         backoff = _Backoff(client)
         first = True
         rc = MQTT_ERR_SUCCESS
         while not self.stop_requested.is_set():
             if client.socket() is None:
+                if wait_for_connect and (not client.host or client.opening) \
+                        and not client.disconnect_requested:
+                    # loop_start() before connect*(), as paho allows: wait for it.
+                    self.connect_requested.wait(timeout)
+                    self.connect_requested.clear()
+                    continue
                 if client.disconnect_requested or not client.host:
                     return rc
                 if not first and not client.reconnect_on_failure:
@@ -164,7 +175,7 @@ class BuiltinLoop:
 
         def target() -> None:
             try:
-                self.forever(1.0, retry_first_connection=True)
+                self.forever(1.0, retry_first_connection=True, wait_for_connect=True)
             except Exception:
                 _logger.exception("the client loop thread stopped")
 
@@ -179,6 +190,7 @@ class BuiltinLoop:
         if thread is None:
             return MQTT_ERR_INVAL
         self.stop_requested.set()
+        self.connect_requested.set()
         self.poller.waker.wake()
         if thread is not threading.current_thread():
             thread.join()

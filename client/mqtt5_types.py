@@ -9,8 +9,12 @@ from __future__ import annotations
 import functools
 from typing import Any, NamedTuple
 
-from mqlite.protocol import EMPTY_PROPERTIES, PROPERTY_SPECS
+from mqlite.protocol import EMPTY_PROPERTIES, PROPERTY_SPECS, MQTTError
+from mqlite.protocol import PacketType as WirePacketType
 from mqlite.protocol import Properties as WireProperties
+from mqlite.protocol.properties import decode_properties, encode_properties
+
+from .exception import MalformedPacket
 
 
 class PacketTypes:
@@ -210,6 +214,24 @@ class Properties:
     def isEmpty(self) -> bool:
         return not any(key in _SNAKE_NAMES for key in self.__dict__)
 
+    def pack(self) -> bytes:
+        """The property block as MQTT 5 puts it in a packet: its length, then the
+        properties."""
+        return encode_properties(to_wire(self), _wire_type(self.packetType))
+
+    def unpack(self, buffer: bytes | bytearray) -> tuple[Properties, int]:
+        """Read a property block (length first) into this object; (self, bytes used).
+        MalformedPacket if the bytes do not form one."""
+        try:
+            wire, used = decode_properties(bytes(buffer), 0, _wire_type(self.packetType))
+        except MQTTError as exc:
+            raise MalformedPacket(str(exc)) from None
+        decoded = from_wire(self.packetType, wire)
+        for name, value in decoded.__dict__.items():
+            if name in _SNAKE_NAMES:
+                object.__setattr__(self, name, value)
+        return self, used
+
     def clear(self) -> None:
         for key in [key for key in self.__dict__ if key in _SNAKE_NAMES]:
             delattr(self, key)
@@ -233,6 +255,11 @@ class Properties:
         return "[" + ", ".join(f"{key} : {value}" for key, value in self.json().items()) + "]"
 
     __repr__ = __str__
+
+
+def _wire_type(packet_type: int) -> WirePacketType:
+    return WirePacketType.WILL if packet_type == PacketTypes.WILLMESSAGE \
+        else WirePacketType(packet_type)
 
 
 def to_wire(props: Properties | None) -> WireProperties:

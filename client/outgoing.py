@@ -113,7 +113,12 @@ class Outgoing:
             if not pending.packet_id:
                 if len(self.ids) >= 65535:
                     return None
-                pending.packet_id = self.ids.allocate()
+                mid = pending.mid
+                if mid and mid not in self.ids:  # the message id, as paho sends it
+                    self.ids.reserve(mid)
+                    pending.packet_id = mid
+                else:
+                    pending.packet_id = self.ids.allocate()
                 self.in_flight[pending.packet_id] = pending
             self.inflight += 1
         else:
@@ -166,12 +171,10 @@ class Outgoing:
             self.outbox.remove(pending.seq)
 
     def rewind(self, session_present: bool) -> None:
-        """After a reconnect: everything in flight goes first in line again, in order. Without
-        a session on the broker, a PUBLISH is sent afresh (no DUP: it is a new flow there)."""
+        """After a reconnect: everything in flight goes first in line again, in order, a
+        PUBLISH sent before with DUP set (it is a re-delivery attempt [MQTT-3.3.1-1], with or
+        without a session on the broker, as paho sends it)."""
         in_flight = [pending for pending in self.messages.values() if pending.state != QUEUED]
-        if not session_present:
-            for pending in in_flight:
-                pending.sent_before = False
         self.waiting = deque([*in_flight, *(p for p in self.waiting if p.state == QUEUED)])
         self.inflight = 0
 

@@ -104,7 +104,9 @@ class ClientSession:
         # SUBSCRIBE, UNSUBSCRIBE and in-flight PUBLISH packets share the wire ids.
         self.ids = PacketIdAllocator()
         self.outgoing = Outgoing(outbox, self.ids)
-        # What publish() returns as mid: a counter, as paho's, independent of wire ids.
+        # The message ids the application sees, one counter for PUBLISH, SUBSCRIBE and
+        # UNSUBSCRIBE as paho's (a program may track them in one dict). A SUBSCRIBE's or
+        # UNSUBSCRIBE's is its packet id too; a PUBLISH gets its packet id when it is sent.
         self.last_mid = 0
         self._log = log
         if outbox is not None:
@@ -182,7 +184,7 @@ class ClientSession:
             self._queue_packet(request)
         self.offline_requests.clear()
         for properties, subscriptions in self.subscriptions.stale(number):
-            mid = self.ids.allocate()
+            mid = self._request_mid()
             self.subscriptions.awaiting_ack[mid] = [s.topic_filter for s in subscriptions]
             self._queue_packet(Subscribe(packet_id=mid, subscriptions=subscriptions,
                                          properties=properties))
@@ -217,7 +219,7 @@ class ClientSession:
         return info
 
     def subscribe(self, subscriptions: list[Subscription], properties: WireProperties) -> int:
-        mid = self.ids.allocate()
+        mid = self._request_mid()
         packet = Subscribe(packet_id=mid, subscriptions=subscriptions, properties=properties)
         self.subscriptions.awaiting_ack[mid] = [s.topic_filter for s in subscriptions]
         if self.conn.connected:
@@ -229,7 +231,7 @@ class ClientSession:
         return mid
 
     def unsubscribe(self, topic_filters: list[str], properties: WireProperties) -> int:
-        mid = self.ids.allocate()
+        mid = self._request_mid()
         packet = Unsubscribe(packet_id=mid, topic_filters=topic_filters, properties=properties)
         self.subscriptions.remove(topic_filters)
         if self.conn.connected:
@@ -388,7 +390,8 @@ class ClientSession:
         code = packet.reason_code if v5 else V3_CONNACK_REASONS.get(packet.reason_code, 0x80)
         connected = Connected(ConnectFlags(packet.session_present),
                               reason(PacketTypes.CONNACK, code),
-                              from_wire(PacketTypes.CONNACK, packet.properties), code < 0x80)
+                              from_wire(PacketTypes.CONNACK, packet.properties), code < 0x80,
+                              packet.reason_code)
         if not connected.accepted:
             events.append(connected)
             events.append(ConnectionEnds(MQTTErrorCode.MQTT_ERR_CONN_REFUSED, code))
@@ -521,6 +524,15 @@ class ClientSession:
         self.last_mid = self.last_mid % 65535 + 1
         return self.last_mid
 
+    def _request_mid(self) -> int:
+        """The next message id that is free as a packet id (an in-flight PUBLISH may hold
+        it), reserved as one: a SUBSCRIBE's or UNSUBSCRIBE's."""
+        for _ in range(65535):
+            mid = self._new_mid()
+            if mid not in self.ids:
+                self.ids.reserve(mid)
+                return mid
+        return self.ids.allocate()  # every id in flight: allocate() says so
     def _queue_packet(self, packet: Any) -> None:
         self._queue_bytes(encode(packet, self.protocol))
 

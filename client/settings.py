@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 import ssl
 import uuid
+import warnings
 from collections.abc import Callable
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar, overload
 
 from mqlite.protocol import InvalidTopic, TopicTrie, topic_matches_filter, validate_topic_name
 from mqlite.protocol import Properties as WireProperties
@@ -17,6 +18,7 @@ from .enhanced_auth import Authenticator
 from .mqtt5_types import Properties, to_wire
 
 Callback = Callable[..., Any]
+T = TypeVar("T")
 # Callback exceptions are always logged here, even without enable_logger().
 fallback_logger = logging.getLogger("mqlite.client")
 
@@ -51,15 +53,19 @@ def check_topic_name(topic: str) -> None:
         raise ValueError(f"Invalid topic {topic!r}: {exc}") from None
 
 
-def checked_arguments(callback_api_version: Any, client_id: str | None,
+def checked_arguments(callback_api_version: Any, client_id: str | bytes | None,
                       clean_session: bool | None, protocol: int, transport: str) -> str:
     """Refuse what ``Client(...)`` cannot honour, as paho does; the client id to use (MQTT 3.1
     requires one: a random one if none is given)."""
-    if isinstance(callback_api_version, str):
-        raise TypeError("the first argument is callback_api_version; client_id comes after")
-    if callback_api_version != CallbackAPIVersion.VERSION2:
-        raise ValueError("mqlite.client supports callback API VERSION2 only: pass "
-                         "CallbackAPIVersion.VERSION2 (paho-mqtt 2.x's current signatures)")
+    if isinstance(callback_api_version, str | bytes):
+        raise TypeError("Unsupported callback API version: the first argument is "
+                        "callback_api_version (CallbackAPIVersion.VERSION2), client_id comes "
+                        "after (paho-mqtt 2.0 changed it: see docs/migrations.rst)")
+    if not isinstance(callback_api_version, CallbackAPIVersion):
+        raise ValueError("Unsupported callback API version")
+    if callback_api_version == CallbackAPIVersion.VERSION1:
+        warnings.warn("Callback API version 1 is deprecated, update to latest version",
+                      category=DeprecationWarning, stacklevel=3)
     if protocol not in (MQTTv311, MQTTv5, 3):
         raise ValueError(f"unsupported protocol {protocol}: use MQTTv311 or MQTTv5")
     if protocol == MQTTv5 and clean_session is not None:
@@ -67,6 +73,8 @@ def checked_arguments(callback_api_version: Any, client_id: str | None,
     if transport not in ("tcp", "unix", "websockets"):
         raise ValueError(f"transport {transport!r} is not supported: use 'tcp', "
                          "'websockets' or 'unix'")
+    if isinstance(client_id, bytes):  # paho takes bytes too
+        client_id = client_id.decode("utf-8")
     client_id = client_id or ""
     if clean_session is False and not client_id:
         raise ValueError("A client id must be provided if clean session is False.")
@@ -75,27 +83,74 @@ def checked_arguments(callback_api_version: Any, client_id: str | None,
     return client_id
 
 
+class ConnectionSetting(Generic[T]):
+    """A setting of the connection (host, port, credentials, ...): readable always, and, as
+    in paho 2.x, assignable only while there is no connection (RuntimeError otherwise)."""
+
+    def __init__(self, check: Callable[[T], bool] | None = None, complaint: str = "") -> None:
+        self._check = check
+        self._complaint = complaint
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+        self._attribute = "_" + name
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> Self: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type) -> T: ...
+
+    def __get__(self, instance: object, owner: type) -> Self | T:
+        if instance is None:
+            return self
+        value: T = getattr(instance, self._attribute)
+        return value
+
+    def __set__(self, instance: ClientSettings, value: T) -> None:
+        if instance._connection_active():
+            raise RuntimeError(f"updating {self._name} on established connection is not "
+                               f"supported")
+        if self._check is not None and not self._check(value):
+            raise ValueError(self._complaint)
+        setattr(instance, self._attribute, value)
+
+
 class ClientSettings:
     """Configuration held by :class:`~mqlite.client.client.Client`."""
+
+    host: ConnectionSetting[str] = ConnectionSetting(bool, "Invalid host.")
+    port: ConnectionSetting[int] = ConnectionSetting(lambda port: port > 0,
+                                                     "Invalid port number.")
+    keepalive: ConnectionSetting[int] = ConnectionSetting(lambda seconds: seconds >= 0,
+                                                          "Keepalive must be >=0.")
+    connect_timeout: ConnectionSetting[float] = ConnectionSetting(
+        lambda seconds: seconds > 0, "timeout must be a positive number")
+    username: ConnectionSetting[str | None] = ConnectionSetting()
+    password: ConnectionSetting[str | bytes | None] = ConnectionSetting()
+    max_inflight_messages: ConnectionSetting[int] = ConnectionSetting(
+        lambda count: count >= 0, "Invalid inflight.")
+    max_queued_messages: ConnectionSetting[int] = ConnectionSetting(
+        lambda count: count >= 0, "Invalid queue size.")
 
     def __init__(self, userdata: Any, manual_ack: bool) -> None:
         self._userdata = userdata
         self._manual_ack = manual_ack
-        self.host = ""
-        self.port = 1883
-        self.keepalive = 60
-        self.connect_timeout = 5.0
+        self._host = ""
+        self._port = 1883
+        self._keepalive = 60
+        self._connect_timeout = 5.0
         self._bind_address = ""
         self._bind_port = 0
         self._clean_start: int = MQTT_CLEAN_START_FIRST_ONLY
         self._connect_properties: Properties | None = None
-        self.username: str | None = None
-        self.password: str | bytes | None = None
+        self._username: str | None = None
+        self._password: str | bytes | None = None
         self._will: tuple[str, bytes, int, bool, WireProperties] | None = None
         self._tls_context: ssl.SSLContext | None = None
         self._reconnect_delays = (1.0, 120.0)
-        self.max_inflight_messages = 20
-        self.max_queued_messages = 0
+        self._max_inflight_messages = 20
+        self._max_queued_messages = 0
         self._logger: logging.Logger | None = None
         self._topic_callbacks: TopicTrie[str, Callback] = TopicTrie()
         self._ws_path = "/mqtt"
@@ -114,6 +169,11 @@ class ClientSettings:
     @property
     def will_payload(self) -> bytes | None:
         return self._will[1] if self._will else None
+
+    @property
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        """paho's name for the TLS context (some programs and paho's tests read it)."""
+        return self._tls_context
 
     @property
     def logger(self) -> logging.Logger | None:
@@ -141,9 +201,13 @@ class ClientSettings:
         normal."""
         self._relay = relay
 
+    def _connection_active(self) -> bool:
+        """Whether a connection is open or being opened (the Client says)."""
+        return False
+
     def username_pw_set(self, username: str | None, password: str | bytes | None = None) -> None:
-        self.username = username
-        self.password = password
+        self._username = username
+        self._password = password
 
     def will_set(self, topic: str, payload: Any = None, qos: int = 0, retain: bool = False,
                  properties: Properties | None = None) -> None:
@@ -184,7 +248,7 @@ class ClientSettings:
         upgrade (paho's signature; a callable ``headers`` is not supported)."""
         if callable(headers):
             raise TypeError("headers must be a dict (a callable is not supported)")
-        self._ws_path = path
+        self._ws_path = path or "/mqtt"
         self._ws_headers = dict(headers) if headers else None
 
     def tls_insecure_set(self, value: bool) -> None:
@@ -207,12 +271,12 @@ class ClientSettings:
     def max_inflight_messages_set(self, inflight: int) -> None:
         if inflight < 0:
             raise ValueError("Invalid inflight.")
-        self.max_inflight_messages = inflight
+        self._max_inflight_messages = inflight
 
     def max_queued_messages_set(self, queue_size: int) -> Self:
         if queue_size < 0:
             raise ValueError("Invalid queue size.")
-        self.max_queued_messages = queue_size
+        self._max_queued_messages = queue_size
         return self
 
     def user_data_set(self, userdata: Any) -> None:

@@ -34,6 +34,18 @@ class WebSocketError(ConnectionError):
     """The broker refused the upgrade, or broke the WebSocket protocol."""
 
 
+def _handshake_error(exc: RemoteProtocolError) -> WebSocketError:
+    """The broker's answer is no upgrade: the error, in paho's words."""
+    text = str(exc).lower()
+    if "connection: upgrade" in text or "upgrade: websocket" in text:
+        return WebSocketError("WebSocket handshake error, connection not upgraded")
+    if "accept" in text:
+        return WebSocketError("WebSocket handshake error, invalid secret key")
+    if "subprotocol" in text:  # RFC 6455 4.1: one the client did not offer fails it
+        return WebSocketError(f"WebSocket handshake error, {exc}")
+    return WebSocketError("WebSocket handshake error")
+
+
 class WebSocketStream:
     def __init__(self, sock: Any, host: str, path: str,
                  headers: dict[str, str] | None = None) -> None:
@@ -46,19 +58,22 @@ class WebSocketStream:
         extra = [(name.encode(), value.encode()) for name, value in (headers or {}).items()]
         sock.sendall(self.ws.send(Request(host=host, target=path, subprotocols=["mqtt"],
                                           extra_headers=extra)))
-        while not self._handshake_done():
-            data = sock.recv(65536)
-            if not data:
-                raise WebSocketError("the broker closed the connection during the upgrade")
-            self.ws.receive_data(data)
+        try:
+            while not self._answered():
+                data = sock.recv(65536)
+                if not data:
+                    raise WebSocketError("WebSocket handshake error")  # (paho's words)
+                self.ws.receive_data(data)
+        except RemoteProtocolError as exc:
+            raise _handshake_error(exc) from None
 
-    def _handshake_done(self) -> bool:
+    def _answered(self) -> bool:
         for event in self.ws.events():
             if isinstance(event, AcceptConnection):
                 self._take(self.ws.events())  # frames that came with the answer
                 return True
             if isinstance(event, RejectConnection):
-                raise WebSocketError(f"WebSocket upgrade refused: HTTP {event.status_code}")
+                raise WebSocketError(f"WebSocket handshake error, HTTP {event.status_code}")
             if isinstance(event, RejectData):
                 continue
         return False

@@ -44,7 +44,8 @@ class DeviceTopics(Hook):
 
 def main() -> None:
     with Broker("127.0.0.1", 0, hooks=[DeviceTopics(operators={"operator"})]) as broker:
-        client = mqtt.Client(client_id="pump-1", protocol=mqtt.MQTTv5)
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                             client_id="pump-1", protocol=mqtt.MQTTv5)
         events: list[str] = []
         lock = threading.Condition()
 
@@ -68,7 +69,7 @@ def main() -> None:
             pending[client.publish(topic, "12.5", qos=1).mid] = topic
         _wait(lock, events, 4)
         # Another client sends commands to both pumps: pump-1 receives only its own.
-        operator = mqtt.Client(client_id="operator")
+        operator = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="operator")
         operator.connect("127.0.0.1", broker.address[1])
         operator.loop_start()
         operator.publish("commands/pump-2/start", "now", qos=1).wait_for_publish(10)

@@ -24,7 +24,7 @@ def main() -> None:
         host, port = broker.address
         print(f"broker listening on {host}:{port}")
         got = threading.Event()
-        client = mqtt.Client(client_id="example-embedded")
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="example-embedded")
         client.on_message = lambda c, u, m: (print(f"{m.topic}: {m.payload.decode()} "
                                                     f"(retained: {m.retain})"), got.set())
         client.connect(host, port)

@@ -91,7 +91,7 @@ class UserService(BaseHTTPRequestHandler):
 
 
 def connect(port: int, client_id: str, password: str) -> str:
-    client = mqtt.Client(client_id=client_id)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
     client.username_pw_set("sensor", password)
     result: list[str] = []
     done = threading.Event()

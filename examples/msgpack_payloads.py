@@ -21,7 +21,8 @@ def main() -> None:
     args = parser.parse_args()
 
     got = threading.Event()
-    client = mqtt.Client(client_id="example-msgpack", protocol=mqtt.MQTTv5)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                         client_id="example-msgpack", protocol=mqtt.MQTTv5)
 
     def on_subscribe(c: Any, userdata: Any, mid: int, codes: Any, props: Any) -> None:
         c.publish_msgpack("examples/msgpack", {"sensor": "kitchen", "celsius": 21.5,

@@ -20,7 +20,8 @@ TOPIC = "examples/persistent"
 def run_subscriber(host: str, port: int, expected: int) -> list[str]:
     received: list[str] = []
     done = threading.Event()
-    client = mqtt.Client(client_id="example-persistent", clean_session=False)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                         client_id="example-persistent", clean_session=False)
 
     def on_connect(c: Any, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
         print(f"subscriber connected, session present: {flags.session_present}")
@@ -51,7 +52,8 @@ def main() -> None:
     args = parser.parse_args()
 
     run_subscriber(args.host, args.port, expected=0)
-    publisher = mqtt.Client(client_id="example-persistent-publisher")
+    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                            client_id="example-persistent-publisher")
     publisher.connect(args.host, args.port)
     publisher.loop_start()
     for n in range(3):

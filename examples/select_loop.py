@@ -21,7 +21,7 @@ def main() -> None:
     args = parser.parse_args()
 
     selector = selectors.DefaultSelector()
-    client = mqtt.Client(client_id="example-select")
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="example-select")
 
     # The contract: open -> (register write -> unregister write)* -> close.
     def on_open(c: Any, userdata: Any, sock: Any) -> None:

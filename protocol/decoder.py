@@ -226,6 +226,10 @@ def _decode_connack(flags: int, body: bytes, version: int, max_topic_levels: int
     if ack_flags & 0xFE:
         raise MalformedPacket("CONNACK reserved flags are set")
     code = read_u8(body, 1)
+    if version == 5 and len(body) == 2 and code == 1:
+        # An MQTT 3.1.1 broker's "unacceptable protocol version" to an MQTT 5 CONNECT: the
+        # MQTT 5 refusal of the same meaning, 0x84, so a client can fall back to 3.1.1.
+        return Connack(session_present=False, reason_code=0x84)
     allowed = CONNACK_REASON_CODES if version == 5 else CONNACK_RETURN_CODES_V3
     if code not in allowed:
         raise ProtocolError(f"CONNACK code 0x{code:02X} is not defined")
@@ -374,6 +378,8 @@ def _reason_and_properties(
     pos = 1
     if len(body) > 1:
         properties, pos = decode_properties(body, 1, packet_type)
+        if properties is EMPTY_PROPERTIES:  # present but empty, told apart from absent
+            properties = Properties()  # (paho's callback API VERSION1 tells them apart)
     _end(body, pos, packet_type.name)
     return code, properties
 

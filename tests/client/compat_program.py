@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
+import warnings
 from typing import Any
 
 MODULES = {"paho": "paho.mqtt.client", "mqlite": "mqlite.client"}
@@ -146,6 +147,62 @@ def main() -> None:
     say(seen[0])
     client.loop_stop()
     say(f"is_connected after disconnect={client.is_connected()}")
+    version1()
+
+
+def version1() -> None:
+    """A paho 1.x program: no callback API version (VERSION1, deprecated), its callbacks'
+    shapes; one message id space for SUBSCRIBE, PUBLISH and UNSUBSCRIBE; on_publish before
+    wait_for_publish() returns."""
+    protocol = mqtt.MQTTv5 if VERSION == 5 else mqtt.MQTTv311
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        client = mqtt.Client(client_id="compat-v1", protocol=protocol)
+    say(f"v1 warning: {[(w.category.__name__, str(w.message)) for w in caught]}")
+    done = {name: threading.Event() for name in ("connect", "subscribe", "publish",
+                                                  "unsubscribe", "disconnect")}
+
+    def on_connect(c: Any, userdata: Any, flags: Any, rc: Any, *properties: Any) -> None:
+        say(f"v1 on_connect flags={flags} rc={rc!s} {type(rc).__name__ == 'int'} "
+            f"properties={len(properties)}")
+        done["connect"].set()
+
+    def on_subscribe(c: Any, userdata: Any, mid: int, granted: Any, *properties: Any) -> None:
+        say(f"v1 on_subscribe mid={mid} granted={[str(g) for g in granted]} "
+            f"properties={len(properties)}")
+        done["subscribe"].set()
+
+    def on_publish(c: Any, userdata: Any, mid: int) -> None:
+        say(f"v1 on_publish mid={mid}")
+        done["publish"].set()
+
+    def on_unsubscribe(c: Any, userdata: Any, mid: int, *rest: Any) -> None:
+        codes = [str(r) for r in rest[1:]] if rest else []
+        say(f"v1 on_unsubscribe mid={mid} rest={len(rest)} codes={codes}")
+        done["unsubscribe"].set()
+
+    def on_disconnect(c: Any, userdata: Any, rc: Any, *properties: Any) -> None:
+        say(f"v1 on_disconnect rc={int(rc)} properties={properties}")
+        done["disconnect"].set()
+
+    client.on_connect, client.on_subscribe, client.on_publish = \
+        on_connect, on_subscribe, on_publish
+    client.on_unsubscribe, client.on_disconnect = on_unsubscribe, on_disconnect
+    client.connect(HOST, PORT)
+    client.loop_start()
+    assert done["connect"].wait(TIMEOUT)
+    _, sub_mid = client.subscribe("compat/v1", 1)
+    assert done["subscribe"].wait(TIMEOUT)
+    info = client.publish("compat/v1/x", b"v1", qos=1)
+    info.wait_for_publish(TIMEOUT)
+    say(f"v1 mids: subscribe={sub_mid} publish={info.mid} "
+        f"on_publish before wait_for_publish returned={done['publish'].is_set()}")
+    _, unsub_mid = client.unsubscribe("compat/v1")
+    assert done["unsubscribe"].wait(TIMEOUT)
+    say(f"v1 unsubscribe mid={unsub_mid}")
+    client.disconnect()
+    assert done["disconnect"].wait(TIMEOUT)
+    client.loop_stop()
 
 
 def manual(publisher: Any) -> None:

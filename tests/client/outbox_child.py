@@ -19,7 +19,8 @@ OUTBOX, HOST, PORT, MODE, COUNT = sys.argv[1], sys.argv[2], int(sys.argv[3]), sy
 
 
 def main() -> None:
-    client = mqtt.Client(client_id="outbox-child", clean_session=False, persistence=OUTBOX)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                         client_id="outbox-child", clean_session=False, persistence=OUTBOX)
     client.max_inflight_messages_set(10)
     if MODE == "offline":
         for i in range(COUNT):

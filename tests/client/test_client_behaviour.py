@@ -27,6 +27,8 @@ def clients() -> Any:
     made: list[mqtt.Client] = []
 
     def make(*args: Any, **kwargs: Any) -> mqtt.Client:
+        if not args or not isinstance(args[0], mqtt.CallbackAPIVersion):
+            kwargs.setdefault("callback_api_version", mqtt.CallbackAPIVersion.VERSION2)
         client = mqtt.Client(*args, **kwargs)
         made.append(client)
         return client
@@ -148,7 +150,7 @@ def test_external_loop_raises_callback_errors_but_keeps_state(broker: Broker) ->
     working: later packets still reach their callbacks."""
     from tests.client.test_external_loop import SelectorDriver
 
-    client = mqtt.Client(client_id="ext-raiser")
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ext-raiser")
     driver = SelectorDriver(client)
     calls: list[str] = []
 
@@ -202,7 +204,7 @@ def test_reconnects_after_broker_restart_and_resubscribes(
 
 
 def test_loop_forever_returns_after_disconnect(broker: Broker) -> None:
-    client = mqtt.Client(client_id="forever")
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="forever")
     client.on_connect = lambda c, u, f, rc, p: c.publish("f/t", b"bye", qos=1)
     client.on_publish = lambda c, u, mid, rc, p: c.disconnect()
     client.connect(*broker.address)
@@ -211,7 +213,7 @@ def test_loop_forever_returns_after_disconnect(broker: Broker) -> None:
 
 
 def test_mqtt5_empty_client_id_is_assigned(broker: Broker) -> None:
-    client = mqtt.Client(client_id="", protocol=mqtt.MQTTv5)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv5)
     results: list[Any] = []
     client.on_connect = lambda c, u, f, rc, p: results.append(rc)
     client.connect(*broker.address, keepalive=60)

@@ -69,7 +69,7 @@ def check_lifecycle(events: list[str]) -> None:
 
 
 def test_selectors_loop_round_trip_and_callback_order(broker: Broker, version: int) -> None:
-    client = mqtt.Client(client_id="ext-select", protocol=version)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ext-select", protocol=version)
     driver = SelectorDriver(client)
     order: list[str] = []
     received: list[bytes] = []
@@ -79,7 +79,8 @@ def test_selectors_loop_round_trip_and_callback_order(broker: Broker, version: i
     client.on_publish = lambda c, u, mid, rc, p: order.append("publish")
     client.on_disconnect = lambda c, u, f, rc, p: order.append("disconnect")
     client.connect(*broker.address)
-    assert driver.events == ["open", "register"]  # CONNECT waits to be written
+    # connect() wrote CONNECT before it returned (as paho's does): a register/unregister pair.
+    assert driver.events == ["open", "register", "unregister"]
     driver.run_until(lambda: "subscribe" in order)
     client.publish("ext/t", b"hello", qos=1)
     driver.run_until(lambda: received == [b"hello"] and "publish" in order)
@@ -94,7 +95,7 @@ def test_selectors_loop_round_trip_and_callback_order(broker: Broker, version: i
 def test_reads_never_block_and_large_messages_arrive_whole(broker: Broker) -> None:
     """loop_read on a socket with nothing to read returns at once; a 512 KiB payload arrives in
     one piece through the incremental reader."""
-    client = mqtt.Client(client_id="ext-large")
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ext-large")
     driver = SelectorDriver(client)
     received: list[bytes] = []
     client.on_connect = lambda c, u, f, rc, p: c.subscribe("ext/large", 0)
@@ -113,7 +114,7 @@ def test_reads_never_block_and_large_messages_arrive_whole(broker: Broker) -> No
 
 
 def test_publish_from_another_thread_signals_register_write(broker: Broker) -> None:
-    client = mqtt.Client(client_id="ext-thread")
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ext-thread")
     driver = SelectorDriver(client)
     connected = threading.Event()
     client.on_connect = lambda *args: connected.set()
@@ -136,7 +137,7 @@ def test_asyncio_adapter_from_paho_examples_works_unchanged(broker: Broker) -> N
 
     async def main() -> list[bytes]:
         loop = asyncio.get_running_loop()
-        client = mqtt.Client(client_id="ext-asyncio")
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ext-asyncio")
         got: asyncio.Queue[bytes] = asyncio.Queue()
         misc: list[asyncio.Task[None]] = []
 
@@ -177,7 +178,7 @@ def test_paho_peer_receives_what_the_external_loop_sends(broker: Broker, version
     peer = PahoClient(broker.address, "ext-peer", version)
     peer.connect()
     peer.subscribe("ext/peer", 2)
-    client = mqtt.Client(client_id="ext-sender", protocol=version)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ext-sender", protocol=version)
     driver = SelectorDriver(client)
     client.connect(*broker.address)
     infos = [client.publish("ext/peer", b"m%d" % i, qos=i % 3) for i in range(9)]

@@ -34,10 +34,14 @@ def test_same_program_same_transcript(broker: Broker, version: int) -> None:
     assert mqlite.splitlines() == paho.splitlines()
 
 
-def test_callback_api_version1_is_refused_clearly() -> None:
+def test_callback_api_version1_is_paho_1_and_deprecated_and_a_client_id_first_is_refused(
+        ) -> None:
     import mqlite.client as mqtt
 
-    with pytest.raises(ValueError, match="VERSION2"):
-        mqtt.Client(mqtt.CallbackAPIVersion.VERSION1, "c")
+    with pytest.warns(DeprecationWarning, match="Callback API version 1 is deprecated"):
+        client = mqtt.Client(client_id="c")  # paho 2.x's default: VERSION1
+    assert client.callback_api_version is mqtt.CallbackAPIVersion.VERSION1
     with pytest.raises(TypeError, match="callback_api_version"):
         mqtt.Client("client-id")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="Unsupported callback API version"):
+        mqtt.Client(3)  # type: ignore[arg-type]

@@ -49,7 +49,8 @@ class Collector:
 
 def connected_client(address: tuple[str, int], client_id: str, version: int,
                      **kwargs: Any) -> mqtt.Client:
-    client = mqtt.Client(client_id=client_id, protocol=version, **kwargs)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                         client_id=client_id, protocol=version, **kwargs)
     ready = threading.Event()
     client.on_connect = lambda c, u, f, rc, p: ready.set()
     client.connect(*address)
@@ -101,7 +102,8 @@ def test_persistent_session_queues_while_offline(mosquitto: tuple[str, int]) -> 
         assert publisher.publish("mq/persist", b"%d" % i, qos=1).wait_for_publish(TIMEOUT)
     stop(publisher)
     collector = Collector()
-    again = mqtt.Client(client_id="mq-persist", clean_session=False)
+    again = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                        client_id="mq-persist", clean_session=False)
     again.on_message = collector
     sessions: list[bool] = []
     again.on_connect = lambda c, u, f, rc, p: sessions.append(f.session_present)
@@ -120,7 +122,7 @@ def test_will_is_published_when_the_connection_dies(mosquitto: tuple[str, int]) 
     watcher.on_subscribe = lambda *args: acked.set()
     watcher.subscribe("mq/will", 1)
     assert acked.wait(TIMEOUT)
-    doomed = mqtt.Client(client_id="mq-doomed")
+    doomed = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="mq-doomed")
     doomed.will_set("mq/will", b"gone", qos=1)
     doomed.connect(*mosquitto)
     while not doomed.is_connected():
@@ -151,7 +153,7 @@ def check_tls(work: Path) -> None:
     process, port = start_mosquitto(work, f"certfile {cert}\nkeyfile {key}\n")
     try:
         collector = Collector()
-        client = mqtt.Client(client_id="mq-tls")
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="mq-tls")
         client.tls_set(ca_certs=str(cert))
         client.on_message = collector
         subscribed = threading.Event()

@@ -58,7 +58,8 @@ class Client:
     def __init__(self, broker: Broker, authenticator: ScramSha256 | None,
                  client_id: str = "c") -> None:
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self.client = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                                  client_id=client_id, protocol=mqtt.MQTTv5)
         if authenticator is not None:
             self.client.enhanced_auth(authenticator)
         self.client.on_connect = lambda c, u, f, rc, p: self.events.put(("connect", str(rc)))
