@@ -36,7 +36,7 @@ DAEMON_KEYS: dict[str, Any] = {
     "connection_messages": True,  # a log line per client connect and disconnect
 }
 DAEMON_CHOICES = {"sync": ("full", "normal"), "log_level": ("debug", "info", "warning", "error"),
-                  "log_dest": ("stderr", "stdout", "file", "syslog"),
+                  "log_dest": ("stderr", "stdout", "file", "syslog", "topic", "none"),
                   "log_format": ("text", "json")}
 
 

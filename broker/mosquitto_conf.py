@@ -92,6 +92,7 @@ class _Reader:
         self.bridge: BridgeBlock | None = None
         self.per_listener = False
         self.port_set = False  # `port`: the default listener is defined
+        self.log_dests: list[str] = []
 
     def read(self, path: str) -> None:
         for number, raw in enumerate(read_text(path).splitlines(), start=1):
@@ -293,17 +294,20 @@ class _Reader:
         self.settings.values["connection_messages"] = conf_bool(where, "connection_messages", value)
 
     def _log_dest(self, where: str, value: str) -> None:
+        """Each line adds a destination, as in mosquitto; "none" means none at all."""
         kind, _, rest = value.partition(" ")
         if kind == "file":
             if not rest.strip():
                 raise ConfigError(f"{where}: log_dest file needs a path")
             self.settings.values["log_file"] = rest.strip()
-        elif kind in ("topic", "dlt", "none"):
-            self.warn(where, f"log_dest {kind} is not supported; logging to stderr")
-            return
-        elif kind not in ("stderr", "stdout", "syslog"):
+        elif kind == "dlt":
+            raise ConfigError(f"{where}: log_dest dlt is not supported (use syslog or a file)")
+        elif kind not in ("stderr", "stdout", "syslog", "topic", "none"):
             raise ConfigError(f"{where}: unknown log_dest {kind!r}")
-        self.settings.values["log_dest"] = kind
+        if kind == "none":
+            self.log_dests = ["none"]
+        elif kind not in self.log_dests:
+            self.log_dests = [*(d for d in self.log_dests if d != "none"), kind]
 
     def _log_type(self, where: str, value: str) -> None:
         if value not in _LOG_TYPES:
@@ -340,6 +344,8 @@ class _Reader:
             values["db"] = ":memory:"  # mosquitto keeps nothing without persistence true
         if self.log_levels:
             values["log_level"] = _LEVEL_NAMES[min(self.log_levels)]
+        if self.log_dests:
+            values["log_dest"] = ",".join(self.log_dests)
         return self.settings
 
 

@@ -20,6 +20,7 @@ from mqlite.broker.authentication import PasswordAuthentication
 from mqlite.broker.authentication import configured as authentication_configured
 from mqlite.broker.config_file import ConfigError
 from mqlite.broker.listeners import ListenerError, tls_context
+from mqlite.broker.log_topic import LogTopicHandler
 from mqlite.broker.password_file import PasswordFileError
 from mqlite.broker.scram_auth import ScramFile
 
@@ -83,8 +84,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         sys.stdout.write(effective_toml(settings))
         return 0
+    topic = LogTopicHandler()  # log_dest topic: published once the broker runs
     try:
-        configure_logging(settings)
+        configure_logging(settings, topic)
     except OSError as exc:
         return _fail(f"cannot log to {settings.log_file}: {exc.strerror or exc}")
     for warning in settings.warnings:
@@ -100,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     except StoreError as exc:
         log.error("%s", exc)
         return 1
-    _install_signals(broker, args, settings)
+    topic.attach(broker)
+    _install_signals(broker, args, settings, topic)
     if args.supervisor_fd is not None:
         _stop_with_supervisor(broker, args.supervisor_fd)
     try:
@@ -132,8 +135,8 @@ def _stop_with_supervisor(broker: Broker, lifeline: int) -> None:
     threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
 
 
-def _install_signals(broker: Broker, args: argparse.Namespace,
-                     settings: DaemonSettings) -> None:
+def _install_signals(broker: Broker, args: argparse.Namespace, settings: DaemonSettings,
+                     topic: LogTopicHandler) -> None:
     running = [settings]
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -143,19 +146,20 @@ def _install_signals(broker: Broker, args: argparse.Namespace,
     def hang_up(signum: int, frame: FrameType | None) -> None:
         # Only handed to the broker's thread: a signal handler may interrupt a log call or a
         # loop turn halfway.
-        broker.call_soon(lambda: _reload(broker, args, running))
+        broker.call_soon(lambda: _reload(broker, args, running, topic))
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGHUP, hang_up)
 
 
-def _reload(broker: Broker, args: argparse.Namespace, running: list[DaemonSettings]) -> None:
+def _reload(broker: Broker, args: argparse.Namespace, running: list[DaemonSettings],
+            topic: LogTopicHandler) -> None:
     """SIGHUP: read the configuration again and apply it; a file with errors changes
     nothing. Log files are reopened either way (logrotate)."""
     old = running[0]
     if not args.config:
-        configure_logging(old)
+        configure_logging(old, topic)
         log.info("SIGHUP received: log reopened; there is no configuration file to reload")
         return
     log.info("SIGHUP received: reloading %s", args.config)
@@ -166,11 +170,11 @@ def _reload(broker: Broker, args: argparse.Namespace, running: list[DaemonSettin
         log.error("reload refused, the running configuration stays: %s", exc)
         return
     try:
-        configure_logging(new)
+        configure_logging(new, topic)
     except OSError as exc:
         log.error("reload: cannot log to %s (%s); logging as before", new.log_file,
                   exc.strerror or exc)
-        configure_logging(old)
+        configure_logging(old, topic)
     for warning in new.warnings:
         log.warning("%s", warning)
     if (new.db, new.sync) != (old.db, old.sync):

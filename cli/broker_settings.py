@@ -170,13 +170,20 @@ def resolve(args: argparse.Namespace) -> DaemonSettings:
     token_file = getattr(args, "admin_token_file", None)
     if token_file is not None:
         values["admin_token"] = _read_token(token_file)
-    if "log_file" in given:
-        values["log_dest"] = "file"
+    if "log_file" in given and "file" not in values["log_dest"].split(","):
+        values["log_dest"] = "file" if "log_dest" in given or values["log_dest"] == "stderr" \
+            else values["log_dest"] + ",file"
     for name, choices in DAEMON_CHOICES.items():
-        if values[name] not in choices:
-            raise ConfigError(f"{name} must be one of {', '.join(choices)}, not "
-                              f"{values[name]!r}")
-    if values["log_dest"] == "file" and not values["log_file"]:
+        # log_dest: one destination, or several joined by commas ("file,stdout")
+        chosen = values[name].split(",") if name == "log_dest" else [values[name]]
+        for value in chosen:
+            if value.strip() not in choices:
+                raise ConfigError(f"{name} must be one of {', '.join(choices)}, not "
+                                  f"{value.strip()!r}")
+    dests = [dest.strip() for dest in values["log_dest"].split(",")]
+    if "none" in dests and len(dests) > 1:
+        raise ConfigError(f"log_dest none means no log at all, not with {values['log_dest']!r}")
+    if "file" in dests and not values["log_file"]:
         raise ConfigError("log_dest file needs log_file")
     broker_values = {name: values[name] for name in BROKER_TYPES if name in values}
     try:

@@ -69,39 +69,61 @@ def _without_connection_messages(record: logging.LogRecord) -> bool:
     return getattr(record, "event", None) not in ("connect", "disconnect")
 
 
-def _handler(settings: _Settings) -> logging.Handler:
-    if settings.log_dest == "file":
+def destinations(log_dest: str) -> list[str]:
+    """``log_dest`` names one destination or several, joined by commas ("file,stdout")."""
+    return [dest.strip() for dest in log_dest.split(",") if dest.strip()]
+
+
+def _handler(settings: _Settings, dest: str) -> logging.Handler:
+    if dest == "file":
         assert settings.log_file is not None
         # A private file: logs name clients and addresses. WatchedFileHandler reopens it when
         # logrotate moves it away; reopen() does so on SIGHUP too.
         os.close(os.open(settings.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
         return logging.handlers.WatchedFileHandler(settings.log_file, encoding="utf-8")
-    if settings.log_dest == "syslog":
+    if dest == "syslog":
         address = "/dev/log" if os.path.exists("/dev/log") else ("localhost", 514)
         handler: logging.Handler = logging.handlers.SysLogHandler(address=address)
         return handler
-    return logging.StreamHandler(sys.stdout if settings.log_dest == "stdout" else sys.stderr)
+    return logging.StreamHandler(sys.stdout if dest == "stdout" else sys.stderr)
 
 
-def configure_logging(settings: _Settings) -> None:
-    """Replace the root logger's handlers with the one the settings name. OSError if a log
-    file cannot be opened."""
-    handler = _handler(settings)
-    if settings.log_format == "json":
-        handler.setFormatter(JsonFormatter())
-    elif settings.log_dest == "syslog":
-        handler.setFormatter(logging.Formatter(
-            "mqlite: %(levelname)s %(node_tag)s%(name)s: %(message)s"))
-    else:
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
-    handler.addFilter(_NodeTag(settings.node_id))
-    if not settings.connection_messages:
-        handler.addFilter(_without_connection_messages)
+def configure_logging(settings: _Settings, topic: logging.Handler | None = None) -> None:
+    """Replace the root logger's handlers with those the settings name (each destination of
+    ``log_dest``; none for "none"). ``topic``: the handler of ``log_dest topic`` (it needs
+    the broker, which exists later). OSError if a log file cannot be opened."""
+    handlers = []
+    for dest in destinations(settings.log_dest):
+        if dest == "none":
+            continue
+        if dest == "topic":
+            if topic is None:
+                continue
+            handler = topic
+            handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        else:
+            handler = _handler(settings, dest)
+            if settings.log_format == "json":
+                handler.setFormatter(JsonFormatter())
+            elif dest == "syslog":
+                handler.setFormatter(logging.Formatter(
+                    "mqlite: %(levelname)s %(node_tag)s%(name)s: %(message)s"))
+            else:
+                handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+        handler.filters.clear()
+        handler.addFilter(_NodeTag(settings.node_id))
+        if not settings.connection_messages:
+            handler.addFilter(_without_connection_messages)
+        handlers.append(handler)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
-        old.close()
-    root.addHandler(handler)
+        if old is not topic:
+            old.close()
+    if not handlers:  # log_dest none: nowhere (not even Python's last-resort stderr)
+        handlers.append(logging.NullHandler())
+    for handler in handlers:
+        root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
 
 
