@@ -44,6 +44,7 @@ from .bridge_stats import BridgeStats
 from .config import BrokerConfig
 from .connection import CONNECTED, CONNECTING, NO_OUTPUT, Connection
 from .deadlines import DeadlineBuckets
+from .denials import DenialLog
 from .failure_delays import FailureDelays
 from .hooks import ClientInfo, Hooks
 from .journal import Journal
@@ -84,6 +85,7 @@ class BrokerCore:
         self.index = SubscriptionIndex()
         self.retained = RetainedMessages()
         self.stats = Stats()
+        self.denials = DenialLog()
         self.sessions = SessionRegistry(self, self.timers)
         self.auth_failures = FailureDelays()
         self.authenticator = Authenticator(self.hooks)

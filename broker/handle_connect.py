@@ -221,8 +221,9 @@ def _open_session(broker: BrokerServices, conn: Connection, admission: _Admissio
     conn.send(Connack(session_present=session_present and level > 3, properties=properties))
     if broker.hooks.active:
         broker.hooks.notify("on_connect", info)
-    log.info("%s %s connected from %s (MQTT %s, %s, keep alive %ds)",
-             "bridge" if conn.bridge else "client", client_id, conn.peer, VERSION_NAMES[level],
+    log.info("%s %s connected from %s on %s, user %s (MQTT %s, %s, keep alive %ds)",
+             "bridge" if conn.bridge else "client", client_id, conn.peer, conn.listener,
+             info.username if info.username is not None else "(none)", VERSION_NAMES[level],
              "resumed session" if session_present else "new session", keepalive,
              extra={"event": "connect", "client_id": client_id, "peer": conn.peer,
                     "listener": conn.listener})

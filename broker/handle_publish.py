@@ -85,6 +85,7 @@ def handle_publish(context: Context, packet: Publish) -> None:
             # Refused: MQTT 5 says so (a refusing PUBREC ends the QoS 2 flow); MQTT 3.1.x
             # cannot, and a QoS 0 message is simply dropped.
             stats.dropped[ACL] += 1
+            broker.denials.denied("PUBLISH", info, topic, Access.WRITE)
             _acknowledge(broker, conn, packet,
                      ReasonCode.NOT_AUTHORIZED if conn.version == 5 else 0)
             return

@@ -60,6 +60,7 @@ def handle_subscribe(context: Context, packet: Subscribe) -> None:
         if failure is None and hooks.checks_access and not hooks.allowed(
                 info, shared.topic_filter if shared else topic_filter, Access.READ):
             failure = (ReasonCode.NOT_AUTHORIZED, "not authorized (access hook)")
+            broker.denials.denied("SUBSCRIBE", info, topic_filter, Access.READ)
         if failure is not None:
             if conn.version == 3:  # MQTT 3.1 has no failure return code
                 broker.drop(conn, f"cannot subscribe to {topic_filter!r}: {failure[1]}")

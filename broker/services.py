@@ -12,6 +12,7 @@ from mqlite.protocol import Will
 
 from .config import BrokerConfig
 from .connection import Connection
+from .denials import DenialLog
 from .failure_delays import FailureDelays
 from .hooks import ClientInfo, Hooks
 from .journal import Journal
@@ -123,6 +124,7 @@ class BrokerServices(Protocol):
     retained: RetainedMessages
     auth_failures: FailureDelays
     scram: ScramAuthentication | None
+    denials: DenialLog  # what access checks refused, logged (rate limited)
 
     @property
     def sessions(self) -> Sessions: ...

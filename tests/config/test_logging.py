@@ -64,8 +64,10 @@ def test_mosquitto_log_dest_lines_add_up_file_and_stdout(tmp_path: Path) -> None
     config.write_text(f"listener 0 127.0.0.1\nallow_anonymous true\nlog_dest file {log_file}\n"
                       "log_dest stdout\n")
     with BrokerProcess("-c", str(config)) as broker:  # reads "listening on" from stdout
-        RawClient(broker.address).connect(client_id="both-ways")
-        broker.wait_for_log("client both-ways connected")
+        RawClient(broker.address).connect(client_id="both-ways", username="carol")
+        # The connect line names the listener and the user.
+        broker.wait_for_log(r"client both-ways connected from 127\.0\.0\.1:\d+ on tcp:\d+, "
+                            r"user carol \(MQTT 3\.1\.1, new session")
         assert broker.terminate() == 0
     written = log_file.read_text()
     assert "listening on" in written and "client both-ways connected" in written

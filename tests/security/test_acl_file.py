@@ -4,6 +4,8 @@ messages and wills."""
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -166,3 +168,30 @@ def test_an_access_hook_is_asked_about_a_shared_subscriptions_inner_filter() -> 
         sub.connect(client_id="member", protocol_version=5)
         assert codes(sub, "$share/g/allowed/#", "$share/g/other/#") == [1, 0x87]
         assert asked == ["allowed/#", "other/#"]
+
+
+def test_denials_are_logged_with_client_user_listener_and_topic_rate_limited(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="mqlite.broker")
+    broker = broker_with(tmp_path, EXAMPLE)
+    try:
+        client = RawClient(broker.address, version=5)
+        client.connect(client_id="denied-one", protocol_version=5)
+        assert codes(client, "test/nosubscribe") == [0x87]
+        started = time.monotonic()
+        for packet_id in range(1, 51):
+            client.send(Publish(topic="test/nosubscribe", payload=b"no", qos=1,
+                                packet_id=packet_id))
+        for _ in range(50):
+            ack = client.receive()
+            assert isinstance(ack, Puback) and ack.reason_code == 0x87
+        seconds = time.monotonic() - started
+    finally:
+        broker.stop()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Denied")]
+    listener = f"tcp:{broker.address[1]}"
+    assert lines[0] == (f"Denied SUBSCRIBE from denied-one (user (none), listener {listener}): "
+                        "read access to 'test/nosubscribe'")
+    assert lines[1].startswith("Denied PUBLISH from denied-one (user (none), listener ")
+    assert "write access to 'test/nosubscribe'" in lines[1]
+    assert len(lines) <= 10 * (int(seconds) + 2) < 51, "rate limited"
