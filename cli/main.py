@@ -13,6 +13,7 @@ from mqlite.cli import (
     clients_command,
     passwd_command,
     pub_command,
+    rr_command,
     sessions_command,
     sub_command,
 )
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     passwd_command.add_parser(commands)
     pub_command.add_parser(commands)
     sub_command.add_parser(commands)
+    rr_command.add_parser(commands)
     return parser
 
 

@@ -13,8 +13,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = commands.add_parser("pub", add_help=False, help="publish messages",
                                  description="Publish like mosquitto_pub.")
     add_common(parser)
-    parser.add_argument("-t", "--topic", required=True, help="topic to publish to")
-    source = parser.add_mutually_exclusive_group(required=True)
+    parser.add_argument("-t", "--topic", default=None, help="topic to publish to")
+    source = parser.add_mutually_exclusive_group()
     source.add_argument("-m", "--message", help="the payload")
     source.add_argument("-f", "--file", help="send this file's contents as the payload")
     source.add_argument("-l", "--stdin-line", action="store_true",
@@ -43,18 +43,26 @@ def payloads(args: argparse.Namespace) -> Iterator[bytes]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not (args.message is not None or args.file or args.stdin_line or args.stdin_file
+            or args.null_message):
+        return fail("Both topic and message must be supplied.\n\nUse 'mqlite pub --help' to "
+                    "see usage.", quiet=args.quiet)
     client = connected_client(args, "pub")
     if isinstance(client, int):
         return client
+    if not args.topic:
+        client.disconnect()
+        return fail("No topic specified (-t, or a topic in -L's URL).", quiet=args.quiet)
     try:
         client.loop_start()
         for payload in payloads(args):
-            info = client.publish(args.topic, payload, args.qos, args.retain)
+            info = client.publish(args.topic, payload, args.qos, args.retain,
+                                  args.properties.get("publish"))
             if not info.wait_for_publish(30):
-                return fail("Timed out publishing")
+                return fail("Timed out publishing", quiet=args.quiet)
     except (OSError, ValueError, RuntimeError) as exc:
-        return fail(str(exc))
+        return fail(str(exc), quiet=args.quiet)
     finally:
-        client.disconnect()
+        client.disconnect(properties=args.properties.get("disconnect"))
         client.loop_stop()
     return 0

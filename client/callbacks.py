@@ -227,6 +227,9 @@ class ClientCallbacks(ClientSettings):
     def _v5(self) -> bool:
         return bool(getattr(self, "_protocol", 4) == 5)
 
+    def _debugging(self) -> bool:
+        return self.on_log is not None or self._logger is not None
+
     def _suppressing(self) -> bool:
         return bool(self.suppress_exceptions)
 

@@ -344,6 +344,8 @@ class ClientSession:
         self._queue_packet(packet)
 
     def _handle(self, packet: Packet, events: list[Event], now: float) -> None:
+        if self.settings._debugging():
+            self._log(MQTT_LOG_DEBUG, "Received %s", _describe(packet))
         if self._relayed(packet):
             events.append(Relayed(packet))
         elif isinstance(packet, Publish):
@@ -515,6 +517,11 @@ class ClientSession:
                 pending.info._finish(MQTT_ERR_PAYLOAD_SIZE)
                 continue
             self._queue_bytes(data)
+            if self.settings._debugging():
+                self._log(MQTT_LOG_DEBUG, "Sending PUBLISH (d%d, q%d, r%d, m%d), '%s', ... "
+                          "(%d bytes)", pending.sent_before and pending.qos > 0, pending.qos,
+                          pending.retain, pending.packet_id, pending.topic,
+                          len(pending.payload))
             if pending.qos:
                 outgoing.mark_sent(pending)
             else:
@@ -534,8 +541,26 @@ class ClientSession:
                 return mid
         return self.ids.allocate()  # every id in flight: allocate() says so
     def _queue_packet(self, packet: Any) -> None:
+        if self.settings._debugging():
+            self._log(MQTT_LOG_DEBUG, "Sending %s", _describe(packet))
         self._queue_bytes(encode(packet, self.protocol))
 
     def _queue_bytes(self, data: bytes) -> None:
         self.out += data
         self.queued_total += len(data)
+
+
+def _describe(packet: Packet) -> str:
+    """A packet in a debug line, as paho and mosquitto's clients show it ("PUBLISH (d0, q1,
+    r0, m3), 'a/b', ... (5 bytes)"); never a payload or a password."""
+    name = type(packet).__name__.upper()
+    if isinstance(packet, Publish):
+        return (f"{name} (d{int(packet.dup)}, q{packet.qos}, r{int(packet.retain)}, "
+                f"m{packet.packet_id or 0}), '{packet.topic}', ... ({len(packet.payload)} "
+                f"bytes)")
+    packet_id = getattr(packet, "packet_id", None)
+    if isinstance(packet, Connack):
+        return f"{name} ({int(packet.session_present)}, {packet.reason_code})"
+    if packet_id is not None:
+        return f"{name} (Mid: {packet_id})"
+    return name

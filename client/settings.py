@@ -205,6 +205,10 @@ class ClientSettings:
         """Whether a connection is open or being opened (the Client says)."""
         return False
 
+    def _debugging(self) -> bool:
+        """Whether debug lines go anywhere (on_log or enable_logger): else none is made."""
+        return self._logger is not None
+
     def username_pw_set(self, username: str | None, password: str | bytes | None = None) -> None:
         self._username = username
         self._password = password

@@ -7,10 +7,12 @@ import os
 import shutil
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
 from mqlite.broker import Broker
+from mqlite.broker.listener_config import ListenerConfig
 
 from ..broker.helpers import wait_until
 
@@ -77,3 +79,120 @@ def test_exit_codes_match(broker: Broker, kind: str) -> None:
     refused = subprocess.run([*tool(kind, "pub"), "-h", "127.0.0.1", "-p", "1", "-t", "x",
                               "-m", "y"], capture_output=True, text=True, timeout=30)
     assert refused.returncode == 1 and "Connection refused" in refused.stderr
+
+
+@pytest.mark.parametrize(("version", "code", "text"), [
+    ("311", 5, "Connection error: Connection Refused: not authorised."),
+    ("5", 135, "Connection error: Not authorized")])
+def test_a_refused_connection_exits_with_the_connack_code(version: str, code: int,
+                                                          text: str) -> None:
+    with Broker(port=0, allow_anonymous=False, sys_interval=0) as closed:
+        for kind in ("mosquitto", "mqlite"):
+            for name, extra in (("pub", ["-m", "y"]), ("sub", ["-C", "1"])):
+                done = subprocess.run([*tool(kind, name), *address(closed), "-V", version,
+                                       "-t", "x", *extra], capture_output=True, text=True,
+                                      timeout=30)
+                assert done.returncode == code, (kind, name, done.stderr)
+                assert text in done.stderr, (kind, name, done.stderr)
+
+
+FORMAT = r"%t|%q|%r|%l|%x|%X|%p|%5l|%-4q.|%03l|%C|%R|%E|%P\t@@"
+
+
+def test_formats_properties_filters_and_flags_print_as_mosquitto_sub(broker: Broker) -> None:
+    """-F with every message field, -D user and other properties, -T, -N, -R, -U, -x."""
+    common = ["-V", "5", "-q", "1", "-t", "fmt/#", "-T", "fmt/hidden", "-C", "3", "-R",
+              "-F", FORMAT, "-N", "-U", "fmt/old", "-x", "30"]
+    subprocess.run([*tool("mqlite", "pub"), *address(broker), "-t", "fmt/stale", "-m", "old",
+                    "-r"], check=True, timeout=30)
+    subs = {kind: subprocess.Popen([*tool(kind, "sub"), *address(broker), *common,
+                                    "-i", f"{kind}-fmt"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for kind in ("mosquitto", "mqlite")}
+    wait_until(lambda: subscriptions(broker) >= 2, what="both subscribers")
+    publish = [*tool("mqlite", "pub"), *address(broker), "-V", "5", "-q", "1"]
+    subprocess.run([*publish, "-t", "fmt/hidden", "-m", "not shown"], check=True, timeout=30)
+    subprocess.run([*publish, "-t", "fmt/a", "-m", "hello", "-D", "publish", "user-property",
+                    "k", "v", "-D", "publish", "content-type", "text/plain", "-D", "publish",
+                    "response-topic", "fmt/reply"], check=True, timeout=30)
+    subprocess.run([*publish, "-t", "fmt/b", "-n", "-D", "publish",
+                    "message-expiry-interval", "3600"], check=True, timeout=30)
+    subprocess.run([*publish, "-t", "fmt/c", "-m", "\x01\xff"], check=True, timeout=30)
+    outputs = {kind: sub.communicate(timeout=30) for kind, sub in subs.items()}
+    assert b"fmt/a|1|0|5|68656c6c6f|68656C6C6F|hello|    5|1.|005|text/plain|fmt/reply" \
+        in outputs["mosquitto"][0], outputs["mosquitto"]
+    assert outputs["mqlite"][0] == outputs["mosquitto"][0], outputs
+
+
+def test_tls_flags_and_a_url_as_mosquitto_clients_take_them(tmp_path: os.PathLike[str],
+                                                            certificates: Any) -> None:
+    listener = ListenerConfig(type="tls", port=0, certfile=str(certificates.server_cert),
+                              keyfile=str(certificates.server_key),
+                              cafile=str(certificates.ca), require_certificate=True)
+    with Broker(listeners=[listener], sys_interval=0) as secure:
+        port = str(secure.address[1])
+        tls = ["--cafile", str(certificates.ca), "--cert", str(certificates.client_cert),
+               "--key", str(certificates.client_key), "--tls-version", "tlsv1.2"]
+        for kind in ("mosquitto", "mqlite"):
+            done = subprocess.run([*tool(kind, "pub"), "-L",
+                                   f"mqtts://localhost:{port}/tls/{kind}", "-m", kind, "-r",
+                                   *tls], capture_output=True, text=True, timeout=30)
+            assert done.returncode == 0, (kind, done.stderr)
+        got = subprocess.run([*tool("mqlite", "sub"), "-h", "localhost", "-p", port,
+                              "-t", "tls/#", "-C", "2", "-v", *tls], capture_output=True,
+                             timeout=30)
+        assert sorted(got.stdout.splitlines()) == [b"tls/mosquitto mosquitto",
+                                                    b"tls/mqlite mqlite"]
+        bare = subprocess.run([*tool("mqlite", "pub"), "-h", "localhost", "-p", port, "-t",
+                               "x", "-m", "y", "--cafile", str(certificates.ca)],
+                              capture_output=True, text=True, timeout=30)
+        assert bare.returncode == 1 and bare.stderr.startswith("Error:")
+
+
+def test_debug_lines_and_a_websocket_url(tmp_path: os.PathLike[str]) -> None:
+    listener = ListenerConfig(type="ws", port=0, path="/mqtt")
+    with Broker(listeners=[listener], sys_interval=0) as web:
+        port = web.address[1]
+        done = subprocess.run([*tool("mqlite", "pub"), "-L", f"ws://127.0.0.1:{port}/w/t",
+                               "-m", "over ws", "-q", "1", "-d", "-i", "dbg"],
+                              capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert "Client dbg sending CONNECT" in done.stdout
+        assert "Client dbg received CONNACK" in done.stdout
+        assert "Client dbg sending PUBLISH (d0, q1, r0, m1), 'w/t', ... (7 bytes)" \
+            in done.stdout
+
+
+def test_request_response_like_mosquitto_rr(broker: Broker) -> None:
+    """A responder answers each request on its Response Topic (with its Correlation Data, if
+    it has one)."""
+    import paho.mqtt.client as paho
+
+    responder = paho.Client(paho.CallbackAPIVersion.VERSION2, "responder",
+                            protocol=paho.MQTTv5)
+
+    def answer(client: Any, userdata: Any, message: Any) -> None:
+        properties = paho.Properties(paho.PacketTypes.PUBLISH)
+        if hasattr(message.properties, "CorrelationData"):  # mosquitto_rr sends none
+            properties.CorrelationData = message.properties.CorrelationData
+        client.publish(message.properties.ResponseTopic, b"answer to " + message.payload, 1,
+                       properties=properties)
+
+    responder.on_message = answer
+    responder.connect(*broker.address)
+    responder.subscribe("rr/request", 1)
+    responder.loop_start()
+    try:
+        wait_until(lambda: subscriptions(broker) >= 1, what="the responder")
+        for kind in ("mosquitto", "mqlite"):
+            done = subprocess.run([*tool(kind, "rr"), *address(broker), "-t", "rr/request",
+                                   "-e", f"rr/response/{kind}", "-m", "ping", "-W", "10"],
+                                  capture_output=True, timeout=30)
+            assert (done.returncode, done.stdout) == (0, b"answer to ping\n"), done.stderr
+        late = subprocess.run([*tool("mqlite", "rr"), *address(broker), "-t", "rr/nobody",
+                               "-e", "rr/never", "-m", "x", "-W", "1"], capture_output=True,
+                              text=True, timeout=30)
+        assert late.returncode == 27 and "Timed out" in late.stderr
+    finally:
+        responder.disconnect()
+        responder.loop_stop()
