@@ -46,6 +46,15 @@ def configured(config: BrokerConfig) -> bool:
     return False
 
 
+def allows_anonymous(config: BrokerConfig, listener: ListenerConfig) -> bool:
+    """Whether ``listener`` lets clients in without a username (what ``--check`` shows)."""
+    allow, path = _settings(config, listener)
+    if allow is not None:
+        return allow
+    identity = listener.use_identity_as_username or listener.use_subject_as_username
+    return path is None and not identity and config.scram_file is None
+
+
 def open_beyond_loopback(config: BrokerConfig) -> list[str]:
     """A warning for each listener that lets anonymous clients in from other hosts without
     the configuration saying so (no allow_anonymous given, nothing authenticates)."""

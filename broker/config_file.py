@@ -129,8 +129,8 @@ def _listener(path: str, text: str, index: int, table: dict[str, Any]) -> Listen
     try:
         return ListenerConfig(**values)
     except ValueError as exc:
-        header = _line_of(text, "listeners", index, None)
-        raise ConfigError(f"{path}:{header}: [[listeners]] number {index + 1}: {exc}") \
+        line = _line_of_complaint(text, "listeners", index, table, str(exc))
+        raise ConfigError(f"{path}:{line}: [[listeners]] number {index + 1}: {exc}") \
             from None
 
 
@@ -187,7 +187,8 @@ def _bridge(path: str, text: str, index: int, table: dict[str, Any]) -> BridgeCo
         missing = str(exc).rpartition(":")[2].strip()
         raise ConfigError(f"{header}: {where} needs {missing}") from None
     except ValueError as exc:
-        raise ConfigError(f"{header}: {where}: {exc}") from None
+        line = _line_of_complaint(text, "bridges", index, table, str(exc))
+        raise ConfigError(f"{path}:{line}: {where}: {exc}") from None
 
 
 def _topic(table: dict[str, Any], line: str, where: str) -> BridgeTopic:
@@ -216,6 +217,16 @@ def _typed(table: dict[str, Any], types_of: dict[str, Any], line: str,
 
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?")
+
+
+def _line_of_complaint(text: str, table: str, index: int, keys: dict[str, Any],
+                       complaint: str) -> int | str:
+    """The line of the key a complaint is about: the key it starts with, else the first key
+    of the table it names, else the table's header."""
+    words = re.findall(r"[a-z_]+", complaint)
+    named = [key for key in keys if key in words]
+    first = words[0] if words and words[0] in keys else (named[0] if named else None)
+    return _line_of(text, table, index, first)
 
 
 def _line_of(text: str, table: str | None, index: int, key: str | None) -> int | str:

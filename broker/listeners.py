@@ -4,6 +4,7 @@ The event loop accepts on them; this module only makes and releases them."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import ssl
@@ -71,8 +72,10 @@ def open_listener(config: ListenerConfig, reuse_port: bool = False) -> Listener:
             address = sock.getsockname()
     except OSError as exc:
         where = config.path if config.type == "unix" else f"{config.host}:{config.port}"
-        raise ListenerError(f"listener {label}: cannot listen on {where}: "
-                            f"{exc.strerror or exc}") from None
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            why += " (another broker, or another program, listens there)"
+        raise ListenerError(f"listener {label}: cannot listen on {where}: {why}") from None
     sock.setblocking(False)
     return Listener(config, sock, address, tls)
 

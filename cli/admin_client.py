@@ -39,7 +39,8 @@ def _token(args: argparse.Namespace) -> str | None:
         except OSError as exc:
             raise AdminError(f"cannot read {args.admin_token_file}: "
                              f"{exc.strerror or exc}") from None
-    return os.environ.get("MQLITE_ADMIN_TOKEN") or None
+    return (os.environ.get("MQLITE_ADMIN_TOKEN")
+            or getattr(args, "config_admin_token", None) or None)
 
 
 def call(args: argparse.Namespace, method: str, path: str) -> Any:

@@ -109,8 +109,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         broker.serve_forever()
     except OSError as exc:  # a listener that cannot be opened (ListenerError included)
-        log.error("%s", exc if isinstance(exc, ListenerError)
-                  else f"cannot listen: {exc.strerror or exc}")
+        text = str(exc) if isinstance(exc, ListenerError) else \
+            f"cannot listen: {exc.strerror or exc}"
+        if "listens there" in text and not settings.broker.listeners:
+            text += "; choose another port with --port (e.g. --port 1884)"
+        log.error("%s", text)
         return 1
     finally:
         # Stopped: a further signal while the interpreter exits must not turn exit code 0

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mqlite.broker import BrokerConfig
-from mqlite.broker.authentication import open_beyond_loopback
+from mqlite.broker.authentication import allows_anonymous, open_beyond_loopback
 from mqlite.broker.bridge_config import BridgeConfig, BridgeTLS, BridgeTopic
 from mqlite.broker.cluster_config import ClusterConfig, ClusterConfigError, default_node_id
 from mqlite.broker.config import LIMITS, QUEUE_OVERFLOW_POLICIES, describe_range
@@ -232,7 +232,17 @@ def _read_token(path: str) -> str:
 
 def effective_toml(settings: DaemonSettings) -> str:
     """The effective configuration, as a TOML file that would give it (``--check``)."""
-    lines = ["# mqlite broker: effective configuration"]
+    lines = ["# mqlite broker: effective configuration", "#", "# It will listen on:"]
+    for listener in settings.broker.effective_listeners():
+        where = listener.path if listener.type == "unix" else \
+            f"{listener.host}:{listener.port or '(a free port)'}"
+        if listener.type == "http":
+            what = "metrics, health, admin API, status page"
+        else:
+            what = "anonymous clients " + ("allowed" if allows_anonymous(settings.broker,
+                                                                         listener) else "refused")
+        lines.append(f"#   {listener.type} {where} ({listener.name or listener.type}): {what}")
+    lines.append("")
     daemon = {name: getattr(settings, name) for name in DAEMON_KEYS}
     broker = {f.name: getattr(settings.broker, f.name)
               for f in dataclasses.fields(BrokerConfig)

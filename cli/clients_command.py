@@ -8,7 +8,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from . import admin_client
+from . import admin_client, config_defaults
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -17,18 +17,25 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="List the clients connected to a running broker, through the admin API "
                     "of its http listener.")
     admin_client.add_flags(parser)
+    config_defaults.add_flag(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     disconnect = actions.add_parser("disconnect", help="disconnect a client (MQTT 5: 0x98)")
     disconnect.add_argument("client_id")
     admin_client.add_flags(disconnect)
+    config_defaults.add_flag(disconnect, sub=True)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        config_defaults.apply(args)
+    except config_defaults.ConfigError as exc:
+        print(f"mqlite clients: {exc}", file=sys.stderr)
+        return 1
     if not args.http:
-        print("mqlite clients: needs --http: connected clients are known only to the running "
-              "broker", file=sys.stderr)
+        print("mqlite clients: needs --http (or -c with the broker's configuration file): "
+              "connected clients are known only to the running broker", file=sys.stderr)
         return 1
     try:
         if args.action == "disconnect":

@@ -19,7 +19,7 @@ from mqlite.broker.journal import SessionDeleted
 from mqlite.broker.redis_inspect import ClusterSessionSummary, SessionReader
 from mqlite.broker.sqlite_inspect import broker_running
 
-from . import admin_client
+from . import admin_client, config_defaults
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,23 +27,27 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "sessions", help="list the persistent sessions in a broker's database",
         description="List the persistent sessions in a broker's database (read-only; works "
                     "while the broker runs).")
-    parser.add_argument("--db", default="mqlite.db", help="the database (default: %(default)s)")
+    parser.add_argument("--db", default=None,
+                        help="the database (default: the -c file's, or mqlite.db)")
     parser.add_argument("--cluster", metavar="URL",
                         help="read a cluster's sessions in its Redis instead (redis://, "
                              "rediss://, unix://)")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    config_defaults.add_flag(parser)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     show = actions.add_parser("show", help="one session's subscriptions and queue")
     show.add_argument("client_id")
-    show.add_argument("--db", default="mqlite.db", help="the database (default: %(default)s)")
+    show.add_argument("--db", default=argparse.SUPPRESS, help="the database")
     show.add_argument("--cluster", metavar="URL", help="read it in a cluster's Redis")
     show.add_argument("--json", action="store_true", help="print JSON")
+    config_defaults.add_flag(show, sub=True)
     delete = actions.add_parser(
         "delete", help="delete a session: through a running broker (--http), or in a "
                        "stopped broker's database")
     delete.add_argument("client_id")
-    delete.add_argument("--db", default="mqlite.db", help="the database (default: %(default)s)")
+    delete.add_argument("--db", default=argparse.SUPPRESS, help="the database")
     admin_client.add_flags(delete)
+    config_defaults.add_flag(delete, sub=True)
     parser.set_defaults(run=run)
 
 
@@ -63,6 +67,11 @@ def _when(timestamp: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        config_defaults.apply(args)
+    except config_defaults.ConfigError as exc:
+        print(f"mqlite sessions: {exc}", file=sys.stderr)
+        return 1
     try:
         if args.action == "show":
             return _show(args)

@@ -69,7 +69,7 @@ def test_every_broker_setting_is_reachable_from_toml(tmp_path: Path) -> None:
     ("[clustering]\nnodes = 3\n", "unknown table [clustering]"),
     ("[[listeners]]\ntype = \"tcp\"\n[[listeners]]\nport = \"8883\"\n",
      ":4: port must be an integer, not '8883' (in [[listeners]] number 2)"),
-    ("[[listeners]]\ntype = \"quic\"\n", ":1: [[listeners]] number 1: type must be one of"),
+    ("[[listeners]]\ntype = \"quic\"\n", ":2: [[listeners]] number 1: type must be one of"),
     ("[[listeners]]\ntype = \"tls\"\nport = 8883\n", "a tls listener needs certfile and keyfile"),
     ("max_qos = 1\nmax_qos 2\n", "Expected '=' after a key"),
     ("[[listeners]]\nport = 1900\nname = \"one\"\n[[listeners]]\ntype = \"ws\"\nport = 1900\n",
@@ -254,3 +254,46 @@ def test_a_listener_open_to_other_hosts_without_saying_so_is_warned(tmp_path: Pa
     (tmp_path / "passwd").chmod(0o600)
     done = broker_cli("-c", closed, "--host", "0.0.0.0", "--check")
     assert "anonymous" not in done.stderr, done.stderr
+
+
+def test_check_prints_the_listeners_as_opened_with_their_anonymous_rule(tmp_path: Path) -> None:
+    done = broker_cli("--check", "--host", "0.0.0.0", "--http", "8080")
+    assert done.returncode == 0, done.stderr
+    assert "#   tcp 0.0.0.0:1883 (tcp:1883): anonymous clients allowed" in done.stdout
+    assert "#   http 127.0.0.1:8080 (http:8080): metrics, health" in done.stdout
+    conf = write(tmp_path / "m.conf", "listener 1883\n")
+    assert "#   tcp 0.0.0.0:1883 (tcp:1883): anonymous clients refused" in broker_cli(
+        "-c", conf, "--check").stdout
+
+
+def test_a_bad_listener_key_is_named_by_its_own_line(tmp_path: Path) -> None:
+    path = write(tmp_path / "bad.toml", 'sys_interval = 0\n\n[[listeners]]\ntype = "tcp"\n'
+                                        "port = 99999\n")
+    done = broker_cli("-c", path)
+    assert done.returncode == 1 and "bad.toml:5: [[listeners]] number 1: port" in done.stderr
+
+
+def test_the_default_port_taken_says_how_to_choose_another() -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        done = broker_cli("--port", port, "--db", ":memory:")
+    assert done.returncode == 1
+    assert "Address already in use" in done.stderr and "--port" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_configuration_types_are_importable_from_mqlite_broker() -> None:
+    from mqlite.broker import (
+        BridgeConfig,
+        BridgeTopic,
+        BrokerConfig,
+        ClusterConfig,
+        ListenerConfig,
+    )
+
+    config = BrokerConfig(listeners=[ListenerConfig(port=0)],
+                          bridges=[BridgeConfig(name="b", addresses=("h:1",),
+                                                topics=(BridgeTopic(pattern="a/#"),))])
+    assert config.bridges[0].name == "b" and ClusterConfig.__name__ == "ClusterConfig"

@@ -108,3 +108,33 @@ def test_reading_the_api_with_a_listener_config() -> None:
                  ListenerConfig(type="http", port=0, name="http")]
     with Broker(listeners=listeners, sys_interval=0, admin_token=TOKEN) as broker:
         assert get_json(broker, "/api/v1/stats", token=TOKEN)[0] == 200
+
+
+def test_sessions_and_clients_take_the_brokers_configuration_file(tmp_path: Path) -> None:
+    """-c FILE: the database, the http listener and the admin token come from the broker's
+    own configuration, as the broker reads them."""
+    from ..interop.mosquitto import free_port
+
+    db = tmp_path / "from-config.db"
+    port = free_port()
+    config = tmp_path / "mqlite.toml"
+    config.write_text(f'db = "{db}"\nhttp = "127.0.0.1:{port}"\nadmin_token = "{TOKEN}"\n'
+                      '[[listeners]]\nport = 0\nname = "tcp"\n')
+    config.chmod(0o600)
+    # (the test helper would otherwise give the broker a database in memory)
+    with BrokerProcess("-c", str(config), "--db", str(db)) as daemon:
+        tcp = listening(daemon, "tcp").split(":")
+        client = RawClient((tcp[0], int(tcp[1])))
+        client.connect("configured-1", clean_start=False)
+        listed = mqlite("clients", "-c", str(config))
+        assert listed.returncode == 0, listed.stderr
+        assert "configured-1" in listed.stdout
+        client.close()
+        daemon.terminate()
+    sessions = mqlite("sessions", "-c", str(config), "--json")
+    assert sessions.returncode == 0, sessions.stderr
+    assert "configured-1" in sessions.stdout
+    shown = mqlite("sessions", "show", "configured-1", "-c", str(config))
+    assert shown.returncode == 0 and "configured-1" in shown.stdout, shown.stderr
+    broken = mqlite("clients", "-c", str(tmp_path / "missing.toml"))
+    assert broken.returncode == 1 and len(broken.stderr.splitlines()) == 1
