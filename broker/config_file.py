@@ -129,8 +129,8 @@ def _listener(path: str, text: str, index: int, table: dict[str, Any]) -> Listen
     try:
         return ListenerConfig(**values)
     except ValueError as exc:
-        line = _line_of_complaint(text, "listeners", index, table, str(exc))
-        raise ConfigError(f"{path}:{line}: [[listeners]] number {index + 1}: {exc}") \
+        at = _line_of_complaint(text, "listeners", index, table, str(exc))
+        raise ConfigError(f"{path}:{at}: [[listeners]] number {index + 1}: {exc}") \
             from None
 
 
@@ -187,8 +187,8 @@ def _bridge(path: str, text: str, index: int, table: dict[str, Any]) -> BridgeCo
         missing = str(exc).rpartition(":")[2].strip()
         raise ConfigError(f"{header}: {where} needs {missing}") from None
     except ValueError as exc:
-        line = _line_of_complaint(text, "bridges", index, table, str(exc))
-        raise ConfigError(f"{path}:{line}: {where}: {exc}") from None
+        at = _line_of_complaint(text, "bridges", index, table, str(exc))
+        raise ConfigError(f"{path}:{at}: {where}: {exc}") from None
 
 
 def _topic(table: dict[str, Any], line: str, where: str) -> BridgeTopic:

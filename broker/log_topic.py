@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 from .message import Message
@@ -29,7 +30,7 @@ class _Broker(Protocol):
     @property
     def core(self) -> BrokerServices: ...
 
-    def call_soon(self, callback: object) -> None: ...
+    def call_soon(self, callback: Callable[[], None]) -> None: ...
 
 
 class LogTopicHandler(logging.Handler):
@@ -53,7 +54,7 @@ class LogTopicHandler(logging.Handler):
         if broker is None or self._scheduled:
             return
         try:
-            broker.call_soon(self._publish)  # type: ignore[arg-type]
+            broker.call_soon(self._publish)
             self._scheduled = True
         except RuntimeError:
             pass  # the loop is not running yet: the next line schedules it

@@ -195,6 +195,8 @@ class Properties:
     ``MessageExpiryInterval``. ``UserProperty`` and ``SubscriptionIdentifier`` collect lists:
     assigning a single value appends it, as in paho-mqtt."""
 
+    packetType: int
+
     def __init__(self, packetType: int) -> None:
         object.__setattr__(self, "packetType", packetType)
 

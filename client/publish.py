@@ -62,7 +62,8 @@ def _as_message(message: Message) -> dict[str, Any]:
                 "qos": message.get("qos", 0), "retain": message.get("retain", False)}
     if not 1 <= len(message) <= 4:
         raise ValueError("a message tuple is (topic, payload, qos, retain)")
-    topic, payload, qos, retain = [*message, *[None, 0, False][len(message) - 1:]]
+    defaults: list[Any] = [None, 0, False]
+    topic, payload, qos, retain = [*message, *defaults[len(message) - 1:]]
     return {"topic": topic, "payload": payload, "qos": qos, "retain": retain}
 
 
