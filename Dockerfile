@@ -2,7 +2,7 @@
 FROM python:3.12-slim
 RUN useradd --system --uid 1883 --home-dir /var/lib/mqlite --create-home mqlite
 COPY . /src
-RUN pip install --no-cache-dir /src && rm -rf /src
+RUN pip install --no-cache-dir "/src[cluster]" && rm -rf /src
 COPY contrib/docker.toml /etc/mqlite/mqlite.toml
 USER mqlite
 WORKDIR /var/lib/mqlite

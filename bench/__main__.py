@@ -22,9 +22,9 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from .brokers import AEDES_VERSION, AMQTT_VERSION, BROKER_CPU, LOAD_CPU, BrokerProcess
-from .chart import write_chart
 from .scenarios import SCENARIOS, Scenario
 
 
@@ -192,17 +192,32 @@ def main() -> None:
     chart = output.with_suffix(".png")
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     where = describe_machine()
-    report = render(chosen, brokers, table, options, when, where, chart.name)
+    drawing = _chart_writer()
+    report = render(chosen, brokers, table, options, when, where,
+                    chart.name if drawing is not None else None)
     print(report)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(report)
     output.with_suffix(".json").write_text(json.dumps(table, indent=2))
-    write_chart(chart, chosen, brokers, table,
-                f"Measured {when} on {where}; median of {options.runs} runs"
-                f"{' (quick counts)' if options.quick else ''}",
-                "\n".join(f"{name}: {broker_version(name)}" for name in brokers)
-                + f"\n\nbroker on CPU {BROKER_CPU}, load generator\non CPU {LOAD_CPU} (taskset)")
+    if drawing is None:
+        print(f"wrote {output} and {output.with_suffix('.json').name} (no chart: "
+              f"pip install 'mqlite[bench]' for it)")
+        return
+    drawing(chart, chosen, brokers, table,
+            f"Measured {when} on {where}; median of {options.runs} runs"
+            f"{' (quick counts)' if options.quick else ''}",
+            "\n".join(f"{name}: {broker_version(name)}" for name in brokers)
+            + f"\n\nbroker on CPU {BROKER_CPU}, load generator\non CPU {LOAD_CPU} (taskset)")
     print(f"wrote {output}, {output.with_suffix('.json').name} and {chart.name}")
+
+
+def _chart_writer() -> Any:
+    """The chart needs matplotlib (the bench extra); without it the report has none."""
+    try:
+        from .chart import write_chart
+    except ImportError:
+        return None
+    return write_chart
 
 
 def broker_version(name: str) -> str:
@@ -239,7 +254,7 @@ def describe_machine() -> str:
 
 def render(chosen: list[Scenario], brokers: list[str],
            table: dict[str, dict[str, dict[str, float]]], options: argparse.Namespace,
-           when: str, where: str, chart: str) -> str:
+           when: str, where: str, chart: str | None) -> str:
     lines = [f"Measured {when} on {where}; median of {options.runs} runs"
              f"{' (quick counts)' if options.quick else ''}; broker on CPU {BROKER_CPU}, load "
              f"generator on CPU {LOAD_CPU} (taskset).",
@@ -319,8 +334,9 @@ def render(chosen: list[Scenario], brokers: list[str],
               "seconds over the run's seconds (a side at 90% or more set the pace). For D the "
               "value is broker memory per connection and the time to connect them all, for E and H "
               "the time to drain, for F and I the latency from send to receipt; lower is better "
-              "there. H's memory is the broker's RSS growth while the queue filled.",
-              "", f"![benchmark chart]({chart})"]
+              "there. H's memory is the broker's RSS growth while the queue filled.", "",
+              f"![benchmark chart]({chart})" if chart else
+              "(no chart: it needs matplotlib, pip install 'mqlite[bench]')"]
     return "\n".join(lines) + "\n"
 
 

@@ -27,7 +27,6 @@ from mqlite.protocol import InvalidTopic, ReasonCode, topic_matches_filter, vali
 from .connection import VERSION_NAMES
 from .http_connection import Request, Response
 from .metrics import RunningBroker, exposition, snapshot
-from .redis_inspect import SessionReader
 from .services import BrokerServices
 from .session import Session
 from .store import StoreError
@@ -269,6 +268,8 @@ def _cluster_sessions(call: Call) -> Response:
         cursor = int(call.query.get("cursor", "0"))
     except ValueError:
         raise HttpError(400, "cursor must be an integer") from None
+    from .redis_inspect import SessionReader  # cluster mode only: hiredis is optional
+
     try:
         page, following = SessionReader(node.sessions.store.connection).page(cursor)
     except StoreError as exc:

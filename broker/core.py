@@ -49,7 +49,6 @@ from .failure_delays import FailureDelays
 from .hooks import ClientInfo, Hooks
 from .journal import Journal
 from .message import Message
-from .redis_store import SessionsFenced
 from .retained import RetainedMessages
 from .routing import route
 from .scram_auth import ScramAuthentication
@@ -57,7 +56,7 @@ from .services import Context, RouteResult
 from .session import PROGRESS_WINDOW, Session
 from .sessions import SessionRegistry
 from .stats import Stats
-from .store import SessionStore, StoreWriteError
+from .store import SessionsFenced, SessionStore, StoreWriteError
 from .stored_queue import forget_unstored, settle
 from .subscriptions import SubscriptionIndex
 from .sys_tree import SysTree

@@ -34,7 +34,7 @@ from .http_service import HttpService
 from .linger import LINGER_POLL, LINGER_SECONDS, Closing, all_delivered
 from .listener_config import ListenerConfig
 from .listeners import Listener, ListenerError, close_listener, open_listener
-from .redis_link import RedisLink
+from .loop_driven import LoopDriven
 from .store import StoreWriteError
 from .tls import WOULD_BLOCK, client_identity, handshake_step, wrap
 from .websocket import WebSocketTransport
@@ -361,7 +361,7 @@ class EventLoop:
             elif data.__class__ is HttpConnection:
                 self.http.event(data, bool(mask & selectors.EVENT_READ),
                                 bool(mask & selectors.EVENT_WRITE), now)
-            elif data.__class__ is RedisLink:
+            elif isinstance(data, LoopDriven):  # a plug-in's socket (the cluster's Redis links)
                 data.event(bool(mask & selectors.EVENT_READ), bool(mask & selectors.EVENT_WRITE))
             elif data.__class__ is _Driven:
                 self._driven_event(data, mask)

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import hiredis
 
 from .cluster_config import RedisAddress
+from .loop_driven import LoopDriven
 
 log = logging.getLogger("mqlite.cluster")
 
@@ -66,7 +67,7 @@ class RedisIO(Protocol):
 CONNECTING, HANDSHAKING, READY, CLOSED = "connecting", "handshaking", "ready", "closed"
 
 
-class RedisLink:
+class RedisLink(LoopDriven):
     """A connection that is opened once; a lost one is replaced by a new link."""
 
     def __init__(self, io: RedisIO, address: RedisAddress, name: str,

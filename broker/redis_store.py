@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import hiredis
@@ -46,7 +46,7 @@ from .message import Message
 from .redis_sync import RedisSync, RedisUnavailable
 from .serialize import pack_properties, pack_will, unpack_properties, unpack_will
 from .session import QUEUED, SubscriptionOptions
-from .store import StoredState, StoreWriteError
+from .store import SessionsFenced, StoredState, StoreWriteError
 
 __all__ = ["RedisStore", "SessionsFenced"]
 
@@ -114,17 +114,6 @@ return {1, owner, redis.call('HGET', KEYS[1], 'rec') or '',
 """)
 
 SCRIPTS = (WRITE, TAKE)
-
-
-class SessionsFenced(StoreWriteError):
-    """Sessions this node wrote to belong to another node now (it took them over, or adopted
-    them while this node was unreachable): their writes were refused."""
-
-    def __init__(self, client_ids: Iterable[str]) -> None:
-        self.client_ids = sorted(client_ids)
-        super().__init__(f"sessions now owned by another node, not written: "
-                         f"{', '.join(self.client_ids[:5])}"
-                         f"{' ...' if len(self.client_ids) > 5 else ''}")
 
 
 class RedisStore:

@@ -7,7 +7,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .access_control import AccessControl
 from .access_control import configured as access_configured
@@ -15,7 +15,6 @@ from .acl_file import AclFileError
 from .authentication import PasswordAuthentication
 from .authentication import configured as authentication_configured
 from .bridge import Bridge
-from .cluster import ClusterNode
 from .cluster_config import ClusterConfig, default_node_id
 from .config import BrokerConfig
 from .connection import Connection
@@ -24,11 +23,24 @@ from .hooks import Hook, Hooks
 from .listeners import ListenerError
 from .loop import EventLoop
 from .password_file import PasswordFileError
-from .redis_store import RedisStore
 from .reload import apply_config
 from .scram_auth import ScramAuthentication
 from .sqlite_store import SQLiteStore
 from .store import MemoryStore, SessionStore
+
+if TYPE_CHECKING:
+    from .redis_store import RedisStore
+
+CLUSTER_NEEDS = "cluster mode needs hiredis: pip install 'mqlite[cluster]'"
+
+
+def _redis_store() -> type[RedisStore]:
+    """The cluster's session store, imported only in cluster mode (hiredis is optional)."""
+    try:
+        from .redis_store import RedisStore
+    except ImportError:
+        raise ImportError(CLUSTER_NEEDS) from None
+    return RedisStore
 
 log = logging.getLogger("mqlite.broker")
 
@@ -50,10 +62,10 @@ class Broker:
         if store is None and self.config.cluster is not None:
             cluster = self.config.cluster
             # Cluster mode: the sessions are in Redis, so that they can move between nodes.
-            store = RedisStore(cluster.address, cluster.node_id,
-                               timeout=min(5.0, max(1.0, cluster.node_ttl)),
-                               wait_replicas=cluster.wait_replicas,
-                               wait_timeout=cluster.wait_timeout)
+            store = _redis_store()(cluster.address, cluster.node_id,
+                                   timeout=min(5.0, max(1.0, cluster.node_ttl)),
+                                   wait_replicas=cluster.wait_replicas,
+                                   wait_timeout=cluster.wait_timeout)
         if store is None:
             store = SQLiteStore(db, sync) if db not in (None, ":memory:") else MemoryStore()
         self.store: SessionStore = store
@@ -131,7 +143,9 @@ class Broker:
     def _join_cluster(self, loop: EventLoop, config: ClusterConfig) -> None:
         port = self._address[1] if self._address is not None else 0
         config = config.checked(default_node_id(port))
-        store = self.store if isinstance(self.store, RedisStore) else None
+        from .cluster import ClusterNode  # cluster mode only: hiredis is optional
+
+        store = self.store if isinstance(self.store, _redis_store()) else None
         if store is not None:
             store.node = config.node_id
         node = ClusterNode(loop.core, loop, config, on_fenced=loop.request_stop, store=store)

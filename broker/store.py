@@ -14,7 +14,7 @@ broker reads the queued messages back a batch at a time with ``queued()`` as it 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -69,6 +69,17 @@ class StoreError(Exception):
 
 class StoreWriteError(Exception):
     """Applying or committing changes failed (disk full, I/O error): none of them is stored."""
+
+
+class SessionsFenced(StoreWriteError):
+    """Sessions this node wrote to belong to another node now (it took them over, or adopted
+    them while this node was unreachable): their writes were refused (cluster mode)."""
+
+    def __init__(self, client_ids: Iterable[str]) -> None:
+        self.client_ids = sorted(client_ids)
+        super().__init__(f"sessions now owned by another node, not written: "
+                         f"{', '.join(self.client_ids[:5])}"
+                         f"{' ...' if len(self.client_ids) > 5 else ''}")
 
 
 class SessionStore(Protocol):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -215,7 +216,14 @@ def _cluster(args: argparse.Namespace, settings: FileSettings) -> ClusterConfig 
         config.checked(default_node_id(0))
     except ClusterConfigError as exc:
         raise ConfigError(str(exc)) from None
+    require_hiredis()
     return config
+
+
+def require_hiredis() -> None:
+    """Cluster mode (and --workers) talk to Redis through hiredis, an optional dependency."""
+    if importlib.util.find_spec("hiredis") is None:
+        raise ConfigError("cluster mode needs hiredis: pip install 'mqlite[cluster]'")
 
 
 def _read_token(path: str) -> str:

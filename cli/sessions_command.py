@@ -11,15 +11,17 @@ import sys
 import time
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mqlite.broker import SQLiteStore, StoreError, read_session, read_sessions
 from mqlite.broker.cluster_config import ClusterConfigError, parse_redis_url
 from mqlite.broker.journal import SessionDeleted
-from mqlite.broker.redis_inspect import ClusterSessionSummary, SessionReader
 from mqlite.broker.sqlite_inspect import broker_running
 
 from . import admin_client, config_defaults
+
+if TYPE_CHECKING:
+    from mqlite.broker.redis_inspect import SessionReader
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -93,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
                   _version(s.protocol_version), str(s.subscriptions), str(s.queued),
                   _when(s.last_seen), "-" if s.expires_in is None else
                   _age(now - s.expires_in, now)) for s in sessions
-                 if isinstance(s, ClusterSessionSummary)]
+                 if getattr(s, "node", None) is not None]
         _print_table(rows)
         print(f"{len(sessions)} session(s)")
         return 0
@@ -111,6 +113,11 @@ def _version(level: int) -> str:
 
 
 def _cluster_reader(url: str) -> SessionReader:
+    try:
+        from mqlite.broker.redis_inspect import SessionReader
+    except ImportError:
+        raise StoreError("reading a cluster's sessions needs hiredis: pip install "
+                         "'mqlite[cluster]'") from None
     return SessionReader.connect(parse_redis_url(url))
 
 
@@ -126,7 +133,7 @@ def _show(args: argparse.Namespace) -> int:
         print(json.dumps({**asdict(summary), "subscription_list": subscriptions,
                           "queue": queue}, indent=2))
         return 0
-    node = f", on node {summary.node}" if isinstance(summary, ClusterSessionSummary) else ""
+    node = f", on node {summary.node}" if getattr(summary, "node", None) else ""
     print(f"{summary.client_id}: {'online' if summary.online else 'offline'}{node}, MQTT "
           f"{_version(summary.protocol_version)}, last seen {_when(summary.last_seen)}")
     print(f"\nsubscriptions ({len(subscriptions)}):")

@@ -34,7 +34,7 @@ from mqlite.broker.cluster_config import default_node_id
 from mqlite.broker.config_file import ConfigError
 from mqlite.broker.database_lock import lock_database
 
-from .broker_settings import DaemonSettings
+from .broker_settings import DaemonSettings, require_hiredis
 
 log = logging.getLogger("mqlite.broker")
 
@@ -64,6 +64,7 @@ def worker_plan(args: argparse.Namespace, settings: DaemonSettings) -> tuple[int
         raise ConfigError("--workers: the configuration file's listeners need fixed ports")
     if broker.cluster is None and shutil.which("redis-server") is None:
         raise ConfigError(_NO_REDIS)
+    require_hiredis()
     port = None if broker.listeners else (broker.port or _free_port(broker.host))
     http_port = None
     if broker.http:

@@ -1,5 +1,5 @@
 """Make docs/status-page.png: a broker with some clients, sessions and traffic, its status page
-in headless Chromium (Selenium, Debian's chromedriver), after a minute of polling.
+in headless Chromium (through Debian's chromedriver), after a minute of polling.
 
     .venv/bin/python scripts/status_page_screenshot.py [--seconds 60]
 """
@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import paho.mqtt.client as paho
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 
 from mqlite.broker import Broker
 from mqlite.broker.listener_config import ListenerConfig
 
-OUT = Path(__file__).resolve().parent.parent / "docs" / "status-page.png"
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the tests' WebDriver client
+from tests.webdriver import Browser  # noqa: E402
+
+OUT = ROOT / "docs" / "status-page.png"
 
 
 def client(port: int, client_id: str, clean: bool = True) -> paho.Client:
@@ -58,18 +60,14 @@ def main() -> None:
                 n += 1
 
         threading.Thread(target=publish, daemon=True).start()
-        options = Options()
-        options.binary_location = shutil.which("chromium") or "chromium"
-        for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--window-size=1280,1100", "--hide-scrollbars"):
-            options.add_argument(argument)
-        driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")),
-                                  options=options)
+        driver = Browser(shutil.which("chromium") or "chromium",
+                         shutil.which("chromedriver") or "chromedriver",
+                         Path(directory) / "profile", size="1280,1100")
         try:
             driver.get(f"http://127.0.0.1:{broker.addresses['http'][1]}/")
             time.sleep(seconds)  # a chart of the last minute: there is nothing to wait on
             OUT.parent.mkdir(exist_ok=True)
-            driver.save_screenshot(str(OUT))
+            driver.screenshot(OUT)
         finally:
             driver.quit()
             stop.set()

@@ -1,5 +1,5 @@
-"""Headless Chromium for the browser tests: the browser, and the driver Selenium needs. Without
-them a test is skipped, except in CI, which installs both (see .ci/run)."""
+"""Headless Chromium for the browser tests: the browser, and its WebDriver (chromedriver).
+Without them a test is skipped, except in CI, which installs both (see .ci/run)."""
 
 from __future__ import annotations
 

@@ -83,3 +83,30 @@ def test_wheel_ships_typed_parts_and_no_tests(wheel: Path) -> None:
     for part in ("protocol", "broker", "client", "cli"):
         assert f"mqlite/{part}/py.typed" in names
     assert not [n for n in names if n.startswith(("tests/", "bench/", "mqlite/tests"))]
+
+
+def test_a_single_broker_runs_without_hiredis_and_cluster_mode_says_what_it_needs(
+        tmp_path: Path) -> None:
+    """hiredis is the cluster extra's: without it the broker, the client and the tools work,
+    and cluster mode is one line saying what to install."""
+    (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['hiredis'] = None\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    cli = [sys.executable, "-m", "mqlite.cli"]
+    broker = subprocess.Popen([*cli, "broker", "--port", "0", "--db", ":memory:"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert broker.stdout is not None
+        line = broker.stdout.readline()
+        assert "listening on 127.0.0.1:" in line, line
+    finally:
+        broker.terminate()
+        broker.communicate(timeout=30)
+    assert broker.returncode == 0
+    cluster = subprocess.run([*cli, "broker", "--cluster", "redis://127.0.0.1:1/0"], env=env,
+                             capture_output=True, text=True, timeout=30)
+    assert cluster.returncode == 1
+    assert cluster.stderr.strip().splitlines() == [
+        "mqlite broker: cluster mode needs hiredis: pip install 'mqlite[cluster]'"]
+    sessions = subprocess.run([*cli, "sessions", "--db", str(tmp_path / "none.db")], env=env,
+                              capture_output=True, text=True, timeout=30)
+    assert "hiredis" not in sessions.stderr and "Traceback" not in sessions.stderr

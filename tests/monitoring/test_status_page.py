@@ -1,13 +1,13 @@
-"""The status page in a real browser: headless Chromium, driven by Selenium through Debian's
-chromedriver, loads the page from a broker under load, is given the admin token when the page
-asks for it, shows the numbers the API gives, and deletes a session with its button."""
+"""The status page in a real browser: headless Chromium, driven through Debian's chromedriver
+(tests/webdriver.py), loads the page from a broker under load, is given the admin token when
+the page asks for it, shows the numbers the API gives, and deletes a session with its
+button."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,6 +15,7 @@ from mqlite.broker import Broker
 
 from ..broker.helpers import PahoClient, RawClient
 from ..browsers import require_chromedriver, require_chromium
+from ..webdriver import Browser, wait_until
 from .http_helpers import get_json, http_address, start
 
 TOKEN = "a-token-for-the-status-page"
@@ -23,17 +24,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = require_chromium()
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--window-size=1280,1000", f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(require_chromedriver()), options=options)
+def browser(tmp_path: Path) -> Iterator[Browser]:
+    driver = Browser(require_chromium(), require_chromedriver(), tmp_path / "profile")
     try:
         yield driver
     finally:
@@ -62,20 +54,15 @@ class Load:
         self.thread.join(10)
 
 
-def refreshed(driver: Any) -> int:
-    from selenium.webdriver.common.by import By
-    return int(driver.find_element(By.TAG_NAME, "body").get_attribute("data-refreshed") or 0)
+def refreshed(driver: Browser) -> int:
+    return int(driver.find("body").attribute("data-refreshed") or 0)
 
 
-def shown(driver: Any, element_id: str) -> str:
-    from selenium.webdriver.common.by import By
-    return str(driver.find_element(By.ID, element_id).text)
+def shown(driver: Browser, element_id: str) -> str:
+    return driver.find(f"#{element_id}").text
 
 
-def test_the_page_shows_what_the_api_says_and_acts(browser: Any) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
+def test_the_page_shows_what_the_api_says_and_acts(browser: Browser) -> None:
     broker = start(admin_token=TOKEN)
     load = Load(broker)
     try:
@@ -87,12 +74,11 @@ def test_the_page_shows_what_the_api_says_and_acts(browser: Any) -> None:
         retained.publish("kept/a", b"1", qos=1, retain=True)
         port = http_address(broker)[1]
         browser.get(f"http://127.0.0.1:{port}/")
-        wait = WebDriverWait(browser, 30)
         # The API says 401, so the page asks for the token: give it once.
-        wait.until(lambda d: d.find_element(By.ID, "token-form").is_displayed())
-        browser.find_element(By.ID, "token").send_keys(TOKEN)
-        browser.find_element(By.CSS_SELECTOR, "#token-form button").click()
-        wait.until(lambda d: refreshed(d) >= 2)  # two polls: the rates are shown too
+        wait_until(lambda: browser.find("#token-form").displayed(), 30, "the token form")
+        browser.find("#token").send_keys(TOKEN)
+        browser.find("#token-form button").click()
+        wait_until(lambda: refreshed(browser) >= 2, 30, "two polls")  # the rates too
         status, stats = get_json(broker, "/api/v1/stats", token=TOKEN)
         assert status == 200
         assert shown(browser, "clients-connected") == str(sum(stats["clients_connected"]
@@ -104,29 +90,17 @@ def test_the_page_shows_what_the_api_says_and_acts(browser: Any) -> None:
         assert 0 < int(shown(browser, "received-total")) <= sum(
             stats["messages_received"].values())
         assert int(shown(browser, "rate-in").replace(",", "")) > 0  # under load
-        rows = browser.find_elements(By.CSS_SELECTOR, "#clients tbody tr")
-        assert {row.get_attribute("data-client") for row in rows} == {
+        rows = browser.find_all("#clients tbody tr")
+        assert {row.attribute("data-client") for row in rows} == {
             "load-sub", "load-pub", "retainer"}
 
-        wait.until(_delete_clicked)
-        wait.until(lambda d: d.switch_to.alert).accept()
-        wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR,
-                                                 '#sessions tr[data-session="gone-away"]'))
+        # Each poll re-renders the table: a click on a replaced row is tried again.
+        wait_until(lambda: browser.find('#sessions tr[data-session="gone-away"] button')
+                   .click() is None, 30, "the delete button")
+        wait_until(lambda: browser.accept_alert() is None, 30, "the confirmation")
+        wait_until(lambda: not browser.find_all('#sessions tr[data-session="gone-away"]'),
+                   30, "the row to go")
         assert get_json(broker, "/api/v1/sessions/gone-away", token=TOKEN)[0] == 404
     finally:
         load.stop()
         broker.stop()
-
-
-def _delete_clicked(driver: Any) -> bool:
-    """Click the session's delete button; False (tried again) when the page re-rendered the
-    table between finding the row and clicking (each poll replaces it)."""
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.common.by import By
-
-    try:
-        row = driver.find_element(By.CSS_SELECTOR, '#sessions tr[data-session="gone-away"]')
-        row.find_element(By.TAG_NAME, "button").click()
-    except StaleElementReferenceException:
-        return False
-    return True
