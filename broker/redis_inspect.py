@@ -4,7 +4,6 @@ from the node that owns it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import hiredis
@@ -14,16 +13,10 @@ from .cluster_config import RedisAddress
 from .cluster_scripts import node_key
 from .redis_store import session_keys, unpack_delivery, unpack_session
 from .redis_sync import RedisSync, RedisUnavailable
-from .sqlite_inspect import SessionSummary
+from .session_summary import ClusterSessionSummary
 from .store import StoreError
 
 _SCAN_COUNT = 500
-
-
-@dataclass(slots=True)
-class ClusterSessionSummary(SessionSummary):
-    node: str  # the node that owns it
-    expires_in: float | None  # seconds left of an offline session's expiry (None: none)
 
 
 class SessionReader:

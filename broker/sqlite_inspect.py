@@ -6,24 +6,10 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
-from dataclasses import dataclass
 from typing import Any
 
+from .session_summary import SessionSummary
 from .store import StoreError
-
-
-@dataclass(slots=True)
-class SessionSummary:
-    client_id: str
-    online: bool
-    protocol_version: int
-    expiry_interval: int
-    subscriptions: int
-    queued: int
-    oldest_queued_at: float | None
-    last_seen: float | None
-
-
 
 
 def _open_read_only(path: str) -> sqlite3.Connection:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from mqlite.broker import SQLiteStore, StoreError, read_session, read_sessions
 from mqlite.broker.cluster_config import ClusterConfigError, parse_redis_url
 from mqlite.broker.journal import SessionDeleted
+from mqlite.broker.session_summary import ClusterSessionSummary
 from mqlite.broker.sqlite_inspect import broker_running
 
 from . import admin_client, config_defaults
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
                   _version(s.protocol_version), str(s.subscriptions), str(s.queued),
                   _when(s.last_seen), "-" if s.expires_in is None else
                   _age(now - s.expires_in, now)) for s in sessions
-                 if getattr(s, "node", None) is not None]
+                 if isinstance(s, ClusterSessionSummary)]
         _print_table(rows)
         print(f"{len(sessions)} session(s)")
         return 0
@@ -133,7 +134,7 @@ def _show(args: argparse.Namespace) -> int:
         print(json.dumps({**asdict(summary), "subscription_list": subscriptions,
                           "queue": queue}, indent=2))
         return 0
-    node = f", on node {summary.node}" if getattr(summary, "node", None) else ""
+    node = f", on node {summary.node}" if isinstance(summary, ClusterSessionSummary) else ""
     print(f"{summary.client_id}: {'online' if summary.online else 'offline'}{node}, MQTT "
           f"{_version(summary.protocol_version)}, last seen {_when(summary.last_seen)}")
     print(f"\nsubscriptions ({len(subscriptions)}):")
