@@ -51,7 +51,7 @@ def snapshot(broker: RunningBroker) -> dict[str, Any]:
         "sessions": {"online": totals.online, "offline": totals.offline},
         "sessions_expired": stats.sessions_expired,
         "subscriptions": totals.subscriptions,
-        "retained_messages": len(core.retained),
+        "retained_messages": core.retained.applications,  # as /api/v1/retained lists them
         "messages_received": dict(zip("012", stats.received_by_qos, strict=True)),
         "messages_sent": dict(zip("012", stats.sent_by_qos, strict=True)),
         "messages_dropped": dict(stats.dropped),
@@ -126,7 +126,7 @@ def exposition(broker: RunningBroker) -> str:
            by("state", numbers["sessions"]))
     one("mqlite_subscriptions", "gauge", "Subscriptions over all sessions.",
         numbers["subscriptions"])
-    one("mqlite_retained_messages", "gauge", "Retained messages.",
+    one("mqlite_retained_messages", "gauge", "Retained messages (but the broker's own $SYS).",
         numbers["retained_messages"])
     family("mqlite_messages_received_total", "counter", "PUBLISH packets received, by QoS.",
            by("qos", numbers["messages_received"]))

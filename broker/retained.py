@@ -8,19 +8,31 @@ from .message import Message
 
 
 class RetainedMessages:
-    __slots__ = ("_trie",)
+    __slots__ = ("_broker_own", "_trie")
 
     def __init__(self) -> None:
         self._trie: TopicTrie[str, Message] = TopicTrie()
+        self._broker_own = 0  # retained under "$" topics: the broker's own ($SYS)
 
     def __len__(self) -> int:
         return len(self._trie)
 
+    @property
+    def applications(self) -> int:
+        """Retained messages but the broker's own $SYS tree: what clients retained, as the
+        admin API lists them and the metrics count them."""
+        return len(self._trie) - self._broker_own
+
     def set(self, message: Message) -> None:
-        self._trie.add(message.topic, message.topic, message)
+        if self._trie.add(message.topic, message.topic, message) and \
+                message.topic.startswith("$"):
+            self._broker_own += 1
 
     def delete(self, topic: str) -> bool:
-        return self._trie.remove(topic, topic)
+        removed = self._trie.remove(topic, topic)
+        if removed and topic.startswith("$"):
+            self._broker_own -= 1
+        return removed
 
     def topics(self) -> list[str]:
         """Every retained topic but $SYS's (those are each broker's own)."""

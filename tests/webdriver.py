@@ -108,6 +108,10 @@ class Browser:
         found = self.command("POST", "/elements", {"using": "css selector", "value": css})
         return [Element(self, item[ELEMENT]) for item in found]
 
+    def execute(self, script: str) -> Any:
+        """Run ``script`` (a function body: ``return ...``) in the page; its result."""
+        return self.command("POST", "/execute/sync", {"script": script, "args": []})
+
     def screenshot(self, path: Path) -> None:
         """The window as a PNG file."""
         path.write_bytes(base64.b64decode(self.command("GET", "/screenshot")))

@@ -222,3 +222,24 @@ def test_a_publish_is_counted_in_stats() -> None:
         assert stats["messages_dropped"]["no_subscribers"] == 1
     finally:
         broker.stop()
+
+
+def test_metrics_stats_and_the_retained_list_count_retained_messages_alike() -> None:
+    """The broker's own $SYS tree is retained too (for late subscribers), but it is not what
+    clients retained: /metrics, /api/v1/stats and /api/v1/retained all leave it out."""
+    broker = start(sys_interval=0.2)
+    try:
+        client = PahoClient(broker.addresses["tcp"], client_id="keeper")
+        client.connect()
+        client.subscribe("$SYS/broker/uptime")
+        client.message()  # the $SYS tree is out, retained
+        for topic in ("kept/a", "kept/b"):
+            client.publish(topic, b"v", qos=1, retain=True)
+        listed = get_json(broker, "/api/v1/retained")[1]["retained"]
+        assert [row["topic"] for row in listed] == ["kept/a", "kept/b"]
+        assert get_json(broker, "/api/v1/stats")[1]["retained_messages"] == 2
+        _, _, metrics = request(broker, "GET", "/metrics")
+        assert "\nmqlite_retained_messages 2\n" in metrics.decode()
+        assert len(broker.core.retained) > 2  # $SYS's are kept, counted apart
+    finally:
+        broker.stop()

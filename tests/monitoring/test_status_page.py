@@ -5,6 +5,7 @@ button."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,6 +91,15 @@ def test_the_page_shows_what_the_api_says_and_acts(browser: Browser) -> None:
         assert 0 < int(shown(browser, "received-total")) <= sum(
             stats["messages_received"].values())
         assert int(shown(browser, "rate-in").replace(",", "")) > 0  # under load
+        # The chart's two gridlines are round and never the same label, even at 1/s or 0/s;
+        # the totals read "received total N, sent total M".
+        labels = browser.execute("return [0, 1, 7, 120].map(v => niceCeiling(v))"
+                                 ".map(top => [rateLabel(top), rateLabel(top / 2)])")
+        assert labels == [["2", "1"], ["2", "1"], ["10", "5"], ["200", "100"]]
+        legend = browser.find(".legend .muted").text
+        assert re.fullmatch(r"received total [\d,]+, sent total [\d,]+", legend), legend
+        assert browser.execute("return getComputedStyle(document.getElementById("
+                               "'received-total')).marginRight") == "0px"  # no gap before ","
         rows = browser.find_all("#clients tbody tr")
         assert {row.attribute("data-client") for row in rows} == {
             "load-sub", "load-pub", "retainer"}
