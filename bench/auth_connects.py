@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from mqlite.broker.password_file import new_hash, write_entries
+from mqlite.broker.security.password_file import new_hash, write_entries
 
 from .brokers import BROKER_CPU, LOAD_CPU, BrokerProcess
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from . import packet_log
-from .config import BrokerConfig
-from .listener_config import ListenerConfig
-from .listeners import Listener, ListenerError, open_listener, tls_context
+from .config.broker_config import BrokerConfig
+from .config.listener_config import ListenerConfig
+from .engine import packet_log
+from .net.listeners import Listener, ListenerError, open_listener, tls_context
 
 if TYPE_CHECKING:
-    from .loop import EventLoop
+    from .net.loop import EventLoop
 
 log = logging.getLogger("mqlite.broker")
 

@@ -9,27 +9,27 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .access_control import AccessControl
-from .access_control import configured as access_configured
-from .acl_file import AclFileError
-from .authentication import PasswordAuthentication
-from .authentication import configured as authentication_configured
-from .bridge import Bridge
-from .cluster_config import ClusterConfig, default_node_id
-from .config import BrokerConfig
-from .connection import Connection
-from .core import BrokerCore
+from .bridge.bridge import Bridge
+from .cluster.config import ClusterConfig, default_node_id
+from .config.broker_config import BrokerConfig
+from .engine.connection import Connection
+from .engine.core import BrokerCore
+from .engine.store import MemoryStore, SessionStore
 from .hooks import Hook, Hooks
-from .listeners import ListenerError
-from .loop import EventLoop
-from .password_file import PasswordFileError
+from .net.listeners import ListenerError
+from .net.loop import EventLoop
 from .reload import apply_config
-from .scram_auth import ScramAuthentication
-from .sqlite_store import SQLiteStore
-from .store import MemoryStore, SessionStore
+from .security.access_control import AccessControl
+from .security.access_control import configured as access_configured
+from .security.acl_file import AclFileError
+from .security.authentication import PasswordAuthentication
+from .security.authentication import configured as authentication_configured
+from .security.password_file import PasswordFileError
+from .security.scram_auth import ScramAuthentication
+from .storage.sqlite_store import SQLiteStore
 
 if TYPE_CHECKING:
-    from .redis_store import RedisStore
+    from .cluster.store import RedisStore
 
 CLUSTER_NEEDS = "cluster mode needs hiredis: pip install 'mqlite[cluster]'"
 
@@ -37,7 +37,7 @@ CLUSTER_NEEDS = "cluster mode needs hiredis: pip install 'mqlite[cluster]'"
 def _redis_store() -> type[RedisStore]:
     """The cluster's session store, imported only in cluster mode (hiredis is optional)."""
     try:
-        from .redis_store import RedisStore
+        from .cluster.store import RedisStore
     except ImportError:
         raise ImportError(CLUSTER_NEEDS) from None
     return RedisStore
@@ -143,7 +143,7 @@ class Broker:
     def _join_cluster(self, loop: EventLoop, config: ClusterConfig) -> None:
         port = self._address[1] if self._address is not None else 0
         config = config.checked(default_node_id(port))
-        from .cluster import ClusterNode  # cluster mode only: hiredis is optional
+        from .cluster.node import ClusterNode  # cluster mode only: hiredis is optional
 
         store = self.store if isinstance(self.store, _redis_store()) else None
         if store is not None:

@@ -13,16 +13,16 @@ import threading
 from types import FrameType
 
 from mqlite.broker import Broker, StoreError
-from mqlite.broker.access_control import AccessControl
-from mqlite.broker.access_control import configured as access_configured
-from mqlite.broker.acl_file import AclFileError
-from mqlite.broker.authentication import PasswordAuthentication
-from mqlite.broker.authentication import configured as authentication_configured
-from mqlite.broker.config_file import ConfigError
-from mqlite.broker.listeners import ListenerError, tls_context
-from mqlite.broker.log_topic import LogTopicHandler
-from mqlite.broker.password_file import PasswordFileError
-from mqlite.broker.scram_auth import ScramFile
+from mqlite.broker.config.config_file import ConfigError
+from mqlite.broker.engine.log_topic import LogTopicHandler
+from mqlite.broker.net.listeners import ListenerError, tls_context
+from mqlite.broker.security.access_control import AccessControl
+from mqlite.broker.security.access_control import configured as access_configured
+from mqlite.broker.security.acl_file import AclFileError
+from mqlite.broker.security.authentication import PasswordAuthentication
+from mqlite.broker.security.authentication import configured as authentication_configured
+from mqlite.broker.security.password_file import PasswordFileError
+from mqlite.broker.security.scram_auth import ScramFile
 
 from .broker_settings import DaemonSettings, add_flags, effective_toml, resolve
 from .daemon_logging import configure_logging

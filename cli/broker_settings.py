@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from mqlite.broker import BrokerConfig
-from mqlite.broker.authentication import allows_anonymous, open_beyond_loopback
-from mqlite.broker.bridge_config import BridgeConfig, BridgeTLS, BridgeTopic
-from mqlite.broker.cluster_config import ClusterConfig, ClusterConfigError, default_node_id
-from mqlite.broker.config import LIMITS, QUEUE_OVERFLOW_POLICIES, describe_range
-from mqlite.broker.config_file import (
+from mqlite.broker.bridge.config import BridgeConfig, BridgeTLS, BridgeTopic
+from mqlite.broker.cluster.config import ClusterConfig, ClusterConfigError, default_node_id
+from mqlite.broker.config.broker_config import LIMITS, QUEUE_OVERFLOW_POLICIES, describe_range
+from mqlite.broker.config.config_file import (
     BROKER_TYPES,
     DAEMON_CHOICES,
     DAEMON_KEYS,
@@ -24,7 +23,8 @@ from mqlite.broker.config_file import (
     FileSettings,
     load,
 )
-from mqlite.broker.listener_config import ListenerConfig
+from mqlite.broker.config.listener_config import ListenerConfig
+from mqlite.broker.security.authentication import allows_anonymous, open_beyond_loopback
 
 # Each broker setting's flag help (the flag is --the-setting-name).
 BROKER_HELP = {
@@ -107,7 +107,8 @@ def _flag(name: str) -> str:
 
 
 def _number(setting: str, kind: type[int] | type[float]) -> Callable[[str], float]:
-    """An argparse type: a number within the setting's range (broker/config.py LIMITS)."""
+    """An argparse type: a number within the setting's range (LIMITS of
+    broker/config/broker_config.py)."""
     low, high = LIMITS[setting]
 
     def parse(text: str) -> float:

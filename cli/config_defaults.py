@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from mqlite.broker.config_file import ConfigError, load
+from mqlite.broker.config.config_file import ConfigError, load
 
 DEFAULT_DB = "mqlite.db"
 

@@ -10,7 +10,7 @@ import getpass
 import os
 import sys
 
-from mqlite.broker.password_file import (
+from mqlite.broker.security.password_file import (
     DEFAULT_ITERATIONS,
     PasswordFileError,
     new_hash,

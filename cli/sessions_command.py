@@ -14,15 +14,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mqlite.broker import SQLiteStore, StoreError, read_session, read_sessions
-from mqlite.broker.cluster_config import ClusterConfigError, parse_redis_url
-from mqlite.broker.journal import SessionDeleted
-from mqlite.broker.session_summary import ClusterSessionSummary
-from mqlite.broker.sqlite_inspect import broker_running
+from mqlite.broker.cluster.config import ClusterConfigError, parse_redis_url
+from mqlite.broker.engine.journal import SessionDeleted
+from mqlite.broker.engine.session_summary import ClusterSessionSummary
+from mqlite.broker.storage.sqlite_inspect import broker_running
 
 from . import admin_client, config_defaults
 
 if TYPE_CHECKING:
-    from mqlite.broker.redis_inspect import SessionReader
+    from mqlite.broker.cluster.inspect import SessionReader
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -115,7 +115,7 @@ def _version(level: int) -> str:
 
 def _cluster_reader(url: str) -> SessionReader:
     try:
-        from mqlite.broker.redis_inspect import SessionReader
+        from mqlite.broker.cluster.inspect import SessionReader
     except ImportError:
         raise StoreError("reading a cluster's sessions needs hiredis: pip install "
                          "'mqlite[cluster]'") from None

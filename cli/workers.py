@@ -30,9 +30,9 @@ from types import FrameType
 from typing import TextIO
 
 from mqlite.broker import StoreError
-from mqlite.broker.cluster_config import default_node_id
-from mqlite.broker.config_file import ConfigError
-from mqlite.broker.database_lock import lock_database
+from mqlite.broker.cluster.config import default_node_id
+from mqlite.broker.config.config_file import ConfigError
+from mqlite.broker.storage.database_lock import lock_database
 
 from .broker_settings import DaemonSettings, require_hiredis
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import paho.mqtt.client as paho
 
 from mqlite.broker import Broker
-from mqlite.broker.listener_config import ListenerConfig
+from mqlite.broker.config.listener_config import ListenerConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests' WebDriver client

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
-from mqlite.broker import Broker, connection, session
+from mqlite.broker import Broker
+from mqlite.broker.engine import connection, session
 
 from .tls_certs import certificates  # noqa: F401  (a fixture for every test module)
 

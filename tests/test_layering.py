@@ -44,16 +44,31 @@ def imported_modules(path: Path, package: str) -> set[str]:
 
 # A bridge's remote side is a client: the one module of the broker that imports the client
 # library (which never imports the broker).
-EXCEPTIONS = {"broker": {"mqlite.client": {"bridge.py"}}}
+EXCEPTIONS = {"broker": {"mqlite.client": {"bridge/bridge.py"}}}
+
+
+def module_of(path: Path, part: str) -> tuple[str, str]:
+    """(the module's dotted name, the package its relative imports start from)."""
+    inner = path.relative_to(ROOT / part).with_suffix("").parts
+    if inner[-1] == "__init__":
+        name = ".".join([PARTS[part], *inner[:-1]])
+        return name, name
+    name = ".".join([PARTS[part], *inner])
+    return name, name.rsplit(".", 1)[0]
+
+
+def where(path: Path, part: str) -> str:
+    """A module's path inside its part ("net/loop.py")."""
+    return path.relative_to(ROOT / part).as_posix()
 
 
 def _violations(part: str) -> list[str]:
     found = []
     for path in sorted((ROOT / part).rglob("*.py")):
-        for name in imported_modules(path, PARTS[part]):
+        for name in imported_modules(path, module_of(path, part)[1]):
             for banned, allowed in EXCEPTIONS.get(part, {}).items():
                 if (name == banned or name.startswith(banned + ".")) and \
-                        path.name not in allowed:
+                        where(path, part) not in allowed:
                     found.append(f"{path.relative_to(ROOT)} imports {name}")
             for banned in FORBIDDEN[part]:
                 if name == banned or name.startswith(banned + "."):
@@ -84,9 +99,10 @@ def test_no_top_level_mqlite_folder() -> None:
 # Modules allowed to import each I/O module, per part (design: one socket module, and each
 # store its own I/O: SQLite, and the blocking Redis connection of the cluster's session store).
 CONFINED = {
-    "broker": {"socket": {"loop.py", "listeners.py", "redis_sync.py"}, "selectors": {"loop.py"},
-               "sqlite3": {"sqlite_store.py", "sqlite_inspect.py"},
-               "sqlite_utils": {"sqlite_store.py"}},
+    "broker": {"socket": {"net/loop.py", "net/listeners.py", "cluster/sync.py"},
+               "selectors": {"net/loop.py"},
+               "sqlite3": {"storage/sqlite_store.py", "storage/sqlite_inspect.py"},
+               "sqlite_utils": {"storage/sqlite_store.py"}},
     "client": {"socket": {"transport.py"}, "selectors": {"transport.py"},
                "sqlite3": {"outbox.py"}, "sqlite_utils": {"outbox.py"}},
 }
@@ -96,9 +112,9 @@ CONFINED = {
 def test_io_is_confined_to_one_module(part: str) -> None:
     found = []
     for path in sorted((ROOT / part).rglob("*.py")):
-        for name in imported_modules(path, PARTS[part]):
+        for name in imported_modules(path, module_of(path, part)[1]):
             allowed = CONFINED[part].get(name.split(".")[0])
-            if allowed is not None and path.name not in allowed:
+            if allowed is not None and where(path, part) not in allowed:
                 found.append(f"{path.relative_to(ROOT)} imports {name}")
     assert found == []
 
@@ -106,14 +122,13 @@ def test_io_is_confined_to_one_module(part: str) -> None:
 def import_graph() -> dict[str, set[str]]:
     """Every module of protocol/, broker/ and client/ and the modules of those it imports,
     ``if TYPE_CHECKING:`` imports included."""
-    modules: dict[str, Path] = {}
+    modules: dict[str, tuple[Path, str]] = {}
     for part in ("protocol", "broker", "client"):
         for path in sorted((ROOT / part).rglob("*.py")):
-            name = f"{PARTS[part]}.{path.stem}" if path.stem != "__init__" else PARTS[part]
-            modules[name] = path
+            name, package = module_of(path, part)
+            modules[name] = (path, package)
     graph: dict[str, set[str]] = {}
-    for name, path in modules.items():
-        package = name if path.stem == "__init__" else name.rsplit(".", 1)[0]
+    for name, (path, package) in modules.items():
         # A module's own packages are imported before it in any case (``from . import x``
         # names the package too): those are not edges.
         graph[name] = {imported for imported in imported_modules(path, package)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mqlite.broker.bridge_config import BridgeConfig, BridgeTopic
+from mqlite.broker.bridge.config import BridgeConfig, BridgeTopic
 
 from ..broker.helpers import PahoClient, wait_until
 from ..conftest import BrokerFactory

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mqlite.broker.bridge_config import BridgeConfig, BridgeTopic
-from mqlite.broker.config_file import load
+from mqlite.broker.bridge.config import BridgeConfig, BridgeTopic
+from mqlite.broker.config.config_file import load
 
 from ..config.test_config_files import broker_cli, write
 

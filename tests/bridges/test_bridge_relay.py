@@ -4,9 +4,9 @@ up, while the remote broker is slow or away."""
 
 from __future__ import annotations
 
-from mqlite.broker.bridge_config import BridgeTopic
-from mqlite.broker.bridge_relay import Relay
-from mqlite.broker.bridge_stats import BridgeStats
+from mqlite.broker.bridge.config import BridgeTopic
+from mqlite.broker.bridge.relay import Relay
+from mqlite.broker.bridge.stats import BridgeStats
 from mqlite.protocol import Packet, Puback, Pubcomp, Publish, Pubrec, Pubrel
 
 

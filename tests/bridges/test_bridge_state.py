@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mqlite.broker.bridge_config import BridgeConfig, BridgeTopic
+from mqlite.broker.bridge.config import BridgeConfig, BridgeTopic
 
 from ..broker.helpers import PahoClient, wait_until
 from ..interop.mosquitto import (

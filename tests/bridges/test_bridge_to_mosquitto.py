@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mqlite.broker import Access, Broker, ClientInfo, Hook
-from mqlite.broker.bridge_config import BridgeConfig, BridgeTLS, BridgeTopic
+from mqlite.broker.bridge.config import BridgeConfig, BridgeTLS, BridgeTopic
 from mqlite.protocol import Connack, ConnackReturnCode, Connect, ReasonCode
 
 from ..broker.helpers import PahoClient, RawClient, wait_until

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mqlite.broker.config_file import ConfigError, load
+from mqlite.broker.config.config_file import ConfigError, load
 
 from ..broker.helpers import PahoClient
 from ..broker_process import BrokerProcess

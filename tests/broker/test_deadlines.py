@@ -3,10 +3,10 @@ most GRANULARITY late; moved or forgotten connections leave their old bucket at 
 
 from __future__ import annotations
 
-from mqlite.broker.connection import Connection
-from mqlite.broker.deadlines import GRANULARITY, DeadlineBuckets
-from mqlite.broker.stats import Stats
-from mqlite.broker.timers import TimerHeap
+from mqlite.broker.engine.connection import Connection
+from mqlite.broker.engine.deadlines import GRANULARITY, DeadlineBuckets
+from mqlite.broker.engine.stats import Stats
+from mqlite.broker.engine.timers import TimerHeap
 from mqlite.protocol import PacketReader
 
 

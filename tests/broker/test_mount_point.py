@@ -3,7 +3,7 @@ it, see topics without it, and stay apart from other listeners' clients."""
 
 from __future__ import annotations
 
-from mqlite.broker.listener_config import ListenerConfig
+from mqlite.broker.config.listener_config import ListenerConfig
 from mqlite.protocol import Publish, Unsuback, Unsubscribe
 
 from ..conftest import BrokerFactory

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from mqlite.broker import Broker, MemoryStore, SessionStore, SQLiteStore
+from mqlite.broker.engine.session import Delivery, Session
 from mqlite.broker.message import Message
-from mqlite.broker.session import Delivery, Session
 from mqlite.protocol import (
     Disconnect,
     PacketIdsExhausted,

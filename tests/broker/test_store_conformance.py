@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from mqlite.broker import MemoryStore, SessionStore, SQLiteStore, StoreWriteError
-from mqlite.broker.cluster_config import parse_redis_url
-from mqlite.broker.journal import Journal, StoredDelivery
+from mqlite.broker.cluster.config import parse_redis_url
+from mqlite.broker.cluster.store import RedisStore
+from mqlite.broker.engine.journal import Journal, StoredDelivery
+from mqlite.broker.engine.session import AWAIT_PUBCOMP, AWAIT_PUBREC, Delivery, Session
+from mqlite.broker.engine.session import SubscriptionOptions as Options
+from mqlite.broker.engine.store import StoredState
 from mqlite.broker.message import Message
-from mqlite.broker.redis_store import RedisStore
-from mqlite.broker.session import AWAIT_PUBCOMP, AWAIT_PUBREC, Delivery, Session
-from mqlite.broker.session import SubscriptionOptions as Options
-from mqlite.broker.store import StoredState
 from mqlite.protocol import Properties, Will
 
 from ..redis_server import RedisServer

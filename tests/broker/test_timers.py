@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import weakref
 
-from mqlite.broker.timers import TimerHeap
+from mqlite.broker.engine.timers import TimerHeap
 
 
 class Target:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mqlite.broker.cluster_config import (
+from mqlite.broker.cluster.config import (
     ClusterConfig,
     ClusterConfigError,
     RedisAddress,

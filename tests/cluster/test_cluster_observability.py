@@ -9,8 +9,8 @@ import threading
 from pathlib import Path
 
 from mqlite.broker import Broker
-from mqlite.broker.cluster_config import ClusterConfig
-from mqlite.broker.cluster_wire import pack_forward
+from mqlite.broker.cluster.config import ClusterConfig
+from mqlite.broker.cluster.wire import pack_forward
 from mqlite.broker.message import Message
 from mqlite.protocol import Connack, Connect, Properties, Puback, Publish
 

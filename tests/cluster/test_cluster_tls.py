@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mqlite.broker import Broker
-from mqlite.broker.cluster_config import ClusterConfig, ClusterConfigError
+from mqlite.broker.cluster.config import ClusterConfig, ClusterConfigError
 
 from ..broker.helpers import RawClient, wait_until
 from ..tls_certs import Certificates

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from mqlite.broker.cluster_config import parse_redis_url
-from mqlite.broker.journal import Journal
+from mqlite.broker.cluster.config import parse_redis_url
+from mqlite.broker.cluster.store import RedisStore, SessionsFenced, session_keys
+from mqlite.broker.engine.journal import Journal
+from mqlite.broker.engine.session import Delivery, Session
+from mqlite.broker.engine.session import SubscriptionOptions as Options
+from mqlite.broker.engine.store import StoreWriteError
 from mqlite.broker.message import Message
-from mqlite.broker.redis_store import RedisStore, SessionsFenced, session_keys
-from mqlite.broker.session import Delivery, Session
-from mqlite.broker.session import SubscriptionOptions as Options
-from mqlite.broker.store import StoreWriteError
 
 from ..redis_server import RedisServer
 

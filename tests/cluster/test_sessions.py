@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mqlite.broker.redis_store import WRITE, session_keys
+from mqlite.broker.cluster.store import WRITE, session_keys
 from mqlite.protocol import (
     Connack,
     Disconnect,

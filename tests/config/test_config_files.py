@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from mqlite.broker import BrokerConfig
-from mqlite.broker.config_file import BROKER_TYPES, ConfigError, load
+from mqlite.broker.config.config_file import BROKER_TYPES, ConfigError, load
 from mqlite.protocol import Publish
 
 from ..broker.helpers import RawClient

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mqlite.broker.config_file import ConfigError, load
+from mqlite.broker.config.config_file import ConfigError, load
 
 from ..broker_process import BrokerProcess
 from ..interop.mosquitto import TIMEOUT, free_port, require_mosquitto, wait_listening

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from mqlite.broker import Broker
-from mqlite.broker.listener_config import ListenerConfig
+from mqlite.broker.config.listener_config import ListenerConfig
 
 from ..broker.helpers import wait_until
 

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from mqlite.broker import Broker
-from mqlite.broker.listener_config import ListenerConfig
+from mqlite.broker.config.listener_config import ListenerConfig
 
 LISTENERS = [ListenerConfig(port=0, name="tcp"), ListenerConfig(type="http", port=0,
                                                                 name="http")]

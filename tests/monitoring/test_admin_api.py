@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mqlite.broker.listener_config import ListenerConfig
+from mqlite.broker.config.listener_config import ListenerConfig
 from mqlite.protocol import Disconnect, Puback, Publish, ReasonCode
 
 from ..broker.helpers import PahoClient, RawClient, wait_until

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from mqlite.broker import Broker, read_sessions
-from mqlite.broker.listener_config import ListenerConfig
+from mqlite.broker.config.listener_config import ListenerConfig
 
 from ..broker.helpers import RawClient
 from ..broker_process import BrokerProcess

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mqlite.broker import SQLiteStore
-from mqlite.broker.journal import Change
+from mqlite.broker.engine.journal import Change
 from mqlite.protocol import Puback, Publish, Pubrec, Suback, Subscribe, Subscription
 
 from ..broker.helpers import RawClient

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mqlite.broker import Broker, BrokerConfig
-from mqlite.broker.core import BrokerCore
-from mqlite.broker.loop import EventLoop
-from mqlite.broker.sqlite_store import SQLiteStore
+from mqlite.broker.engine.core import BrokerCore
+from mqlite.broker.net.loop import EventLoop
+from mqlite.broker.storage.sqlite_store import SQLiteStore
 from mqlite.protocol import Connack, Connect, Puback, Publish, Suback, Subscribe, Subscription
 
 from ..broker.helpers import RawClient

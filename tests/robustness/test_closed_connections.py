@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from mqlite.broker import Broker
-from mqlite.broker.connection import Connection
+from mqlite.broker.engine.connection import Connection
 from mqlite.protocol import (
     Connect,
     Disconnect,

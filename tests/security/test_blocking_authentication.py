@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from mqlite.broker import Broker, ClientInfo, Hook
-from mqlite.broker.password_file import PasswordHash, new_hash, write_entries
+from mqlite.broker.security.password_file import PasswordHash, new_hash, write_entries
 from mqlite.protocol import (
     Connack,
     ConnackReturnCode,

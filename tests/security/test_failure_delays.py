@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from mqlite.broker import Broker
-from mqlite.broker.failure_delays import FIRST_DELAY, FailureDelays
+from mqlite.broker.security.failure_delays import FIRST_DELAY, FailureDelays
 from mqlite.protocol import Connack, Connect
 
 from ..broker.helpers import RawClient

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from mqlite.broker import Broker
-from mqlite.broker.listener_config import ListenerConfig
+from mqlite.broker.config.listener_config import ListenerConfig
 from mqlite.protocol import Connack, Connect
 
 from ..broker.helpers import RawClient

@@ -15,7 +15,7 @@ import pytest
 
 import mqlite.client as mqtt
 from mqlite.broker import Broker, ClientInfo, Hook
-from mqlite.broker.password_file import write_entries
+from mqlite.broker.security.password_file import write_entries
 from mqlite.client.enhanced_auth import ScramSha256
 from mqlite.protocol import (
     Auth,

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from mqlite.broker import Broker, Hook
+from mqlite.broker.config.listener_config import ListenerConfig
 from mqlite.broker.hooks import ClientInfo
-from mqlite.broker.listener_config import ListenerConfig
 
 from ..broker.helpers import PahoClient, RawClient, wait_until
 from ..broker_process import BrokerProcess

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mqlite.broker import Broker
-from mqlite.broker.listener_config import ListenerConfig
+from mqlite.broker.config.listener_config import ListenerConfig
 
 from ..broker.helpers import PahoClient
 from ..browsers import require_chromium

@@ -12,7 +12,7 @@ import pytest
 
 import mqlite.client as mqtt
 from mqlite.broker import Broker
-from mqlite.broker.listener_config import ListenerConfig
+from mqlite.broker.config.listener_config import ListenerConfig
 
 from ..tls_certs import Certificates
 

@@ -19,7 +19,7 @@ from wsproto.events import (
 )
 
 from mqlite.broker import Broker
-from mqlite.broker.listener_config import ListenerConfig
+from mqlite.broker.config.listener_config import ListenerConfig
 from mqlite.protocol import (
     Connack,
     Connect,

@@ -1,0 +1,1 @@
+"""The broker's settings: the configuration types, mqlite's TOML and mosquitto.conf."""

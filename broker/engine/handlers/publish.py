@@ -1,0 +1,186 @@
+"""Inbound publishing: PUBLISH from a client, and the PUBREL of its QoS 2 flows."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from mqlite.protocol import (
+    Properties,
+    Puback,
+    Pubcomp,
+    Publish,
+    Pubrec,
+    Pubrel,
+    ReasonCode,
+    encode_puback_success,
+)
+
+from ...hooks import Access
+from ...message import Message
+from .. import packet_log
+from ..connection import Connection
+from ..routing import overflowing
+from ..services import BrokerServices, Context
+from ..stats import ACL, NO_SUBSCRIBERS, REJECTED, TOO_LARGE
+from ..sys_topics import own_sys_topic
+
+
+def handle_publish(context: Context, packet: Publish) -> None:
+    broker, conn, session = context.broker, context.conn, context.session
+    config = broker.config
+    topic = packet.topic
+    properties = packet.properties
+    if conn.version == 5:
+        resolved = _resolve_v5(broker, conn, packet)
+        if resolved is None:
+            return
+        topic, properties = resolved
+    if conn.mount_point:  # the listener's clients publish within their mount point
+        topic = conn.mount_point + topic
+    qos = packet.qos
+    if qos > config.max_qos:
+        broker.drop(conn, f"QoS {qos} over the broker's maximum", ReasonCode.QOS_NOT_SUPPORTED)
+        return
+    if packet.retain and not config.retain_available:
+        broker.drop(conn, "retain is not available", ReasonCode.RETAIN_NOT_SUPPORTED)
+        return
+    limit = config.message_size_limit
+    if limit and len(packet.payload) > limit:
+        # Not routed; the QoS flow completes, as mosquitto does (MQTT 5 is told why).
+        broker.count_drop(conn.client_id, f"payload of {len(packet.payload)} bytes over the "
+                                          f"message_size_limit of {limit}", None, TOO_LARGE)
+        _acknowledge(broker, conn, packet, ReasonCode.IMPLEMENTATION_SPECIFIC_ERROR
+                     if conn.version == 5 else 0)
+        return
+    packet_id = packet.packet_id
+    if qos == 2:
+        if packet_id in session.inbound_qos2:
+            conn.send(Pubrec(packet_id=packet_id))  # a resend: acknowledged, not routed again
+            return
+        # A bridge's session takes what its remote broker's window sends (at most 65,535
+        # ids): MQTT 3.1.1 has no Receive Maximum to ask it for less.
+        if len(session.inbound_qos2) >= config.receive_maximum and \
+                session.client_id not in broker.sessions.internal:
+            broker.drop(conn, "too many QoS 2 messages awaiting PUBREL",
+                        ReasonCode.RECEIVE_MAXIMUM_EXCEEDED)
+            return
+    stats = broker.stats
+    stats.messages_received += 1
+    if qos:
+        stats.received_qos[qos] += 1
+    stats.publish_bytes_received += len(packet.payload)
+    if topic.startswith("$SYS") and not own_sys_topic(topic, conn.client_id):
+        # Clients may not publish into the broker's own tree; MQTT 3.1.1 cannot say so.
+        _acknowledge(broker, conn, packet,
+                     ReasonCode.NOT_AUTHORIZED if conn.version == 5 else 0)
+        return
+    message: Message | None = Message(topic=topic, payload=packet.payload, qos=qos,
+                                      retain=packet.retain, properties=properties,
+                                      origin=conn.client_id, received_at=context.now)
+    hooks = broker.hooks
+    if hooks.active:
+        info = conn.who()
+        assert message is not None
+        if hooks.checks_access and not hooks.allowed(info, topic, Access.WRITE):
+            # Refused: MQTT 5 says so (a refusing PUBREC ends the QoS 2 flow); MQTT 3.1.x
+            # cannot, and a QoS 0 message is simply dropped.
+            stats.dropped[ACL] += 1
+            broker.denials.denied("PUBLISH", info, topic, Access.WRITE)
+            _acknowledge(broker, conn, packet,
+                     ReasonCode.NOT_AUTHORIZED if conn.version == 5 else 0)
+            return
+        if hooks.rewrites:
+            message = hooks.publish(info, message)
+    cluster = broker.cluster
+    if (cluster is not None and qos and not cluster.available
+            and cluster.needs_remote(topic, packet.retain)):
+        # Fail closed: another node's subscribers (or the cluster's retained messages) cannot
+        # be reached, so it is not acknowledged; MQTT 3.1.1 can only be disconnected.
+        if conn.version == 5:
+            _acknowledge(broker, conn, packet, ReasonCode.UNSPECIFIED_ERROR)
+        else:
+            broker.drop(conn, "the cluster's Redis is unavailable")
+        return
+    if (message is not None and qos and config.queue_overflow == "reject"
+            and conn.version == 5 and (full := overflowing(broker, message)) is not None):
+        # Refused before anyone gets it, so that the publisher's retry is no duplicate.
+        broker.count_drop(conn.client_id, f"the queue of {full} (or the store) is full, "
+                                          "refused with 0x97", message, REJECTED)
+        _acknowledge(broker, conn, packet, ReasonCode.QUOTA_EXCEEDED)
+        return
+    matched = 0
+    if message is not None:  # None: a hook dropped it; it is acknowledged all the same
+        matched, congested = broker.publish(message, context.now)
+        if congested is not None:
+            broker.pause(conn, congested, context.now)
+    if qos == 2:
+        assert packet_id is not None
+        session.await_pubrel(packet_id)
+        broker.journal.inbound_qos2(session, packet_id)
+    if not matched:
+        stats.dropped[NO_SUBSCRIBERS] += 1
+    _acknowledge(broker, conn, packet, ReasonCode.NO_MATCHING_SUBSCRIBERS
+                 if not matched and conn.version == 5 else 0)
+    if cluster is not None and qos:  # acknowledged once Redis holds the forwards
+        cluster.hold(conn, session, packet_id if qos == 2 else None)
+
+
+def _resolve_v5(broker: BrokerServices, conn: Connection, packet: Publish
+                ) -> tuple[str, Properties] | None:
+    """MQTT 5: the topic behind a topic alias, and the properties to route (aliases are per
+    connection); None when the connection was dropped for a bad alias or property."""
+    topic = packet.topic
+    properties = packet.properties
+    alias = properties.topic_alias
+    if alias is not None:
+        if alias > broker.config.topic_alias_maximum:  # [MQTT-3.3.2-9]
+            broker.drop(conn, f"topic alias {alias} over the maximum",
+                        ReasonCode.TOPIC_ALIAS_INVALID)
+            return None
+        if topic:
+            conn.alias_inbound(alias, topic)
+        elif alias in conn.inbound_aliases:
+            topic = conn.inbound_aliases[alias]
+        else:
+            broker.drop(conn, f"unknown topic alias {alias}", ReasonCode.PROTOCOL_ERROR)
+            return None
+        properties = replace(properties, topic_alias=None)
+    if properties.subscription_identifier:  # [MQTT-3.3.4-6]
+        broker.drop(conn, "PUBLISH from a client carries a subscription identifier",
+                    ReasonCode.PROTOCOL_ERROR)
+        return None
+    return topic, properties
+
+
+def _acknowledge(broker: BrokerServices, conn: Connection, packet: Publish,
+                 code: int) -> None:
+    """PUBACK for QoS 1, PUBREC for QoS 2, nothing for QoS 0 [MQTT-3.3.4-1]."""
+    if packet.packet_id is None:
+        return
+    if packet.qos == 1:
+        if code:
+            conn.send(Puback(packet_id=packet.packet_id, reason_code=code))
+        else:
+            if packet_log.SWITCH.on:
+                packet_log.packet_out(conn.client_id, conn.peer,
+                                      f"PUBACK id={packet.packet_id}", 4)
+            conn.send_bytes(encode_puback_success(packet.packet_id))
+            stats = broker.stats  # send() counts the others
+            stats.control_packets_sent += 1
+            stats.control_bytes_sent += 4
+    else:
+        conn.send(Pubrec(packet_id=packet.packet_id, reason_code=code))
+
+
+def handle_pubrel(context: Context, packet: Pubrel) -> None:
+    """Inbound QoS 2, step 2: forget the id and answer PUBCOMP, also for an unknown id."""
+    conn, session = context.conn, context.session
+    context.broker.stats.control_packets_received += 1
+    packet_id = packet.packet_id
+    if packet_id in session.inbound_qos2:
+        session.inbound_qos2.discard(packet_id)
+        context.broker.journal.inbound_qos2_released(session, packet_id)
+        conn.send(Pubcomp(packet_id=packet_id))
+    else:
+        code = ReasonCode.PACKET_IDENTIFIER_NOT_FOUND if conn.version == 5 else 0
+        conn.send(Pubcomp(packet_id=packet_id, reason_code=code))

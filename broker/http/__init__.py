@@ -1,0 +1,1 @@
+"""The http listener: the admin API, /metrics, /health and the status page."""

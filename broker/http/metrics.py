@@ -1,0 +1,252 @@
+"""What the broker measures, read when asked: ``snapshot()`` for /api/v1/stats and the status
+page, ``exposition()`` for /metrics (Prometheus text format 0.0.4). Counters come from
+:class:`~mqlite.broker.engine.stats.Stats`; gauges are read off the state (sessions, queues,
+connections) at the time of the request, so the hot path counts nothing it need not."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from heapq import nlargest
+from typing import Any, Protocol
+
+from ..bridge.stats import waiting
+from ..engine.connection import CONNECTED, Connection
+from ..engine.core import BrokerCore
+from ..engine.process_stats import process
+from ..engine.stats import Histogram
+from ..net.listeners import Listener
+
+
+class RunningBroker(Protocol):
+    """What the HTTP side reads of the running broker (the event loop provides it)."""
+
+    core: BrokerCore
+    listeners: list[Listener]
+    connections: dict[Connection, None]  # the open ones
+
+    def health(self) -> str:
+        """"" while healthy; else why not."""
+
+
+def snapshot(broker: RunningBroker) -> dict[str, Any]:
+    """Every number, as JSON-ready values."""
+    core = broker.core
+    stats = core.stats
+    by_listener = {listener.name: 0 for listener in broker.listeners
+                   if not listener.config.http}
+    for conn in broker.connections:
+        if conn.state == CONNECTED:
+            by_listener[conn.listener] = by_listener.get(conn.listener, 0) + 1
+    totals = core.sessions.totals()
+    store = core.store
+    refused = dict(stats.refused)
+    if stats.connections_refused:
+        refused["max_connections"] = stats.connections_refused
+    return {
+        "uptime_seconds": time.monotonic() - core.started,
+        "clients_connected": by_listener,
+        "connections_total": stats.connections_total,
+        "connections_refused": refused,
+        "sessions": {"online": totals.online, "offline": totals.offline},
+        "sessions_expired": stats.sessions_expired,
+        "subscriptions": totals.subscriptions,
+        "retained_messages": core.retained.applications,  # as /api/v1/retained lists them
+        "messages_received": dict(zip("012", stats.received_by_qos, strict=True)),
+        "messages_sent": dict(zip("012", stats.sent_by_qos, strict=True)),
+        "messages_dropped": dict(stats.dropped),
+        "publish_bytes_received": stats.publish_bytes_received,
+        "publish_bytes_sent": stats.publish_bytes_sent,
+        "bytes_received": stats.bytes_received,
+        "bytes_sent": stats.bytes_sent,
+        "queued_messages": totals.queued,
+        "deepest_queue": {"client_id": totals.deepest_id, "messages": totals.deepest},
+        "deepest_queues": [[s.client_id, s.queued] for s in nlargest(
+            5, (s for s in core.sessions.by_id.values() if s.queue or s.stored_queued),
+            key=lambda s: s.queued)],
+        "queued_bytes_stored": core.queued_bytes_stored,
+        "inflight_messages": totals.inflight,
+        "paused_publishers": core.paused_publishers(),
+        "publisher_pauses": stats.publisher_pauses,
+        "stalled_sessions": stats.stalled_sessions,
+        "store_commits": getattr(store, "commits", 0),
+        "store_syncs": getattr(store, "wal_syncs", 0),
+        "store_commit_seconds": _histogram(getattr(store, "commit_seconds", None)),
+        "loop_turn_seconds": _histogram(stats.loop_turn_seconds),
+        "bridges": [stats.view(waiting(core.sessions.get(stats.local_client_id)))
+                    for stats in core.bridges.values()],
+        "cluster": _cluster(core),
+        "process": process(),
+    }
+
+
+
+def _cluster(core: BrokerCore) -> dict[str, Any] | None:
+    if core.cluster is None:
+        return None
+    view = core.cluster.view()
+    view["route_propagation_seconds"] = _histogram(view["route_propagation_seconds"])
+    return view
+
+
+def _histogram(histogram: Histogram | None) -> dict[str, Any]:
+    if histogram is None:
+        return {"count": 0, "sum": 0.0, "buckets": []}
+    return {"count": histogram.count, "sum": histogram.sum,
+            "buckets": [[bound, count] for bound, count in histogram.cumulative()
+                        if bound != float("inf")]}
+
+
+def exposition(broker: RunningBroker) -> str:
+    """The Prometheus text format (0.0.4)."""
+    numbers = snapshot(broker)
+    out: list[str] = []
+
+    def family(name: str, kind: str, text: str,
+               samples: Iterable[tuple[dict[str, str], float]]) -> None:
+        out.append(f"# HELP {name} {text}")
+        out.append(f"# TYPE {name} {kind}")
+        for labels, value in samples:
+            out.append(f"{name}{_labels(labels)} {_number(value)}")
+
+    def one(name: str, kind: str, text: str, value: float) -> None:
+        family(name, kind, text, [({}, value)])
+
+    def by(label: str, values: dict[str, Any]) -> list[tuple[dict[str, str], float]]:
+        return [({label: key}, value) for key, value in sorted(values.items())]
+
+    family("mqlite_clients_connected", "gauge", "Clients connected, by listener.",
+           by("listener", numbers["clients_connected"]))
+    one("mqlite_connections_total", "counter", "MQTT connections accepted.",
+        numbers["connections_total"])
+    family("mqlite_connections_refused_total", "counter",
+           "Connections refused, by reason (the CONNACK reason code's name).",
+           by("reason", numbers["connections_refused"]))
+    family("mqlite_sessions", "gauge", "Sessions, online or offline.",
+           by("state", numbers["sessions"]))
+    one("mqlite_subscriptions", "gauge", "Subscriptions over all sessions.",
+        numbers["subscriptions"])
+    one("mqlite_retained_messages", "gauge", "Retained messages (but the broker's own $SYS).",
+        numbers["retained_messages"])
+    family("mqlite_messages_received_total", "counter", "PUBLISH packets received, by QoS.",
+           by("qos", numbers["messages_received"]))
+    family("mqlite_messages_sent_total", "counter", "PUBLISH packets sent, by QoS.",
+           by("qos", numbers["messages_sent"]))
+    family("mqlite_messages_dropped_total", "counter", "Messages dropped, by reason.",
+           by("reason", numbers["messages_dropped"]))
+    one("mqlite_bytes_received_total", "counter", "Bytes read from clients.",
+        numbers["bytes_received"])
+    one("mqlite_bytes_sent_total", "counter", "Bytes written to clients.",
+        numbers["bytes_sent"])
+    one("mqlite_queued_messages", "gauge", "Messages queued, over all sessions.",
+        numbers["queued_messages"])
+    one("mqlite_deepest_queue_messages", "gauge", "Messages in the deepest session queue.",
+        numbers["deepest_queue"]["messages"])
+    one("mqlite_inflight_messages", "gauge", "QoS 1/2 deliveries awaiting acknowledgement.",
+        numbers["inflight_messages"])
+    one("mqlite_queued_bytes_stored", "gauge",
+        "Payload and topic bytes queued by persistent sessions (against max_store_bytes).",
+        numbers["queued_bytes_stored"])
+    one("mqlite_paused_publishers", "gauge", "Publishers paused by flow control.",
+        numbers["paused_publishers"])
+    one("mqlite_publisher_pauses_total", "counter",
+        "Times a publisher was paused for a session that was draining.",
+        numbers["publisher_pauses"])
+    one("mqlite_stalled_sessions_total", "counter",
+        "Times a session stopped draining while a publisher waited for it.",
+        numbers["stalled_sessions"])
+    one("mqlite_store_commits_total", "counter", "Store commits.", numbers["store_commits"])
+    one("mqlite_store_syncs_total", "counter", "Store WAL fsyncs.", numbers["store_syncs"])
+    _histogram_family(out, "mqlite_store_commit_seconds", "Time a store commit takes.",
+                      numbers["store_commit_seconds"])
+    _histogram_family(out, "mqlite_loop_turn_seconds",
+                      "Time the event loop spends on one turn, waiting excluded.",
+                      numbers["loop_turn_seconds"])
+    bridges = numbers["bridges"]
+    for name, kind, key, text in _BRIDGE_FAMILIES:
+        if bridges:
+            family(name, kind, text, [({"bridge": b["name"]}, float(b[key])) for b in bridges])
+    cluster = numbers["cluster"]
+    if cluster is not None:
+        for name, kind, key, text in _CLUSTER_FAMILIES:
+            one(name, kind, text, float(cluster[key]))
+        one("mqlite_cluster_routes", "gauge", "Filters of other nodes' sessions known here.",
+            sum(cluster["nodes"].values()))
+        _histogram_family(out, "mqlite_cluster_route_propagation_seconds",
+                          "Time from a node's route change to its arrival here.",
+                          cluster["route_propagation_seconds"])
+    for name, value in numbers["process"].items():
+        kind = "counter" if name.endswith("_total") else "gauge"
+        one(name, kind, name.removeprefix("process_").replace("_", " ").capitalize() + ".",
+            value)
+    return "\n".join(out) + "\n"
+
+
+_BRIDGE_FAMILIES = (
+    ("mqlite_bridge_connected", "gauge", "connected",
+     "1 while the bridge is connected to its remote broker."),
+    ("mqlite_bridge_connects_total", "counter", "connects",
+     "Successful connections to the remote broker."),
+    ("mqlite_bridge_messages_sent_total", "counter", "messages_sent",
+     "Messages published to the remote broker (QoS 1: acknowledged by it)."),
+    ("mqlite_bridge_messages_received_total", "counter", "messages_received",
+     "Messages from the remote broker, published here."),
+    ("mqlite_bridge_messages_dropped_total", "counter", "messages_dropped",
+     "QoS 0 messages out dropped while the remote broker was away."),
+    ("mqlite_bridge_queued_messages", "gauge", "queued_messages",
+     "Messages the bridge's session here holds for the remote broker (queued or in flight)."),
+)
+
+
+_CLUSTER_FAMILIES = (
+    ("mqlite_cluster_available", "gauge", "available",
+     "1 while this node is connected to the cluster's Redis and serving; 0 fails closed."),
+    ("mqlite_cluster_forwarded_total", "counter", "forwarded",
+     "Messages written to other nodes' streams (one per node)."),
+    ("mqlite_cluster_received_total", "counter", "received",
+     "Messages from other nodes delivered here."),
+    ("mqlite_cluster_duplicates_total", "counter", "duplicates",
+     "Forwarded messages that arrived twice and were dropped."),
+    ("mqlite_cluster_forwards_dropped_total", "counter", "forwards_dropped",
+     "QoS 0 forwards not written while Redis was unavailable."),
+    ("mqlite_cluster_redis_outages_total", "counter", "outages",
+     "Times the connection to Redis was lost."),
+    ("mqlite_cluster_takeovers_total", "counter", "takeovers",
+     "Client ids this node let go because a client connected to another node."),
+    ("mqlite_cluster_sessions_adopted_total", "counter", "sessions_adopted",
+     "Persistent sessions this node adopted from nodes that died."),
+    ("mqlite_cluster_sessions_fenced_total", "counter", "sessions_fenced",
+     "Sessions whose writes Redis refused here: another node owned them by then."),
+    ("mqlite_cluster_inbox_pauses_total", "counter", "inbox_pauses",
+     "Times reading this node's stream waited for a subscriber's queue to drain."),
+    ("mqlite_cluster_local_routes", "gauge", "local_routes",
+     "Filters of this node's sessions, as published to the cluster."),
+)
+
+
+def _histogram_family(out: list[str], name: str, text: str, numbers: dict[str, Any]) -> None:
+    out.append(f"# HELP {name} {text}")
+    out.append(f"# TYPE {name} histogram")
+    buckets: Sequence[Sequence[float]] = numbers["buckets"]
+    for bound, count in buckets:
+        out.append(f'{name}_bucket{{le="{_number(bound)}"}} {count}')
+    out.append(f'{name}_bucket{{le="+Inf"}} {numbers["count"]}')
+    out.append(f"{name}_count {numbers['count']}")
+    out.append(f"{name}_sum {_number(numbers['sum'])}")
+
+
+def _labels(labels: dict[str, str]) -> str:
+    if not labels:
+        return ""
+    inner = ",".join(f'{key}="{_escape(str(value))}"' for key, value in labels.items())
+    return "{" + inner + "}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    if isinstance(value, int) or float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))

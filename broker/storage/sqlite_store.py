@@ -1,0 +1,529 @@
+"""The SQLite :class:`~mqlite.broker.engine.store.SessionStore`: the only module that writes with
+sqlite3 (``sqlite_inspect`` reads, read-only).
+
+One connection, owned by the event loop. ``apply()`` gets one loop turn's journal changes
+before that turn's packets go out, writes them in one transaction and commits it (group
+commit); no transaction outlives a turn. WAL journal. A message body is stored once and
+referenced by every queue row and the retained table.
+
+Durability: ``sync="full"`` (the default) makes every turn with a promised change (see
+:mod:`~mqlite.broker.engine.journal`) survive power loss before its packets leave; ``"normal"``
+survives a process crash only.
+
+- A turn with a promised change commits it, with everything that waited before it, and then
+  fsyncs the WAL itself: commits run at ``synchronous=NORMAL`` (WAL written, not synced), and
+  the fsync makes the commit and all before it durable, as their frames precede. That is what
+  SQLite's FULL does at every commit, done only where something was promised.
+- A turn with unpromised changes outside the queue (a session saved at its disconnect, an
+  expiry) commits them without a sync.
+- A turn with only unpromised queue-row changes (QoS 1 sends, completed flows) keeps them in
+  memory, net of later ones (a row sent and acknowledged before the next commit costs one
+  DELETE, not an UPDATE and a DELETE), until a turn with something to commit, ``_DEFER_ROWS``
+  rows, or ``_DEFER_SECONDS``: draining a queue then costs a commit per few thousand messages
+  instead of one per round trip. A crash loses at most those rows: messages acknowledged by
+  the subscriber in that time are delivered again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..engine.journal import (
+    Change,
+    DeliveryDeleted,
+    DeliverySaved,
+    InboundQos2Added,
+    InboundQos2Released,
+    RetainedDeleted,
+    RetainedSaved,
+    SessionDeleted,
+    SessionSaved,
+    StoredDelivery,
+    StoredSession,
+    SubscriptionDeleted,
+    SubscriptionSaved,
+)
+from ..engine.serialize import pack_properties, pack_will, unpack_properties, unpack_will
+from ..engine.session import QUEUED, SubscriptionOptions
+from ..engine.stats import SECONDS_BUCKETS, Histogram
+from ..engine.store import StoredQueue, StoredState, StoreError, StoreWriteError
+from ..message import Message
+from .database_lock import lock_database
+
+SCHEMA_VERSION = 1
+SYNC_MODES = ("full", "normal")
+# Unreferenced message bodies are swept after this many deletions, or half as many as there
+# are bodies if that is more (a sweep scans them all; this keeps its cost per deletion
+# constant), and at start-up.
+_SWEEP_EVERY = 1000
+# Bounds on the queue-row writes a turn with nothing owed may leave uncommitted.
+_DEFER_ROWS = 4096
+_DEFER_SECONDS = 1.0
+
+
+def _create_private(path: str) -> None:
+    """Create the database file with mode 0600 (CVE-2017-9868: a world-readable store)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
+class SQLiteStore:
+    queues_on_disk = True
+
+    def __init__(self, path: str, sync: str = "full", max_size: int | None = None,
+                 defer_seconds: float = _DEFER_SECONDS) -> None:
+        """``max_size``: bytes the database may grow to; past it writes fail as on a full
+        disk, and the broker stops acknowledging what it cannot store. ``defer_seconds``: how
+        long writes nothing is owed for may wait for a commit (see the module docstring)."""
+        if sync not in SYNC_MODES:
+            raise ValueError(f"sync must be one of {SYNC_MODES}, not {sync!r}")
+        self.path = path
+        # Checked first, so that no lock file is made beside a directory.
+        if os.path.isdir(path):
+            raise StoreError(f"cannot use {path}: it is a directory")
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise StoreError(f"cannot use {path}: there is no directory {directory}")
+        self._lock_file = lock_database(path)
+        try:
+            _create_private(path)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._check()
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._migrate()
+            if max_size is not None:
+                page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
+                self._db.execute(f"PRAGMA max_page_count={max(1, max_size // page_size)}")
+        except sqlite3.Error as exc:
+            self._release()
+            raise StoreError(f"cannot use {path}: {exc}") from None
+        except StoreError:
+            self._release()
+            raise
+        self._in_transaction = False
+        self._deletions = 0
+        self._bodies = 0  # rows in the messages table, as far as this store wrote them
+        self._sync_full = sync == "full"
+        # A promised change is applied and not yet synced (see the module docstring).
+        self._sync_due = True  # the schema, if this run created it
+        # Monotonic time by which deferred queue-row writes are committed.
+        self._deferred_until = 0.0
+        self._defer_seconds = defer_seconds
+        self._wal_fd: int | None = None
+        # Commits and WAL fsyncs so far, for inspection and tests.
+        self.commits = 0
+        self.wal_syncs = 0
+        # How long each commit took, its WAL fsync included (mqlite_store_commit_seconds).
+        self.commit_seconds = Histogram(SECONDS_BUCKETS)
+        # Queue rows changed since the last commit, by (client id, seq): the delivery to
+        # write, or None to delete it. Written at the next commit, net of later changes, in
+        # two batches; they may wait past their turn (see the module docstring).
+        self._pending: dict[tuple[str, int], DeliverySaved | None] = {}
+        # The highest seq among each session's waiting rows, so that queued() knows in one
+        # lookup whether its range has any.
+        self._pending_top: dict[str, int] = {}
+        # Messages whose body was inserted in the open transaction: not stored if it rolls
+        # back.
+        self._new_bodies: list[Message] = []
+
+    # -- opening ---------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        try:
+            result = self._db.execute("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a usable SQLite database: {exc}") from None
+        if result != "ok":
+            raise StoreError(f"{self.path} failed its integrity check: {result}")
+
+    def _migrate(self) -> None:
+        # Imported here: it takes a fifth of a second (it loads numpy where installed), which
+        # every process that never opens a database (the CLI's clients, in-memory brokers)
+        # would pay at start.
+        import sqlite_utils
+
+        db = sqlite_utils.Database(self._db)
+        if "schema_version" in db.table_names():
+            found = self._db.execute("SELECT version FROM schema_version").fetchone()
+            if found and found[0] > SCHEMA_VERSION:
+                raise StoreError(f"{self.path} has schema version {found[0]}, newer than this "
+                                 f"mqlite ({SCHEMA_VERSION}): upgrade mqlite")
+            if found and found[0] == SCHEMA_VERSION:
+                return
+        # Idempotent steps, the version written last: a crash part-way just runs them again.
+        db.table("schema_version").create({"version": int}, if_not_exists=True)
+        db.table("sessions").create({
+            "client_id": str, "protocol_version": int, "expiry_interval": int,
+            "will": bytes, "will_delay": int, "connected_at": float,
+            "disconnected_at": float}, pk="client_id", if_not_exists=True)
+        db.table("subscriptions").create({
+            "client_id": str, "topic_filter": str, "qos": int, "no_local": int,
+            "retain_as_published": int, "retain_handling": int, "identifier": int},
+            pk=("client_id", "topic_filter"), if_not_exists=True)
+        db.table("messages").create({
+            "id": int, "topic": str, "payload": bytes, "qos": int, "retain": int,
+            "properties": bytes, "expires_at": float, "origin": str, "created_at": float},
+            pk="id", if_not_exists=True)
+        db.table("queue").create({
+            "client_id": str, "seq": int, "message_id": int, "qos": int, "retain": int,
+            "packet_id": int, "state": int, "subscription_ids": str},
+            pk=("client_id", "seq"), if_not_exists=True)
+        db.table("inbound_qos2").create({"client_id": str, "packet_id": int},
+                                  pk=("client_id", "packet_id"), if_not_exists=True)
+        db.table("retained").create({"topic": str, "message_id": int}, pk="topic",
+                                    if_not_exists=True)
+        db.table("queue").create_index(["message_id"], if_not_exists=True)
+        db.table("retained").create_index(["message_id"], if_not_exists=True)
+        self._db.execute("DELETE FROM schema_version")
+        self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+
+    # -- the SessionStore protocol ---------------------------------------------------------
+
+    def apply(self, changes: Sequence[Change]) -> None:
+        """Write the turn's changes; commit, and sync if one is promised (module docstring)."""
+        promised = False
+        try:
+            for change in changes:
+                if change.promise:
+                    promised = True
+                _WRITERS[type(change)](self, change)
+            if promised:
+                self._sync_due = True
+            # Commit what was promised, and unpromised writes outside the queue (a session
+            # saved at its disconnect; not synced); queue rows alone wait within bounds.
+            pending = self._pending
+            if (self._sync_due or self._in_transaction
+                    or (pending and (len(pending) >= _DEFER_ROWS
+                                     or time.monotonic() >= self._deferred_until))):
+                self.flush()
+        except StoreWriteError:
+            self._rollback()
+            raise
+
+    def flush(self) -> None:
+        """Commit everything applied so far, what waited too; sync if something promised
+        is among it."""
+        try:
+            if self._pending:
+                self._apply_pending()
+            if self._deletions >= max(_SWEEP_EVERY, self._bodies // 2):
+                self._deletions = 0
+                self._sweep()
+            if not (self._in_transaction or self._sync_due):
+                return
+            started = time.perf_counter()
+            if self._in_transaction:
+                self._in_transaction = False
+                try:
+                    self._db.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    raise StoreWriteError(f"committing to {self.path} failed: {exc}") from None
+                self.commits += 1
+                self._new_bodies.clear()
+            if self._sync_due:
+                self._sync_due = False
+                if self._sync_full:
+                    self._sync_wal()
+            self.commit_seconds.observe(time.perf_counter() - started)
+        except StoreWriteError:
+            self._rollback()
+            raise
+
+    def flush_deadline(self) -> float | None:
+        """Monotonic time by which ``apply()`` must run again to bound what waits."""
+        return self._deferred_until if self._pending else None
+
+    def _rollback(self) -> None:
+        """Forget the transaction and what waited; the bodies it inserted are not stored."""
+        self._pending.clear()
+        self._pending_top.clear()
+        self._sync_due = False
+        for message in self._new_bodies:
+            message.store_id = None
+        self._new_bodies.clear()
+        if self._in_transaction:
+            self._in_transaction = False
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        try:
+            if not self._in_transaction:  # the turn's transaction opens at its first write
+                self._db.execute("BEGIN")
+                self._in_transaction = True
+            return self._db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StoreWriteError(f"writing {self.path} failed: {exc}") from None
+
+    def _sync_wal(self) -> None:
+        fd = self._wal_fd
+        if fd is None or os.fstat(fd).st_nlink == 0:  # first use, or SQLite made a new WAL
+            if fd is not None:
+                os.close(fd)
+            self._wal_fd = None
+            try:
+                fd = self._wal_fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+            except FileNotFoundError:
+                return  # no WAL: every commit is in the database file, synced at checkpoint
+        try:
+            os.fdatasync(fd)
+        except OSError as exc:
+            raise StoreWriteError(f"syncing {self.path}-wal failed: {exc}") from None
+        self.wal_syncs += 1
+
+    def _apply_pending(self) -> None:
+        pending, self._pending = self._pending, {}
+        self._pending_top.clear()
+        rows = []
+        gone = []
+        for key, delivery in pending.items():
+            if delivery is None:
+                gone.append(key)
+                continue
+            ids = ",".join(map(str, delivery.subscription_ids)) or None
+            message = delivery.message
+            body = message.store_id  # most are stored by now: the call only when not
+            rows.append((key[0], delivery.seq, self._message_id(message) if body is None else body,
+                         delivery.qos, delivery.retain, delivery.packet_id, delivery.state, ids))
+        try:
+            if rows:
+                self._execute("SELECT 1")  # opens the transaction
+                self._db.executemany(
+                    "INSERT INTO queue VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(client_id, "
+                    "seq) DO UPDATE SET packet_id=excluded.packet_id, state=excluded.state",
+                    rows)
+            if gone:
+                self._execute("SELECT 1")
+                self._db.executemany("DELETE FROM queue WHERE client_id = ? AND seq = ?", gone)
+        except sqlite3.Error as exc:
+            raise StoreWriteError(f"writing {self.path} failed: {exc}") from None
+
+    # -- one writer per kind of change -------------------------------------------------------
+
+    def _save_session(self, change: SessionSaved) -> None:
+        session = change.session
+        self._execute(
+            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(client_id) DO UPDATE "
+            "SET protocol_version=excluded.protocol_version, "
+            "expiry_interval=excluded.expiry_interval, will=excluded.will, "
+            "will_delay=excluded.will_delay, disconnected_at=excluded.disconnected_at, "
+            "connected_at=CASE WHEN excluded.disconnected_at IS NULL THEN excluded.connected_at "
+            "ELSE sessions.connected_at END",
+            (session.client_id, session.protocol_version, session.expiry_interval,
+             pack_will(session.will), session.will_delay, time.time(),
+             session.disconnected_at))
+
+    def _delete_session(self, change: SessionDeleted) -> None:
+        client_id = change.client_id
+        for key in [key for key in self._pending if key[0] == client_id]:
+            del self._pending[key]  # rows waiting for the session go with it
+        for table in ("sessions", "subscriptions", "queue", "inbound_qos2"):
+            self._execute(f"DELETE FROM {table} WHERE client_id = ?", (client_id,))
+        self._deletions += 1
+
+    def _save_subscription(self, change: SubscriptionSaved) -> None:
+        options = change.options
+        self._execute("INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                      (change.client_id, change.topic_filter, options.qos, options.no_local,
+                       options.retain_as_published, options.retain_handling,
+                       options.identifier))
+
+    def _delete_subscription(self, change: SubscriptionDeleted) -> None:
+        self._execute("DELETE FROM subscriptions WHERE client_id = ? AND topic_filter = ?",
+                      (change.client_id, change.topic_filter))
+
+    def _save_delivery(self, change: DeliverySaved) -> None:
+        """Queue rows wait in memory, net of later changes to them, until the next commit."""
+        pending = self._pending
+        if not pending:  # the first one starts the clock
+            self._deferred_until = time.monotonic() + self._defer_seconds
+        pending[(change.client_id, change.seq)] = change
+        if change.seq > self._pending_top.get(change.client_id, -1):
+            self._pending_top[change.client_id] = change.seq
+
+    def _delete_delivery(self, change: DeliveryDeleted) -> None:
+        pending = self._pending
+        if not pending:
+            self._deferred_until = time.monotonic() + self._defer_seconds
+        pending[(change.client_id, change.seq)] = None
+        if change.seq > self._pending_top.get(change.client_id, -1):
+            self._pending_top[change.client_id] = change.seq
+        self._deletions += 1
+
+    def _add_inbound_qos2(self, change: InboundQos2Added) -> None:
+        self._execute("INSERT OR IGNORE INTO inbound_qos2 VALUES (?, ?)",
+                      (change.client_id, change.packet_id))
+
+    def _release_inbound_qos2(self, change: InboundQos2Released) -> None:
+        self._execute("DELETE FROM inbound_qos2 WHERE client_id = ? AND packet_id = ?",
+                      (change.client_id, change.packet_id))
+
+    def _save_retained(self, change: RetainedSaved) -> None:
+        message = change.message
+        self._execute("INSERT OR REPLACE INTO retained VALUES (?, ?)",
+                      (message.topic, self._message_id(message)))
+        self._deletions += 1
+
+    def _delete_retained(self, change: RetainedDeleted) -> None:
+        self._execute("DELETE FROM retained WHERE topic = ?", (change.topic,))
+        self._deletions += 1
+
+    def _message_id(self, message: Message) -> int:
+        """The body's row, inserted by the first change that refers to it."""
+        if message.store_id is None:
+            expires = None
+            if message.expires_at is not None:  # monotonic -> wall clock
+                expires = time.time() + (message.expires_at - time.monotonic())
+            cursor = self._execute(
+                "INSERT INTO messages (topic, payload, qos, retain, properties, expires_at, "
+                "origin, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (message.topic, message.payload, message.qos, message.retain,
+                 pack_properties(message.properties), expires, message.origin, time.time()))
+            assert cursor.lastrowid is not None
+            message.store_id = cursor.lastrowid
+            self._new_bodies.append(message)
+            self._bodies += 1
+        return message.store_id
+
+    def _sweep(self) -> None:
+        """Drop message bodies no queue row or retained topic refers to any more (after the
+        waiting queue rows are applied, so that it sees them)."""
+        swept = self._execute("DELETE FROM messages WHERE id NOT IN (SELECT message_id FROM "
+                              "queue) AND id NOT IN (SELECT message_id FROM retained)")
+        self._bodies = max(0, self._bodies - swept.rowcount)
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def load(self) -> StoredState:
+        self._sweep()
+        self.flush()
+        db = self._db
+        self._bodies = db.execute("SELECT count(*) FROM messages").fetchone()[0]
+        offset = time.monotonic() - time.time()  # wall clock -> monotonic
+        state = StoredState()
+        messages: dict[int, Message] = {}
+
+        def message(message_id: int) -> Message:
+            found = messages.get(message_id)
+            if found is None:
+                row = db.execute(f"SELECT {_BODY_COLUMNS} FROM messages m WHERE m.id = ?",
+                                 (message_id,)).fetchone()
+                found = messages[message_id] = _body(message_id, *row, offset=offset)
+            return found
+
+        for row in db.execute("SELECT client_id, protocol_version, expiry_interval, will, "
+                              "will_delay, disconnected_at FROM sessions"):
+            client_id, version, expiry, will, will_delay, disconnected_at = row
+            state.sessions[client_id] = StoredSession(
+                client_id=client_id, protocol_version=version, expiry_interval=expiry,
+                will=unpack_will(will), will_delay=will_delay, disconnected_at=disconnected_at)
+        for row in db.execute("SELECT * FROM subscriptions"):
+            client_id, topic_filter, qos, no_local, rap, handling, identifier = row
+            state.subscriptions.setdefault(client_id, {})[topic_filter] = SubscriptionOptions(
+                qos=qos, no_local=bool(no_local), retain_as_published=bool(rap),
+                retain_handling=handling, identifier=identifier)
+        # In flight: every one, as resuming a session resends them all. Queued: only how
+        # many, as the broker reads them back a batch at a time (queued()).
+        for row in db.execute("SELECT * FROM queue WHERE state != ? ORDER BY client_id, seq",
+                              (QUEUED,)):
+            client_id, seq, message_id, qos, retain, packet_id, delivery_state, ids = row
+            state.deliveries.setdefault(client_id, {})[seq] = StoredDelivery(
+                seq=seq, message=message(message_id), qos=qos, retain=bool(retain),
+                packet_id=packet_id, state=delivery_state, subscription_ids=_ids(ids))
+        for client_id, count, size, first, last in db.execute(
+                "SELECT q.client_id, count(*), sum(length(m.payload) + length(m.topic)), "
+                "min(q.seq), max(q.seq) FROM queue q JOIN messages m ON m.id = q.message_id "
+                "WHERE q.state = ? GROUP BY q.client_id", (QUEUED,)):
+            state.queues[client_id] = StoredQueue(count=count, bytes=size or 0, first_seq=first,
+                                                  last_seq=last)
+        for client_id, packet_id in db.execute("SELECT * FROM inbound_qos2"):
+            state.inbound_qos2.setdefault(client_id, set()).add(packet_id)
+        for topic, message_id in db.execute("SELECT * FROM retained"):
+            state.retained[topic] = message(message_id)
+        return state
+
+    def queued(self, client_id: str, from_seq: int, limit: int) -> list[StoredDelivery]:
+        """One indexed range read of the session's queue. Rows waiting to be written in that
+        range are written first, in the turn's transaction, so that the read sees them (rarely:
+        rows wait only for deliveries already read back and sent)."""
+        if self._pending_top.get(client_id, -1) >= from_seq:
+            self._apply_pending()
+        offset = time.monotonic() - time.time()
+        bodies: dict[int, Message] = {}  # a batch may refer to one body more than once
+        found = []
+        try:
+            rows = self._db.execute(
+                "SELECT q.seq, q.qos, q.retain, q.packet_id, q.state, q.subscription_ids, m.id, "
+                f"{_BODY_COLUMNS} FROM queue q JOIN messages m ON m.id = q.message_id "
+                "WHERE q.client_id = ? AND q.seq >= ? AND q.state = ? ORDER BY q.seq LIMIT ?",
+                (client_id, from_seq, QUEUED, limit)).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreWriteError(f"reading {self.path} failed: {exc}") from None
+        for seq, qos, retain, packet_id, delivery_state, ids, body, *columns in rows:
+            message = bodies.get(body)
+            if message is None:
+                message = bodies[body] = _body(body, *columns, offset=offset)
+            found.append(StoredDelivery(seq=seq, message=message, qos=qos, retain=bool(retain),
+                                        packet_id=packet_id, state=delivery_state,
+                                        subscription_ids=_ids(ids)))
+        return found
+
+    def close(self) -> None:
+        """Commit what is pending, fold the WAL back into the database, release the lock."""
+        with contextlib.suppress(sqlite3.Error, StoreWriteError):
+            self.flush()
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._db.close()
+        if self._wal_fd is not None:
+            os.close(self._wal_fd)
+            self._wal_fd = None
+        self._release()
+
+    def _release(self) -> None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+
+
+# A message body's columns, in the order _body() takes them.
+_BODY_COLUMNS = ("m.topic, m.payload, m.qos, m.retain, m.properties, m.expires_at, m.origin, "
+                 "m.created_at")
+
+
+def _body(store_id: int, topic: str, payload: bytes, qos: int, retain: int,
+          properties: bytes | None, expires_at: float | None, origin: str | None,
+          created_at: float, *, offset: float) -> Message:
+    """A stored message body as the broker routes it; ``offset`` turns the stored wall-clock
+    times into monotonic ones."""
+    return Message(topic=topic, payload=payload, qos=qos, retain=bool(retain),
+                   properties=unpack_properties(properties), origin=origin,
+                   expires_at=None if expires_at is None else expires_at + offset,
+                   store_id=store_id, received_at=created_at + offset)
+
+
+def _ids(column: str | None) -> tuple[int, ...]:
+    """Subscription identifiers, stored comma-separated."""
+    return tuple(int(i) for i in column.split(",")) if column else ()
+
+
+# The writer of each kind of change.
+_WRITERS: dict[type[Change], Callable[[SQLiteStore, Any], None]] = {
+    SessionSaved: SQLiteStore._save_session,
+    SessionDeleted: SQLiteStore._delete_session,
+    SubscriptionSaved: SQLiteStore._save_subscription,
+    SubscriptionDeleted: SQLiteStore._delete_subscription,
+    DeliverySaved: SQLiteStore._save_delivery,
+    DeliveryDeleted: SQLiteStore._delete_delivery,
+    InboundQos2Added: SQLiteStore._add_inbound_qos2,
+    InboundQos2Released: SQLiteStore._release_inbound_qos2,
+    RetainedSaved: SQLiteStore._save_retained,
+    RetainedDeleted: SQLiteStore._delete_retained,
+}
