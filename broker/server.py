@@ -16,6 +16,7 @@ from .engine.connection import Connection
 from .engine.core import BrokerCore
 from .engine.store import MemoryStore, SessionStore
 from .hooks import Hook, Hooks
+from .http.service import HttpService
 from .net.listeners import ListenerError
 from .net.loop import EventLoop
 from .reload import apply_config
@@ -116,6 +117,11 @@ class Broker:
             raise RuntimeError("the broker is already running")
         loop = EventLoop(BrokerCore(self.config, self.store, self._hooks), self.config)
         loop.core.scram = self._scram
+        # The http side (metrics, admin API, status page) on the loop's own selector.
+        http = HttpService(loop, loop)
+        loop.acceptors["http"] = http.accept
+        loop.after_flush.append(http.flush)
+        loop.on_close.append(http.close_all)
         self._loop = loop  # before listening: from the first connection on, stop() reaches it
         try:
             listeners = loop.open_listeners(self.config.effective_listeners())
@@ -150,6 +156,9 @@ class Broker:
             store.node = config.node_id
         node = ClusterNode(loop.core, loop, config, on_fenced=loop.request_stop, store=store)
         loop.core.cluster = node
+        loop.health_checks.append(
+            lambda: "" if node.available
+            else "cluster mode: Redis is unavailable (refusing connections)")
         loop.call_soon(node.start)
         loop.on_stopped.append(node.stop)
 

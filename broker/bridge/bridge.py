@@ -42,6 +42,7 @@ from ..config.broker_config import NEVER_EXPIRES
 from ..engine.core import BrokerCore
 from ..message import Message
 from ..net.local_link import LocalLink
+from ..net.loop_driven import LoopDriven
 from .config import BridgeConfig, split_address
 from .relay import Relay
 from .stats import BridgeStats, waiting
@@ -50,15 +51,30 @@ log = logging.getLogger("mqlite.broker")
 
 
 class BridgeDriver(Protocol):
-    """What a bridge needs of the event loop (:class:`~mqlite.broker.net.loop.EventLoop`)."""
+    """What a bridge needs of the event loop (:class:`~mqlite.broker.net.loop.EventLoop`):
+    its socket calls, for the remote client's socket, and a callback on its thread."""
 
-    def drive(self, sock: Any, client: Any) -> None: ...
+    def watch(self, sock: Any, driven: LoopDriven, *, write: bool) -> None: ...
 
-    def drive_writes(self, sock: Any, client: Any, want: bool) -> None: ...
-
-    def undrive(self, sock: Any) -> None: ...
+    def unwatch(self, sock: Any) -> None: ...
 
     def call_soon(self, callback: Callable[[], None]) -> None: ...
+
+
+class _ClientSocket(LoopDriven):
+    """The remote client's socket on the loop's selector: paho's external-loop contract, its
+    reads and writes made when the selector says."""
+
+    __slots__ = ("client",)
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def event(self, readable: bool, writable: bool) -> None:
+        if readable:
+            self.client.loop_read()
+        if writable:
+            self.client.loop_write()
 
 
 class Bridge:
@@ -105,12 +121,14 @@ class Bridge:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
-        client.on_socket_open = lambda _c, _u, sock: self._driver.drive(sock, client)
-        client.on_socket_close = lambda _c, _u, sock: self._driver.undrive(sock)
+        driven = _ClientSocket(client)
+        client.on_socket_open = lambda _c, _u, sock: self._driver.watch(sock, driven,
+                                                                         write=False)
+        client.on_socket_close = lambda _c, _u, sock: self._driver.unwatch(sock)
         client.on_socket_register_write = \
-            lambda _c, _u, sock: self._driver.drive_writes(sock, client, True)
+            lambda _c, _u, sock: self._driver.watch(sock, driven, write=True)
         client.on_socket_unregister_write = \
-            lambda _c, _u, sock: self._driver.drive_writes(sock, client, False)
+            lambda _c, _u, sock: self._driver.watch(sock, driven, write=False)
         return client
 
     def start(self) -> None:

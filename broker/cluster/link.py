@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import hiredis
 
-from ..net.loop_driven import LoopDriven
+from ..net.loop_driven import LoopDriven, SocketIO
 from .config import RedisAddress
 
 log = logging.getLogger("mqlite.cluster")
@@ -40,37 +41,13 @@ def failed(reply: Reply) -> bool:
     return reply is LOST or isinstance(reply, hiredis.ReplyError)
 
 
-class RedisIO(Protocol):
-    """What the event loop does for a link: the socket calls (see loop.py)."""
-
-    def dial(self, address: RedisAddress) -> Any:
-        """A non-blocking socket, connecting (OSError if it cannot even start)."""
-
-    def dialed(self, sock: Any) -> int:
-        """0 once connected, else the errno of the failed connect."""
-
-    def secure(self, sock: Any, address: RedisAddress) -> Any:
-        """The socket wrapped in TLS (its handshake still to do)."""
-
-    def handshake(self, sock: Any) -> str:
-        """One TLS handshake step: "done", "read" or "write"; OSError if it failed."""
-
-    def watch(self, sock: Any, data: object, *, write: bool) -> None: ...
-
-    def receive(self, sock: Any) -> bytes | None: ...
-
-    def transmit(self, sock: Any, data: bytes | bytearray) -> int: ...
-
-    def forget(self, sock: Any) -> None: ...
-
-
 CONNECTING, HANDSHAKING, READY, CLOSED = "connecting", "handshaking", "ready", "closed"
 
 
 class RedisLink(LoopDriven):
     """A connection that is opened once; a lost one is replaced by a new link."""
 
-    def __init__(self, io: RedisIO, address: RedisAddress, name: str,
+    def __init__(self, io: SocketIO, address: RedisAddress, name: str,
                  on_ready: Callable[[RedisLink], None],
                  on_lost: Callable[[RedisLink, str], None],
                  on_push: Callable[[Reply], None] | None = None) -> None:
@@ -90,7 +67,8 @@ class RedisLink(LoopDriven):
         self._issued = 0
         self._answered = 0
         self._setup_pending = 0
-        self.sock = io.dial(address)
+        self.sock = io.dial(address.path if address.path is not None
+                            else (address.host, address.port))
         io.watch(self.sock, self, write=True)
 
     # -- commands --------------------------------------------------------------------------
@@ -154,7 +132,8 @@ class RedisLink(LoopDriven):
             return
         if self.address.tls:
             try:
-                self.sock = self.io.secure(self.sock, self.address)
+                context = ssl.create_default_context(cafile=self.address.ca_file)
+                self.sock = self.io.secure(self.sock, context, self.address.host)
             except OSError as exc:
                 self.lose(f"TLS to {self.address}: {exc}")
                 return

@@ -38,10 +38,11 @@ from ..engine.routing import route, route_only
 from ..engine.services import ClusterHost, RouteResult
 from ..engine.session import PROGRESS_WINDOW, Session
 from ..message import Message
+from ..net.loop_driven import SocketIO
 from . import scripts as keys
 from .claims import Claims
 from .config import ClusterConfig
-from .link import LOST, READY, RedisIO, RedisLink, Reply, failed
+from .link import LOST, READY, RedisLink, Reply, failed
 from .routes import RouteTable
 from .sessions import NodeSessions
 from .stats import ClusterStats
@@ -92,7 +93,7 @@ class _NotIn:
 
 
 class ClusterNode:
-    def __init__(self, core: ClusterHost, io: RedisIO, config: ClusterConfig,
+    def __init__(self, core: ClusterHost, io: SocketIO, config: ClusterConfig,
                  on_fenced: Callable[[], None], store: RedisStore | None = None) -> None:
         """``store``: where the persistent sessions are (None: they stay on their node)."""
         self.core = core

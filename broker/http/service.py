@@ -3,14 +3,17 @@ or framework): read and answered through
 :class:`~mqlite.broker.http.connection.HttpConnection` and :mod:`~mqlite.broker.http.admin_api`,
 written after the turn's commit. At most ``max_connections`` at once per listener (32 unless
 set), each closed after ``IDLE_SECONDS`` without a complete request. The event loop does the
-socket calls (``SocketIO``): it stays the one module that touches sockets."""
+socket calls (``SocketIO``): sockets stay in net/. server.py wires it to the loop: the http
+listeners' acceptor, a flush after each turn, closing with the loop."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+import time
+from typing import Any
 
 from ..net.listeners import Listener
+from ..net.loop_driven import LoopDriven, SocketIO
 from . import admin_api
 from .connection import IDLE_SECONDS, HttpConnection, Response
 from .metrics import RunningBroker
@@ -20,27 +23,24 @@ log = logging.getLogger("mqlite.broker")
 DEFAULT_MAX_CONNECTIONS = 32
 
 
-class SocketIO(Protocol):
-    """The socket calls, which the event loop makes."""
+class _Watch(LoopDriven):
+    """A connection's socket, as the loop's selector tells of it."""
 
-    def watch(self, sock: Any, data: object, *, write: bool) -> None:
-        """Register (or re-register) ``sock`` for reading, and for writing if ``write``."""
+    __slots__ = ("conn", "service")
 
-    def receive(self, sock: Any) -> bytes | None:
-        """What came (b"" at the end of the stream), None if nothing did; OSError if broken."""
+    def __init__(self, service: HttpService, conn: HttpConnection) -> None:
+        self.service = service
+        self.conn = conn
 
-    def transmit(self, sock: Any, data: bytes | bytearray) -> int:
-        """Bytes written (0 if the socket is full); OSError if broken."""
-
-    def forget(self, sock: Any) -> None:
-        """Unregister and close."""
+    def event(self, readable: bool, writable: bool) -> None:
+        self.service.event(self.conn, readable, writable, time.monotonic())
 
 
 class HttpService:
     def __init__(self, broker: RunningBroker, io: SocketIO) -> None:
         self._broker = broker
         self._io = io
-        self.connections: set[HttpConnection] = set()
+        self.connections: dict[HttpConnection, _Watch] = {}
         self._open: dict[Listener, int] = {}
         self._dirty: set[HttpConnection] = set()
 
@@ -54,8 +54,8 @@ class HttpService:
             return False
         conn = HttpConnection(sock, peer, listener, now + IDLE_SECONDS)
         self._open[listener] = self._open.get(listener, 0) + 1
-        self.connections.add(conn)
-        self._io.watch(sock, conn, write=False)
+        watch = self.connections[conn] = _Watch(self, conn)
+        self._io.watch(sock, watch, write=False)
         self._arm(conn, now)
         return True
 
@@ -118,16 +118,16 @@ class HttpService:
                 self._broker.core.stats.bytes_sent += sent
                 del conn.out[:sent]
             if conn.out:
-                self._io.watch(conn.sock, conn, write=True)
+                self._io.watch(conn.sock, self.connections[conn], write=True)
             elif conn.closed:
                 self.close(conn)
             else:
-                self._io.watch(conn.sock, conn, write=False)
+                self._io.watch(conn.sock, self.connections[conn], write=False)
 
     def close(self, conn: HttpConnection) -> None:
         if conn not in self.connections:
             return
-        self.connections.discard(conn)
+        del self.connections[conn]
         self._dirty.discard(conn)
         self._open[conn.listener] -= 1
         if conn.timer is not None:

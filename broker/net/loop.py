@@ -21,47 +21,26 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 from mqlite.protocol import MQTTError, Packet, ReasonCode
 
-from ..cluster.config import RedisAddress
 from ..config.broker_config import BrokerConfig
 from ..config.listener_config import ListenerConfig
 from ..engine.connection import CLOSED, NO_OUTPUT, Connection
 from ..engine.core import BrokerCore
 from ..engine.linger import LINGER_POLL, LINGER_SECONDS, Closing, all_delivered
 from ..engine.store import StoreWriteError
-from ..http.connection import HttpConnection
-from ..http.service import HttpService
 from .listeners import Listener, ListenerError, close_listener, open_listener
-from .loop_driven import LoopDriven
+from .loop_driven import Acceptor, LoopDriven
 from .tls import WOULD_BLOCK, client_identity, handshake_step, wrap
 from .websocket import WebSocketTransport
 
 log = logging.getLogger("mqlite.broker")
 
 READ_SIZE = 256 * 1024
-HTTP_READ_SIZE = 64 * 1024
+PLUGIN_READ_SIZE = 64 * 1024  # a plug-in socket's read (http, Redis)
 _WAKER = "waker"
-
-
-class DrivenClient(Protocol):
-    """An MQTT client on paho's external-loop contract (a bridge's remote side): the loop
-    reads and writes its socket when the selector says so."""
-
-    def loop_read(self, max_packets: int = 1) -> Any: ...
-
-    def loop_write(self) -> Any: ...
-
-
-class _Driven:
-    """The selector's data for a driven client's socket."""
-
-    __slots__ = ("client",)
-
-    def __init__(self, client: DrivenClient) -> None:
-        self.client = client
 
 
 class EventLoop:
@@ -96,8 +75,13 @@ class EventLoop:
         self._handshaking: dict[Connection, Listener] = {}
         self._tls_pending: set[Connection] = set()
         self._last_refusal_log = 0.0
-        # The http listeners' connections (metrics, admin API, status page).
-        self.http = HttpService(self, self)
+        # What the plug-ins wired in (server.py): how a listener type other than MQTT takes an
+        # accepted socket (the http side), what runs after each turn's flush (its writes),
+        # what closes with the loop, and the health checks /health reads.
+        self.acceptors: dict[str, Acceptor] = {}
+        self.after_flush: list[Callable[[], None]] = []
+        self.on_close: list[Callable[[], None]] = []
+        self.health_checks: list[Callable[[], str]] = []
         # How long the last turn's work took (waiting excluded), for /health.
         self.last_turn_seconds = 0.0
         # Run first when the loop stops (bridges say goodbye to their remote brokers).
@@ -136,32 +120,68 @@ class EventLoop:
         [listener] = self.open_listeners([ListenerConfig(host=host, port=port)])
         return listener.address[0], listener.address[1]
 
-    # -- driven clients (paho's external-loop contract) ------------------------------------
+    # -- the plug-ins' sockets (loop_driven.SocketIO) --------------------------------------
 
-    def drive(self, sock: Any, client: DrivenClient) -> None:
-        """Read ``client``'s socket when it has input (its ``on_socket_open``)."""
-        self.selector.register(sock, selectors.EVENT_READ, _Driven(client))
+    def watch(self, sock: Any, driven: LoopDriven, *, write: bool) -> None:
+        with contextlib.suppress(ValueError):  # closed meanwhile: nothing to watch
+            self._interest(sock, driven, read=True, write=write)
 
-    def drive_writes(self, sock: Any, client: DrivenClient, want: bool) -> None:
-        """Also call ``loop_write`` when the socket can take more, or no longer
-        (``on_socket_register_write`` / ``on_socket_unregister_write``)."""
-        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if want else 0)
-        with contextlib.suppress(KeyError, ValueError):
-            self.selector.modify(sock, events, _Driven(client))
-
-    def undrive(self, sock: Any) -> None:
-        """Forget the socket (``on_socket_close``)."""
+    def unwatch(self, sock: Any) -> None:
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(sock)
 
-    def _driven_event(self, driven: _Driven, mask: int) -> None:
+    def forget(self, sock: Any) -> None:
+        self.unwatch(sock)
+        with contextlib.suppress(OSError):
+            sock.close()
+
+    def receive(self, sock: Any, size: int = PLUGIN_READ_SIZE) -> bytes | None:
         try:
-            if mask & selectors.EVENT_READ:
-                driven.client.loop_read()
-            if mask & selectors.EVENT_WRITE:
-                driven.client.loop_write()
-        except Exception:  # a bug in a bridge must not stop the broker
-            log.exception("error in a bridge's client")
+            data: bytes = sock.recv(size)
+        except WOULD_BLOCK:
+            return None
+        return data
+
+    def transmit(self, sock: Any, data: bytes | bytearray) -> int:
+        try:
+            sent: int = sock.send(data)
+        except WOULD_BLOCK:
+            return 0
+        return sent
+
+    def dial(self, target: str | tuple[str, int]) -> socket.socket:
+        if isinstance(target, str):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        else:
+            family = socket.AF_INET6 if ":" in target[0] else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        try:
+            sock.connect(target)
+        except (BlockingIOError, InterruptedError):
+            pass  # completes when the socket turns writable (see dialed)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def dialed(self, sock: socket.socket) -> int:
+        return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+
+    def secure(self, sock: socket.socket, context: ssl.SSLContext,
+               server_hostname: str | None) -> ssl.SSLSocket:
+        return context.wrap_socket(sock, server_hostname=server_hostname,
+                                   do_handshake_on_connect=False)
+
+    def handshake(self, sock: ssl.SSLSocket) -> str:
+        return handshake_step(sock)
+
+    def _plugin_event(self, driven: LoopDriven, mask: int) -> None:
+        try:
+            driven.event(bool(mask & selectors.EVENT_READ), bool(mask & selectors.EVENT_WRITE))
+        except Exception:  # a bug in a plug-in's socket handling must not stop the broker
+            log.exception("error in the handling of a plug-in's socket")
 
     def wake(self) -> None:
         """Interrupt ``select`` from another thread or a signal handler."""
@@ -234,61 +254,6 @@ class EventLoop:
         """Release everything without having run (a failed start)."""
         self._close_everything()
 
-    # -- the http side's socket calls (http_service.SocketIO) -------------------------------
-
-    def watch(self, sock: socket.socket, data: object, *, write: bool) -> None:
-        self._interest(sock, data, read=True, write=write)
-
-    def receive(self, sock: socket.socket) -> bytes | None:
-        try:
-            return sock.recv(HTTP_READ_SIZE)
-        except WOULD_BLOCK:
-            return None
-
-    def transmit(self, sock: socket.socket, data: bytes | bytearray) -> int:
-        try:
-            return sock.send(data)
-        except WOULD_BLOCK:
-            return 0
-
-    def forget(self, sock: socket.socket) -> None:
-        with contextlib.suppress(KeyError, ValueError):
-            self.selector.unregister(sock)
-        with contextlib.suppress(OSError):
-            sock.close()
-
-    # -- Redis links' socket calls (redis_link.RedisIO) -------------------------------------
-
-    def dial(self, address: RedisAddress) -> socket.socket:
-        if address.path is not None:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            target: Any = address.path
-        else:
-            family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            target = (address.host, address.port)
-        sock.setblocking(False)
-        try:
-            sock.connect(target)
-        except (BlockingIOError, InterruptedError):
-            pass  # completes when the socket turns writable (see dialed)
-        except OSError:
-            sock.close()
-            raise
-        return sock
-
-    def dialed(self, sock: socket.socket) -> int:
-        return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-
-    def secure(self, sock: socket.socket, address: RedisAddress) -> ssl.SSLSocket:
-        context = ssl.create_default_context(cafile=address.ca_file)
-        return context.wrap_socket(sock, server_hostname=address.host,
-                                   do_handshake_on_connect=False)
-
-    def handshake(self, sock: ssl.SSLSocket) -> str:
-        return handshake_step(sock)
-
     def health(self) -> str:
         """"" while healthy, else why not (GET /health answers 503 with it). A loop that is
         stuck does not answer at all: a probe's timeout is the check for that."""
@@ -296,14 +261,16 @@ class EventLoop:
             return f"the store failed its last commit: {self.core.store_error}"
         if self.last_turn_seconds > 5.0:
             return f"the loop's last turn took {self.last_turn_seconds:.1f} s"
-        cluster = self.core.cluster
-        if cluster is not None and not cluster.available:
-            return "cluster mode: Redis is unavailable (refusing connections)"
+        for check in self.health_checks:  # the plug-ins' (cluster mode: Redis)
+            why = check()
+            if why:
+                return why
         return ""
 
     def _close_everything(self) -> None:
         self.core.authenticator.close()
-        self.http.close_all()
+        for close in self.on_close:
+            close()
         for conn in list(self.connections):
             self._close_socket(conn, "broker stopped")
         for listener in self.listeners:
@@ -358,13 +325,8 @@ class EventLoop:
             elif data is _WAKER:
                 with contextlib.suppress(OSError):
                     self._wake_read.recv(4096)
-            elif data.__class__ is HttpConnection:
-                self.http.event(data, bool(mask & selectors.EVENT_READ),
-                                bool(mask & selectors.EVENT_WRITE), now)
-            elif isinstance(data, LoopDriven):  # a plug-in's socket (the cluster's Redis links)
-                data.event(bool(mask & selectors.EVENT_READ), bool(mask & selectors.EVENT_WRITE))
-            elif data.__class__ is _Driven:
-                self._driven_event(data, mask)
+            elif isinstance(data, LoopDriven):  # a plug-in's socket (http, Redis, a bridge)
+                self._plugin_event(data, mask)
             else:
                 self._accept(data, now)
         core.timers.run_due(now)
@@ -374,7 +336,8 @@ class EventLoop:
             core.storage_failed(error, self._handled)
         self._handled.clear()
         self._flush()
-        self.http.flush()
+        for flush in self.after_flush:
+            flush()
         self.last_turn_seconds = spent = time.monotonic() - now
         stats.loop_turn_seconds.observe(spent)
 
@@ -388,9 +351,11 @@ class EventLoop:
                 log.warning("accept failed on %s: %s", listener.name, exc)
                 return
             self.core.stats.sockets_total += 1
-            if listener.config.http:
+            if listener.config.http:  # a plug-in's listener type
                 sock.setblocking(False)
-                if not self.http.accept(listener, sock, f"{address[0]}:{address[1]}", now):
+                acceptor = self.acceptors.get(listener.config.type)
+                if acceptor is None or not acceptor(listener, sock,
+                                                    f"{address[0]}:{address[1]}", now):
                     sock.close()
                 continue
             if listener.full():
