@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .bridge.bridge import Bridge
+from .bridge.stats import BridgeReporter
 from .cluster.config import ClusterConfig, default_node_id
 from .config.broker_config import BrokerConfig
 from .engine.connection import Connection
@@ -138,7 +139,10 @@ class Broker:
             log.info("mqlite broker listening on %s (%s)", listener.where(), listener.name)
         if self.config.cluster is not None:
             self._join_cluster(loop, self.config.cluster)
-        self.bridges = [Bridge(config, loop.core, loop) for config in self.config.bridges]
+        bridges = BridgeReporter(loop.core.sessions)
+        loop.core.reporters.append(bridges)
+        self.bridges = [Bridge(config, loop.core, loop, bridges)
+                        for config in self.config.bridges]
         for bridge in self.bridges:
             loop.call_soon(bridge.start)
             loop.on_shutdown.append(bridge.stop)
@@ -150,15 +154,15 @@ class Broker:
         port = self._address[1] if self._address is not None else 0
         config = config.checked(default_node_id(port))
         from .cluster.node import ClusterNode  # cluster mode only: hiredis is optional
+        from .cluster.reporter import ClusterReporter
 
         store = self.store if isinstance(self.store, _redis_store()) else None
         if store is not None:
             store.node = config.node_id
         node = ClusterNode(loop.core, loop, config, on_fenced=loop.request_stop, store=store)
-        loop.core.cluster = node
-        loop.health_checks.append(
-            lambda: "" if node.available
-            else "cluster mode: Redis is unavailable (refusing connections)")
+        loop.core.join(node)
+        reporter = ClusterReporter(node)
+        loop.core.reporters.append(reporter)
         loop.call_soon(node.start)
         loop.on_stopped.append(node.stop)
 

@@ -191,8 +191,18 @@ def test_no_import_cycles() -> None:
 
 
 # The loop drives the plug-ins' sockets through net/loop_driven.py and names none of them;
-# the kernel (engine/) names no plug-in but the security checks it runs.
+# the kernel (engine/) names no plug-in, no socket layer and no SQLite: they come in through
+# its interfaces (services.Cluster, reporting.Reporter, store.SessionStore).
 PLUG_INS = ("mqlite.broker.http", "mqlite.broker.cluster", "mqlite.broker.bridge")
+NOT_IN_THE_KERNEL = (*PLUG_INS, "mqlite.broker.net", "mqlite.broker.storage")
+
+
+def test_the_kernel_names_no_plug_in() -> None:
+    found = [f"{where(path, 'broker')} imports {name}"
+             for path in sorted((ROOT / "broker" / "engine").rglob("*.py"))
+             for name in imported_modules(path, module_of(path, "broker")[1])
+             if name.startswith(NOT_IN_THE_KERNEL)]
+    assert found == []
 
 
 def test_net_names_no_plug_in() -> None:

@@ -45,7 +45,7 @@ from ..net.local_link import LocalLink
 from ..net.loop_driven import LoopDriven
 from .config import BridgeConfig, split_address
 from .relay import Relay
-from .stats import BridgeStats, waiting
+from .stats import BridgeReporter, BridgeStats, waiting
 
 log = logging.getLogger("mqlite.broker")
 
@@ -78,9 +78,11 @@ class _ClientSocket(LoopDriven):
 
 
 class Bridge:
-    def __init__(self, config: BridgeConfig, core: BrokerCore, driver: BridgeDriver) -> None:
+    def __init__(self, config: BridgeConfig, core: BrokerCore, driver: BridgeDriver,
+                 reporter: BridgeReporter) -> None:
+        """``reporter``: where operators see every bridge's counters (server.py wires it)."""
         self.config = config
-        self.stats = core.bridges[config.name] = BridgeStats(
+        self.stats = reporter.stats[config.name] = BridgeStats(
             config.name, config.resolved_local_client_id)
         self._core = core
         self._driver = driver

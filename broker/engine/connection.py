@@ -14,7 +14,6 @@ from ..hooks import ClientInfo
 from . import packet_log
 
 if TYPE_CHECKING:
-    from ..net.websocket import WebSocketTransport
     from .auth_exchange import Exchange
     from .stats import Stats
 
@@ -41,6 +40,24 @@ class AcceptedBy(Protocol):
     """What the event loop counts a connection against (its listener, for max_connections)."""
 
     connections: int
+
+
+class Framing(Protocol):
+    """A transport's framing around the MQTT bytes (net/websocket.py's WebSocket layer): net
+    drives it; the kernel only carries it with the connection."""
+
+    to_send: bytearray  # control replies waiting (the upgrade's answer, pongs, a close)
+    unsent: bytes  # framed bytes the socket did not take yet
+    closed: str | None  # why the framing ended, if it did
+
+    def receive(self, data: bytes | memoryview) -> bytes:
+        """The MQTT bytes in what was read."""
+
+    def close(self, code: int = ..., reason: str = ...) -> None:
+        """Queue a close frame; the connection is to end."""
+
+    def take(self, mqtt: list[bytes]) -> bytes:
+        """Everything to write now, ``mqtt`` framed."""
 
 
 class Connection:
@@ -112,7 +129,7 @@ class Connection:
         self.peer_certificate: dict[str, Any] | None = None
         self.certificate_username: str | None = None
         # On a ws / wss listener: the WebSocket layer the event loop feeds and frames through.
-        self.websocket: WebSocketTransport | None = None
+        self.websocket: Framing | None = None
         # The listener's mount point: prefixed to the topics this client publishes and
         # subscribes to, taken off those it receives.
         self.mount_point = ""

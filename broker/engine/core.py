@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mqlite.protocol import (
     Auth,
@@ -31,7 +31,6 @@ from mqlite.protocol import (
     UnsupportedProtocolVersion,
 )
 
-from ..bridge.stats import BridgeStats
 from ..config.broker_config import BrokerConfig
 from ..hooks import ClientInfo, Hooks
 from ..message import Message
@@ -44,20 +43,19 @@ from .deadlines import DeadlineBuckets
 from .denials import DenialLog
 from .handlers import acks, auth, connect, publish, subscribe
 from .journal import Journal
+from .reporting import Reporter
 from .retained import RetainedMessages
 from .routing import route
-from .services import Context, RouteResult
+from .services import Cluster, Context, RouteResult
 from .session import PROGRESS_WINDOW, Session
 from .sessions import SessionRegistry
+from .single_node import SingleNode
 from .stats import Stats
 from .store import SessionsFenced, SessionStore, StoreWriteError
 from .stored_queue import forget_unstored, settle
 from .subscriptions import SubscriptionIndex
 from .sys_tree import SysTree
 from .timers import TimerHeap
-
-if TYPE_CHECKING:
-    from ..cluster.node import ClusterNode
 
 log = logging.getLogger("mqlite.broker")
 
@@ -95,12 +93,13 @@ class BrokerCore:
         self.started = time.monotonic()
         self._last_drop_log = 0.0
         self.sys_tree = SysTree(self)
-        # Cluster mode's node (set by the Broker once the loop exists), or None.
-        self.cluster: ClusterNode | None = None
+        # The broker's place among others: a broker alone, unless it joins a cluster (join()).
+        self.cluster: Cluster = SingleNode()
+        self.clustered = False
         if config.cluster is not None:
             self.index.watch_routes()  # counted from the restored sessions on
-        # Each bridge's counters, by name (the bridges themselves belong to the server).
-        self.bridges: dict[str, BridgeStats] = {}
+        # The plug-ins' faces to operators ($SYS, /metrics, the admin API, /health).
+        self.reporters: list[Reporter] = []
         # Why the last commit failed, until one succeeds (reported by /health).
         self.store_error: str | None = None
         self.sessions.restore(store.load(), self.retained)
@@ -269,6 +268,12 @@ class BrokerCore:
 
     # -- messages --------------------------------------------------------------------------
 
+    def join(self, cluster: Cluster) -> None:
+        """This broker is a node of ``cluster`` from now on (server.py, once the loop
+        exists: the node needs it)."""
+        self.cluster = cluster
+        self.clustered = True
+
     def publish(self, message: Message, now: float) -> RouteResult:
         """Retain (or delete the retained message) as flagged, then route."""
         expiry = message.properties.message_expiry_interval
@@ -280,7 +285,7 @@ class BrokerCore:
                 self.journal.retained(message)
             elif self.retained.delete(message.topic):
                 self.journal.retained_deleted(message.topic, promise=message.qos > 0)
-        if self.cluster is not None:
+        if self.clustered:
             return self.cluster.publish(message, now)
         return route(self, message, now)
 
@@ -325,8 +330,7 @@ class BrokerCore:
             raise
         if self.settling:
             settle(self)
-        if self.cluster is not None:
-            self.cluster.flush()  # the turn's Redis writes, after its own commit
+        self.cluster.flush()  # cluster mode: the turn's Redis writes, after its own commit
         if changes and self.store_error is not None:
             self.store_error = None  # stored again: the store has recovered
 
@@ -340,7 +344,7 @@ class BrokerCore:
         The connections handled in it lose their queued output and are closed (their clients
         resend what was not acknowledged); the rest keep going."""
         log.error("%s: closing %d connection(s) without acknowledging", error, len(connections))
-        if isinstance(error, SessionsFenced) and self.cluster is not None:
+        if isinstance(error, SessionsFenced):
             self.cluster.sessions_fenced(error.client_ids)
         for conn in connections:
             conn.out = NO_OUTPUT

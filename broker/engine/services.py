@@ -49,9 +49,11 @@ class SessionTotals(NamedTuple):
     deepest_id: str | None
 
 
-class Engine(Protocol):
-    """Cluster mode's node (:class:`~mqlite.broker.cluster.node.ClusterNode`), as handlers use
-    it."""
+class Cluster(Protocol):
+    """The broker's place among others: cluster mode's node
+    (:class:`~mqlite.broker.cluster.node.ClusterNode`), or a broker alone
+    (:class:`~mqlite.broker.engine.single_node.SingleNode`, the default). The hot paths test
+    ``BrokerServices.clustered`` first, as they test ``hooks.active``."""
 
     # False while Redis is unreachable: CONNECTs are refused, remote QoS 1/2 too.
     available: bool
@@ -72,8 +74,11 @@ class Engine(Protocol):
     @property
     def node_id(self) -> str: ...
 
-    def sys_values(self) -> dict[str, str]:
-        """The cluster's totals for $SYS/broker/cluster/..."""
+    def flush(self) -> None:
+        """After the turn's commit: the turn's writes to the other nodes."""
+
+    def sessions_fenced(self, client_ids: list[str]) -> None:
+        """The store refused writes to these sessions: another node owns them now."""
 
 
 class Sessions(Protocol):
@@ -130,8 +135,12 @@ class BrokerServices(Protocol):
     def sessions(self) -> Sessions: ...
 
     @property
-    def cluster(self) -> Engine | None:
-        """Cluster mode's node, or None (a single broker)."""
+    def cluster(self) -> Cluster:
+        """Cluster mode's node, or the single-node default."""
+
+    @property
+    def clustered(self) -> bool:
+        """Whether the broker is a node of a cluster (the hot paths' one test)."""
 
     @property
     def paused(self) -> Mapping[Connection, Session | None]:

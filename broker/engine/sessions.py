@@ -196,8 +196,7 @@ class SessionRegistry(Mapping[str, Session]):
             will, session.pending_will = session.pending_will, None
             self.publish_will(session.client_id, will)
         self._broker.journal.session_ended(session, promise=promise)
-        if self._broker.cluster is not None:
-            self._broker.cluster.session_ended(session.client_id)
+        self._broker.cluster.session_ended(session.client_id)
 
     def forget(self, session: Session, reason: str) -> None:
         """Cluster mode: the session is another node's now (a client resumed it there, or

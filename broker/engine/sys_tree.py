@@ -12,9 +12,9 @@ import math
 from importlib.metadata import version as package_version
 from typing import Protocol
 
-from ..bridge.stats import BridgeStats, waiting
 from ..message import Message
 from .process_stats import memory
+from .reporting import Reporter
 from .routing import route
 from .services import BrokerServices
 from .store import SessionStore
@@ -25,7 +25,7 @@ class SysSource(BrokerServices, Protocol):
 
     store: SessionStore
     started: float
-    bridges: dict[str, BridgeStats]
+    reporters: list[Reporter]
 
     def paused_publishers(self) -> int: ...
 
@@ -98,14 +98,8 @@ class SysTree:
         }
         for reason, count in stats.dropped.items():
             values[f"mqlite/dropped/{reason}"] = str(count)
-        for name, bridge in core.bridges.items():
-            held = waiting(core.sessions.get(bridge.local_client_id))
-            prefix = f"mqlite/bridges/{name}"
-            values[f"{prefix}/connected"] = "1" if bridge.connected else "0"
-            values[f"{prefix}/messages/sent"] = str(bridge.sent)
-            values[f"{prefix}/messages/received"] = str(bridge.received)
-            values[f"{prefix}/messages/dropped"] = str(bridge.dropped)
-            values[f"{prefix}/messages/queued"] = str(held)
+        for reporter in core.reporters:  # the plug-ins' (bridges, cluster)
+            values.update(reporter.sys_values())
         self._update_loads(counters, now)
         for name, value in self._loads.items():
             values[f"load/{name}"] = f"{value:.2f}"
@@ -135,14 +129,12 @@ class SysTree:
         core = self._core
         cluster = core.cluster
         values = self.values(now)
-        if cluster is not None:
-            values.update(cluster.sys_values())
         for name, value in values.items():
             message = Message(topic=f"$SYS/broker/{name}", payload=value.encode(), qos=0,
                               retain=True)
             core.retained.set(message)  # in memory only: $SYS is rebuilt on every start
             route(core, message, now)
-            if cluster is not None and not name.startswith("cluster/"):
+            if core.clustered and not name.startswith("cluster/"):
                 mine = Message(topic=f"$SYS/broker/node/{cluster.node_id}/{name}",
                                payload=message.payload, qos=0, retain=True)
                 core.retained.set(mine)

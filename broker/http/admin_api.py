@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from heapq import nsmallest
 from importlib.resources import files
 from typing import Any
@@ -25,9 +25,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from mqlite.protocol import InvalidTopic, ReasonCode, topic_matches_filter, validate_topic_filter
 
 from ..engine.connection import VERSION_NAMES
+from ..engine.reporting import ReportError
 from ..engine.services import BrokerServices
 from ..engine.session import Session
-from ..engine.store import StoreError
 from ..engine.stored_queue import peek
 from .connection import Request, Response
 from .metrics import RunningBroker, exposition, snapshot
@@ -129,20 +129,18 @@ def _route(call: Call) -> Response:
         return _clients(call, rest)
     if head == "sessions":
         return _sessions(call, rest)
-    if head == "bridges" and not rest:
+    reporter = next((r for r in call.broker.core.reporters if r.name == head), None)
+    if reporter is not None:  # a plug-in's pages (bridges, cluster)
         _method(call, "GET")
-        return _json(200, {"bridges": snapshot(call.broker)["bridges"]})
-    if head == "cluster" and not rest:
-        _method(call, "GET")
-        cluster = snapshot(call.broker)["cluster"]
-        node = call.broker.core.cluster
-        if cluster is None or node is None:
-            raise HttpError(404, "this broker is not in cluster mode")
-        cluster["routes"] = {name: sorted(filters)
-                             for name, filters in sorted(node.routes.by_node.items())}
-        return _json(200, cluster)
-    if head == "cluster" and rest == ["sessions"]:
-        return _cluster_sessions(call)
+        try:
+            answer = reporter.route(rest, call.query)
+        except ReportError as exc:
+            raise HttpError(exc.status, str(exc)) from None
+        if answer is None:
+            raise HttpError(404, f"no such endpoint: {path}")
+        return _json(200, answer)
+    if head in _ABSENT:
+        raise HttpError(404, _ABSENT[head])
     if head == "subscriptions" and not rest:
         _method(call, "GET")
         return _json(200, _subscriptions(call))
@@ -257,25 +255,8 @@ def _session_view(core: BrokerServices, session: Session, now: float, detail: bo
     return view
 
 
-def _cluster_sessions(call: Call) -> Response:
-    """Every node's persistent sessions, as Redis holds them: a page of them (SCAN's, from
-    ``cursor``) and the next page's cursor (None: that was the last)."""
-    _method(call, "GET")
-    node = call.broker.core.cluster
-    if node is None or node.sessions is None:
-        raise HttpError(404, "this broker is not in cluster mode")
-    try:
-        cursor = int(call.query.get("cursor", "0"))
-    except ValueError:
-        raise HttpError(400, "cursor must be an integer") from None
-    from ..cluster.inspect import SessionReader  # cluster mode only: hiredis is optional
-
-    try:
-        page, following = SessionReader(node.sessions.store.connection).page(cursor)
-    except StoreError as exc:
-        raise HttpError(503, str(exc)) from None
-    return _json(200, {"sessions": [asdict(summary) for summary in page],
-                       "next": str(following) if following else None})
+# A plug-in's path when the plug-in is not there: what the 404 says.
+_ABSENT = {"cluster": "this broker is not in cluster mode", "bridges": "no bridges"}
 
 
 def _sessions(call: Call, rest: list[str]) -> Response:

@@ -10,11 +10,10 @@ from collections.abc import Iterable, Sequence
 from heapq import nlargest
 from typing import Any, Protocol
 
-from ..bridge.stats import waiting
 from ..engine.connection import CONNECTED, Connection
 from ..engine.core import BrokerCore
 from ..engine.process_stats import process
-from ..engine.stats import Histogram
+from ..engine.reporting import histogram_view
 from ..net.listeners import Listener
 
 
@@ -71,30 +70,14 @@ def snapshot(broker: RunningBroker) -> dict[str, Any]:
         "stalled_sessions": stats.stalled_sessions,
         "store_commits": getattr(store, "commits", 0),
         "store_syncs": getattr(store, "wal_syncs", 0),
-        "store_commit_seconds": _histogram(getattr(store, "commit_seconds", None)),
-        "loop_turn_seconds": _histogram(stats.loop_turn_seconds),
-        "bridges": [stats.view(waiting(core.sessions.get(stats.local_client_id)))
-                    for stats in core.bridges.values()],
-        "cluster": _cluster(core),
+        "store_commit_seconds": histogram_view(getattr(store, "commit_seconds", None)),
+        "loop_turn_seconds": histogram_view(stats.loop_turn_seconds),
+        # The plug-ins' parts (their reporters); these keys are there even without them.
+        "bridges": [],
+        "cluster": None,
+        **{reporter.name: reporter.view() for reporter in core.reporters},
         "process": process(),
     }
-
-
-
-def _cluster(core: BrokerCore) -> dict[str, Any] | None:
-    if core.cluster is None:
-        return None
-    view = core.cluster.view()
-    view["route_propagation_seconds"] = _histogram(view["route_propagation_seconds"])
-    return view
-
-
-def _histogram(histogram: Histogram | None) -> dict[str, Any]:
-    if histogram is None:
-        return {"count": 0, "sum": 0.0, "buckets": []}
-    return {"count": histogram.count, "sum": histogram.sum,
-            "buckets": [[bound, count] for bound, count in histogram.cumulative()
-                        if bound != float("inf")]}
 
 
 def exposition(broker: RunningBroker) -> str:
@@ -162,66 +145,17 @@ def exposition(broker: RunningBroker) -> str:
     _histogram_family(out, "mqlite_loop_turn_seconds",
                       "Time the event loop spends on one turn, waiting excluded.",
                       numbers["loop_turn_seconds"])
-    bridges = numbers["bridges"]
-    for name, kind, key, text in _BRIDGE_FAMILIES:
-        if bridges:
-            family(name, kind, text, [({"bridge": b["name"]}, float(b[key])) for b in bridges])
-    cluster = numbers["cluster"]
-    if cluster is not None:
-        for name, kind, key, text in _CLUSTER_FAMILIES:
-            one(name, kind, text, float(cluster[key]))
-        one("mqlite_cluster_routes", "gauge", "Filters of other nodes' sessions known here.",
-            sum(cluster["nodes"].values()))
-        _histogram_family(out, "mqlite_cluster_route_propagation_seconds",
-                          "Time from a node's route change to its arrival here.",
-                          cluster["route_propagation_seconds"])
+    for reporter in broker.core.reporters:  # the plug-ins' families
+        for found in reporter.families():
+            if found.histogram is not None:
+                _histogram_family(out, found.name, found.help, found.histogram)
+            else:
+                family(found.name, found.kind, found.help, found.samples)
     for name, value in numbers["process"].items():
         kind = "counter" if name.endswith("_total") else "gauge"
         one(name, kind, name.removeprefix("process_").replace("_", " ").capitalize() + ".",
             value)
     return "\n".join(out) + "\n"
-
-
-_BRIDGE_FAMILIES = (
-    ("mqlite_bridge_connected", "gauge", "connected",
-     "1 while the bridge is connected to its remote broker."),
-    ("mqlite_bridge_connects_total", "counter", "connects",
-     "Successful connections to the remote broker."),
-    ("mqlite_bridge_messages_sent_total", "counter", "messages_sent",
-     "Messages published to the remote broker (QoS 1: acknowledged by it)."),
-    ("mqlite_bridge_messages_received_total", "counter", "messages_received",
-     "Messages from the remote broker, published here."),
-    ("mqlite_bridge_messages_dropped_total", "counter", "messages_dropped",
-     "QoS 0 messages out dropped while the remote broker was away."),
-    ("mqlite_bridge_queued_messages", "gauge", "queued_messages",
-     "Messages the bridge's session here holds for the remote broker (queued or in flight)."),
-)
-
-
-_CLUSTER_FAMILIES = (
-    ("mqlite_cluster_available", "gauge", "available",
-     "1 while this node is connected to the cluster's Redis and serving; 0 fails closed."),
-    ("mqlite_cluster_forwarded_total", "counter", "forwarded",
-     "Messages written to other nodes' streams (one per node)."),
-    ("mqlite_cluster_received_total", "counter", "received",
-     "Messages from other nodes delivered here."),
-    ("mqlite_cluster_duplicates_total", "counter", "duplicates",
-     "Forwarded messages that arrived twice and were dropped."),
-    ("mqlite_cluster_forwards_dropped_total", "counter", "forwards_dropped",
-     "QoS 0 forwards not written while Redis was unavailable."),
-    ("mqlite_cluster_redis_outages_total", "counter", "outages",
-     "Times the connection to Redis was lost."),
-    ("mqlite_cluster_takeovers_total", "counter", "takeovers",
-     "Client ids this node let go because a client connected to another node."),
-    ("mqlite_cluster_sessions_adopted_total", "counter", "sessions_adopted",
-     "Persistent sessions this node adopted from nodes that died."),
-    ("mqlite_cluster_sessions_fenced_total", "counter", "sessions_fenced",
-     "Sessions whose writes Redis refused here: another node owned them by then."),
-    ("mqlite_cluster_inbox_pauses_total", "counter", "inbox_pauses",
-     "Times reading this node's stream waited for a subscriber's queue to drain."),
-    ("mqlite_cluster_local_routes", "gauge", "local_routes",
-     "Filters of this node's sessions, as published to the cluster."),
-)
 
 
 def _histogram_family(out: list[str], name: str, text: str, numbers: dict[str, Any]) -> None:

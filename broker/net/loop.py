@@ -27,7 +27,7 @@ from mqlite.protocol import MQTTError, Packet, ReasonCode
 
 from ..config.broker_config import BrokerConfig
 from ..config.listener_config import ListenerConfig
-from ..engine.connection import CLOSED, NO_OUTPUT, Connection
+from ..engine.connection import CLOSED, NO_OUTPUT, Connection, Framing
 from ..engine.core import BrokerCore
 from ..engine.linger import LINGER_POLL, LINGER_SECONDS, Closing, all_delivered
 from ..engine.store import StoreWriteError
@@ -77,11 +77,10 @@ class EventLoop:
         self._last_refusal_log = 0.0
         # What the plug-ins wired in (server.py): how a listener type other than MQTT takes an
         # accepted socket (the http side), what runs after each turn's flush (its writes),
-        # what closes with the loop, and the health checks /health reads.
+        # and what closes with the loop.
         self.acceptors: dict[str, Acceptor] = {}
         self.after_flush: list[Callable[[], None]] = []
         self.on_close: list[Callable[[], None]] = []
-        self.health_checks: list[Callable[[], str]] = []
         # How long the last turn's work took (waiting excluded), for /health.
         self.last_turn_seconds = 0.0
         # Run first when the loop stops (bridges say goodbye to their remote brokers).
@@ -261,8 +260,8 @@ class EventLoop:
             return f"the store failed its last commit: {self.core.store_error}"
         if self.last_turn_seconds > 5.0:
             return f"the loop's last turn took {self.last_turn_seconds:.1f} s"
-        for check in self.health_checks:  # the plug-ins' (cluster mode: Redis)
-            why = check()
+        for reporter in self.core.reporters:  # the plug-ins' (cluster mode: Redis)
+            why = reporter.health()
             if why:
                 return why
         return ""
@@ -516,7 +515,7 @@ class EventLoop:
             else:
                 self._flush_closing(conn)
 
-    def _flush_websocket(self, conn: Connection, websocket: WebSocketTransport,
+    def _flush_websocket(self, conn: Connection, websocket: Framing,
                          hard_limit: int) -> bool:
         """Frame and send; False if the socket failed (and is closed)."""
         if not conn.open:

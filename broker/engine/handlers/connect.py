@@ -166,12 +166,11 @@ def _refuse_failed_authentication(broker: BrokerServices, conn: Connection,
 
 def _admit(broker: BrokerServices, conn: Connection, admission: _Admission, now: float) -> None:
     """Cluster mode: the client id is claimed cluster-wide first (see cluster/claims.py)."""
-    cluster = broker.cluster
-    if cluster is None:
+    if not broker.clustered:
         _open_session(broker, conn, admission, now)
     else:
-        cluster.claim(conn, admission.info.client_id,
-                      partial(_claimed, broker, conn, admission))
+        broker.cluster.claim(conn, admission.info.client_id,
+                             partial(_claimed, broker, conn, admission))
 
 
 def _claimed(broker: BrokerServices, conn: Connection, admission: _Admission,
@@ -179,8 +178,7 @@ def _claimed(broker: BrokerServices, conn: Connection, admission: _Admission,
     """Refused (CONNACK 0x88, return code 3) when Redis is away: no claim can be made."""
     if claimed:
         _open_session(broker, conn, admission, now)
-        if broker.cluster is not None:  # the CONNACK waits for the session's routes
-            broker.cluster.hold(conn, None, None)
+        broker.cluster.hold(conn, None, None)  # the CONNACK waits for the session's routes
     else:
         _refuse(broker, conn, ConnackReturnCode.SERVER_UNAVAILABLE,
                 ReasonCode.SERVER_UNAVAILABLE, "the cluster's Redis is unavailable")

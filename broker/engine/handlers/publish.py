@@ -91,9 +91,9 @@ def handle_publish(context: Context, packet: Publish) -> None:
             return
         if hooks.rewrites:
             message = hooks.publish(info, message)
-    cluster = broker.cluster
-    if (cluster is not None and qos and not cluster.available
-            and cluster.needs_remote(topic, packet.retain)):
+    clustered = broker.clustered
+    if (clustered and qos and not broker.cluster.available
+            and broker.cluster.needs_remote(topic, packet.retain)):
         # Fail closed: another node's subscribers (or the cluster's retained messages) cannot
         # be reached, so it is not acknowledged; MQTT 3.1.1 can only be disconnected.
         if conn.version == 5:
@@ -121,8 +121,8 @@ def handle_publish(context: Context, packet: Publish) -> None:
         stats.dropped[NO_SUBSCRIBERS] += 1
     _acknowledge(broker, conn, packet, ReasonCode.NO_MATCHING_SUBSCRIBERS
                  if not matched and conn.version == 5 else 0)
-    if cluster is not None and qos:  # acknowledged once Redis holds the forwards
-        cluster.hold(conn, session, packet_id if qos == 2 else None)
+    if clustered and qos:  # acknowledged once Redis holds the forwards
+        broker.cluster.hold(conn, session, packet_id if qos == 2 else None)
 
 
 def _resolve_v5(broker: BrokerServices, conn: Connection, packet: Publish

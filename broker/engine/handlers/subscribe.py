@@ -82,8 +82,7 @@ def handle_subscribe(context: Context, packet: Subscribe) -> None:
                            or (options.retain_handling == 1 and is_new)):
             retained_for.append((topic_filter, options))
     conn.send(Suback(packet_id=packet.packet_id, reason_codes=codes))
-    if broker.cluster is not None:  # granted once the route is stored cluster-wide
-        broker.cluster.hold(conn, None, None)
+    broker.cluster.hold(conn, None, None)  # cluster mode: once the route is stored in Redis
     for topic_filter, options in retained_for:  # [MQTT-3.3.1-6], with RETAIN set [MQTT-3.3.1-8]
         ids = (options.identifier,) if options.identifier else ()
         for message in broker.retained.matching(topic_filter, now):
@@ -108,5 +107,4 @@ def handle_unsubscribe(context: Context, packet: Unsubscribe) -> None:
             codes.append(ReasonCode.NO_SUBSCRIPTION_EXISTED)
     conn.send(Unsuback(packet_id=packet.packet_id,
                        reason_codes=[int(c) for c in codes] if conn.version == 5 else []))
-    if broker.cluster is not None:
-        broker.cluster.hold(conn, None, None)
+    broker.cluster.hold(conn, None, None)
