@@ -330,7 +330,8 @@ class BrokerCore:
             raise
         if self.settling:
             settle(self)
-        self.cluster.flush()  # cluster mode: the turn's Redis writes, after its own commit
+        if self.clustered:  # the turn's Redis writes, after its own commit
+            self.cluster.flush()
         if changes and self.store_error is not None:
             self.store_error = None  # stored again: the store has recovered
 
