@@ -116,8 +116,8 @@ class Broker:
     def _open(self) -> EventLoop:
         if self._loop is not None:
             raise RuntimeError("the broker is already running")
-        loop = EventLoop(BrokerCore(self.config, self.store, self._hooks), self.config)
-        loop.core.scram = self._scram
+        loop = EventLoop(BrokerCore(self.config, self.store, self._hooks, self._scram),
+                         self.config)
         # The http side (metrics, admin API, status page) on the loop's own selector.
         http = HttpService(loop, loop)
         loop.acceptors["http"] = http.accept

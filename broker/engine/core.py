@@ -62,7 +62,8 @@ log = logging.getLogger("mqlite.broker")
 
 class BrokerCore:
     def __init__(self, config: BrokerConfig, store: SessionStore,
-                 hooks: Hooks | None = None) -> None:
+                 hooks: Hooks | None = None, scram: ScramAuthentication | None = None) -> None:
+        """``scram``: the SCRAM-SHA-256 users of MQTT 5 enhanced authentication, if any."""
         self.config = config
         self.store = store
         self.settling: set[Session] = set()
@@ -81,7 +82,7 @@ class BrokerCore:
         self.auth_failures = FailureDelays()
         self.authenticator = Authenticator(self.hooks)
         # MQTT 5 enhanced authentication's users (set by the Broker where configured).
-        self.scram: ScramAuthentication | None = None
+        self.scram = scram
         # Connections with output to flush or a close to carry out this loop turn.
         self.dirty: set[Connection] = set()
         # Connections whose packets were handled this turn: their acks wait for the commit.
