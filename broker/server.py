@@ -61,13 +61,21 @@ class Broker:
         broker's thread (a slow hook stalls every client)."""
         self.config = config if config is not None else BrokerConfig(host=host, port=port,
                                                                       **settings)
+        # Cluster mode: the stream entries a turn delivered, acknowledged by the store with
+        # the session writes they caused, or by the node.
+        self._stream_acks: Any = None
         if store is None and self.config.cluster is not None:
             cluster = self.config.cluster
-            # Cluster mode: the sessions are in Redis, so that they can move between nodes.
+            from .cluster.acks import StreamAcks
+
+            self._stream_acks = StreamAcks()
+            # The sessions are in Redis, so that they can move between nodes (the node id is
+            # the store's once the node has joined, when the bound port has named it).
             store = _redis_store()(cluster.address, cluster.node_id,
                                    timeout=min(5.0, max(1.0, cluster.node_ttl)),
                                    wait_replicas=cluster.wait_replicas,
-                                   wait_timeout=cluster.wait_timeout)
+                                   wait_timeout=cluster.wait_timeout,
+                                   acks=self._stream_acks)
         if store is None:
             store = SQLiteStore(db, sync) if db not in (None, ":memory:") else MemoryStore()
         self.store: SessionStore = store
@@ -157,9 +165,8 @@ class Broker:
         from .cluster.reporter import ClusterReporter
 
         store = self.store if isinstance(self.store, _redis_store()) else None
-        if store is not None:
-            store.node = config.node_id
-        node = ClusterNode(loop.core, loop, config, on_fenced=loop.request_stop, store=store)
+        node = ClusterNode(loop.core, loop, config, on_fenced=loop.request_stop, store=store,
+                           acks=self._stream_acks)
         loop.core.join(node)
         reporter = ClusterReporter(node)
         loop.core.reporters.append(reporter)

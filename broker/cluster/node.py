@@ -40,6 +40,7 @@ from ..engine.session import PROGRESS_WINDOW, Session
 from ..message import Message
 from ..net.loop_driven import SocketIO
 from . import scripts as keys
+from .acks import StreamAcks
 from .claims import Claims
 from .config import ClusterConfig
 from .link import LOST, READY, RedisLink, Reply, failed
@@ -94,7 +95,8 @@ class _NotIn:
 
 class ClusterNode:
     def __init__(self, core: ClusterHost, io: SocketIO, config: ClusterConfig,
-                 on_fenced: Callable[[], None], store: RedisStore | None = None) -> None:
+                 on_fenced: Callable[[], None], store: RedisStore | None = None,
+                 acks: StreamAcks | None = None) -> None:
         """``store``: where the persistent sessions are (None: they stay on their node)."""
         self.core = core
         self.io = io
@@ -116,7 +118,10 @@ class ClusterNode:
         self._waiting_logged = False
         self._subscribed = 0  # channel subscriptions confirmed
         self._route_ops: list[str] = []  # this turn's changes of this node's filters
-        self._acks: list[bytes] = []  # stream entries handled this turn
+        # Stream entries handled this turn (shared with the store, which acknowledges them
+        # with the session writes they caused).
+        self.acks = acks if acks is not None else StreamAcks()
+        self.acks.stream = keys.inbox_key(self.node)
         # Connections whose answers wait for this turn's writes: (conn, session, the
         # inbound QoS 2 id to forget if they fail).
         self._holds: list[tuple[Connection, Session | None, int | None]] = []
@@ -140,8 +145,6 @@ class ClusterNode:
         self._recovered = 0  # the epoch whose sessions were recovered
         core.index.watch_routes(self._route_changed)
         self.sessions = NodeSessions(self, store) if store is not None else None
-        if store is not None:
-            store.take_acks = self._take_acks
 
     # -- start, stop, outages --------------------------------------------------------------
 
@@ -233,7 +236,7 @@ class ClusterNode:
     def _register(self) -> None:
         cmd = self.cmd
         assert cmd is not None
-        self._registered = True
+        self._registered = self.acks.readable = True
         if not self._took_id:  # the first registration takes the node id (from a killed
             self._took_id = True  # predecessor whose key has not expired, say)
             cmd.command("SET", keys.node_key(self.node), self._member_value(),
@@ -296,7 +299,7 @@ class ClusterNode:
             self.stats.outages += 1
         self.available = False
         self._outage_since = self._outage_since or time.monotonic()
-        self._registered = False
+        self._registered = self.acks.readable = False
         self._subscribed = 0
         links = (self.cmd, self.sub, self.inbox)
         self.cmd = self.sub = self.inbox = None
@@ -304,7 +307,7 @@ class ClusterNode:
             if other is not None and other is not link:
                 other.close()  # its unanswered commands fail
         self._route_ops.clear()
-        self._acks.clear()  # unacknowledged entries are read again from the stream
+        self.acks.entries.clear()  # unacknowledged entries are read again from the stream
         self._last_read = b"0"
         self._unapplied.clear()  # still unacknowledged: read again from the stream
         holds, self._holds = self._holds, []
@@ -409,9 +412,9 @@ class ClusterNode:
         cmd = self.cmd
         if cmd is not None and cmd.state == READY and self._registered:
             self.flush_routes()
-            if self._acks:
-                acks, self._acks = self._acks, []
-                inbox = keys.inbox_key(self.node)
+            taken = self.acks.take()
+            if taken is not None:
+                inbox, acks = taken
                 cmd.command("XACK", inbox, keys.GROUP, *acks)
                 cmd.command("XDEL", inbox, *acks)
             if self._holds:
@@ -438,14 +441,6 @@ class ClusterNode:
             cmd.command("EVALSHA", keys.ROUTES_CHANGE.sha, 2, keys.routes_key(self.node),
                         keys.routes_version_key(self.node), self.node, repr(time.time()),
                         *ops[start:start + _OPS_PER_SCRIPT])
-
-    def _take_acks(self) -> tuple[str, list[bytes]] | None:
-        """The stream entries delivered this turn, for the store to acknowledge with the
-        session writes they caused (none while the link that read them is down)."""
-        if not self._acks or not self._registered:
-            return None
-        acks, self._acks = self._acks, []
-        return keys.inbox_key(self.node), acks
 
     def add_routes(self, filters: list[str]) -> None:
         """Filters into this node's route set ahead of the sessions that will have them."""
@@ -737,7 +732,7 @@ class ClusterNode:
         now = time.monotonic()
         while unapplied:
             entry_id, fields = unapplied.popleft()
-            self._acks.append(entry_id)
+            self.acks.entries.append(entry_id)
             congested = self._apply_entry(fields[1], now) if fields else None
             if congested is not None:
                 self.stats.inbox_pauses += 1

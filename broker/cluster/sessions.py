@@ -183,7 +183,7 @@ class NodeSessions:
         core = self.node.core
         elsewhere: dict[str, tuple[str, list[str]]] = {}
         try:
-            state = self.store.recover(self.node.epoch, elsewhere)
+            state = self.store.recover(self.node.epoch, elsewhere, self.node.node)
         except StoreWriteError as exc:
             log.error("cluster: cannot read this node's sessions: %s", exc)
             return False

@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import hiredis
@@ -44,6 +44,7 @@ from ..engine.serialize import pack_properties, pack_will, unpack_properties, un
 from ..engine.session import QUEUED, SubscriptionOptions
 from ..engine.store import SessionsFenced, StoredState, StoreWriteError
 from ..message import Message
+from .acks import StreamAcks
 from .config import RedisAddress
 from .scripts import Script
 from .sync import RedisSync, RedisUnavailable
@@ -128,20 +129,21 @@ class RedisStore:
     queues_on_disk = False
     keeps_retained = False
 
-    def __init__(self, address: RedisAddress, node: str, *, epoch: int | None = None,
-                 timeout: float = 5.0, wait_replicas: int = 0,
-                 wait_timeout: float = 1.0) -> None:
-        self.node = node
+    def __init__(self, address: RedisAddress, node: str | None, *, epoch: int | None = None,
+                 timeout: float = 5.0, wait_replicas: int = 0, wait_timeout: float = 1.0,
+                 acks: StreamAcks | None = None) -> None:
+        """``node``: its id, if known already (else :meth:`recover` gives it). ``acks``: the
+        node's stream entries delivered this turn, acknowledged in the same transaction as
+        the session writes they caused (so that a node killed between the two neither loses
+        them nor has them delivered again)."""
+        self.node = node or ""
         self.epoch = epoch
         self.wait_replicas = wait_replicas
         self.wait_timeout = wait_timeout
         self._redis = RedisSync(address, timeout,
                                 [("SCRIPT", "LOAD", script.source) for script in SCRIPTS])
         self._body_ids = itertools.count(secrets.randbits(40) << 20)
-        # The node's stream entries delivered this turn, acknowledged in the same
-        # transaction as the session writes they caused (so that a node killed between the
-        # two neither loses them nor has them delivered again): (stream, entry ids).
-        self.take_acks: Callable[[], tuple[str, list[bytes]] | None] | None = None
+        self._acks = acks
 
     @property
     def _sessions_key(self) -> str:
@@ -209,7 +211,7 @@ class RedisStore:
             commands.append(("SADD", self._sessions_key, *kept))
         if left:
             commands.append(("SREM", self._sessions_key, *left))
-        acks = self.take_acks() if self.take_acks is not None else None
+        acks = self._acks.take() if self._acks is not None else None
         if acks is not None:
             stream, ids = acks
             commands = [("MULTI",), *commands, ("XACK", stream, "b", *ids),
@@ -263,10 +265,13 @@ class RedisStore:
                 self._call(("HKEYS", session_keys(client_id)[1]))[0]]
 
     def recover(self, epoch: int,
-                elsewhere: dict[str, tuple[str, list[str]]] | None = None) -> StoredState:
+                elsewhere: dict[str, tuple[str, list[str]]] | None = None,
+                node: str | None = None) -> StoredState:
         """At (re)start: the sessions this node id owned, taken with the new ``epoch``;
         ``elsewhere`` gets those that another node took meanwhile: their owner node and
-        filters."""
+        filters. ``node``: this node's id (when the store was made before it was known)."""
+        if node is not None:
+            self.node = node
         self.epoch = epoch
         members = [raw.decode() for raw in self._call(("SMEMBERS", self._sessions_key))[0]]
         state, gone = self._take(members, require=self.node, resume=False,
