@@ -127,7 +127,7 @@ class Broker:
         loop = EventLoop(BrokerCore(self.config, self.store, self._hooks, self._scram),
                          self.config)
         # The http side (metrics, admin API, status page) on the loop's own selector.
-        http = HttpService(loop, loop)
+        http = HttpService(loop, loop.plugin_io)
         loop.acceptors["http"] = http.accept
         loop.after_flush.append(http.flush)
         loop.on_close.append(http.close_all)
@@ -149,7 +149,7 @@ class Broker:
             self._join_cluster(loop, self.config.cluster)
         bridges = BridgeReporter(loop.core.sessions)
         loop.core.reporters.append(bridges)
-        self.bridges = [Bridge(config, loop.core, loop, bridges)
+        self.bridges = [Bridge(config, loop.core, loop.plugin_io, bridges)
                         for config in self.config.bridges]
         for bridge in self.bridges:
             loop.call_soon(bridge.start)
@@ -165,8 +165,8 @@ class Broker:
         from .cluster.reporter import ClusterReporter
 
         store = self.store if isinstance(self.store, _redis_store()) else None
-        node = ClusterNode(loop.core, loop, config, on_fenced=loop.request_stop, store=store,
-                           acks=self._stream_acks)
+        node = ClusterNode(loop.core, loop.plugin_io, config, on_fenced=loop.request_stop,
+                           store=store, acks=self._stream_acks)
         loop.core.join(node)
         reporter = ClusterReporter(node)
         loop.core.reporters.append(reporter)

@@ -51,8 +51,9 @@ log = logging.getLogger("mqlite.broker")
 
 
 class BridgeDriver(Protocol):
-    """What a bridge needs of the event loop (:class:`~mqlite.broker.net.loop.EventLoop`):
-    its socket calls, for the remote client's socket, and a callback on its thread."""
+    """What a bridge needs of the event loop (its plug-in sockets,
+    :class:`~mqlite.broker.net.plugin_sockets.PluginSockets`): the remote client's socket
+    watched, and a callback on the loop's thread."""
 
     def watch(self, sock: Any, driven: LoopDriven, *, write: bool) -> None: ...
 

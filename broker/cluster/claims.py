@@ -16,21 +16,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
 
 from mqlite.protocol import ReasonCode
 
 from ..engine.connection import Connection
-from ..engine.services import ClusterHost
 from ..engine.timers import Timer
 from . import scripts as keys
-from .config import ClusterConfig
-from .link import RedisLink, Reply, failed
-from .stats import ClusterStats
+from .context import NodeContext
+from .link import Reply, failed
+from .sessions import NodeSessions
 from .wire import Taken, Takeover, pack_taken, pack_takeover
-
-if TYPE_CHECKING:
-    from .sessions import NodeSessions
 
 log = logging.getLogger("mqlite.cluster")
 
@@ -53,43 +48,29 @@ class _Pending:
         self.timer: Timer | None = None
 
 
-class ClaimingNode(Protocol):
-    """What the claims use of their node (cluster.ClusterNode)."""
-
-    node: str
-    epoch: int
-    available: bool
-    cmd: RedisLink | None
-    core: ClusterHost
-    config: ClusterConfig
-    stats: ClusterStats
-    sessions: NodeSessions | None
-
-    def send_entry(self, node: str, data: bytes) -> None: ...
-
-
 def node_of(claim: str) -> str:
     return claim.split("|", 1)[0]
 
 
 class Claims:
-    def __init__(self, node: ClaimingNode) -> None:
-        self.node = node
-        self.owned: dict[str, str] = {}  # client id -> this node's claim on it
+    def __init__(self, ctx: NodeContext, sessions: NodeSessions | None) -> None:
+        self.ctx = ctx
+        self.sessions = sessions
+        self.owned = ctx.owned  # client id -> this node's claim on it
         self._pending: dict[str, _Pending] = {}  # by claim
         self._sequence = 0
 
     def claim(self, conn: Connection, client_id: str, proceed: Proceed) -> None:
         """Claim ``client_id`` for ``conn`` (not read meanwhile); then ``proceed``."""
-        node = self.node
-        cmd = node.cmd
-        if not node.available or cmd is None:
+        ctx = self.ctx
+        cmd = ctx.cmd
+        if not ctx.available or cmd is None:
             proceed(False, time.monotonic())
             return
         self._sequence += 1
-        claim = f"{node.node}|{node.epoch}|{self._sequence}"
+        claim = f"{ctx.node}|{ctx.epoch}|{self._sequence}"
         pending = self._pending[claim] = _Pending(conn, client_id, claim, proceed)
-        node.core.wait_connect(conn)
+        ctx.core.wait_connect(conn)
         cmd.command("EVALSHA", keys.CLAIM.sha, 1, keys.owner_key(client_id), claim,
                     "mq:node:", reply=lambda reply: self._claimed(pending, reply))
 
@@ -99,14 +80,14 @@ class Claims:
             return
         old, alive = reply[0].decode(), int(reply[1])
         old_node = node_of(old) if old else ""
-        if old and old_node != self.node.node and alive:
+        if old and old_node != self.ctx.node and alive:
             pending.waiting = True
             pending.previous = old
-            if self.node.sessions is not None:
-                self.node.sessions.announce(pending.client_id)  # routes before the request
-            self.node.send_entry(old_node, pack_takeover(pending.client_id, old, pending.claim))
-            pending.timer = self.node.core.timers.call_at(
-                time.monotonic() + self.node.config.takeover_timeout, self._timed_out, pending)
+            if self.sessions is not None:
+                self.sessions.announce(pending.client_id)  # routes before the request
+            self.ctx.send_entry(old_node, pack_takeover(pending.client_id, old, pending.claim))
+            pending.timer = self.ctx.core.timers.call_at(
+                time.monotonic() + self.ctx.config.takeover_timeout, self._timed_out, pending)
             return
         self._finish(pending, True)
 
@@ -115,7 +96,7 @@ class Claims:
             log.warning("cluster: node %s did not answer the take-over of client %s within "
                         "%.1f s; going on (what it holds for the session comes when it is "
                         "back or adopted)", node_of(pending.previous), pending.client_id,
-                        self.node.config.takeover_timeout)
+                        self.ctx.config.takeover_timeout)
             self._finish(pending, True)
 
     def taken(self, entry: Taken) -> None:
@@ -129,8 +110,8 @@ class Claims:
         if pending.timer is not None:
             pending.timer.cancel()
         client_id, conn = pending.client_id, pending.conn
-        core = self.node.core
-        sessions = self.node.sessions
+        core = self.ctx.core
+        sessions = self.sessions
         if claimed and sessions is not None and conn.open and not sessions.take(client_id):
             claimed = False  # its stored session could not be read: refused, as in an outage
         if sessions is not None:
@@ -154,7 +135,7 @@ class Claims:
             pending.superseded_by = entry.reply_to
         elif self.owned.get(entry.client_id, entry.owner) == entry.owner:
             self._let_go(entry.client_id, node_of(entry.reply_to))
-        self.node.send_entry(node_of(entry.reply_to), pack_taken(entry.client_id,
+        self.ctx.send_entry(node_of(entry.reply_to), pack_taken(entry.client_id,
                                                                   entry.reply_to))
 
     def _let_go(self, client_id: str, to_node: str) -> None:
@@ -162,11 +143,11 @@ class Claims:
         is stored and forgotten here (the other node takes it), any other ends."""
         by = f"node {to_node}"
         self.owned.pop(client_id, None)
-        core = self.node.core
+        core = self.ctx.core
         session = core.sessions.get(client_id)
         if session is None:
             return
-        self.node.stats.takeovers += 1
+        self.ctx.stats.takeovers += 1
         conn = session.connection
         if conn is not None:
             log.info("cluster: client %s taken over by %s", client_id, by)
@@ -175,8 +156,8 @@ class Claims:
         session = core.sessions.get(client_id)
         if session is None:
             return
-        if session.persistent and self.node.sessions is not None:
-            self.node.sessions.let_go(session, to_node, f"session taken over by {by}")
+        if session.persistent and self.sessions is not None:
+            self.sessions.let_go(session, to_node, f"session taken over by {by}")
         else:
             core.sessions.end(session, promise=False)
 
@@ -187,8 +168,8 @@ class Claims:
             self._release(client_id, claim)
 
     def _release(self, client_id: str, claim: str) -> None:
-        cmd = self.node.cmd
-        if cmd is not None and self.node.available:
+        cmd = self.ctx.cmd
+        if cmd is not None and self.ctx.available:
             cmd.command("EVALSHA", keys.RELEASE.sha, 1, keys.owner_key(client_id), claim)
 
     def outage(self) -> None:

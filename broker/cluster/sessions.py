@@ -34,21 +34,19 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from functools import partial
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 from mqlite.protocol import TopicTrie, parse_shared_subscription
 
 from ..engine.routing import route_only
-from ..engine.services import ClusterHost
 from ..engine.session import Session
 from ..engine.store import StoredState, StoreWriteError
 from ..engine.timers import TimerHeap
 from ..message import Message
 from . import scripts as keys
-from .config import ClusterConfig
-from .link import RedisLink, Reply, failed
-from .routes import RouteTable
-from .stats import ClusterStats
+from .context import NodeContext
+from .link import Reply, failed
+from .route_sync import RouteSync
 from .store import RedisStore
 from .wire import Forwarded, pack_forward_only, unpack_entry
 
@@ -63,35 +61,6 @@ _ADOPT_LOCK_MS = 30_000
 _DRAIN_COUNT = 500
 _DRAIN_EVERY = 0.2
 _ONLY_SEEN_LIMIT = 100_000
-
-
-class _Claims(Protocol):
-    owned: dict[str, str]  # client id -> this node's claim on it
-
-
-class SessionNode(Protocol):
-    """What this module uses of its node (cluster.ClusterNode)."""
-
-    node: str
-    epoch: int
-    available: bool
-    cmd: RedisLink | None
-    core: ClusterHost
-    config: ClusterConfig
-    stats: ClusterStats
-    seen: OrderedDict[str, float]
-    routes: RouteTable
-
-    def send_entry(self, node: str, data: bytes) -> None: ...
-
-    def flush_routes(self) -> None: ...
-
-    def add_routes(self, filters: list[str]) -> None: ...
-
-    def remove_routes(self, filters: list[str]) -> None: ...
-
-    @property
-    def claims(self) -> _Claims: ...
 
 
 class _Drained(NamedTuple):
@@ -156,10 +125,11 @@ class MovedSessions:
 
 
 class NodeSessions:
-    def __init__(self, node: SessionNode, store: RedisStore) -> None:
-        self.node = node
+    def __init__(self, ctx: NodeContext, store: RedisStore, routes: RouteSync) -> None:
+        self.ctx = ctx
         self.store = store
-        self.moved = MovedSessions(node.core.timers)
+        self.routes = routes
+        self.moved = MovedSessions(ctx.core.timers)
         self.arrived: dict[str, float] = {}  # client id -> when its session came here
         # Message ids delivered to some sessions only, and to which: this node's stream may
         # bring the same message for them again (routes overlap during a move), and then
@@ -180,27 +150,27 @@ class NodeSessions:
     def recover(self) -> bool:
         """Take back the sessions this node id owned (with the new epoch); False if Redis
         failed (the join starts over)."""
-        core = self.node.core
+        core = self.ctx.core
         elsewhere: dict[str, tuple[str, list[str]]] = {}
         try:
-            state = self.store.recover(self.node.epoch, elsewhere, self.node.node)
+            state = self.store.recover(self.ctx.epoch, elsewhere, self.ctx.node)
         except StoreWriteError as exc:
             log.error("cluster: cannot read this node's sessions: %s", exc)
             return False
         self._holding(state)
         core.sessions.restore(state, core.retained, quiet=True)
         if state.sessions:
-            log.info("cluster: node %s recovered %d session(s)", self.node.node,
+            log.info("cluster: node %s recovered %d session(s)", self.ctx.node,
                      len(state.sessions))
         # Resumed on another node while this id was down: what this node's stream still
         # holds for them (routed here before the move) is passed on to that node.
         now = time.monotonic()
         for client_id, (owner, filters) in elsewhere.items():
-            if owner != self.node.node:
+            if owner != self.ctx.node:
                 self.moved.add(client_id, owner, filters, now)
         if elsewhere:
             log.info("cluster: node %s passes on what its stream holds for %d session(s) "
-                     "resumed elsewhere", self.node.node, len(elsewhere))
+                     "resumed elsewhere", self.ctx.node, len(elsewhere))
         return True
 
     @property
@@ -208,14 +178,14 @@ class NodeSessions:
         """How long copies of a message may come for a session after it arrived: from the
         node it left, for that node's grace period; from a dead node's stream, once the node
         is adopted (its TTL and a heartbeat) and drained, maybe passed on by its adopter."""
-        return 2 * (1.2 * self.node.config.node_ttl + DRAIN_GRACE + GRACE)
+        return 2 * (1.2 * self.ctx.config.node_ttl + DRAIN_GRACE + GRACE)
 
     # -- a client resumes here a session another node had ------------------------------------
 
     def take(self, client_id: str) -> bool:
         """Before CONNACK: the client id's stored session, if another node had it, is now
         this node's (in memory, its routes in this node's set). False if Redis failed."""
-        core = self.node.core
+        core = self.ctx.core
         if client_id in core.sessions:
             return True
         try:
@@ -262,14 +232,14 @@ class NodeSessions:
             return
         if filters:
             self._announced[client_id] = filters
-            self.node.add_routes(filters)
-            self.node.flush_routes()  # queued before the take-over request
+            self.routes.add(filters)
+            self.routes.flush()  # queued before the take-over request
 
     def settle(self, client_id: str) -> None:
         """The take-over is over: the announced filters stay only where a session has them."""
         filters = self._announced.pop(client_id, None)
         if filters:
-            self.node.remove_routes(filters)
+            self.routes.remove(filters)
 
     def let_go(self, session: Session, to_node: str, reason: str) -> None:
         """``session`` moved to ``to_node``: forgotten here (its copy is in Redis), what it
@@ -277,7 +247,7 @@ class NodeSessions:
         now = time.monotonic()
         self.moved.add(session.client_id, to_node, session.subscriptions, now)
         self._prune(now)
-        self.node.core.sessions.forget(session, reason)
+        self.ctx.core.sessions.forget(session, reason)
 
     def _prune(self, now: float) -> None:
         """Arrivals are needed while messages for the session may still be passed on or
@@ -297,7 +267,7 @@ class NodeSessions:
             if among is None or client_id in among:
                 by_node.setdefault(self.moved.by_id[client_id].node, []).append(client_id)
         for node, client_ids in by_node.items():
-            self.node.send_entry(node, pack_forward_only(message_id, message, client_ids,
+            self.ctx.send_entry(node, pack_forward_only(message_id, message, client_ids,
                                                          now))
         return sum(map(len, by_node.values()))
 
@@ -306,7 +276,7 @@ class NodeSessions:
         to each that is here, had it not from this node's own stream since it came."""
         assert entry.only is not None
         message_id = entry.message_id
-        seen_at = self.node.seen.get(message_id)
+        seen_at = self.ctx.seen.get(message_id)
         delivered = self.only_delivered.get(message_id)
         wanted = []
         for client_id in entry.only:
@@ -321,9 +291,9 @@ class NodeSessions:
         if not wanted:
             return
         self._held(message_id, wanted)
-        here = [c for c in wanted if c in self.node.core.sessions]
+        here = [c for c in wanted if c in self.ctx.core.sessions]
         if here:
-            route_only(self.node.core, entry.message, now, frozenset(here))
+            route_only(self.ctx.core, entry.message, now, frozenset(here))
         gone = frozenset(c for c in wanted if c in self.moved)
         if gone:  # moved on again meanwhile
             self.pass_on(entry.message, message_id, now, gone)
@@ -339,24 +309,24 @@ class NodeSessions:
 
     def fenced(self, client_ids: list[str]) -> None:
         """Redis refused writes to these sessions: another node owns them now."""
-        core = self.node.core
+        core = self.ctx.core
         for client_id in client_ids:
             session = core.sessions.get(client_id)
             if session is not None:
                 log.warning("cluster: session %s belongs to another node now; closing it "
                             "here", client_id)
                 self.fenced_total += 1
-                self.node.claims.owned.pop(client_id, None)
+                self.ctx.owned.pop(client_id, None)
                 self.arrived.pop(client_id, None)
                 core.sessions.forget(session, "session taken over by another node")
 
     def forget_all(self, reason: str) -> None:
         """This node was adopted while cut off: every session is another node's now."""
-        core = self.node.core
+        core = self.ctx.core
         for session in list(core.sessions.by_id.values()):
             if session.client_id not in core.sessions.internal:
                 core.sessions.forget(session, reason)
-        self.node.claims.owned.clear()
+        self.ctx.owned.clear()
         self.moved.clear()
         self.arrived.clear()
 
@@ -364,20 +334,20 @@ class NodeSessions:
 
     def node_gone(self, dead: str) -> None:
         """``dead`` is listed as a member but its key expired: try to adopt it."""
-        cmd = self.node.cmd
-        if cmd is None or dead in self._adopting or dead == self.node.node:
+        cmd = self.ctx.cmd
+        if cmd is None or dead in self._adopting or dead == self.ctx.node:
             return
         self._adopting.add(dead)
-        cmd.command("SET", keys.adopt_key(dead), f"{self.node.node}|{self.node.epoch}", "NX",
+        cmd.command("SET", keys.adopt_key(dead), f"{self.ctx.node}|{self.ctx.epoch}", "NX",
                     "PX", _ADOPT_LOCK_MS, reply=partial(self._locked, dead))
 
     def _locked(self, dead: str, reply: Reply) -> None:
         if failed(reply) or reply is None:
             self._adopting.discard(dead)  # another node adopts it (or Redis failed)
             return
-        node = self.node
-        cmd = node.cmd
-        if cmd is None or not node.available:
+        ctx = self.ctx
+        cmd = ctx.cmd
+        if cmd is None or not ctx.available:
             self._adopting.discard(dead)
             return
         try:
@@ -388,53 +358,53 @@ class NodeSessions:
             return
         now = time.monotonic()
         # A paused node that comes back finds it was adopted (HEARTBEAT), and rejoins.
-        cmd.command("SET", keys.adopted_key(dead), node.node, "PX", 86_400_000)
-        claim = f"{node.node}|{node.epoch}|0"
+        cmd.command("SET", keys.adopted_key(dead), ctx.node, "PX", 86_400_000)
+        claim = f"{ctx.node}|{ctx.epoch}|0"
         for client_id in state.sessions:
             cmd.command("EVALSHA", keys.ADOPT_CLAIM.sha, 1, keys.owner_key(client_id), claim,
                         dead, reply=partial(self._claim_adopted, client_id, claim))
             self.arrived[client_id] = now
         self._arrivals_until = now + self.arrival_horizon
-        node.routes.replace(dead, set(), node.routes.versions.get(dead, 0))  # sent nothing more
+        ctx.routes.replace(dead, set(), ctx.routes.versions.get(dead, 0))  # sent nothing more
         self._holding(state)
-        node.core.sessions.restore(state, node.core.retained, quiet=True)  # wills go out
+        ctx.core.sessions.restore(state, ctx.core.retained, quiet=True)  # wills go out
         # Resumed before this adoption: the dead node's stream holds what was routed to them
         # meanwhile; those here get it here, the others at their node.
         here = set(state.sessions)
         for client_id, (owner, filters) in elsewhere.items():
-            if owner == node.node:
+            if owner == ctx.node:
                 here.add(client_id)
             else:
                 self.moved.add(client_id, owner, filters, now)
-        node.flush_routes()  # the adopted routes before the dead node's are removed
+        self.routes.flush()  # the adopted routes before the dead node's are removed
         cmd.command("EVALSHA", keys.ROUTES_CHANGE.sha, 2, keys.routes_key(dead),
                     keys.routes_version_key(dead), dead, repr(time.time()), "=")
         cmd.command("SREM", keys.MEMBERS, dead)
         self.adopted_total += len(state.sessions)
         log.warning("cluster: node %s is gone; node %s adopted its %d session(s) (%d more "
                     "were resumed before: what its stream holds for them follows)", dead,
-                    node.node, len(state.sessions), len(elsewhere))
+                    ctx.node, len(state.sessions), len(elsewhere))
         self._drain(dead, _Drained(frozenset(here), frozenset(elsewhere) - here),
                     now + DRAIN_GRACE, b"0-0")
 
     def _claim_adopted(self, client_id: str, claim: str, reply: Reply) -> None:
         if reply == 1:  # else a client took its id elsewhere meanwhile (and its session)
-            self.node.claims.owned[client_id] = claim
+            self.ctx.owned[client_id] = claim
 
     def _drain(self, dead: str, adopted: _Drained, until: float, cursor: bytes) -> None:
         """What waits in the dead node's stream, to the adopted sessions: its pending
         entries (XAUTOCLAIM), then its unread ones."""
-        cmd = self.node.cmd
-        if cmd is None or not self.node.available:
+        cmd = self.ctx.cmd
+        if cmd is None or not self.ctx.available:
             self._adopting.discard(dead)  # unread entries stay: adopted again later
             return
         stream = keys.inbox_key(dead)
         if cursor != b"done":
-            cmd.command("XAUTOCLAIM", stream, keys.GROUP, self.node.node, 0, cursor,
+            cmd.command("XAUTOCLAIM", stream, keys.GROUP, self.ctx.node, 0, cursor,
                         "COUNT", _DRAIN_COUNT,
                         reply=partial(self._claimed, dead, adopted, until))
             return
-        cmd.command("XREADGROUP", "GROUP", keys.GROUP, self.node.node, "COUNT", _DRAIN_COUNT,
+        cmd.command("XREADGROUP", "GROUP", keys.GROUP, self.ctx.node, "COUNT", _DRAIN_COUNT,
                     "STREAMS", stream, ">", reply=partial(self._read, dead, adopted, until))
 
     def _claimed(self, dead: str, adopted: _Drained, until: float, reply: Reply) -> None:
@@ -458,10 +428,10 @@ class NodeSessions:
         if entries:
             self._drain(dead, adopted, until, b"done")
         elif now < until:
-            self.node.core.timers.call_at(now + _DRAIN_EVERY, self._drain, dead, adopted,
+            self.ctx.core.timers.call_at(now + _DRAIN_EVERY, self._drain, dead, adopted,
                                           until, b"done")
         else:
-            cmd = self.node.cmd
+            cmd = self.ctx.cmd
             if cmd is not None:
                 cmd.command("DEL", stream := keys.inbox_key(dead))
                 log.info("cluster: the stream of node %s is drained and deleted (%s)", dead,
@@ -477,7 +447,7 @@ class NodeSessions:
         """The adoption is over (or failed): the lock goes, so that a process taking the id
         back joins, or another node tries again."""
         self._adopting.discard(dead)
-        cmd = self.node.cmd
+        cmd = self.ctx.cmd
         if cmd is not None:
             cmd.command("DEL", keys.adopt_key(dead))
 
@@ -501,7 +471,7 @@ class NodeSessions:
                     entry._replace(only=[c for c in only if c in drained.here]), now)
                 if drained.elsewhere:
                     self.pass_on(entry.message, entry.message_id, now, drained.elsewhere)
-        cmd = self.node.cmd
+        cmd = self.ctx.cmd
         if cmd is not None:
             stream = keys.inbox_key(dead)
             cmd.command("XACK", stream, keys.GROUP, *ids)

@@ -320,6 +320,16 @@ class BrokerCore:
             conn.close("server shutting down", ReasonCode.SERVER_SHUTTING_DOWN)
             self.sessions.detach(conn)
 
+    def health(self) -> str:
+        """"" while the store and the plug-ins (cluster mode: Redis) are well, else why not."""
+        if self.store_error is not None:
+            return f"the store failed its last commit: {self.store_error}"
+        for reporter in self.reporters:
+            why = reporter.health()
+            if why:
+                return why
+        return ""
+
     def commit(self) -> None:
         """End of a loop turn: the store applies and commits the turn's changes (syncing if
         one is promised), before the turn's packets are written."""

@@ -55,8 +55,9 @@ class Cluster(Protocol):
     (:class:`~mqlite.broker.engine.single_node.SingleNode`, the default). The hot paths test
     ``BrokerServices.clustered`` first, as they test ``hooks.active``."""
 
-    # False while Redis is unreachable: CONNECTs are refused, remote QoS 1/2 too.
-    available: bool
+    @property
+    def available(self) -> bool:
+        """False while Redis is unreachable: CONNECTs are refused, remote QoS 1/2 too."""
 
     def claim(self, conn: Connection, client_id: str,
               proceed: Callable[[bool, float], None]) -> None:

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import socket
 import ssl
 import stat
+import time
 from typing import Any
 
 from ..config.listener_config import ListenerConfig
+
+log = logging.getLogger("mqlite.broker")
 
 # Connections the kernel completes and holds until the loop accepts them (capped by
 # net.core.somaxconn). A burst of connects beyond it has its SYNs dropped, and each dropped
@@ -28,7 +32,7 @@ class ListenerError(OSError):
 class Listener:
     """One listening socket: its settings, its TLS context, and its connections."""
 
-    __slots__ = ("address", "config", "connections", "name", "sock", "tls")
+    __slots__ = ("address", "config", "connections", "name", "refusal_logged", "sock", "tls")
 
     def __init__(self, config: ListenerConfig, sock: socket.socket, address: Any,
                  tls: ssl.SSLContext | None) -> None:
@@ -38,10 +42,20 @@ class Listener:
         self.tls = tls
         self.name = config.name or config.default_name(address[1])
         self.connections = 0  # open now, against max_connections
+        self.refusal_logged = 0.0  # when a refusal was last logged (monotonic)
 
     def full(self) -> bool:
         limit = self.config.max_connections
         return limit != -1 and self.connections >= limit
+
+    def refused(self, refused_total: int) -> None:
+        """A connection was closed because this listener is full: logged, rate limited (a
+        flood of them may come)."""
+        now = time.monotonic()
+        if now - self.refusal_logged >= 10.0:
+            self.refusal_logged = now
+            log.warning("listener %s is at its max_connections (%d): closing new connections "
+                        "(%d so far)", self.name, self.config.max_connections, refused_total)
 
     def where(self) -> str:
         address = self.address
@@ -107,6 +121,19 @@ def _unix_socket(path: str) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def open_listeners(configs: list[ListenerConfig], reuse_port: bool) -> list[Listener]:
+    """Open every listener, or none: ListenerError naming the one that failed."""
+    opened: list[Listener] = []
+    try:
+        for config in configs:
+            opened.append(open_listener(config, reuse_port))
+    except ListenerError:
+        for listener in opened:
+            close_listener(listener)
+        raise
+    return opened
 
 
 def close_listener(listener: Listener) -> None:

@@ -1,4 +1,4 @@
-"""The event loop: the only place that touches sockets and selectors.
+"""The event loop: the selector, the listeners, and every MQTT connection's socket.
 
 Each turn: wait for readiness or the next timer; read each ready socket once into a reusable
 buffer and handle the complete packets in it; run due timers; commit the store; then write each
@@ -21,7 +21,6 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from mqlite.protocol import MQTTError, Packet, ReasonCode
 
@@ -29,17 +28,17 @@ from ..config.broker_config import BrokerConfig
 from ..config.listener_config import ListenerConfig
 from ..engine.connection import CLOSED, NO_OUTPUT, Connection, Framing
 from ..engine.core import BrokerCore
-from ..engine.linger import LINGER_POLL, LINGER_SECONDS, Closing, all_delivered
 from ..engine.store import StoreWriteError
-from .listeners import Listener, ListenerError, close_listener, open_listener
+from .closing import GracefulClose
+from .listeners import Listener, close_listener, open_listeners
 from .loop_driven import Acceptor, LoopDriven
+from .plugin_sockets import PluginSockets, set_interest
 from .tls import WOULD_BLOCK, client_identity, handshake_step, wrap
 from .websocket import WebSocketTransport
 
 log = logging.getLogger("mqlite.broker")
 
 READ_SIZE = 256 * 1024
-PLUGIN_READ_SIZE = 64 * 1024  # a plug-in socket's read (http, Redis)
 _WAKER = "waker"
 
 
@@ -57,8 +56,9 @@ class EventLoop:
         self._writing: set[Connection] = set()
         # Connections whose handling stopped at a pause, with packets left in their reader.
         self._backlog: set[Connection] = set()
-        # Connections closing gracefully (see LINGER_SECONDS), with how far they are.
-        self._closing: dict[Connection, Closing] = {}
+        # Connections closing gracefully (closing.py).
+        self._closing = GracefulClose(config, core.timers, self._buffer, self._close_socket,
+                                      self._watch)
         # Connections whose packets were handled this turn: their acks wait for the commit.
         self._handled = core.handled
         core.authenticator.post = self.call_soon
@@ -67,6 +67,8 @@ class EventLoop:
         self._wake_write.setblocking(False)
         self.selector.register(self._wake_read, selectors.EVENT_READ, _WAKER)
         self._stopping = False
+        # The plug-ins' sockets (the http side, Redis links, bridges' remote clients).
+        self.plugin_io = PluginSockets(self.selector, self.call_soon)
         # Callbacks from other threads or signal handlers, run at the start of the next turn.
         self._soon: deque[Callable[[], None]] = deque()
         # The listener each connection came in on (its count of open connections).
@@ -74,7 +76,6 @@ class EventLoop:
         # decrypted input that select() cannot see.
         self._handshaking: dict[Connection, Listener] = {}
         self._tls_pending: set[Connection] = set()
-        self._last_refusal_log = 0.0
         # What the plug-ins wired in (server.py): how a listener type other than MQTT takes an
         # accepted socket (the http side), what runs after each turn's flush (its writes),
         # and what closes with the loop.
@@ -92,14 +93,7 @@ class EventLoop:
 
     def open_listeners(self, configs: list[ListenerConfig]) -> list[Listener]:
         """Open every listener, or none: ListenerError naming the one that failed."""
-        opened: list[Listener] = []
-        try:
-            for config in configs:
-                opened.append(open_listener(config, self.config.reuse_port))
-        except ListenerError:
-            for listener in opened:
-                close_listener(listener)
-            raise
+        opened = open_listeners(configs, self.config.reuse_port)
         for listener in opened:
             self.add_listener(listener)
         return opened
@@ -118,69 +112,6 @@ class EventLoop:
         """One TCP listener; the bound (host, port)."""
         [listener] = self.open_listeners([ListenerConfig(host=host, port=port)])
         return listener.address[0], listener.address[1]
-
-    # -- the plug-ins' sockets (loop_driven.SocketIO) --------------------------------------
-
-    def watch(self, sock: Any, driven: LoopDriven, *, write: bool) -> None:
-        with contextlib.suppress(ValueError):  # closed meanwhile: nothing to watch
-            self._interest(sock, driven, read=True, write=write)
-
-    def unwatch(self, sock: Any) -> None:
-        with contextlib.suppress(KeyError, ValueError):
-            self.selector.unregister(sock)
-
-    def forget(self, sock: Any) -> None:
-        self.unwatch(sock)
-        with contextlib.suppress(OSError):
-            sock.close()
-
-    def receive(self, sock: Any, size: int = PLUGIN_READ_SIZE) -> bytes | None:
-        try:
-            data: bytes = sock.recv(size)
-        except WOULD_BLOCK:
-            return None
-        return data
-
-    def transmit(self, sock: Any, data: bytes | bytearray) -> int:
-        try:
-            sent: int = sock.send(data)
-        except WOULD_BLOCK:
-            return 0
-        return sent
-
-    def dial(self, target: str | tuple[str, int]) -> socket.socket:
-        if isinstance(target, str):
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        else:
-            family = socket.AF_INET6 if ":" in target[0] else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setblocking(False)
-        try:
-            sock.connect(target)
-        except (BlockingIOError, InterruptedError):
-            pass  # completes when the socket turns writable (see dialed)
-        except OSError:
-            sock.close()
-            raise
-        return sock
-
-    def dialed(self, sock: socket.socket) -> int:
-        return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-
-    def secure(self, sock: socket.socket, context: ssl.SSLContext,
-               server_hostname: str | None) -> ssl.SSLSocket:
-        return context.wrap_socket(sock, server_hostname=server_hostname,
-                                   do_handshake_on_connect=False)
-
-    def handshake(self, sock: ssl.SSLSocket) -> str:
-        return handshake_step(sock)
-
-    def _plugin_event(self, driven: LoopDriven, mask: int) -> None:
-        try:
-            driven.event(bool(mask & selectors.EVENT_READ), bool(mask & selectors.EVENT_WRITE))
-        except Exception:  # a bug in a plug-in's socket handling must not stop the broker
-            log.exception("error in the handling of a plug-in's socket")
 
     def wake(self) -> None:
         """Interrupt ``select`` from another thread or a signal handler."""
@@ -256,15 +187,9 @@ class EventLoop:
     def health(self) -> str:
         """"" while healthy, else why not (GET /health answers 503 with it). A loop that is
         stuck does not answer at all: a probe's timeout is the check for that."""
-        if self.core.store_error is not None:
-            return f"the store failed its last commit: {self.core.store_error}"
         if self.last_turn_seconds > 5.0:
             return f"the loop's last turn took {self.last_turn_seconds:.1f} s"
-        for reporter in self.core.reporters:  # the plug-ins' (cluster mode: Redis)
-            why = reporter.health()
-            if why:
-                return why
-        return ""
+        return self.core.health()
 
     def _close_everything(self) -> None:
         self.core.authenticator.close()
@@ -325,7 +250,7 @@ class EventLoop:
                 with contextlib.suppress(OSError):
                     self._wake_read.recv(4096)
             elif isinstance(data, LoopDriven):  # a plug-in's socket (http, Redis, a bridge)
-                self._plugin_event(data, mask)
+                self.plugin_io.event(data, mask)
             else:
                 self._accept(data, now)
         core.timers.run_due(now)
@@ -359,7 +284,8 @@ class EventLoop:
                 continue
             if listener.full():
                 sock.close()
-                self._refused(listener)
+                self.core.stats.connections_refused += 1
+                listener.refused(self.core.stats.connections_refused)
                 continue
             self.core.stats.connections_total += 1
             sock.setblocking(False)
@@ -407,20 +333,9 @@ class EventLoop:
         self._watch(conn, read=True, write=False)
         self._read(conn, now)  # the client's first records may have come with the last step
 
-    def _refused(self, listener: Listener) -> None:
-        self.core.stats.connections_refused += 1
-        now = time.monotonic()
-        if now - self._last_refusal_log >= 10.0:  # rate limited, as a flood of them may come
-            self._last_refusal_log = now
-            log.warning("listener %s is at its max_connections (%d): closing new connections "
-                        "(%d so far)", listener.name, listener.config.max_connections,
-                        self.core.stats.connections_refused)
-
     def _read(self, conn: Connection, now: float) -> None:
         if not conn.open:
-            closing = self._closing.get(conn)
-            if closing is not None:
-                self._discard_input(conn, closing)
+            self._closing.discard_input(conn)
             return
         if conn in self._backlog:
             return  # a backlog is handled first; meanwhile the kernel holds what follows
@@ -512,8 +427,10 @@ class EventLoop:
                         core.drop(conn, f"output over {hard_limit} bytes: client not reading")
             if conn.open:
                 self._want_write(conn, bool(conn.out or (websocket and websocket.unsent)))
+            elif conn in self._handshaking:  # no TLS session yet: nothing can be sent on it
+                self._close_socket(conn, conn.close_reason)
             else:
-                self._flush_closing(conn)
+                self._closing.drain(conn)
 
     def _flush_websocket(self, conn: Connection, websocket: Framing,
                          hard_limit: int) -> bool:
@@ -539,85 +456,12 @@ class EventLoop:
             self.core.drop(conn, f"output over {hard_limit} bytes: client not reading")
         return True
 
-    def _flush_closing(self, conn: Connection) -> None:
-        if conn in self._handshaking:  # no TLS session yet: nothing can be sent on it
-            self._close_socket(conn, conn.close_reason)
-            return
-        closing = self._closing.get(conn)
-        if closing is None:
-            deadline = time.monotonic() + self.config.close_timeout
-            timer = self.core.timers.call_at(deadline, self._give_up, conn)
-            closing = self._closing[conn] = Closing(deadline, timer)
-        if conn.out or (conn.websocket is not None and conn.websocket.unsent):
-            self._watch(conn, read=not closing.peer_done, write=True)
-            return
-        if closing.lingering:
-            return
-        # The last byte is out: shut the write side, so the peer reads an end of stream.
-        if closing.peer_done:  # nothing unread can arrive: closing now resets nothing
-            self._close_socket(conn, conn.close_reason)
-            return
-        try:
-            conn.sock.shutdown(socket.SHUT_WR)
-        except OSError:  # the peer is gone already
-            self._close_socket(conn, conn.close_reason)
-            return
-        self._watch(conn, read=True, write=False)
-        closing.lingering = True
-        closing.timer.cancel()
-        now = time.monotonic()
-        closing.timer = self.core.timers.call_at(min(now + LINGER_SECONDS, closing.deadline),
-                                                 self._give_up, conn)
-        closing.poll = self.core.timers.call_at(now + LINGER_POLL, self._poll_linger, conn)
-
-    def _poll_linger(self, conn: Connection) -> None:
-        closing = self._closing.get(conn)
-        if closing is None:
-            return
-        if all_delivered(conn.sock):
-            self._close_socket(conn, conn.close_reason)
-        else:
-            closing.poll = self.core.timers.call_at(time.monotonic() + LINGER_POLL,
-                                                    self._poll_linger, conn)
-
-    def _discard_input(self, conn: Connection, closing: Closing) -> None:
-        try:
-            count = conn.sock.recv_into(self._buffer)
-        except WOULD_BLOCK:
-            return
-        except OSError:
-            count = 0
-        if count:
-            return
-        if closing.lingering:  # the peer read everything and closed: so do we
-            self._close_socket(conn, conn.close_reason)
-        else:  # it sends no more; our last packets are still going out
-            closing.peer_done = True
-            self._watch(conn, read=False, write=True)
-
-    def _give_up(self, conn: Connection) -> None:
-        """The close timeout (or the linger) is over: close, whatever is left unsent."""
-        self._close_socket(conn, conn.close_reason)
-
     def _want_write(self, conn: Connection, want: bool) -> None:
         if want != (conn in self._writing):
             self._watch(conn, read=conn not in self._backlog, write=want)
 
-    def _interest(self, sock: socket.socket, data: object, *, read: bool,
-                  write: bool) -> None:
-        """What the selector reports for ``sock``, registering it if it is not yet."""
-        events = (selectors.EVENT_READ if read else 0) | (selectors.EVENT_WRITE if write else 0)
-        if not events:  # a selector takes no empty interest: out of it until wanted again
-            with contextlib.suppress(KeyError):
-                self.selector.unregister(sock)
-        else:
-            try:
-                self.selector.modify(sock, events, data)
-            except KeyError:
-                self.selector.register(sock, events, data)
-
     def _watch(self, conn: Connection, *, read: bool, write: bool) -> None:
-        self._interest(conn.sock, conn, read=read, write=write)
+        set_interest(self.selector, conn.sock, conn, read=read, write=write)
         if write:
             self._writing.add(conn)
         else:
@@ -639,11 +483,7 @@ class EventLoop:
         self._backlog.discard(conn)
         # Nothing may keep a closed connection alive: not its timers, not its reader (whose
         # stored error's traceback holds the frames that handled it).
-        closing = self._closing.pop(conn, None)
-        if closing is not None:
-            closing.timer.cancel()
-            if closing.poll is not None:
-                closing.poll.cancel()
+        self._closing.closed(conn)
         self.core.deadlines.forget(conn)
         conn.reader.close()
         with contextlib.suppress(KeyError, ValueError):

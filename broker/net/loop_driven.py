@@ -1,8 +1,8 @@
 """What the event loop offers the plug-ins that own a socket of their own (the http side, the
 cluster's Redis links, a bridge's remote client): they register it with a ``LoopDriven``
 object, which the loop tells when the socket is readable or writable, and they make their
-socket calls through ``SocketIO``, which the loop implements, so that sockets stay in net/
-and the loop never names a plug-in."""
+socket calls through ``SocketIO`` (plugin_sockets.py, on the loop's selector), so that
+sockets stay in net/ and the loop never names a plug-in."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class LoopDriven:
 
 
 class SocketIO(Protocol):
-    """The socket calls a plug-in makes (the event loop makes them)."""
+    """The socket calls a plug-in makes (net/ makes them)."""
 
     def watch(self, sock: Any, driven: LoopDriven, *, write: bool) -> None:
         """Register (or re-register) ``sock`` for reading, and for writing if ``write``."""

@@ -1,5 +1,5 @@
-"""The SQLite :class:`~mqlite.broker.engine.store.SessionStore`: the only module that writes with
-sqlite3 (``sqlite_inspect`` reads, read-only).
+"""The SQLite :class:`~mqlite.broker.engine.store.SessionStore`: the only module that writes
+sessions with sqlite3 (``sqlite_schema`` makes the tables, ``sqlite_inspect`` reads them).
 
 One connection, owned by the event loop. ``apply()`` gets one loop turn's journal changes
 before that turn's packets go out, writes them in one transaction and commits it (group
@@ -55,8 +55,8 @@ from ..engine.stats import SECONDS_BUCKETS, Histogram
 from ..engine.store import StoredQueue, StoredState, StoreError, StoreWriteError
 from ..message import Message
 from .database_lock import lock_database
+from .sqlite_schema import check_integrity, create_private, migrate
 
-SCHEMA_VERSION = 1
 SYNC_MODES = ("full", "normal")
 # Unreferenced message bodies are swept after this many deletions, or half as many as there
 # are bodies if that is more (a sweep scans them all; this keeps its cost per deletion
@@ -65,12 +65,6 @@ _SWEEP_EVERY = 1000
 # Bounds on the queue-row writes a turn with nothing owed may leave uncommitted.
 _DEFER_ROWS = 4096
 _DEFER_SECONDS = 1.0
-
-
-def _create_private(path: str) -> None:
-    """Create the database file with mode 0600 (CVE-2017-9868: a world-readable store)."""
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 class SQLiteStore:
@@ -92,13 +86,13 @@ class SQLiteStore:
             raise StoreError(f"cannot use {path}: there is no directory {directory}")
         self._lock_file = lock_database(path)
         try:
-            _create_private(path)
+            create_private(path)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self._check()
+            check_integrity(self._db, path)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
             self._db.execute("PRAGMA busy_timeout=5000")
-            self._migrate()
+            migrate(self._db, path)
             if max_size is not None:
                 page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
                 self._db.execute(f"PRAGMA max_page_count={max(1, max_size // page_size)}")
@@ -133,57 +127,6 @@ class SQLiteStore:
         # Messages whose body was inserted in the open transaction: not stored if it rolls
         # back.
         self._new_bodies: list[Message] = []
-
-    # -- opening ---------------------------------------------------------------------------
-
-    def _check(self) -> None:
-        try:
-            result = self._db.execute("PRAGMA quick_check").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path} is not a usable SQLite database: {exc}") from None
-        if result != "ok":
-            raise StoreError(f"{self.path} failed its integrity check: {result}")
-
-    def _migrate(self) -> None:
-        # Imported here: it takes a fifth of a second (it loads numpy where installed), which
-        # every process that never opens a database (the CLI's clients, in-memory brokers)
-        # would pay at start.
-        import sqlite_utils
-
-        db = sqlite_utils.Database(self._db)
-        if "schema_version" in db.table_names():
-            found = self._db.execute("SELECT version FROM schema_version").fetchone()
-            if found and found[0] > SCHEMA_VERSION:
-                raise StoreError(f"{self.path} has schema version {found[0]}, newer than this "
-                                 f"mqlite ({SCHEMA_VERSION}): upgrade mqlite")
-            if found and found[0] == SCHEMA_VERSION:
-                return
-        # Idempotent steps, the version written last: a crash part-way just runs them again.
-        db.table("schema_version").create({"version": int}, if_not_exists=True)
-        db.table("sessions").create({
-            "client_id": str, "protocol_version": int, "expiry_interval": int,
-            "will": bytes, "will_delay": int, "connected_at": float,
-            "disconnected_at": float}, pk="client_id", if_not_exists=True)
-        db.table("subscriptions").create({
-            "client_id": str, "topic_filter": str, "qos": int, "no_local": int,
-            "retain_as_published": int, "retain_handling": int, "identifier": int},
-            pk=("client_id", "topic_filter"), if_not_exists=True)
-        db.table("messages").create({
-            "id": int, "topic": str, "payload": bytes, "qos": int, "retain": int,
-            "properties": bytes, "expires_at": float, "origin": str, "created_at": float},
-            pk="id", if_not_exists=True)
-        db.table("queue").create({
-            "client_id": str, "seq": int, "message_id": int, "qos": int, "retain": int,
-            "packet_id": int, "state": int, "subscription_ids": str},
-            pk=("client_id", "seq"), if_not_exists=True)
-        db.table("inbound_qos2").create({"client_id": str, "packet_id": int},
-                                  pk=("client_id", "packet_id"), if_not_exists=True)
-        db.table("retained").create({"topic": str, "message_id": int}, pk="topic",
-                                    if_not_exists=True)
-        db.table("queue").create_index(["message_id"], if_not_exists=True)
-        db.table("retained").create_index(["message_id"], if_not_exists=True)
-        self._db.execute("DELETE FROM schema_version")
-        self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
 
     # -- the SessionStore protocol ---------------------------------------------------------
 
