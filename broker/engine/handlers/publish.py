@@ -26,6 +26,10 @@ from ..sys_topics import own_sys_topic
 
 
 def handle_publish(context: Context, packet: Publish) -> None:
+    """Admission: the topic (behind an alias, within a mount point), the broker's limits, a
+    QoS 2 resend, the access checks, a cluster that cannot take it; then
+    :func:`_route_and_acknowledge`. What is refused is answered here (with the MQTT 5 reason
+    code, or by a disconnect where only that can say it)."""
     broker, conn, session = context.broker, context.conn, context.session
     config = broker.config
     topic = packet.topic
@@ -38,24 +42,14 @@ def handle_publish(context: Context, packet: Publish) -> None:
     if conn.mount_point:  # the listener's clients publish within their mount point
         topic = conn.mount_point + topic
     qos = packet.qos
-    if qos > config.max_qos:
-        broker.drop(conn, f"QoS {qos} over the broker's maximum", ReasonCode.QOS_NOT_SUPPORTED)
-        return
-    if packet.retain and not config.retain_available:
-        broker.drop(conn, "retain is not available", ReasonCode.RETAIN_NOT_SUPPORTED)
-        return
     limit = config.message_size_limit
-    if limit and len(packet.payload) > limit:
-        # Not routed; the QoS flow completes, as mosquitto does (MQTT 5 is told why).
-        broker.count_drop(conn.client_id, f"payload of {len(packet.payload)} bytes over the "
-                                          f"message_size_limit of {limit}", None, TOO_LARGE)
-        _acknowledge(broker, conn, packet, ReasonCode.IMPLEMENTATION_SPECIFIC_ERROR
-                     if conn.version == 5 else 0)
+    if qos > config.max_qos or (packet.retain and not config.retain_available) or \
+            (limit and len(packet.payload) > limit):
+        _over_limits(broker, conn, packet)
         return
-    packet_id = packet.packet_id
     if qos == 2:
-        if packet_id in session.inbound_qos2:
-            conn.send(Pubrec(packet_id=packet_id))  # a resend: acknowledged, not routed again
+        if packet.packet_id in session.inbound_qos2:
+            conn.send(Pubrec(packet_id=packet.packet_id))  # a resend: not routed again
             return
         # A bridge's session takes what its remote broker's window sends (at most 65,535
         # ids): MQTT 3.1.1 has no Receive Maximum to ask it for less.
@@ -77,52 +71,113 @@ def handle_publish(context: Context, packet: Publish) -> None:
     message: Message | None = Message(topic=topic, payload=packet.payload, qos=qos,
                                       retain=packet.retain, properties=properties,
                                       origin=conn.client_id, received_at=context.now)
-    hooks = broker.hooks
-    if hooks.active:
-        info = conn.who()
+    if broker.hooks.active:
         assert message is not None
-        if hooks.checks_access and not hooks.allowed(info, topic, Access.WRITE):
-            # Refused: MQTT 5 says so (a refusing PUBREC ends the QoS 2 flow); MQTT 3.1.x
-            # cannot, and a QoS 0 message is simply dropped.
-            stats.dropped[ACL] += 1
-            broker.denials.denied("PUBLISH", info, topic, Access.WRITE)
-            _acknowledge(broker, conn, packet,
-                     ReasonCode.NOT_AUTHORIZED if conn.version == 5 else 0)
+        message = _hooks_admit(broker, conn, packet, message)
+        if message is REFUSED:
             return
-        if hooks.rewrites:
-            message = hooks.publish(info, message)
-    clustered = broker.clustered
-    if (clustered and qos and not broker.cluster.available
-            and broker.cluster.needs_remote(topic, packet.retain)):
-        # Fail closed: another node's subscribers (or the cluster's retained messages) cannot
-        # be reached, so it is not acknowledged; MQTT 3.1.1 can only be disconnected.
-        if conn.version == 5:
-            _acknowledge(broker, conn, packet, ReasonCode.UNSPECIFIED_ERROR)
-        else:
-            broker.drop(conn, "the cluster's Redis is unavailable")
+    if qos and (broker.clustered or config.queue_overflow == "reject") and \
+            not _room_for(broker, conn, packet, topic, message):
         return
-    if (message is not None and qos and config.queue_overflow == "reject"
-            and conn.version == 5 and (full := overflowing(broker, message)) is not None):
-        # Refused before anyone gets it, so that the publisher's retry is no duplicate.
-        broker.count_drop(conn.client_id, f"the queue of {full} (or the store) is full, "
-                                          "refused with 0x97", message, REJECTED)
-        _acknowledge(broker, conn, packet, ReasonCode.QUOTA_EXCEEDED)
-        return
+    _route_and_acknowledge(context, packet, message)
+
+
+def _route_and_acknowledge(context: Context, packet: Publish, message: Message | None) -> None:
+    """Route an admitted message (None: a hook dropped it; it is acknowledged all the same),
+    pause the publisher if a live subscriber's queue is filling, record a QoS 2 flow, and
+    acknowledge (in cluster mode, once Redis holds the forwards)."""
+    broker, conn, session = context.broker, context.conn, context.session
     matched = 0
-    if message is not None:  # None: a hook dropped it; it is acknowledged all the same
+    if message is not None:
         matched, congested = broker.publish(message, context.now)
         if congested is not None:
             broker.pause(conn, congested, context.now)
+    packet_id = packet.packet_id
+    qos = packet.qos
     if qos == 2:
         assert packet_id is not None
         session.await_pubrel(packet_id)
         broker.journal.inbound_qos2(session, packet_id)
     if not matched:
-        stats.dropped[NO_SUBSCRIBERS] += 1
-    _acknowledge(broker, conn, packet, ReasonCode.NO_MATCHING_SUBSCRIBERS
-                 if not matched and conn.version == 5 else 0)
-    if clustered and qos:  # acknowledged once Redis holds the forwards
-        broker.cluster.hold(conn, session, packet_id if qos == 2 else None)
+        broker.stats.dropped[NO_SUBSCRIBERS] += 1
+    if packet_id is not None:  # as _acknowledge, with the common PUBACK made at once
+        code = ReasonCode.NO_MATCHING_SUBSCRIBERS if not matched and conn.version == 5 else 0
+        if qos == 2:
+            conn.send(Pubrec(packet_id=packet_id, reason_code=code))
+        elif code:
+            conn.send(Puback(packet_id=packet_id, reason_code=code))
+        else:
+            if packet_log.SWITCH.on:
+                packet_log.packet_out(conn.client_id, conn.peer, f"PUBACK id={packet_id}", 4)
+            conn.send_bytes(encode_puback_success(packet_id))
+            stats = broker.stats  # send() counts the others
+            stats.control_packets_sent += 1
+            stats.control_bytes_sent += 4
+        if broker.clustered:
+            broker.cluster.hold(conn, session, packet_id if qos == 2 else None)
+
+
+def _room_for(broker: BrokerServices, conn: Connection, packet: Publish, topic: str,
+              message: Message | None) -> bool:
+    """Whether a QoS 1/2 message can be taken: a cluster cut off from Redis cannot reach
+    other nodes' subscribers (or its retained messages), and the "reject" overflow policy
+    refuses what a queue has no room for. What cannot is answered here."""
+    if broker.clustered and not broker.cluster.available and \
+            broker.cluster.needs_remote(topic, packet.retain):
+        # Fail closed: not acknowledged; MQTT 3.1.1 can only be disconnected.
+        if conn.version == 5:
+            _acknowledge(broker, conn, packet, ReasonCode.UNSPECIFIED_ERROR)
+        else:
+            broker.drop(conn, "the cluster's Redis is unavailable")
+        return False
+    if (message is not None and broker.config.queue_overflow == "reject"
+            and conn.version == 5 and (full := overflowing(broker, message)) is not None):
+        # Refused before anyone gets it, so that the publisher's retry is no duplicate.
+        broker.count_drop(conn.client_id, f"the queue of {full} (or the store) is full, "
+                                          "refused with 0x97", message, REJECTED)
+        _acknowledge(broker, conn, packet, ReasonCode.QUOTA_EXCEEDED)
+        return False
+    return True
+
+
+# What _hooks_admit says of a message refused (and answered).
+REFUSED = Message(topic="", payload=b"", qos=0, retain=False)
+
+
+def _hooks_admit(broker: BrokerServices, conn: Connection, packet: Publish,
+                 message: Message) -> Message | None:
+    """The hooks' access check and rewrite: the message to route, None (a hook dropped it),
+    or REFUSED."""
+    hooks = broker.hooks
+    info = conn.who()
+    if hooks.checks_access and not hooks.allowed(info, message.topic, Access.WRITE):
+        # Refused: MQTT 5 says so (a refusing PUBREC ends the QoS 2 flow); MQTT 3.1.x cannot,
+        # and a QoS 0 message is simply dropped.
+        broker.stats.dropped[ACL] += 1
+        broker.denials.denied("PUBLISH", info, message.topic, Access.WRITE)
+        _acknowledge(broker, conn, packet, ReasonCode.NOT_AUTHORIZED if conn.version == 5 else 0)
+        return REFUSED
+    if hooks.rewrites:
+        return hooks.publish(info, message)
+    return message
+
+
+def _over_limits(broker: BrokerServices, conn: Connection, packet: Publish) -> None:
+    """A PUBLISH over the broker's maximum QoS, retaining where retain is not available, or
+    over the message size limit."""
+    config = broker.config
+    if packet.qos > config.max_qos:
+        broker.drop(conn, f"QoS {packet.qos} over the broker's maximum",
+                    ReasonCode.QOS_NOT_SUPPORTED)
+    elif packet.retain and not config.retain_available:
+        broker.drop(conn, "retain is not available", ReasonCode.RETAIN_NOT_SUPPORTED)
+    else:
+        # Not routed; the QoS flow completes, as mosquitto does (MQTT 5 is told why).
+        broker.count_drop(conn.client_id, f"payload of {len(packet.payload)} bytes over the "
+                                          f"message_size_limit of {config.message_size_limit}",
+                          None, TOO_LARGE)
+        _acknowledge(broker, conn, packet, ReasonCode.IMPLEMENTATION_SPECIFIC_ERROR
+                     if conn.version == 5 else 0)
 
 
 def _resolve_v5(broker: BrokerServices, conn: Connection, packet: Publish
@@ -158,16 +213,7 @@ def _acknowledge(broker: BrokerServices, conn: Connection, packet: Publish,
     if packet.packet_id is None:
         return
     if packet.qos == 1:
-        if code:
-            conn.send(Puback(packet_id=packet.packet_id, reason_code=code))
-        else:
-            if packet_log.SWITCH.on:
-                packet_log.packet_out(conn.client_id, conn.peer,
-                                      f"PUBACK id={packet.packet_id}", 4)
-            conn.send_bytes(encode_puback_success(packet.packet_id))
-            stats = broker.stats  # send() counts the others
-            stats.control_packets_sent += 1
-            stats.control_bytes_sent += 4
+        conn.send(Puback(packet_id=packet.packet_id, reason_code=code))
     else:
         conn.send(Pubrec(packet_id=packet.packet_id, reason_code=code))
 
