@@ -10,7 +10,7 @@ import pytest
 from hypothesis import settings
 
 from mqlite.broker import Broker
-from mqlite.broker.engine import connection, session
+from mqlite.broker.engine import connection, negotiated, session
 
 from .tls_certs import certificates  # noqa: F401  (a fixture for every test module)
 
@@ -57,5 +57,7 @@ def _shared_empty_containers_stay_empty() -> Iterator[None]:
     yield
     for name in ("_NOTHING_QUEUED", "NOTHING_IN_FLIGHT", "_NO_SUBSCRIPTIONS", "_NO_INBOUND_QOS2"):
         assert not getattr(session, name), name
-    for name in ("_NO_OUTBOUND_ALIASES", "_NO_INBOUND_ALIASES", "NO_OUTPUT"):
-        assert not getattr(connection, name), name
+    assert not connection.NO_OUTPUT
+    shared = negotiated.DEFAULTS
+    assert (shared.receive_maximum, shared.max_packet_size, shared.topic_alias_maximum,
+            shared.inbound_aliases, shared.outbound_aliases) == (65_535, None, 0, {}, {})

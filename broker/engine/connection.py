@@ -6,12 +6,13 @@ loop turn.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from mqlite.protocol import Disconnect, Packet, PacketReader, Properties, encode, encode_within
 
 from ..hooks import ClientInfo
 from . import packet_log
+from .negotiated import DEFAULTS, Negotiated
 
 if TYPE_CHECKING:
     from .auth_exchange import Exchange
@@ -27,13 +28,18 @@ CLOSING = 2  # no more input is read; output is flushed, then the socket is clos
 CLOSED = 3
 
 
-# Shared by every connection until its first topic alias (most never use one), replaced by
-# its own in alias_inbound / alias_outbound, so they stay empty.
-_NO_OUTBOUND_ALIASES: dict[str, int] = {}
-_NO_INBOUND_ALIASES: dict[int, str] = {}
 # The output of every connection with nothing to send (most, between turns): send_bytes gives
 # a connection a list of its own, and the loop puts this one back once all of it has left.
 NO_OUTPUT: list[bytes] = []
+
+
+class TlsIdentity(NamedTuple):
+    """Who a TLS client's certificate says it is."""
+
+    certificate: dict[str, Any] | None  # getpeercert()'s form; None: it sent none
+    # The username it gives on a listener that takes usernames from certificates ("" if it
+    # sent none); None if the listener does not.
+    username: str | None
 
 
 class AcceptedBy(Protocol):
@@ -65,11 +71,8 @@ class Connection:
         "accepted_by",
         "auth_exchange",
         "bridge",
-        "certificate_username",
         "client_id",
         "client_info",
-        "client_max_packet_size",
-        "client_receive_maximum",
         "close_reason",
         "context",
         "deadline",
@@ -77,22 +80,19 @@ class Connection:
         "dirty",
         "engine_holds",
         "held",
-        "inbound_aliases",
         "keepalive",
         "listener",
         "mount_point",
+        "negotiated",
         "out",
         "out_size",
-        "outbound_aliases",
         "peer",
-        "peer_certificate",
-        "problem_information",
         "publish_will",
         "reader",
         "sock",
         "state",
         "stats",
-        "topic_alias_maximum",
+        "tls_identity",
         "version",
         "websocket",
     )
@@ -123,11 +123,8 @@ class Connection:
         # What its packet handlers get from CONNACK on (sessions.open / detach): a
         # services.Context, which imports this module (so it is typed where it is read).
         self.context: Any = None
-        # TLS: the client certificate (getpeercert()'s form), and the username it gives on a
-        # listener that takes usernames from certificates ("" if it sent none; None if the
-        # listener does not).
-        self.peer_certificate: dict[str, Any] | None = None
-        self.certificate_username: str | None = None
+        # TLS: who the client's certificate says it is (None: not a TLS connection).
+        self.tls_identity: TlsIdentity | None = None
         # On a ws / wss listener: the WebSocket layer the event loop feeds and frames through.
         self.websocket: Framing | None = None
         # The listener's mount point: prefixed to the topics this client publishes and
@@ -149,12 +146,7 @@ class Connection:
         # Whether the will is published when this connection ends (not after DISCONNECT 0).
         self.publish_will = True
         # MQTT 5 limits the client asked for, and topic aliases in both directions.
-        self.client_receive_maximum = 65_535
-        self.client_max_packet_size: int | None = None
-        self.topic_alias_maximum = 0
-        self.outbound_aliases: dict[str, int] = _NO_OUTBOUND_ALIASES
-        self.inbound_aliases: dict[int, str] = _NO_INBOUND_ALIASES
-        self.problem_information = True
+        self.negotiated = DEFAULTS
 
     def __repr__(self) -> str:
         return f"<Connection {self.client_id!r} from {self.peer}>"
@@ -182,25 +174,18 @@ class Connection:
         out.append(data)
         self.out_size += len(data)
 
-    def alias_inbound(self, alias: int, topic: str) -> None:
-        """The client set a topic alias (MQTT 5)."""
-        if self.inbound_aliases is _NO_INBOUND_ALIASES:
-            self.inbound_aliases = {}
-        self.inbound_aliases[alias] = topic
-
-    def alias_outbound(self, topic: str) -> int:
-        """A new topic alias towards the client for ``topic``: the next number."""
-        if self.outbound_aliases is _NO_OUTBOUND_ALIASES:
-            self.outbound_aliases = {}
-        alias = self.outbound_aliases[topic] = len(self.outbound_aliases) + 1
-        return alias
+    def own_negotiated(self) -> Negotiated:
+        """This connection's own MQTT 5 state, to change (see negotiated.py)."""
+        if self.negotiated is DEFAULTS:
+            self.negotiated = Negotiated()
+        return self.negotiated
 
     def send(self, packet: Packet) -> bool:
         """Queue ``packet``, leaving out optional properties that would take it over the
         client's Maximum Packet Size; False, and nothing queued, if it cannot fit
         [MQTT-3.1.2-24]."""
         data = encode(packet, self.version)
-        limit = self.client_max_packet_size
+        limit = self.negotiated.max_packet_size
         if limit is not None and len(data) > limit:
             fitted = encode_within(packet, self.version, limit)
             if fitted is None:

@@ -54,7 +54,7 @@ def deliver(broker: BrokerServices, session: Session, message: Message, *, qos: 
 
 
 def window(broker: BrokerServices, conn: Connection) -> int:
-    return min(broker.config.max_inflight, conn.client_receive_maximum)
+    return min(broker.config.max_inflight, conn.negotiated.receive_maximum)
 
 
 def queue_limits(config: BrokerConfig, disk: bool) -> tuple[int, int]:

@@ -27,7 +27,7 @@ def send_publish(broker: BrokerServices, conn: Connection, message: Message, *, 
                  allow_alias: bool = True) -> bool:
     """Queue the PUBLISH on ``conn``; False if it exceeds the client's Maximum Packet Size."""
     version = conn.version
-    use_alias = allow_alias and version == 5 and conn.topic_alias_maximum > 0
+    use_alias = allow_alias and version == 5 and conn.negotiated.topic_alias_maximum > 0
     topic = message.topic
     mount_point = conn.mount_point
     if mount_point:  # the client sees topics without its listener's mount point
@@ -45,7 +45,7 @@ def send_publish(broker: BrokerServices, conn: Connection, message: Message, *, 
             properties = replace(properties, subscription_identifier=subscription_ids)
     data = encode_publish_fields(topic, message.payload, qos, retain, dup, packet_id,
                                  properties, version)
-    limit = conn.client_max_packet_size
+    limit = conn.negotiated.max_packet_size
     if limit is not None and len(data) > limit:
         broker.count_drop(conn.client_id, f"message on {message.topic!r} exceeds the client's "
                                           f"maximum packet size {limit}", message, TOO_LARGE)
@@ -62,12 +62,14 @@ def send_publish(broker: BrokerServices, conn: Connection, message: Message, *, 
 def _with_alias(conn: Connection, packet: Publish) -> bytes:
     """MQTT 5 topic alias towards the client: the first message on a topic carries the topic
     and a new alias, later ones only the alias, while aliases last."""
-    alias = conn.outbound_aliases.get(packet.topic)
+    negotiated = conn.negotiated  # its own: it asked for aliases
+    aliases = negotiated.outbound_aliases
+    alias = aliases.get(packet.topic)
     if alias is not None:
         packet.properties = replace(packet.properties, topic_alias=alias)
         packet.topic = ""
-    elif len(conn.outbound_aliases) < conn.topic_alias_maximum:
-        alias = conn.alias_outbound(packet.topic)
+    elif len(aliases) < negotiated.topic_alias_maximum:
+        alias = aliases[packet.topic] = len(aliases) + 1
         packet.properties = replace(packet.properties, topic_alias=alias)
     return encode_publish(packet, 5)
 

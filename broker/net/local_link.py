@@ -76,7 +76,7 @@ class LocalLink:
         conn = core.new_connection(_Pipe(self._arrived), f"bridge:{self._name}", now,
                                    f"bridge:{self._name}")
         core.deadlines.forget(conn)  # no connect timeout, no keep alive
-        conn.client_receive_maximum = self.window
+        conn.own_negotiated().receive_maximum = self.window
         self.conn = conn
         attach_internal(core, conn, self.client_id, now)
 

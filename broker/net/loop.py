@@ -328,8 +328,7 @@ class EventLoop:
             self._watch(conn, read=step == "read", write=step == "write")
             return
         del self._handshaking[conn]
-        conn.peer_certificate, conn.certificate_username = client_identity(conn.sock,
-                                                                           listener.config)
+        conn.tls_identity = client_identity(conn.sock, listener.config)
         self._watch(conn, read=True, write=False)
         self._read(conn, now)  # the client's first records may have come with the last step
 

@@ -8,6 +8,7 @@ import ssl
 from typing import Any
 
 from ..config.listener_config import ListenerConfig
+from ..engine.connection import TlsIdentity
 
 # Errors that mean "not now": the socket must become readable (or writable) first.
 WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
@@ -34,21 +35,21 @@ def handshake_step(sock: ssl.SSLSocket) -> str:
     return "done"
 
 
-def client_identity(sock: ssl.SSLSocket, config: ListenerConfig
-                    ) -> tuple[dict[str, Any] | None, str | None]:
+def client_identity(sock: ssl.SSLSocket, config: ListenerConfig) -> TlsIdentity:
     """The client certificate (``getpeercert()``'s form; None without one) and the username
     it gives under use_identity_as_username (its CN) or use_subject_as_username (its subject,
     RFC 2253); "" when the listener takes the username from a certificate and there is none
     (the CONNECT is then refused); None when the listener does not."""
     certificate = sock.getpeercert() or None
     if not (config.use_identity_as_username or config.use_subject_as_username):
-        return certificate, None
+        return TlsIdentity(certificate, None)
     if certificate is None:
-        return None, ""
+        return TlsIdentity(None, "")
     subject_rdns: Any = certificate.get("subject", ())  # ((("commonName", "x"),), ...)
     rdns = [(name, value) for rdn in subject_rdns for name, value in rdn]
     if config.use_identity_as_username:
-        return certificate, next((value for name, value in rdns if name == "commonName"), "")
+        return TlsIdentity(certificate,
+                           next((value for name, value in rdns if name == "commonName"), ""))
     subject = ",".join(f"{_SHORT_NAMES.get(name, name)}={value}"
                        for name, value in reversed(rdns))
-    return certificate, subject
+    return TlsIdentity(certificate, subject)

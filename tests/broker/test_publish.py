@@ -344,6 +344,19 @@ def test_topic_alias_from_client(broker: Broker) -> None:
     assert raw.expect_closed() == [Disconnect(reason_code=ReasonCode.PROTOCOL_ERROR)]
 
 
+def test_topic_aliases_belong_to_their_connection(broker: Broker) -> None:
+    """An alias one client set means nothing on another connection, whichever asked for
+    nothing at CONNECT (those share one default state, which must stay untouched)."""
+    setter = RawClient(broker.address, version=5)
+    setter.connect(client_id="setter")
+    setter.send(Publish(topic="alias/one", payload=b"1", properties=Properties(topic_alias=1)))
+    setter.ping()  # handled in order: the alias is set by now
+    other = RawClient(broker.address, version=5)
+    other.connect(client_id="other")
+    other.send(Publish(topic="", payload=b"2", properties=Properties(topic_alias=1)))
+    assert other.expect_closed() == [Disconnect(reason_code=ReasonCode.PROTOCOL_ERROR)]
+
+
 def test_mqtt_3_3_2_9_topic_alias_over_maximum(make_broker: BrokerFactory) -> None:
     broker = make_broker(topic_alias_maximum=2)
     raw = RawClient(broker.address, version=5)

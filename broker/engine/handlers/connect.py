@@ -62,8 +62,9 @@ def handle_connect(broker: BrokerServices, conn: Connection, packet: Connect,
     conn.version = level
     conn.bridge = packet.bridge
     props = packet.properties
-    if level == 5:  # before any CONNACK: it too must fit [MQTT-3.1.2-24]
-        conn.client_max_packet_size = props.maximum_packet_size
+    if level == 5 and props.maximum_packet_size is not None:
+        # Before any CONNACK: it too must fit [MQTT-3.1.2-24].
+        conn.own_negotiated().max_packet_size = props.maximum_packet_size
     identity = _client_id(broker, packet)
     if isinstance(identity, _Refusal):
         _refuse(broker, conn, *identity)
@@ -81,22 +82,24 @@ def handle_connect(broker: BrokerServices, conn: Connection, packet: Connect,
     if refusal is not None:
         _refuse(broker, conn, *refusal)
         return
-    if level == 5:
-        conn.client_receive_maximum = props.receive_maximum or 65_535
-        conn.topic_alias_maximum = props.topic_alias_maximum or 0
-        conn.problem_information = props.request_problem_information != 0
+    if level == 5 and (props.receive_maximum or props.topic_alias_maximum):
+        # (Request Problem Information needs nothing: the broker sends no reason strings.)
+        negotiated = conn.own_negotiated()
+        negotiated.receive_maximum = props.receive_maximum or 65_535
+        negotiated.topic_alias_maximum = props.topic_alias_maximum or 0
     expiry = _session_expiry(config, packet)
 
     username = packet.username
-    if conn.certificate_username is not None:  # the listener takes it from the certificate
-        if not conn.certificate_username:
+    tls = conn.tls_identity
+    if tls is not None and tls.username is not None:  # the listener takes it from there
+        if not tls.username:
             _refuse(broker, conn, ConnackReturnCode.NOT_AUTHORIZED, ReasonCode.NOT_AUTHORIZED,
                     "no client certificate to take the username from")
             return
-        username = conn.certificate_username
+        username = tls.username
     info = ClientInfo(client_id=client_id, peer=conn.peer, listener=conn.listener,
                       protocol_version=level, username=username,
-                      peer_certificate=conn.peer_certificate)
+                      peer_certificate=tls.certificate if tls is not None else None)
     admission = _Admission(packet, info, assigned, keepalive, server_keepalive, will, expiry)
     method = props.authentication_method
     if method is not None:  # an offered one (else refused above)
@@ -197,7 +200,7 @@ def _open_session(broker: BrokerServices, conn: Connection, admission: _Admissio
                              authentication_data=admission.auth_data)
     # Whether the CONNACK fits (session present is a flag: it changes no size) is known now,
     # before any session is taken over or created.
-    limit = conn.client_max_packet_size
+    limit = conn.negotiated.max_packet_size
     if limit is not None and encode_within(Connack(properties=properties), 5, limit) is None:
         conn.close(f"CONNACK does not fit the client's Maximum Packet Size {limit}")
         log.info("connection from %s refused: %s", conn.peer, conn.close_reason)

@@ -193,9 +193,9 @@ def _resolve_v5(broker: BrokerServices, conn: Connection, packet: Publish
                         ReasonCode.TOPIC_ALIAS_INVALID)
             return None
         if topic:
-            conn.alias_inbound(alias, topic)
-        elif alias in conn.inbound_aliases:
-            topic = conn.inbound_aliases[alias]
+            conn.own_negotiated().inbound_aliases[alias] = topic
+        elif alias in conn.negotiated.inbound_aliases:
+            topic = conn.negotiated.inbound_aliases[alias]
         else:
             broker.drop(conn, f"unknown topic alias {alias}", ReasonCode.PROTOCOL_ERROR)
             return None
