@@ -20,6 +20,7 @@ from .hooks import Hook, Hooks
 from .http.service import HttpService
 from .net.listeners import ListenerError
 from .net.loop import EventLoop
+from .net.waker import Waker
 from .reload import apply_config
 from .security.access_control import AccessControl
 from .security.access_control import configured as access_configured
@@ -124,8 +125,9 @@ class Broker:
     def _open(self) -> EventLoop:
         if self._loop is not None:
             raise RuntimeError("the broker is already running")
-        loop = EventLoop(BrokerCore(self.config, self.store, self._hooks, self._scram),
-                         self.config)
+        waker = Waker()
+        loop = EventLoop(BrokerCore(self.config, self.store, self._hooks, self._scram,
+                                    post=waker.call_soon), self.config, waker)
         # The http side (metrics, admin API, status page) on the loop's own selector.
         http = HttpService(loop, loop.plugin_io)
         loop.acceptors["http"] = http.accept

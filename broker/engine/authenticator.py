@@ -30,9 +30,10 @@ class Authenticator:
     """``ask()`` answers at once when no hook has to block; otherwise it returns None and
     calls ``answer(allowed)`` later, on the loop's thread (through ``post``)."""
 
-    def __init__(self, hooks: Hooks) -> None:
+    def __init__(self, hooks: Hooks, post: Post = _no_loop) -> None:
+        """``post``: runs a callable on the loop's thread (its waker's ``call_soon``)."""
         self._hooks = hooks
-        self.post: Post = _no_loop  # the event loop sets its call_soon here
+        self._post = post
         self._executor: ThreadPoolExecutor | None = None
 
     def ask(self, client: ClientInfo, password: bytes | None, answer: Answer,
@@ -62,7 +63,7 @@ class Authenticator:
 
         def done(finished: Future[bool]) -> None:  # on the worker thread
             allowed = finished.result()
-            self.post(lambda: self._resume(allowed, index, client, password, answer))
+            self._post(lambda: self._resume(allowed, index, client, password, answer))
 
         future.add_done_callback(done)
 

@@ -37,7 +37,7 @@ from ..message import Message
 from ..security.failure_delays import FailureDelays
 from ..security.scram_auth import ScramAuthentication
 from . import packet_log
-from .authenticator import Authenticator
+from .authenticator import Authenticator, Post
 from .connection import CONNECTED, CONNECTING, NO_OUTPUT, Connection
 from .deadlines import DeadlineBuckets
 from .denials import DenialLog
@@ -62,8 +62,11 @@ log = logging.getLogger("mqlite.broker")
 
 class BrokerCore:
     def __init__(self, config: BrokerConfig, store: SessionStore,
-                 hooks: Hooks | None = None, scram: ScramAuthentication | None = None) -> None:
-        """``scram``: the SCRAM-SHA-256 users of MQTT 5 enhanced authentication, if any."""
+                 hooks: Hooks | None = None, scram: ScramAuthentication | None = None,
+                 post: Post | None = None) -> None:
+        """``scram``: the SCRAM-SHA-256 users of MQTT 5 enhanced authentication, if any;
+        ``post``: runs a callable on the loop's thread, from any thread (blocking
+        authentication hooks answer through it)."""
         self.config = config
         self.store = store
         self.settling: set[Session] = set()
@@ -80,7 +83,8 @@ class BrokerCore:
         self.denials = DenialLog()
         self.sessions = SessionRegistry(self, self.timers)
         self.auth_failures = FailureDelays()
-        self.authenticator = Authenticator(self.hooks)
+        self.authenticator = Authenticator(self.hooks, post) if post is not None \
+            else Authenticator(self.hooks)
         # MQTT 5 enhanced authentication's users (set by the Broker where configured).
         self.scram = scram
         # Connections with output to flush or a close to carry out this loop turn.

@@ -19,7 +19,6 @@ import selectors
 import socket
 import ssl
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 
 from mqlite.protocol import MQTTError, Packet, ReasonCode
@@ -34,6 +33,7 @@ from .listeners import Listener, close_listener, open_listeners
 from .loop_driven import Acceptor, LoopDriven
 from .plugin_sockets import PluginSockets, set_interest
 from .tls import WOULD_BLOCK, client_identity, handshake_step, wrap
+from .waker import Waker
 from .websocket import WebSocketTransport
 
 log = logging.getLogger("mqlite.broker")
@@ -43,7 +43,9 @@ _WAKER = "waker"
 
 
 class EventLoop:
-    def __init__(self, core: BrokerCore, config: BrokerConfig) -> None:
+    def __init__(self, core: BrokerCore, config: BrokerConfig, waker: Waker | None = None
+                 ) -> None:
+        """``waker``: the one the core was built with (its ``call_soon``), if any."""
         self.core = core
         self.config = config
         self.selector = selectors.DefaultSelector()
@@ -61,16 +63,12 @@ class EventLoop:
                                       self._watch)
         # Connections whose packets were handled this turn: their acks wait for the commit.
         self._handled = core.handled
-        core.authenticator.post = self.call_soon
-        self._wake_read, self._wake_write = socket.socketpair()
-        self._wake_read.setblocking(False)
-        self._wake_write.setblocking(False)
-        self.selector.register(self._wake_read, selectors.EVENT_READ, _WAKER)
+        # Callbacks from other threads or signal handlers, run at the start of the next turn.
+        self.waker = waker if waker is not None else Waker()
+        self.selector.register(self.waker.read_end, selectors.EVENT_READ, _WAKER)
         self._stopping = False
         # The plug-ins' sockets (the http side, Redis links, bridges' remote clients).
         self.plugin_io = PluginSockets(self.selector, self.call_soon)
-        # Callbacks from other threads or signal handlers, run at the start of the next turn.
-        self._soon: deque[Callable[[], None]] = deque()
         # The listener each connection came in on (its count of open connections).
         # TLS connections still in their handshake; and those whose TLS layer holds
         # decrypted input that select() cannot see.
@@ -113,20 +111,14 @@ class EventLoop:
         [listener] = self.open_listeners([ListenerConfig(host=host, port=port)])
         return listener.address[0], listener.address[1]
 
-    def wake(self) -> None:
-        """Interrupt ``select`` from another thread or a signal handler."""
-        with contextlib.suppress(OSError):
-            self._wake_write.send(b"\0")
-
     def call_soon(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` on the loop's thread at the start of its next turn; safe from any
-        thread and from a signal handler (it only appends and wakes)."""
-        self._soon.append(callback)
-        self.wake()
+        thread and from a signal handler."""
+        self.waker.call_soon(callback)
 
     def request_stop(self) -> None:
         self._stopping = True
-        self.wake()
+        self.waker.wake()
 
     def run(self) -> None:
         try:
@@ -200,15 +192,15 @@ class EventLoop:
         for listener in self.listeners:
             close_listener(listener)
         self.selector.close()
-        self._wake_read.close()
-        self._wake_write.close()
+        self.waker.close()
 
     # -- one turn --------------------------------------------------------------------------
 
     def turn(self, max_wait: float | None = None) -> None:
         core = self.core
-        while self._soon:
-            callback = self._soon.popleft()
+        soon = self.waker.soon
+        while soon:
+            callback = soon.popleft()
             try:
                 callback()
             except Exception:  # a bug in it must not stop the broker
@@ -247,8 +239,7 @@ class EventLoop:
                 if mask & selectors.EVENT_WRITE:
                     core.dirty.add(data)
             elif data is _WAKER:
-                with contextlib.suppress(OSError):
-                    self._wake_read.recv(4096)
+                self.waker.woken()
             elif isinstance(data, LoopDriven):  # a plug-in's socket (http, Redis, a bridge)
                 self.plugin_io.event(data, mask)
             else:
