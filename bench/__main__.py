@@ -3,6 +3,10 @@
     python -m bench [--brokers mqlite,mosquitto,amqtt,aedes] [--scenarios A,B,C,D,E,F,G,H,I]
                     [--runs 3] [--quick]
 
+A change is measured against the commit before it in the same run with the broker
+"mqlite-base": MQLITE_BENCH_BASE_PYTHON names the python of a venv where that commit is
+installed (``pip install <checkout>``).
+
 Each broker runs pinned to CPU 0 and the load generator (bench/load.py) to CPU 1; every
 scenario runs three times on a fresh broker and the median is reported, with the broker's and
 the generator's CPU time so a reader can see which was the bottleneck. Results are written to
@@ -255,13 +259,15 @@ def describe_machine() -> str:
 def render(chosen: list[Scenario], brokers: list[str],
            table: dict[str, dict[str, dict[str, float]]], options: argparse.Namespace,
            when: str, where: str, chart: str | None) -> str:
+    # The earlier commit first, when measured beside this one (brokers.baseline_python).
+    peers = [*(["mqlite-base"] if "mqlite-base" in brokers else []), *PEERS]
     lines = [f"Measured {when} on {where}; median of {options.runs} runs"
              f"{' (quick counts)' if options.quick else ''}; broker on CPU {BROKER_CPU}, load "
              f"generator on CPU {LOAD_CPU} (taskset).",
              "", "| scenario | " + " | ".join(brokers) + " | "
-             + " | ".join(f"mqlite / {other}" for other in PEERS)
+             + " | ".join(f"mqlite / {other}" for other in peers)
              + " | broker CPU per delivery; busy shares |",
-             "|---" * (len(brokers) + len(PEERS) + 2) + "|"]
+             "|---" * (len(brokers) + len(peers) + 2) + "|"]
     for scenario in chosen:
         row = table[scenario.key]
         cells = []
@@ -300,7 +306,7 @@ def render(chosen: list[Scenario], brokers: list[str],
             cpu = f" (cpu {cell['broker_cpu']:.1f} s / {cell['generator_cpu']:.1f} s)"
             cells.append(text + cpu)
         ratios = []
-        for other in PEERS:
+        for other in peers:
             if "mqlite" not in row or other not in row or not row[other]["value"]:
                 ratios.append("")
             elif scenario.kind == "drain" and row[other].get("drain_lost"):

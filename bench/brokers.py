@@ -58,6 +58,16 @@ def aedes_command(port: int, progress: bool = True) -> list[str]:
     return ["node", str(launcher), str(port)]
 
 
+def baseline_python() -> str:
+    """"mqlite-base": the interpreter of a venv with an earlier mqlite installed, to measure a
+    change against the commit before it in the same run (MQLITE_BENCH_BASE_PYTHON)."""
+    python = os.environ.get("MQLITE_BENCH_BASE_PYTHON")
+    if not python:
+        raise RuntimeError("mqlite-base needs MQLITE_BENCH_BASE_PYTHON: the python of a venv "
+                           "where the earlier commit is installed (pip install <checkout>)")
+    return python
+
+
 class BrokerProcess:
     def __init__(self, name: str, password_file: Path | None = None,
                  nodelay: bool = False) -> None:
@@ -86,9 +96,10 @@ class BrokerProcess:
         self._launch()
 
     def _command(self, workdir: Path) -> list[str]:
-        if self.name in ("mqlite", "mqlite-normal"):
+        if self.name in ("mqlite", "mqlite-normal", "mqlite-base"):
             sync = "normal" if self.name == "mqlite-normal" else "full"
-            command = [sys.executable, "-m", "mqlite.cli", "broker", "--port", str(self.port),
+            command = [baseline_python() if self.name == "mqlite-base" else sys.executable,
+                       "-m", "mqlite.cli", "broker", "--port", str(self.port),
                        "--log-level", "warning", "--db", str(workdir / "mqlite.db"),
                        "--sync", sync, "--max-queued-messages", "1000000",
                        "--max-queued-bytes", str(1 << 30)]
