@@ -124,7 +124,8 @@ class ClientSession:
         self.out.clear()
         self.qos0_unsent.clear()
         self.queued_total = self.written_total = 0
-        self.in_qos2.clear()
+        # ``in_qos2`` stays: a resumed session's broker sends only PUBREL for the messages it
+        # had our PUBREC for, and they are delivered then (see _on_connack otherwise).
         self.conn.opened(now)
         self.connection_number += 1
         self._queue_packet(self._connect_packet())
@@ -411,9 +412,18 @@ class ClientSession:
             self.client_id = wire.assigned_client_identifier
         self.connected_once = True
         self.outgoing.rewind(packet.session_present)
+        if not packet.session_present:
+            self._release_held_messages(events)
         if packet.session_present:
             self.subscriptions.mark_all_sent(self.connection_number)
         self._log(MQTT_LOG_DEBUG, "connected (session present: %s)", packet.session_present)
+
+    def _release_held_messages(self, events: list[Event]) -> None:
+        """The broker kept no session, so no PUBREL will come for the QoS 2 messages it handed
+        over with our PUBREC: deliver them now rather than lose them (nothing to send back)."""
+        for message in self.in_qos2.values():
+            events.append(MessageReceived(message, 0))
+        self.in_qos2.clear()
 
     def _on_auth(self, packet: Auth, events: list[Event]) -> None:
         """The broker's side of enhanced authentication: continue, or (re-)authenticated."""

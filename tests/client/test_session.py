@@ -161,3 +161,38 @@ def test_an_outbox_of_schema_1_is_migrated_to_the_shared_flow_states(tmp_path: P
     again = Outbox(str(path), "c")  # migrated once: opening again changes nothing
     assert [stored.state for stored in again.load()] == states
     again.close()
+
+
+def reconnect(session: ClientSession, peer: Peer, session_present: bool) -> list[Event]:
+    session.open(now=1.0)
+    peer.reader = PacketReader("server")  # a new connection
+    [connect] = peer.written(session)
+    assert isinstance(connect, Connect)
+    return peer.feed(session, Connack(session_present=session_present), now=1.0)
+
+
+@pytest.mark.parametrize("version", [MQTTv311, MQTTv5])
+def test_a_qos2_message_held_for_pubrel_survives_a_reconnect(version: int) -> None:
+    """The connection drops after our PUBREC; the resumed session's broker sends only PUBREL
+    for it (never the PUBLISH again), so the message must still be here to deliver then."""
+    session, peer = connected(version)
+    assert peer.feed(session, Publish(topic="in", payload=b"held", qos=2, packet_id=4)) == []
+    assert peer.written(session) == [Pubrec(packet_id=4)]
+    assert [type(e) for e in reconnect(session, peer, session_present=True)] == [Connected]
+    session.resume()
+    [received] = peer.feed(session, Pubrel(packet_id=4), now=1.0)
+    assert isinstance(received, MessageReceived) and received.message.payload == b"held"
+
+
+def test_a_qos2_message_held_for_pubrel_is_delivered_when_the_session_is_gone() -> None:
+    """No session on the broker: no PUBREL will ever come, and the broker handed the message
+    over when it got our PUBREC, so it is delivered rather than lost (and once)."""
+    session, peer = connected()
+    assert peer.feed(session, Publish(topic="in", payload=b"held", qos=2, packet_id=4)) == []
+    assert peer.written(session) == [Pubrec(packet_id=4)]
+    events = reconnect(session, peer, session_present=False)
+    [received] = [e for e in events if isinstance(e, MessageReceived)]
+    assert received.message.payload == b"held" and received.ack_qos == 0
+    session.resume()
+    assert peer.feed(session, Pubrel(packet_id=4), now=1.0) == []
+    assert peer.written(session) == [Pubcomp(packet_id=4)]
