@@ -6,13 +6,15 @@ subclasses; anything else escaping them is a bug.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from .reason_codes import ReasonCode
 
 
 class MQTTError(Exception):
     """Base of every error the protocol core raises on bad input."""
 
-    default_reason = ReasonCode.UNSPECIFIED_ERROR
+    default_reason: ClassVar[ReasonCode] = ReasonCode.UNSPECIFIED_ERROR
 
     def __init__(self, message: str, reason_code: ReasonCode | None = None) -> None:
         super().__init__(message)
@@ -27,19 +29,19 @@ class MQTTError(Exception):
 class MalformedPacket(MQTTError):
     """The bytes do not form a packet the spec allows (reason code 0x81)."""
 
-    default_reason = ReasonCode.MALFORMED_PACKET
+    default_reason: ClassVar[ReasonCode] = ReasonCode.MALFORMED_PACKET
 
 
 class ProtocolError(MQTTError):
     """A well-formed packet that the spec forbids here (reason code 0x82, or a finer one)."""
 
-    default_reason = ReasonCode.PROTOCOL_ERROR
+    default_reason: ClassVar[ReasonCode] = ReasonCode.PROTOCOL_ERROR
 
 
 class PacketTooLarge(MQTTError):
     """The fixed header announces a packet over the configured maximum (reason code 0x95)."""
 
-    default_reason = ReasonCode.PACKET_TOO_LARGE
+    default_reason: ClassVar[ReasonCode] = ReasonCode.PACKET_TOO_LARGE
 
 
 class UnsupportedProtocolVersion(MQTTError):
@@ -48,7 +50,7 @@ class UnsupportedProtocolVersion(MQTTError):
     A 3.1.1 server answers CONNACK return code 1; a 5.0 server may answer reason code 0x84.
     """
 
-    default_reason = ReasonCode.UNSUPPORTED_PROTOCOL_VERSION
+    default_reason: ClassVar[ReasonCode] = ReasonCode.UNSUPPORTED_PROTOCOL_VERSION
 
     def __init__(self, message: str, protocol_name: str, protocol_level: int) -> None:
         super().__init__(message)
@@ -59,7 +61,7 @@ class UnsupportedProtocolVersion(MQTTError):
 class InvalidTopic(MQTTError):
     """A topic name or filter breaks the topic rules (spec 4.7)."""
 
-    default_reason = ReasonCode.TOPIC_NAME_INVALID
+    default_reason: ClassVar[ReasonCode] = ReasonCode.TOPIC_NAME_INVALID
 
 
 class PacketIdsExhausted(Exception):

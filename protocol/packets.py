@@ -9,7 +9,6 @@ PUBLISH hot path (see bench/NOTES.md).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 from .packet_types import PacketType
 from .properties import EMPTY_PROPERTIES, Properties
@@ -28,7 +27,6 @@ class Will:
 
 @dataclass(slots=True, kw_only=True)
 class Connect:
-    packet_type: ClassVar[PacketType] = PacketType.CONNECT
     client_id: str = ""
     # 3 (MQTT 3.1, protocol name "MQIsdp"), 4 (3.1.1) or 5; the protocol name follows from it.
     protocol_version: int = 4
@@ -43,18 +41,24 @@ class Connect:
     # ``try_private``), which expects no echo of its own messages and retain as published.
     bridge: bool = False
 
+    @property
+    def packet_type(self) -> PacketType:
+        return PacketType.CONNECT
+
 
 @dataclass(slots=True, kw_only=True)
 class Connack:
-    packet_type: ClassVar[PacketType] = PacketType.CONNACK
     session_present: bool = False
     reason_code: int = 0
     properties: Properties = EMPTY_PROPERTIES
 
+    @property
+    def packet_type(self) -> PacketType:
+        return PacketType.CONNACK
+
 
 @dataclass(slots=True, kw_only=True)
 class Publish:
-    packet_type: ClassVar[PacketType] = PacketType.PUBLISH
     topic: str
     payload: bytes = b""
     qos: int = 0
@@ -63,6 +67,10 @@ class Publish:
     # Present exactly when qos > 0.
     packet_id: int | None = None
     properties: Properties = EMPTY_PROPERTIES
+
+    @property
+    def packet_type(self) -> PacketType:
+        return PacketType.PUBLISH
 
 
 @dataclass(slots=True, kw_only=True)
@@ -74,22 +82,34 @@ class _PublishAck:
 
 @dataclass(slots=True, kw_only=True)
 class Puback(_PublishAck):
-    packet_type: ClassVar[PacketType] = PacketType.PUBACK
+
+    @property
+    def packet_type(self) -> PacketType:
+        return PacketType.PUBACK
 
 
 @dataclass(slots=True, kw_only=True)
 class Pubrec(_PublishAck):
-    packet_type: ClassVar[PacketType] = PacketType.PUBREC
+
+    @property
+    def packet_type(self) -> PacketType:
+        return PacketType.PUBREC
 
 
 @dataclass(slots=True, kw_only=True)
 class Pubrel(_PublishAck):
-    packet_type: ClassVar[PacketType] = PacketType.PUBREL
+
+    @property
+    def packet_type(self) -> PacketType:
+        return PacketType.PUBREL
 
 
 @dataclass(slots=True, kw_only=True)
 class Pubcomp(_PublishAck):
-    packet_type: ClassVar[PacketType] = PacketType.PUBCOMP
+
+    @property
+    def packet_type(self) -> PacketType:
+        return PacketType.PUBCOMP
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,61 +125,83 @@ class Subscription:
 
 @dataclass(slots=True, kw_only=True)
 class Subscribe:
-    packet_type: ClassVar[PacketType] = PacketType.SUBSCRIBE
     packet_id: int
     subscriptions: list[Subscription] = field(default_factory=list)
     properties: Properties = EMPTY_PROPERTIES
 
+    @property
+    def packet_type(self) -> PacketType:
+        return PacketType.SUBSCRIBE
+
 
 @dataclass(slots=True, kw_only=True)
 class Suback:
-    packet_type: ClassVar[PacketType] = PacketType.SUBACK
     packet_id: int
     reason_codes: list[int] = field(default_factory=list)
     properties: Properties = EMPTY_PROPERTIES
 
+    @property
+    def packet_type(self) -> PacketType:
+        return PacketType.SUBACK
+
 
 @dataclass(slots=True, kw_only=True)
 class Unsubscribe:
-    packet_type: ClassVar[PacketType] = PacketType.UNSUBSCRIBE
     packet_id: int
     topic_filters: list[str] = field(default_factory=list)
     properties: Properties = EMPTY_PROPERTIES
 
+    @property
+    def packet_type(self) -> PacketType:
+        return PacketType.UNSUBSCRIBE
+
 
 @dataclass(slots=True, kw_only=True)
 class Unsuback:
-    packet_type: ClassVar[PacketType] = PacketType.UNSUBACK
     packet_id: int
     # MQTT 5 only: MQTT 3.1.1 UNSUBACK carries no reason codes.
     reason_codes: list[int] = field(default_factory=list)
     properties: Properties = EMPTY_PROPERTIES
 
+    @property
+    def packet_type(self) -> PacketType:
+        return PacketType.UNSUBACK
+
 
 @dataclass(slots=True, kw_only=True)
 class Pingreq:
-    packet_type: ClassVar[PacketType] = PacketType.PINGREQ
+    @property
+    def packet_type(self) -> PacketType:
+        return PacketType.PINGREQ
 
 
 @dataclass(slots=True, kw_only=True)
 class Pingresp:
-    packet_type: ClassVar[PacketType] = PacketType.PINGRESP
+    @property
+    def packet_type(self) -> PacketType:
+        return PacketType.PINGRESP
 
 
 @dataclass(slots=True, kw_only=True)
 class Disconnect:
-    packet_type: ClassVar[PacketType] = PacketType.DISCONNECT
     reason_code: int = 0
     properties: Properties = EMPTY_PROPERTIES
+
+    @property
+    def packet_type(self) -> PacketType:
+        return PacketType.DISCONNECT
 
 
 @dataclass(slots=True, kw_only=True)
 class Auth:
     """MQTT 5 only: enhanced authentication exchange."""
 
-    packet_type: ClassVar[PacketType] = PacketType.AUTH
     reason_code: int = 0
     properties: Properties = EMPTY_PROPERTIES
+
+    @property
+    def packet_type(self) -> PacketType:
+        return PacketType.AUTH
 
 
 Packet = (

@@ -44,7 +44,8 @@ class Outcome(Enum):
 
 
 _S = FlowState
-_TRANSITIONS: dict[tuple[FlowState, Ack], Outcome] = {
+# Keyed by the state's number: a stored delivery's state is read back as a plain int.
+_TRANSITIONS: dict[tuple[int, Ack], Outcome] = {
     (_S.AWAIT_PUBACK, Ack.PUBACK): Outcome.COMPLETE,
     (_S.AWAIT_PUBACK, Ack.PUBREC): Outcome.VIOLATION,
     (_S.AWAIT_PUBACK, Ack.PUBREC_REFUSED): Outcome.VIOLATION,
@@ -61,8 +62,9 @@ _TRANSITIONS: dict[tuple[FlowState, Ack], Outcome] = {
 }
 
 
-def ack_outcome(state: FlowState | None, ack: Ack) -> Outcome:
-    """What ``ack`` does to a flow in ``state`` (``None``: no flow has its packet id)."""
+def ack_outcome(state: int | None, ack: Ack) -> Outcome:
+    """What ``ack`` does to a flow in ``state`` (a :class:`FlowState` or its stored number;
+    ``None``: no flow has its packet id)."""
     if state is None or state == FlowState.QUEUED:
         return Outcome.NOT_IN_FLIGHT
     return _TRANSITIONS[state, ack]

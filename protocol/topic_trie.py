@@ -127,7 +127,7 @@ class TopicTrie(Generic[K, V]):
         levels = topic_filter.split("/")
         last = len(levels)
         # (node, index of the next filter level, the topic levels walked so far)
-        stack: list[tuple[_Node[K, V], int, _Path]] = [(self._root, 0, None)]
+        stack: list[tuple[_Node[K, V], int, _Walked | None]] = [(self._root, 0, None)]
         while stack:
             node, index, walked = stack.pop()
             if index == last:
@@ -139,24 +139,24 @@ class TopicTrie(Generic[K, V]):
             elif level == "+":
                 for name, child in node.children.items():
                     if not (index == 0 and name.startswith("$")):
-                        stack.append((child, index + 1, (walked, name)))
+                        stack.append((child, index + 1, _Walked(walked, name)))
             else:
                 exact = node.children.get(level)
                 if exact is not None:
-                    stack.append((exact, index + 1, (walked, level)))
+                    stack.append((exact, index + 1, _Walked(walked, level)))
 
     @staticmethod
-    def _entries_at(node: _Node[K, V], walked: _Path) -> Iterator[tuple[str, K, V]]:
+    def _entries_at(node: _Node[K, V], walked: _Walked | None) -> Iterator[tuple[str, K, V]]:
         if node.entries:
             topic = _topic(walked)
             for key, value in node.entries.items():
                 yield topic, key, value
 
     def _subtree(
-        self, start: _Node[K, V], walked: _Path, *, skip_dollar: bool
+        self, start: _Node[K, V], walked: _Walked | None, *, skip_dollar: bool
     ) -> Iterator[tuple[str, K, V]]:
         """Every entry at ``start`` (``a/#`` matches ``a``) and below it."""
-        stack: list[tuple[_Node[K, V], _Path]] = [(start, walked)]
+        stack: list[tuple[_Node[K, V], _Walked | None]] = [(start, walked)]
         while stack:
             node, path = stack.pop()
             if path is not None:  # the root itself holds no topic
@@ -164,19 +164,25 @@ class TopicTrie(Generic[K, V]):
             for name, child in node.children.items():
                 if skip_dollar and path is None and name.startswith("$"):
                     continue
-                stack.append((child, (path, name)))
+                stack.append((child, _Walked(path, name)))
 
 
-# The levels walked from the root, as (the path before, the last level): one step costs one
-# pair, where a tuple of all the levels would copy them all at each step (quadratic in the
-# depth: seconds for a 65,535-level topic).
-_Path = tuple["_Path", str] | None
+class _Walked:
+    """The topic levels walked from the root, as the last level and the walk before it: one
+    step costs one small object, where a tuple of all the levels would copy them at each step
+    (quadratic in the depth: seconds for a 65,535-level topic)."""
+
+    __slots__ = ("before", "level")
+
+    def __init__(self, before: _Walked | None, level: str) -> None:
+        self.before = before
+        self.level = level
 
 
-def _topic(path: _Path) -> str:
+def _topic(walked: _Walked | None) -> str:
     levels = []
-    while path is not None:
-        path, level = path
-        levels.append(level)
+    while walked is not None:
+        levels.append(walked.level)
+        walked = walked.before
     levels.reverse()
     return "/".join(levels)

@@ -59,8 +59,8 @@ class Framing(Protocol):
     def receive(self, data: bytes | memoryview) -> bytes:
         """The MQTT bytes in what was read."""
 
-    def close(self, code: int = ..., reason: str = ...) -> None:
-        """Queue a close frame; the connection is to end."""
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Queue a close frame (1000: a normal closure); the connection is to end."""
 
     def take(self, mqtt: list[bytes]) -> bytes:
         """Everything to write now, ``mqtt`` framed."""

@@ -43,4 +43,4 @@ def test_no_flow_means_not_in_flight(ack: Ack) -> None:
 def test_stored_states_are_plain_integers() -> None:
     """Deliveries are stored by their state's number; the table takes them as read back."""
     assert [int(s) for s in S] == [0, 1, 2, 3]
-    assert ack_outcome(1, Ack.PUBACK) is Outcome.COMPLETE  # type: ignore[arg-type]
+    assert ack_outcome(1, Ack.PUBACK) is Outcome.COMPLETE
