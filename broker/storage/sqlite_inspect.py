@@ -44,8 +44,8 @@ def read_sessions(path: str) -> list[SessionSummary]:
         "SELECT s.client_id, s.disconnected_at, s.protocol_version, s.expiry_interval, "
         "(SELECT count(*) FROM subscriptions WHERE client_id = s.client_id), "
         "(SELECT count(*) FROM queue WHERE client_id = s.client_id), "
-        "(SELECT min(m.created_at) FROM queue q JOIN messages m ON m.id = q.message_id "
-        " WHERE q.client_id = s.client_id), "
+        "(SELECT min(coalesce(m.created_at, q.created_at)) FROM queue q "
+        " LEFT JOIN messages m ON m.id = q.message_id WHERE q.client_id = s.client_id), "
         "coalesce(s.disconnected_at, s.connected_at) "
         "FROM sessions s ORDER BY s.client_id").fetchall()
     db.close()
@@ -66,8 +66,10 @@ def read_session(path: str, client_id: str) -> tuple[SessionSummary, list[dict[s
         "SELECT topic_filter, qos, no_local, retain_as_published, retain_handling, identifier "
         "FROM subscriptions WHERE client_id = ? ORDER BY topic_filter", (client_id,))]
     queue = [dict(row) for row in db.execute(
-        "SELECT q.seq, m.topic, q.qos, q.packet_id, q.state, length(m.payload) AS bytes, "
-        "m.created_at FROM queue q JOIN messages m ON m.id = q.message_id "
+        "SELECT q.seq, coalesce(m.topic, q.topic) AS topic, q.qos, q.packet_id, q.state, "
+        "length(coalesce(m.payload, q.payload)) AS bytes, "
+        "coalesce(m.created_at, q.created_at) AS created_at FROM queue q "
+        "LEFT JOIN messages m ON m.id = q.message_id "
         "WHERE q.client_id = ? ORDER BY q.seq", (client_id,))]
     db.close()
     return summary, subscriptions, queue

@@ -9,7 +9,11 @@ import sqlite3
 
 from ..engine.store import StoreError
 
-SCHEMA_VERSION = 1
+# 2: a message queued for one session is stored inline in its queue row (INLINE_COLUMNS).
+SCHEMA_VERSION = 2
+# A queue row's own copy of its message, when no other row shares it (message_id is NULL).
+INLINE_COLUMNS = {"topic": str, "payload": bytes, "message_qos": int, "message_retain": int,
+                  "properties": bytes, "expires_at": float, "origin": str, "created_at": float}
 
 
 def create_private(path: str) -> None:
@@ -57,8 +61,12 @@ def migrate(connection: sqlite3.Connection, path: str) -> None:
         pk="id", if_not_exists=True)
     db.table("queue").create({
         "client_id": str, "seq": int, "message_id": int, "qos": int, "retain": int,
-        "packet_id": int, "state": int, "subscription_ids": str},
+        "packet_id": int, "state": int, "subscription_ids": str, **INLINE_COLUMNS},
         pk=("client_id", "seq"), if_not_exists=True)
+    queue_columns = db.table("queue").columns_dict
+    for name, kind in INLINE_COLUMNS.items():  # schema 1's queue, whose rows all refer
+        if name not in queue_columns:
+            db.table("queue").add_column(name, kind)
     db.table("inbound_qos2").create({"client_id": str, "packet_id": int},
                                     pk=("client_id", "packet_id"), if_not_exists=True)
     db.table("retained").create({"topic": str, "message_id": int}, pk="topic",

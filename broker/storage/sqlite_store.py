@@ -3,8 +3,10 @@ sessions with sqlite3 (``sqlite_schema`` makes the tables, ``sqlite_inspect`` re
 
 One connection, owned by the event loop. ``apply()`` gets one loop turn's journal changes
 before that turn's packets go out, writes them in one transaction and commits it (group
-commit); no transaction outlives a turn. WAL journal. A message body is stored once and
-referenced by every queue row and the retained table.
+commit); no transaction outlives a turn. WAL journal. A message queued for one session is
+stored inline in its queue row, so it costs one INSERT and, acknowledged, a share of one range
+DELETE; a body shared by several rows (fan-out, the retained table) is stored once and
+referenced (``sqlite_rows``).
 
 Durability: ``sync="full"`` (the default) makes every turn with a promised change (see
 :mod:`~mqlite.broker.engine.journal`) survive power loss before its packets leave; ``"normal"``
@@ -49,12 +51,23 @@ from ..engine.journal import (
     SubscriptionDeleted,
     SubscriptionSaved,
 )
-from ..engine.serialize import pack_properties, pack_will, unpack_properties, unpack_will
+from ..engine.serialize import pack_will, unpack_will
 from ..engine.session import QUEUED, SubscriptionOptions
 from ..engine.stats import SECONDS_BUCKETS, Histogram
 from ..engine.store import StoredQueue, StoredState, StoreError, StoreWriteError
 from ..message import Message
 from .database_lock import lock_database
+from .sqlite_rows import (
+    BODY_COLUMNS,
+    EITHER_BODY,
+    INLINE_BODY,
+    UPSERT_FLOW,
+    message_columns,
+    seq_runs,
+    shared_messages,
+    stored_message,
+    subscription_ids_of,
+)
 from .sqlite_schema import check_integrity, create_private, migrate
 
 SYNC_MODES = ("full", "normal")
@@ -223,29 +236,59 @@ class SQLiteStore:
         self.wal_syncs += 1
 
     def _apply_pending(self) -> None:
+        """Write the waiting queue rows: a message queued for one session inline in its row
+        (one INSERT), a body shared by several rows (fan-out, retained) once; acknowledged
+        rows go in one range DELETE per run of consecutive seqs."""
         pending, self._pending = self._pending, {}
         self._pending_top.clear()
-        rows = []
-        gone = []
-        for key, delivery in pending.items():
+        shared = shared_messages(pending.values())
+        referring = []
+        inline = []
+        gone: dict[str, list[int]] = {}
+        for (client_id, seq), delivery in pending.items():
             if delivery is None:
-                gone.append(key)
+                gone.setdefault(client_id, []).append(seq)
                 continue
             ids = ",".join(map(str, delivery.subscription_ids)) or None
             message = delivery.message
-            body = message.store_id  # most are stored by now: the call only when not
-            rows.append((key[0], delivery.seq, self._message_id(message) if body is None else body,
-                         delivery.qos, delivery.retain, delivery.packet_id, delivery.state, ids))
+            body = message.store_id
+            if body is None and id(message) in shared:
+                body = self._message_id(message)
+            if body is None:
+                inline.append((client_id, seq, delivery.qos, delivery.retain,
+                               delivery.packet_id, delivery.state, ids,
+                               *message_columns(message)))
+            else:
+                referring.append((client_id, seq, body, delivery.qos, delivery.retain,
+                                  delivery.packet_id, delivery.state, ids))
         try:
-            if rows:
+            if referring or inline or gone:
                 self._execute("SELECT 1")  # opens the transaction
-                self._db.executemany(
-                    "INSERT INTO queue VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(client_id, "
-                    "seq) DO UPDATE SET packet_id=excluded.packet_id, state=excluded.state",
-                    rows)
-            if gone:
-                self._execute("SELECT 1")
-                self._db.executemany("DELETE FROM queue WHERE client_id = ? AND seq = ?", gone)
+            db = self._db
+            if referring:
+                db.executemany(
+                    "INSERT INTO queue (client_id, seq, message_id, qos, retain, packet_id, "
+                    "state, subscription_ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                    f"{UPSERT_FLOW}", referring)
+            if inline:
+                db.executemany(
+                    "INSERT INTO queue (client_id, seq, qos, retain, packet_id, state, "
+                    "subscription_ids, topic, payload, message_qos, message_retain, "
+                    "properties, expires_at, origin, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, "
+                    f"?, ?, ?, ?, ?, ?, ?, ?) {UPSERT_FLOW}", inline)
+            singles = []
+            runs = []
+            for client_id, seqs in gone.items():
+                for first, last in seq_runs(seqs):
+                    if first == last:
+                        singles.append((client_id, first))
+                    else:
+                        runs.append((client_id, first, last))
+            if singles:
+                db.executemany("DELETE FROM queue WHERE client_id = ? AND seq = ?", singles)
+            if runs:
+                db.executemany("DELETE FROM queue WHERE client_id = ? AND seq BETWEEN ? AND ?",
+                               runs)
         except sqlite3.Error as exc:
             raise StoreWriteError(f"writing {self.path} failed: {exc}") from None
 
@@ -322,14 +365,9 @@ class SQLiteStore:
     def _message_id(self, message: Message) -> int:
         """The body's row, inserted by the first change that refers to it."""
         if message.store_id is None:
-            expires = None
-            if message.expires_at is not None:  # monotonic -> wall clock
-                expires = time.time() + (message.expires_at - time.monotonic())
             cursor = self._execute(
                 "INSERT INTO messages (topic, payload, qos, retain, properties, expires_at, "
-                "origin, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (message.topic, message.payload, message.qos, message.retain,
-                 pack_properties(message.properties), expires, message.origin, time.time()))
+                "origin, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", message_columns(message))
             assert cursor.lastrowid is not None
             message.store_id = cursor.lastrowid
             self._new_bodies.append(message)
@@ -357,9 +395,9 @@ class SQLiteStore:
         def message(message_id: int) -> Message:
             found = messages.get(message_id)
             if found is None:
-                row = db.execute(f"SELECT {_BODY_COLUMNS} FROM messages m WHERE m.id = ?",
+                row = db.execute(f"SELECT {BODY_COLUMNS} FROM messages m WHERE m.id = ?",
                                  (message_id,)).fetchone()
-                found = messages[message_id] = _body(message_id, *row, offset=offset)
+                found = messages[message_id] = stored_message(message_id, *row, offset=offset)
             return found
 
         for row in db.execute("SELECT client_id, protocol_version, expiry_interval, will, "
@@ -375,16 +413,21 @@ class SQLiteStore:
                 retain_handling=handling, identifier=identifier)
         # In flight: every one, as resuming a session resends them all. Queued: only how
         # many, as the broker reads them back a batch at a time (queued()).
-        for row in db.execute("SELECT * FROM queue WHERE state != ? ORDER BY client_id, seq",
-                              (QUEUED,)):
-            client_id, seq, message_id, qos, retain, packet_id, delivery_state, ids = row
+        for row in db.execute(
+                "SELECT q.client_id, q.seq, q.message_id, q.qos, q.retain, q.packet_id, "
+                f"q.state, q.subscription_ids, {INLINE_BODY} FROM queue q "
+                "WHERE q.state != ? ORDER BY q.client_id, q.seq", (QUEUED,)):
+            client_id, seq, message_id, qos, retain, packet_id, delivery_state, ids = row[:8]
+            body = message(message_id) if message_id is not None \
+                else stored_message(None, *row[8:], offset=offset)  # inline
             state.deliveries.setdefault(client_id, {})[seq] = StoredDelivery(
-                seq=seq, message=message(message_id), qos=qos, retain=bool(retain),
-                packet_id=packet_id, state=delivery_state, subscription_ids=_ids(ids))
+                seq=seq, message=body, qos=qos, retain=bool(retain), packet_id=packet_id,
+                state=delivery_state, subscription_ids=subscription_ids_of(ids))
         for client_id, count, size, first, last in db.execute(
-                "SELECT q.client_id, count(*), sum(length(m.payload) + length(m.topic)), "
-                "min(q.seq), max(q.seq) FROM queue q JOIN messages m ON m.id = q.message_id "
-                "WHERE q.state = ? GROUP BY q.client_id", (QUEUED,)):
+                "SELECT q.client_id, count(*), sum(length(coalesce(m.payload, q.payload)) "
+                "+ length(coalesce(m.topic, q.topic))), min(q.seq), max(q.seq) FROM queue q "
+                "LEFT JOIN messages m ON m.id = q.message_id WHERE q.state = ? "
+                "GROUP BY q.client_id", (QUEUED,)):
             state.queues[client_id] = StoredQueue(count=count, bytes=size or 0, first_seq=first,
                                                   last_seq=last)
         for client_id, packet_id in db.execute("SELECT * FROM inbound_qos2"):
@@ -404,19 +447,21 @@ class SQLiteStore:
         found = []
         try:
             rows = self._db.execute(
-                "SELECT q.seq, q.qos, q.retain, q.packet_id, q.state, q.subscription_ids, m.id, "
-                f"{_BODY_COLUMNS} FROM queue q JOIN messages m ON m.id = q.message_id "
-                "WHERE q.client_id = ? AND q.seq >= ? AND q.state = ? ORDER BY q.seq LIMIT ?",
-                (client_id, from_seq, QUEUED, limit)).fetchall()
+                "SELECT q.seq, q.qos, q.retain, q.packet_id, q.state, q.subscription_ids, "
+                f"q.message_id, {EITHER_BODY} FROM queue q LEFT JOIN messages m "
+                "ON m.id = q.message_id WHERE q.client_id = ? AND q.seq >= ? AND q.state = ? "
+                "ORDER BY q.seq LIMIT ?", (client_id, from_seq, QUEUED, limit)).fetchall()
         except sqlite3.Error as exc:
             raise StoreWriteError(f"reading {self.path} failed: {exc}") from None
         for seq, qos, retain, packet_id, delivery_state, ids, body, *columns in rows:
-            message = bodies.get(body)
-            if message is None:
-                message = bodies[body] = _body(body, *columns, offset=offset)
+            message = bodies.get(body) if body is not None else None
+            if message is None:  # inline (this row's own), or the first row of its body
+                message = stored_message(body, *columns, offset=offset)
+                if body is not None:
+                    bodies[body] = message
             found.append(StoredDelivery(seq=seq, message=message, qos=qos, retain=bool(retain),
                                         packet_id=packet_id, state=delivery_state,
-                                        subscription_ids=_ids(ids)))
+                                        subscription_ids=subscription_ids_of(ids)))
         return found
 
     def close(self) -> None:
@@ -434,27 +479,6 @@ class SQLiteStore:
         with contextlib.suppress(OSError):
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
             self._lock_file.close()
-
-
-# A message body's columns, in the order _body() takes them.
-_BODY_COLUMNS = ("m.topic, m.payload, m.qos, m.retain, m.properties, m.expires_at, m.origin, "
-                 "m.created_at")
-
-
-def _body(store_id: int, topic: str, payload: bytes, qos: int, retain: int,
-          properties: bytes | None, expires_at: float | None, origin: str | None,
-          created_at: float, *, offset: float) -> Message:
-    """A stored message body as the broker routes it; ``offset`` turns the stored wall-clock
-    times into monotonic ones."""
-    return Message(topic=topic, payload=payload, qos=qos, retain=bool(retain),
-                   properties=unpack_properties(properties), origin=origin,
-                   expires_at=None if expires_at is None else expires_at + offset,
-                   store_id=store_id, received_at=created_at + offset)
-
-
-def _ids(column: str | None) -> tuple[int, ...]:
-    """Subscription identifiers, stored comma-separated."""
-    return tuple(int(i) for i in column.split(",")) if column else ()
 
 
 # The writer of each kind of change.

@@ -116,11 +116,11 @@ def queue_offline(broker: Broker, count: int) -> None:
     pub.expect_closed()
 
 
-def drain(broker: Broker, count: int) -> RawClient:
-    """Resume "keeper" and take its ``count`` messages, acknowledging each; the connection
-    stays open (its close would be a write of its own)."""
+def drain(broker: Broker, count: int, client_id: str = "keeper") -> RawClient:
+    """Resume ``client_id`` and take its ``count`` messages, acknowledging each; the
+    connection stays open (its close would be a write of its own)."""
     sub = RawClient(broker.address)
-    assert sub.connect(client_id="keeper", clean_start=False).session_present
+    assert sub.connect(client_id=client_id, clean_start=False).session_present
     received = []
     while len(received) < count:
         message = sub.receive()
@@ -229,15 +229,32 @@ def message_bodies(db: Path) -> int:
 
 
 def test_delivered_message_bodies_are_swept(make_broker: BrokerFactory, tmp_path: Path) -> None:
-    """A body nobody refers to any more is deleted: while running, once deletions reach half
-    the bodies (so a sweep's scan costs a constant per deletion); all of them at start-up."""
+    """A body that two sessions' queues share is deleted once nobody refers to it: while
+    running, once deletions reach half the bodies (so a sweep's scan costs a constant per
+    deletion); all of them at start-up."""
     db = tmp_path / "s.db"
     broker = make_broker(store=SQLiteStore(str(db), defer_seconds=60),
                          max_queued_messages=10_000)
-    sub = queue_then_drain(broker, 3000)
-    sub.close()
+    offline_subscriber(broker, "watcher", qos=1)
+    queue_offline(broker, 3000)
+    assert message_bodies(db) == 3000, "one body for the two queue rows of each message"
+    drain(broker, 3000).close()
+    drain(broker, 3000, client_id="watcher").close()
     broker.stop()
     assert queue_rows(db) == 0
     assert message_bodies(db) <= 1500, "no sweep while 3,000 of 3,000 bodies were orphaned"
     make_broker(db=str(db))  # load() sweeps what is left
     assert message_bodies(db) == 0
+
+
+def test_a_message_queued_for_one_session_is_one_row(make_broker: BrokerFactory,
+                                                     tmp_path: Path) -> None:
+    """No body row for a message only one queue holds: it is inline in its queue row, and
+    acknowledged rows go (in range deletes) with nothing left to sweep."""
+    db = tmp_path / "s.db"
+    broker = make_broker(db=str(db), max_queued_messages=10_000)
+    queue_offline(broker, 500)
+    assert (queue_rows(db), message_bodies(db)) == (500, 0)
+    drain(broker, 500).close()
+    broker.stop()
+    assert (queue_rows(db), message_bodies(db)) == (0, 0)
