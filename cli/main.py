@@ -10,6 +10,7 @@ from typing import NoReturn, cast
 
 from mqlite.cli import (
     broker_command,
+    build_info,
     clients_command,
     passwd_command,
     pub_command,
@@ -32,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mqlite",
         description="MQTT 3.1.1/5.0 broker and client with sessions persisted in SQLite.",
     )
-    parser.add_argument("--version", action="version", version=f"mqlite {version('mqlite')}")
+    parser.add_argument("--version", action="version",
+                        version=f"mqlite {version('mqlite')}, {build_info.describe()}")
     # Typed as argparse's own class, which the subcommand modules take; the parsers are ours.
     commands = cast("argparse._SubParsersAction[argparse.ArgumentParser]",
                     parser.add_subparsers(dest="command", metavar="COMMAND"))

@@ -1,5 +1,6 @@
-"""mqlite installs as an editable install and as a built wheel into fresh virtual environments,
-and imports from the repository root and from elsewhere, with both commands working."""
+"""mqlite installs as a built wheel (compiled by mypyc) and as an editable install (the pure
+build of the repository's files) into fresh virtual environments, and imports from the
+repository root and from elsewhere, with both commands working and saying which build runs."""
 
 from __future__ import annotations
 
@@ -38,18 +39,18 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return found
 
 
-def _imports_everywhere(python: Path, command: Path, tmp_path: Path) -> str:
+def _imports_everywhere(python: Path, command: Path, tmp_path: Path, build: str) -> str:
     """Where mqlite.protocol comes from, the same from the repository root and from
-    elsewhere, with both ways of running the command working."""
+    elsewhere, with both ways of running the command working and naming ``build``."""
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     locations = set()
     for cwd in (ROOT, elsewhere):
         location, version = _run([str(python), "-c", CHECK], cwd=cwd).split()
         locations.add(location)
-        assert _run([str(command), "--version"], cwd=cwd).strip() == f"mqlite {version}"
-        assert _run([str(python), "-m", "mqlite.cli", "--version"], cwd=cwd).strip() == (
-            f"mqlite {version}")
+        for way in ([str(command)], [str(python), "-m", "mqlite.cli"]):
+            said = _run([*way, "--version"], cwd=cwd).strip()
+            assert said.startswith(f"mqlite {version}, {build}"), said
     (location,) = locations
     return location
 
@@ -60,20 +61,21 @@ def test_a_wheel_installs_and_imports_everywhere(wheel: Path, tmp_path: Path) ->
     python = env_dir / "bin" / "python"
     # As a user would: pip builds in isolation and installs the runtime dependencies.
     _run([str(python), "-m", "pip", "install", "-q", str(wheel)], cwd=tmp_path)
-    location = _imports_everywhere(python, env_dir / "bin" / "mqlite", tmp_path)
+    build = "pure Python" if os.environ.get("MQLITE_PURE_PYTHON") else "compiled with mypyc"
+    location = _imports_everywhere(python, env_dir / "bin" / "mqlite", tmp_path, build)
     assert str(env_dir) in location, f"imported {location}, not the installed wheel"
 
 
-def test_the_editable_install_imports_everywhere(tmp_path: Path) -> None:
-    """The README's set-up is an editable install, the one these tests run in (CI makes it
-    in a fresh venv from nothing): it imports the repository's code from anywhere."""
-    python = Path(sys.executable)
-    command = python.parent / "mqlite"
-    if not command.exists() or "__editable__" not in _run(
-            [str(python), "-m", "pip", "show", "-f", "mqlite"], cwd=tmp_path):
-        pytest.skip("these tests do not run in an editable install")
-    assert _imports_everywhere(python, command, tmp_path) == str(
-        ROOT / "protocol" / "__init__.py")
+def test_the_editable_install_is_the_pure_build_of_the_repository(tmp_path: Path) -> None:
+    """``pip install -e`` (a contributor's edit-and-test loop) builds nothing: it imports the
+    repository's own files, from anywhere, so that an edit is what runs."""
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    _run([str(python), "-m", "pip", "install", "-q", "-e", str(ROOT)], cwd=tmp_path)
+    location = _imports_everywhere(python, env_dir / "bin" / "mqlite", tmp_path, "pure Python")
+    assert location == str(ROOT / "protocol" / "__init__.py")
+    assert not list(ROOT.glob("protocol/*.so")), "compiled modules beside the sources"
 
 
 def test_wheel_ships_typed_parts_and_no_tests(wheel: Path) -> None:
