@@ -8,7 +8,7 @@ message, PUBACK for a QoS 2 one, PUBCOMP before PUBREC) is a protocol violation
 
 from __future__ import annotations
 
-from enum import Enum, IntEnum
+from enum import Enum, IntEnum, StrEnum
 
 
 class FlowState(IntEnum):
@@ -26,9 +26,10 @@ class FlowState(IntEnum):
 SENT_STATE: dict[int, FlowState] = {1: FlowState.AWAIT_PUBACK, 2: FlowState.AWAIT_PUBREC}
 
 
-class Ack(Enum):
+class Ack(StrEnum):
     """An acknowledgement from the receiver. A PUBREC with a reason code of 0x80 or more
-    refuses the message and ends its flow [MQTT-4.3.3]."""
+    refuses the message and ends its flow [MQTT-4.3.3]. (A str enum: it hashes as its string
+    does, in C, where a plain Enum's hash is a Python call on every acknowledgement.)"""
 
     PUBACK = "PUBACK"
     PUBREC = "PUBREC"
