@@ -1,6 +1,6 @@
 """Broker benchmarks, mqlite side by side with mosquitto, amqtt and Aedes in one run.
 
-    python -m bench [--brokers mqlite,mosquitto,amqtt,aedes] [--scenarios A,B,C,D,E,F,G,H,I]
+    python -m bench [--brokers mqlite,mosquitto,amqtt,aedes,rabbitmq] [--scenarios A,B,...,I]
                     [--runs 3] [--quick]
 
 A change is measured against the commit before it in the same run with the broker
@@ -127,7 +127,8 @@ def metrics(scenario: Scenario, result: dict[str, float], expected: int) -> dict
             "deliveries": result["deliveries"]}
 
 
-PEERS = ("mosquitto", "amqtt", "aedes")  # what mqlite is compared with, a ratio column each
+# What mqlite is compared with, a ratio column each (RabbitMQ in C and G only).
+PEERS = ("mosquitto", "amqtt", "aedes", "rabbitmq")
 SATURATED = 0.9  # a side busy for this share of the run is the one that set the pace
 
 
@@ -158,7 +159,8 @@ def main() -> None:
     table: dict[str, dict[str, dict[str, float]]] = {}
     for scenario in chosen:
         args = scenario.quick if options.quick else scenario.args
-        names = [*(b for b in brokers if not scenario.only or b in scenario.only),
+        names = [*(b for b in brokers if (not scenario.only or b in scenario.only)
+                   and (b != "rabbitmq" or scenario.durable_peer)),
                  *(v for v in scenario.variants if "mqlite" in brokers)]
         for name in names:
             runs = []
@@ -234,6 +236,10 @@ def broker_version(name: str) -> str:
         return f"version {AMQTT_VERSION} (PyPI)"
     if name == "aedes":
         return f"version {AEDES_VERSION} (npm), Node {_node_version()}"
+    if name == "rabbitmq":
+        return "Debian's rabbitmq-server with its MQTT plugin, durable queues"
+    if name == "mqlite-base":
+        return "the earlier commit (MQLITE_BENCH_BASE_PYTHON)"
     return "this checkout, SQLite sync=full"
 
 

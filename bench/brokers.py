@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -68,6 +70,31 @@ def baseline_python() -> str:
     return python
 
 
+RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+
+
+def rabbitmq_launch(port: int, workdir: Path) -> tuple[list[str], dict[str, str]]:
+    """RabbitMQ with its MQTT plugin, from Debian's rabbitmq-server: a node of its own in
+    ``workdir`` (its database, cookie and config), anonymous MQTT on ``port``. Its MQTT
+    plugin stores QoS 1 messages persistent in durable queues for persistent sessions and
+    sends PUBACK after the queue confirms them: the durable peer for C and G."""
+    if not RABBITMQ_SERVER.exists():
+        raise RuntimeError("RabbitMQ is not installed (apt-get install rabbitmq-server)")
+    (workdir / "rabbitmq.conf").write_text(
+        f"listeners.tcp.default = {free_port()}\nmqtt.listeners.tcp.default = {port}\n"
+        "mqtt.allow_anonymous = true\nloopback_users = none\nlog.console = false\n"
+        "log.file = false\n")
+    (workdir / "enabled_plugins").write_text("[rabbitmq_mqtt].\n")
+    environment = {
+        **os.environ, "HOME": str(workdir), "RABBITMQ_NODENAME": f"bench{port}@localhost",
+        "RABBITMQ_DIST_PORT": str(free_port()), "RABBITMQ_MNESIA_BASE": str(workdir / "db"),
+        "RABBITMQ_LOG_BASE": str(workdir / "log"),
+        "RABBITMQ_CONFIG_FILE": str(workdir / "rabbitmq"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(workdir / "enabled_plugins"),
+        "RABBITMQ_PID_FILE": str(workdir / "rabbitmq.pid")}
+    return [str(RABBITMQ_SERVER)], environment
+
+
 class BrokerProcess:
     def __init__(self, name: str, password_file: Path | None = None,
                  nodelay: bool = False) -> None:
@@ -82,16 +109,37 @@ class BrokerProcess:
         self._launch()
 
     def _launch(self) -> None:
-        command = self._command(Path(self._dir.name))
+        environment = None
+        if self.name == "rabbitmq":
+            command, environment = rabbitmq_launch(self.port, Path(self._dir.name))
+        else:
+            command = self._command(Path(self._dir.name))
+        # A session of its own: RabbitMQ's start script runs the Erlang VM as its child, and
+        # stopping the broker stops the whole group.
         self.proc = subprocess.Popen(["taskset", "-c", BROKER_CPU, *command],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      stdin=subprocess.DEVNULL, preexec_fn=_raise_fd_limit,
-                                     cwd=self._dir.name)
-        self._wait_listening()
+                                     cwd=self._dir.name, env=environment,
+                                     start_new_session=True)
+        self._wait_listening(timeout=90 if self.name == "rabbitmq" else 30)
+        self.pid = self._measured_pid()
+
+    def _measured_pid(self) -> int:
+        """The process doing the broker's work: RabbitMQ's Erlang VM, the others' own."""
+        if self.name != "rabbitmq":
+            return self.proc.pid
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                name, rest = stat.read_text().rsplit(")", 1)
+            except OSError:
+                continue
+            if name.endswith("(beam.smp") and int(rest.split()[1]) == self.proc.pid:
+                return int(stat.parent.name)
+        raise RuntimeError("RabbitMQ's Erlang VM is not running")
 
     def kill_and_restart(self) -> None:
         """SIGKILL, then start again on the same files (and port)."""
-        self.proc.kill()
+        os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
         self._launch()
 
@@ -150,20 +198,23 @@ class BrokerProcess:
         raise RuntimeError(f"{self.name} did not start listening in {timeout}s")
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def rss_kib(self) -> int:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
         raise RuntimeError("no VmRSS")
 
     def stop(self) -> None:
-        self.proc.terminate()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        with contextlib.suppress(ProcessLookupError):  # the group's stragglers
+            os.killpg(self.proc.pid, signal.SIGKILL)
         self._dir.cleanup()
