@@ -159,7 +159,8 @@ def main() -> None:
     table: dict[str, dict[str, dict[str, float]]] = {}
     for scenario in chosen:
         args = scenario.quick if options.quick else scenario.args
-        names = [*(b for b in brokers if (not scenario.only or b in scenario.only)
+        names = [*(b for b in brokers if (not scenario.only or b in scenario.only
+                                          or b == "mqlite-base")
                    and (b != "rabbitmq" or scenario.durable_peer)),
                  *(v for v in scenario.variants if "mqlite" in brokers)]
         for name in names:
@@ -226,6 +227,15 @@ def _chart_writer() -> Any:
     return write_chart
 
 
+def _not_run(scenario: Scenario, name: str) -> str:
+    """Why a broker asked for has no cell in a scenario's row."""
+    if name == "rabbitmq" and not scenario.durable_peer:
+        return "not run: a durable peer, for C and G"
+    if scenario.only and name not in scenario.only and scenario.note:
+        return f"not run: {scenario.note}"
+    return "not run"
+
+
 def broker_version(name: str) -> str:
     if name == "mosquitto":
         with contextlib.suppress(OSError, subprocess.SubprocessError):
@@ -279,7 +289,7 @@ def render(chosen: list[Scenario], brokers: list[str],
         cells = []
         for name in brokers:
             if name not in row:
-                cells.append(f"not run: {scenario.note}" if scenario.note else "not run")
+                cells.append(_not_run(scenario, name))
                 continue
             cell = row[name]
             if scenario.kind == "deep":
