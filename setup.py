@@ -37,6 +37,10 @@ COMPILED = [
     "broker/engine/subscriptions.py", "broker/engine/publish_encoding.py",
     "broker/engine/stats.py", "broker/engine/stored_queue.py", "broker/engine/journal.py",
     "broker/engine/handlers/acks.py", "broker/engine/handlers/publish.py",
+    "broker/engine/core.py", "broker/engine/sessions.py", "broker/engine/timers.py",
+    "broker/engine/deadlines.py", "broker/engine/retained.py", "broker/engine/serialize.py",
+    "broker/engine/handlers/connect.py", "broker/engine/handlers/subscribe.py",
+    "broker/net/loop.py", "broker/storage/sqlite_rows.py",
 ]
 RECORD = ("mqlite", "cli", "build.json")
 STAGE = ROOT / "build" / "mypyc-stage"

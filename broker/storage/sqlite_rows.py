@@ -4,10 +4,10 @@ retained table, or a queue row's own inline copy (schema 2), and the SQL that re
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, NamedTuple
 
-from ..engine.journal import DeliverySaved
+from ..engine.journal import DeliverySaved, StoredDelivery
 from ..engine.serialize import pack_properties, unpack_properties
 from ..message import Message
 
@@ -32,6 +32,66 @@ def message_columns(message: Message) -> tuple[Any, ...]:
         expires = time.time() + (message.expires_at - time.monotonic())
     return (message.topic, message.payload, message.qos, message.retain,
             pack_properties(message.properties), expires, message.origin, time.time())
+
+
+class QueueRows(NamedTuple):
+    """A batch of waiting queue-row changes as SQL parameters."""
+
+    referring: list[tuple[Any, ...]]  # rows whose message is a body row
+    inline: list[tuple[Any, ...]]  # rows holding their message
+    singles: list[tuple[str, int]]  # (client id, seq) to delete
+    runs: list[tuple[str, int, int]]  # (client id, first seq, last seq) to delete
+
+
+def queue_rows(pending: dict[tuple[str, int], DeliverySaved | None],
+               body_id: Callable[[Message], int]) -> QueueRows:
+    """The parameters that write ``pending`` (by (client id, seq): the delivery to write, or
+    None to delete it): a message more than one row shares gets its body row (``body_id``
+    inserts it), the others are inline; deletions go as runs of consecutive seqs."""
+    shared = shared_messages(pending.values())
+    rows = QueueRows([], [], [], [])
+    gone: dict[str, list[int]] = {}
+    for (client_id, seq), delivery in pending.items():
+        if delivery is None:
+            gone.setdefault(client_id, []).append(seq)
+            continue
+        ids = ",".join(map(str, delivery.subscription_ids)) or None
+        message = delivery.message
+        body = message.store_id
+        if body is None and id(message) in shared:
+            body = body_id(message)
+        if body is None:
+            rows.inline.append((client_id, seq, delivery.qos, delivery.retain,
+                                delivery.packet_id, delivery.state, ids,
+                                *message_columns(message)))
+        else:
+            rows.referring.append((client_id, seq, body, delivery.qos, delivery.retain,
+                                   delivery.packet_id, delivery.state, ids))
+    for client_id, seqs in gone.items():
+        for first, last in seq_runs(seqs):
+            if first == last:
+                rows.singles.append((client_id, first))
+            else:
+                rows.runs.append((client_id, first, last))
+    return rows
+
+
+def queued_deliveries(rows: list[Any], offset: float) -> list[StoredDelivery]:
+    """The deliveries of rows read as ``seq, qos, retain, packet_id, state,
+    subscription_ids, message_id, EITHER_BODY``; ``offset`` turns wall-clock times into
+    monotonic ones. Rows that share a body share its Message."""
+    bodies: dict[int, Message] = {}
+    found = []
+    for seq, qos, retain, packet_id, state, ids, body, *columns in rows:
+        message = bodies.get(body) if body is not None else None
+        if message is None:  # inline (this row's own), or the first row of its body
+            message = stored_message(body, *columns, offset=offset)
+            if body is not None:
+                bodies[body] = message
+        found.append(StoredDelivery(seq=seq, message=message, qos=qos, retain=bool(retain),
+                                    packet_id=packet_id, state=state,
+                                    subscription_ids=subscription_ids_of(ids)))
+    return found
 
 
 def shared_messages(deliveries: Iterable[DeliverySaved | None]) -> set[int]:

@@ -63,8 +63,8 @@ from .sqlite_rows import (
     INLINE_BODY,
     UPSERT_FLOW,
     message_columns,
-    seq_runs,
-    shared_messages,
+    queue_rows,
+    queued_deliveries,
     stored_message,
     subscription_ids_of,
 )
@@ -241,54 +241,28 @@ class SQLiteStore:
         rows go in one range DELETE per run of consecutive seqs."""
         pending, self._pending = self._pending, {}
         self._pending_top.clear()
-        shared = shared_messages(pending.values())
-        referring = []
-        inline = []
-        gone: dict[str, list[int]] = {}
-        for (client_id, seq), delivery in pending.items():
-            if delivery is None:
-                gone.setdefault(client_id, []).append(seq)
-                continue
-            ids = ",".join(map(str, delivery.subscription_ids)) or None
-            message = delivery.message
-            body = message.store_id
-            if body is None and id(message) in shared:
-                body = self._message_id(message)
-            if body is None:
-                inline.append((client_id, seq, delivery.qos, delivery.retain,
-                               delivery.packet_id, delivery.state, ids,
-                               *message_columns(message)))
-            else:
-                referring.append((client_id, seq, body, delivery.qos, delivery.retain,
-                                  delivery.packet_id, delivery.state, ids))
+        rows = queue_rows(pending, self._message_id)
         try:
-            if referring or inline or gone:
+            if rows.referring or rows.inline or rows.singles or rows.runs:
                 self._execute("SELECT 1")  # opens the transaction
             db = self._db
-            if referring:
+            if rows.referring:
                 db.executemany(
                     "INSERT INTO queue (client_id, seq, message_id, qos, retain, packet_id, "
                     "state, subscription_ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                    f"{UPSERT_FLOW}", referring)
-            if inline:
+                    f"{UPSERT_FLOW}", rows.referring)
+            if rows.inline:
                 db.executemany(
                     "INSERT INTO queue (client_id, seq, qos, retain, packet_id, state, "
                     "subscription_ids, topic, payload, message_qos, message_retain, "
                     "properties, expires_at, origin, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, "
-                    f"?, ?, ?, ?, ?, ?, ?, ?) {UPSERT_FLOW}", inline)
-            singles = []
-            runs = []
-            for client_id, seqs in gone.items():
-                for first, last in seq_runs(seqs):
-                    if first == last:
-                        singles.append((client_id, first))
-                    else:
-                        runs.append((client_id, first, last))
-            if singles:
-                db.executemany("DELETE FROM queue WHERE client_id = ? AND seq = ?", singles)
-            if runs:
+                    f"?, ?, ?, ?, ?, ?, ?, ?) {UPSERT_FLOW}", rows.inline)
+            if rows.singles:
+                db.executemany("DELETE FROM queue WHERE client_id = ? AND seq = ?",
+                               rows.singles)
+            if rows.runs:
                 db.executemany("DELETE FROM queue WHERE client_id = ? AND seq BETWEEN ? AND ?",
-                               runs)
+                               rows.runs)
         except sqlite3.Error as exc:
             raise StoreWriteError(f"writing {self.path} failed: {exc}") from None
 
@@ -442,9 +416,6 @@ class SQLiteStore:
         rows wait only for deliveries already read back and sent)."""
         if self._pending_top.get(client_id, -1) >= from_seq:
             self._apply_pending()
-        offset = time.monotonic() - time.time()
-        bodies: dict[int, Message] = {}  # a batch may refer to one body more than once
-        found = []
         try:
             rows = self._db.execute(
                 "SELECT q.seq, q.qos, q.retain, q.packet_id, q.state, q.subscription_ids, "
@@ -453,16 +424,7 @@ class SQLiteStore:
                 "ORDER BY q.seq LIMIT ?", (client_id, from_seq, QUEUED, limit)).fetchall()
         except sqlite3.Error as exc:
             raise StoreWriteError(f"reading {self.path} failed: {exc}") from None
-        for seq, qos, retain, packet_id, delivery_state, ids, body, *columns in rows:
-            message = bodies.get(body) if body is not None else None
-            if message is None:  # inline (this row's own), or the first row of its body
-                message = stored_message(body, *columns, offset=offset)
-                if body is not None:
-                    bodies[body] = message
-            found.append(StoredDelivery(seq=seq, message=message, qos=qos, retain=bool(retain),
-                                        packet_id=packet_id, state=delivery_state,
-                                        subscription_ids=subscription_ids_of(ids)))
-        return found
+        return queued_deliveries(rows, time.monotonic() - time.time())
 
     def close(self) -> None:
         """Commit what is pending, fold the WAL back into the database, release the lock."""
