@@ -73,14 +73,16 @@ def _stage() -> list[str]:
             for path in COMPILED]
 
 
-def _extensions() -> tuple[list[Any], str | None]:
+def _extensions() -> tuple[list[Any], str | None, bool]:
+    """The C extensions; why the build is pure, if it is; whether that is a failure (the
+    build meant to compile)."""
     reason = _pure_reason()
     if reason is not None:
-        return [], reason
+        return [], reason, False
     try:
         from mypyc.build import mypycify
     except ImportError:
-        return [], "mypy is not installed in the build environment"
+        return [], "mypy is not installed in the build environment", True
     paths = _stage()
     os.environ["MYPYPATH"] = str(STAGE)
     try:
@@ -88,17 +90,18 @@ def _extensions() -> tuple[list[Any], str | None]:
             ["--config-file", str(STAGE / "mypy.ini"), "--explicit-package-bases", *paths],
             opt_level="3", group_name="mqlite_native", target_dir=str(ROOT / "build" / "mypyc"))
     except SystemExit as error:  # mypy's type errors end in SystemExit
-        return [], f"mypyc could not compile the sources ({error})"
-    return extensions, None
+        return [], f"mypyc could not compile the sources ({error})", True
+    return extensions, None, False
 
 
-EXTENSIONS, PURE_REASON = _extensions()
+EXTENSIONS, PURE_REASON, COMPILE_FAILED = _extensions()
 
 
-def _record(build_lib: str, kind: str, reason: str | None) -> None:
+def _record(build_lib: str, kind: str, reason: str | None, failed: bool) -> None:
+    """``failed``: pure because compiling failed, not because the pure build was wanted."""
     path = Path(build_lib).joinpath(*RECORD)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"build": kind, "reason": reason}) + "\n")
+    path.write_text(json.dumps({"build": kind, "reason": reason, "failed": failed}) + "\n")
 
 
 class BuildPy(build_py):
@@ -110,7 +113,8 @@ class BuildPy(build_py):
                 stale.unlink()
         super().run()
         if not self.editable_mode:
-            _record(self.build_lib, "pure" if EXTENSIONS == [] else "compiled", PURE_REASON)
+            _record(self.build_lib, "pure" if EXTENSIONS == [] else "compiled", PURE_REASON,
+                    failed=COMPILE_FAILED)
         if PURE_REASON not in (None, "metadata only"):
             print(f"mqlite: building pure Python: {PURE_REASON}", file=sys.stderr)
 
@@ -127,7 +131,7 @@ class BuildExt(build_ext):
             for extension in self.extensions:  # none of a half-made set
                 Path(self.get_ext_fullpath(extension.name)).unlink(missing_ok=True)
             self.extensions = []
-            _record(self.build_lib, "pure", reason)
+            _record(self.build_lib, "pure", reason, failed=True)
 
 
 setup(ext_modules=EXTENSIONS, cmdclass={"build_py": BuildPy, "build_ext": BuildExt})

@@ -24,6 +24,7 @@ from mqlite.broker.security.authentication import configured as authentication_c
 from mqlite.broker.security.password_file import PasswordFileError
 from mqlite.broker.security.scram_auth import ScramFile
 
+from . import build_info
 from .broker_settings import DaemonSettings, add_flags, effective_toml, resolve
 from .daemon_logging import configure_logging
 from .workers import run_workers, worker_plan
@@ -91,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"cannot log to {settings.log_file}: {exc.strerror or exc}")
     for warning in settings.warnings:
         log.warning("%s", warning)
+    fallback = build_info.fallback_warning(build_info.recorded(), build_info.running())
+    if fallback is not None:
+        log.warning("%s", fallback)
     if plan is not None:
         try:
             return run_workers(args, settings, plan)

@@ -4,12 +4,18 @@ for pure Python or could not compile, and never silently the other one."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import venv
+import zipfile
+from pathlib import Path
 
 import pytest
 
 from mqlite.cli import build_info
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_build_imported_is_the_build_installed() -> None:
@@ -34,3 +40,51 @@ def test_version_says_which_build_runs() -> None:
                             capture_output=True, text=True, timeout=30, check=True)
     expected = "compiled with mypyc" if build_info.running() == "compiled" else "pure Python"
     assert expected in result.stdout
+
+
+@pytest.mark.slow
+def test_a_build_without_a_c_compiler_is_pure_and_the_broker_says_so(
+        tmp_path: Path) -> None:
+    """No working C compiler (CC=false): the wheel still builds, pure Python; the version
+    says why, and the broker's log says once at start that it runs the slower build."""
+    source = tmp_path / "tree"  # not "mqlite": from tmp_path it would shadow the package
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "build", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis",
+        "node_modules", ".aedes", ".amqtt-venv"))
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("PYTHONPATH", "VIRTUAL_ENV", "MQLITE_PURE_PYTHON")}
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist),
+                    str(source)], env={**environment, "CC": "false"}, check=True,
+                   capture_output=True, timeout=600)
+    (wheel,) = dist.glob("mqlite-*.whl")
+    assert not [n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".so")]
+    venv.create(tmp_path / "venv", with_pip=True)
+    python = str(tmp_path / "venv" / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "-q", str(wheel)], env=environment,
+                   check=True, capture_output=True, timeout=600)
+    version = subprocess.run([python, "-m", "mqlite.cli", "--version"], env=environment,
+                             cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert "pure Python (the C extensions did not build" in version.stdout
+    broker = subprocess.Popen([python, "-m", "mqlite.cli", "broker", "--port", "0", "--db",
+                               ":memory:"], env=environment, cwd=tmp_path, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines: list[str] = []
+    try:
+        assert broker.stdout is not None
+        while not lines or "listening on 127.0.0.1:" not in lines[-1]:
+            line = broker.stdout.readline()
+            assert line, f"the broker exited: {lines}"
+            lines.append(line)
+    finally:
+        broker.terminate()
+        broker.communicate(timeout=30)
+    warnings = [line for line in lines if "running the pure-Python build" in line]
+    assert len(warnings) == 1 and "about half as fast" in warnings[0], lines
+
+
+def test_the_fallback_warning_is_only_for_a_failed_compile() -> None:
+    failed = build_info.Build("pure", "the C extensions did not build (CompileError: x)", True)
+    assert build_info.fallback_warning(failed, "pure") is not None
+    assert build_info.fallback_warning(failed._replace(failed=False), "pure") is None
+    assert build_info.fallback_warning(build_info.Build("compiled", None), "compiled") is None
