@@ -4,7 +4,6 @@ for pure Python or could not compile, and never silently the other one."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import venv
@@ -15,7 +14,7 @@ import pytest
 
 from mqlite.cli import build_info
 
-ROOT = Path(__file__).resolve().parent.parent
+from .test_packaging import build_wheel, environment, run
 
 
 def test_the_build_imported_is_the_build_installed() -> None:
@@ -47,27 +46,16 @@ def test_a_build_without_a_c_compiler_is_pure_and_the_broker_says_so(
         tmp_path: Path) -> None:
     """No working C compiler (CC=false): the wheel still builds, pure Python; the version
     says why, and the broker's log says once at start that it runs the slower build."""
-    source = tmp_path / "tree"  # not "mqlite": from tmp_path it would shadow the package
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv*", "build", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis",
-        "node_modules", ".aedes", ".amqtt-venv"))
-    environment = {k: v for k, v in os.environ.items()
-                   if k not in ("PYTHONPATH", "VIRTUAL_ENV", "MQLITE_PURE_PYTHON")}
-    dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist),
-                    str(source)], env={**environment, "CC": "false"}, check=True,
-                   capture_output=True, timeout=600)
-    (wheel,) = dist.glob("mqlite-*.whl")
+    # MQLITE_PURE_PYTHON empty: this build tries to compile, also in CI's pure run.
+    wheel = build_wheel(tmp_path, CC="false", MQLITE_PURE_PYTHON="")
     assert not [n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".so")]
     venv.create(tmp_path / "venv", with_pip=True)
     python = str(tmp_path / "venv" / "bin" / "python")
-    subprocess.run([python, "-m", "pip", "install", "-q", str(wheel)], env=environment,
-                   check=True, capture_output=True, timeout=600)
-    version = subprocess.run([python, "-m", "mqlite.cli", "--version"], env=environment,
-                             cwd=tmp_path, capture_output=True, text=True, timeout=30)
-    assert "pure Python (the C extensions did not build" in version.stdout
+    run([python, "-m", "pip", "install", "-q", str(wheel)], cwd=tmp_path)
+    version = run([python, "-m", "mqlite.cli", "--version"], cwd=tmp_path)
+    assert "pure Python (the C extensions did not build" in version
     broker = subprocess.Popen([python, "-m", "mqlite.cli", "broker", "--port", "0", "--db",
-                               ":memory:"], env=environment, cwd=tmp_path, text=True,
+                               ":memory:"], env=environment(), cwd=tmp_path, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines: list[str] = []
     try:

@@ -19,24 +19,41 @@ CHECK = ("import importlib.metadata, mqlite.protocol, mqlite.broker, mqlite.clie
          "print(importlib.metadata.version('mqlite'))")
 
 
-def _run(args: list[str], cwd: Path) -> str:
+# What a copy of the tree to build from leaves out: VCS, venvs, build output, caches, and
+# the Node and amqtt folders the tests and benchmarks install.
+_NOT_SOURCE = shutil.ignore_patterns(
+    ".git", ".venv*", "build", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis",
+    "node_modules", ".aedes", ".amqtt-venv")
+
+
+def environment(**overrides: str) -> dict[str, str]:
+    """This process's environment without what points at its own venv, with ``overrides``."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return {**env, **overrides}
+
+
+def run(args: list[str], cwd: Path, **overrides: str) -> str:
+    done = subprocess.run(args, cwd=cwd, env=environment(**overrides), capture_output=True,
+                          text=True, timeout=300)
     assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
 
+def build_wheel(folder: Path, **overrides: str) -> Path:
+    """A wheel built from a copy of the tree in ``folder`` (setuptools writes build/ into the
+    tree it builds), with ``overrides`` in the build's environment. The copy is not named
+    mqlite: from ``folder`` it would shadow the installed package."""
+    source = folder / "tree"
+    shutil.copytree(ROOT, source, ignore=_NOT_SOURCE)
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(folder / "dist"),
+         str(source)], cwd=folder, **overrides)
+    (found,) = (folder / "dist").glob("mqlite-*.whl")
+    return found
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Built from a copy of the tree: setuptools writes build/ into the tree it builds."""
-    source = tmp_path_factory.mktemp("source") / "mqlite"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis"))
-    out = tmp_path_factory.mktemp("dist")
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(source)],
-         cwd=source)
-    (found,) = out.glob("mqlite-*.whl")
-    return found
+    return build_wheel(tmp_path_factory.mktemp("build"))
 
 
 def _imports_everywhere(python: Path, command: Path, tmp_path: Path, build: str) -> str:
@@ -46,10 +63,10 @@ def _imports_everywhere(python: Path, command: Path, tmp_path: Path, build: str)
     elsewhere.mkdir()
     locations = set()
     for cwd in (ROOT, elsewhere):
-        location, version = _run([str(python), "-c", CHECK], cwd=cwd).split()
+        location, version = run([str(python), "-c", CHECK], cwd=cwd).split()
         locations.add(location)
         for way in ([str(command)], [str(python), "-m", "mqlite.cli"]):
-            said = _run([*way, "--version"], cwd=cwd).strip()
+            said = run([*way, "--version"], cwd=cwd).strip()
             assert said.startswith(f"mqlite {version}, {build}"), said
     (location,) = locations
     return location
@@ -60,7 +77,7 @@ def test_a_wheel_installs_and_imports_everywhere(wheel: Path, tmp_path: Path) ->
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
     # As a user would: pip builds in isolation and installs the runtime dependencies.
-    _run([str(python), "-m", "pip", "install", "-q", str(wheel)], cwd=tmp_path)
+    run([str(python), "-m", "pip", "install", "-q", str(wheel)], cwd=tmp_path)
     build = "pure Python" if os.environ.get("MQLITE_PURE_PYTHON") else "compiled with mypyc"
     location = _imports_everywhere(python, env_dir / "bin" / "mqlite", tmp_path, build)
     assert str(env_dir) in location, f"imported {location}, not the installed wheel"
@@ -72,7 +89,7 @@ def test_the_editable_install_is_the_pure_build_of_the_repository(tmp_path: Path
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
-    _run([str(python), "-m", "pip", "install", "-q", "-e", str(ROOT)], cwd=tmp_path)
+    run([str(python), "-m", "pip", "install", "-q", "-e", str(ROOT)], cwd=tmp_path)
     location = _imports_everywhere(python, env_dir / "bin" / "mqlite", tmp_path, "pure Python")
     assert location == str(ROOT / "protocol" / "__init__.py")
     assert not list(ROOT.glob("protocol/*.so")), "compiled modules beside the sources"
