@@ -18,11 +18,11 @@ from .stats import ACL, EXPIRED, OUTPUT_FULL, QUEUE_FULL
 from .stored_queue import hold, on_disk, refill
 
 
-def deliver(broker: BrokerServices, session: Session, message: Message, *, qos: int,
+def deliver(broker: BrokerServices, session: Session, message: Message, qos: int,
             retain: bool, subscription_ids: tuple[int, ...], now: float,
             cache: WireCache | None) -> Session | None:
     """Send, put in flight or queue one message for ``session``; the session if its queue is
-    now congested (see RouteResult)."""
+    now congested (see RouteResult). Called positionally on the hot path."""
     hooks = broker.hooks
     if hooks.checks_access and not hooks.allowed(broker.sessions.client_info_of(session),
                                                  message.topic, Access.READ):
@@ -36,15 +36,17 @@ def deliver(broker: BrokerServices, session: Session, message: Message, *, qos: 
             if conn.out_size > broker.config.output_soft_limit:
                 broker.stats.dropped[OUTPUT_FULL] += 1  # a slow reader loses its own QoS 0
             else:
-                send_publish(broker, conn, message, qos=0, retain=retain, packet_id=None,
-                             dup=False, subscription_ids=subscription_ids, now=now, cache=cache)
+                # qos, retain, packet_id, dup, subscription_ids, now, cache
+                send_publish(broker, conn, message, 0, retain, None, False, subscription_ids,
+                             now, cache)
         elif session.persistent and broker.config.queue_qos0:
             enqueue(broker, session, Delivery(session.take_seq(), message, 0, retain,
                                             subscription_ids))
         return None
     delivery = Delivery(session.take_seq(), message, qos, retain, subscription_ids)
     if (conn is not None and online and not session.queue and not session.stored_queued
-            and len(session.inflight) < window(broker, conn)
+            and len(session.inflight) < min(broker.config.max_inflight,
+                                            conn.negotiated.receive_maximum)  # window()
             and (not (byte_limit := broker.config.max_inflight_bytes)
                  or session.inflight_bytes < byte_limit)):
         # Straight into flight: its first record, promised by the publisher's PUBACK/PUBREC.
@@ -90,8 +92,11 @@ def enqueue(broker: BrokerServices, session: Session, delivery: Delivery) -> Ses
     message = delivery.message
     size = len(message.payload) + len(message.topic)  # message.size, without the call
     persistent = session.expiry_interval > 0
-    disk = on_disk(broker, session)
-    most, most_bytes = queue_limits(config, disk)
+    disk = persistent and broker.store.queues_on_disk  # on_disk() and queue_limits() inline
+    if disk:
+        most, most_bytes = config.max_queued_messages, config.max_queued_bytes
+    else:
+        most, most_bytes = config.max_memory_queued_messages, config.max_memory_queued_bytes
     store_limit = config.max_store_bytes if persistent else 0
     while True:
         arrivals = session.arrivals
@@ -120,11 +125,14 @@ def enqueue(broker: BrokerServices, session: Session, delivery: Delivery) -> Ses
         broker.journal.delivery_ended(session, oldest.seq, promise=False)
         broker.count_drop(session.client_id, "queue full, dropped the oldest message",
                           oldest.message, QUEUE_FULL)
-    hold(broker, session, delivery, disk)
+    if disk or session.stored_queued:
+        hold(broker, session, delivery, disk)
+    else:
+        session.queue_append(delivery)  # what hold() does for a queue held in memory
     session.queued_bytes += size
-    if persistent:
+    if persistent:  # a session that keeps nothing makes no record
         broker.queued_bytes_stored += size
-    broker.journal.delivery(session, delivery, promise=True)  # the publisher's ack says so
+        broker.journal.delivery(session, delivery, promise=True)  # the publisher's ack says so
     if (delivery.qos and queued >= config.max_memory_queued_messages // 2
             and session.connection is not None and not session.stalled):
         return session
@@ -166,10 +174,11 @@ def start_flight(broker: BrokerServices, session: Session, conn: Connection, del
             inflight = session.inflight = {}
     inflight[packet_id] = delivery
     session.inflight_bytes += len(delivery.message.payload)
-    journal.delivery(session, delivery, promise=promise or delivery.qos == 2)
-    if not send_publish(broker, conn, delivery.message, qos=delivery.qos, retain=delivery.retain,
-                        packet_id=packet_id, dup=False,
-                        subscription_ids=delivery.subscription_ids, now=now, cache=None):
+    if session.expiry_interval > 0:
+        journal.delivery(session, delivery, promise=promise or delivery.qos == 2)
+    # qos, retain, packet_id, dup, subscription_ids, now, cache
+    if not send_publish(broker, conn, delivery.message, delivery.qos, delivery.retain,
+                        packet_id, False, delivery.subscription_ids, now, None):
         complete(broker, session, packet_id)  # too large for the client: discarded as if sent
 
 
@@ -202,7 +211,8 @@ def complete(broker: BrokerServices, session: Session, packet_id: int) -> None:
     """An outbound flow finished (PUBACK, PUBCOMP, or a PUBREC refusing it)."""
     delivery = session.inflight.pop(packet_id)
     session.inflight_bytes -= len(delivery.message.payload)
-    broker.journal.delivery_ended(session, delivery.seq, promise=False)
+    if session.expiry_interval > 0:
+        broker.journal.delivery_ended(session, delivery.seq, promise=False)
 
 
 def resend_inflight(broker: BrokerServices, session: Session, conn: Connection, now: float) -> None:

@@ -21,11 +21,12 @@ WireVariant = tuple[int, bool, tuple[int, ...]]
 WireCache = dict[WireVariant, bytes]
 
 
-def send_publish(broker: BrokerServices, conn: Connection, message: Message, *, qos: int,
+def send_publish(broker: BrokerServices, conn: Connection, message: Message, qos: int,
                  retain: bool, packet_id: int | None, dup: bool,
                  subscription_ids: tuple[int, ...], now: float, cache: WireCache | None,
                  allow_alias: bool = True) -> bool:
-    """Queue the PUBLISH on ``conn``; False if it exceeds the client's Maximum Packet Size."""
+    """Queue the PUBLISH on ``conn``; False if it exceeds the client's Maximum Packet Size.
+    Called positionally on the hot path (keywords cost a pure-Python call more)."""
     version = conn.version
     use_alias = allow_alias and version == 5 and conn.negotiated.topic_alias_maximum > 0
     topic = message.topic
@@ -34,29 +35,36 @@ def send_publish(broker: BrokerServices, conn: Connection, message: Message, *, 
         topic = topic[len(mount_point):] if topic.startswith(mount_point) else topic
         cache = None  # bytes for other listeners' clients would differ
     key: WireVariant = (version, retain, subscription_ids)
-    if cache is not None and not use_alias:
-        data = cache.get(key)
-        if data is not None:
-            return _queue(broker, conn, data, message, qos, packet_id)
-    properties = EMPTY_PROPERTIES
-    if version == 5:
-        properties = message.properties_at(now)
-        if subscription_ids:
-            properties = replace(properties, subscription_identifier=subscription_ids)
-    data = encode_publish_fields(topic, message.payload, qos, retain, dup, packet_id,
-                                 properties, version)
-    limit = conn.negotiated.max_packet_size
-    if limit is not None and len(data) > limit:
-        broker.count_drop(conn.client_id, f"message on {message.topic!r} exceeds the client's "
-                                          f"maximum packet size {limit}", message, TOO_LARGE)
-        return False
-    if use_alias:
-        data = _with_alias(conn, Publish(topic=topic, payload=message.payload, qos=qos,
-                                         retain=retain, dup=dup, packet_id=packet_id,
-                                         properties=properties))
-    elif cache is not None:
-        cache[key] = data
-    return _queue(broker, conn, data, message, qos, packet_id)
+    data = cache.get(key) if cache is not None and not use_alias else None
+    if data is None:
+        properties = EMPTY_PROPERTIES
+        if version == 5:
+            properties = message.properties_at(now)
+            if subscription_ids:
+                properties = replace(properties, subscription_identifier=subscription_ids)
+        data = encode_publish_fields(topic, message.payload, qos, retain, dup, packet_id,
+                                     properties, version)
+        limit = conn.negotiated.max_packet_size
+        if limit is not None and len(data) > limit:
+            broker.count_drop(conn.client_id, f"message on {message.topic!r} exceeds the "
+                                              f"client's maximum packet size {limit}",
+                              message, TOO_LARGE)
+            return False
+        if use_alias:
+            data = _with_alias(conn, Publish(topic=topic, payload=message.payload, qos=qos,
+                                             retain=retain, dup=dup, packet_id=packet_id,
+                                             properties=properties))
+        elif cache is not None:
+            cache[key] = data
+    if packet_log.SWITCH.on:
+        packet_log.packet_out(conn.client_id, conn.peer, f"PUBLISH id={packet_id} topic="
+                              f"{message.topic!r} qos={qos}", len(data))
+    conn.send_bytes(data)
+    stats = broker.stats
+    stats.messages_sent += 1
+    if qos:  # QoS 0 is the rest of the total: nothing more for the hot path
+        stats.sent_qos[qos] += 1
+    return True
 
 
 def _with_alias(conn: Connection, packet: Publish) -> bytes:
@@ -72,15 +80,3 @@ def _with_alias(conn: Connection, packet: Publish) -> bytes:
         alias = aliases[packet.topic] = len(aliases) + 1
         packet.properties = replace(packet.properties, topic_alias=alias)
     return encode_publish(packet, 5)
-
-
-def _queue(broker: BrokerServices, conn: Connection, data: bytes, message: Message, qos: int,
-           packet_id: int | None) -> bool:
-    if packet_log.SWITCH.on:
-        packet_log.packet_out(conn.client_id, conn.peer, f"PUBLISH id={packet_id} topic="
-                              f"{message.topic!r} qos={qos}", len(data))
-    conn.send_bytes(data)
-    broker.stats.messages_sent += 1
-    if qos:  # QoS 0 is the rest of the total: nothing more for the hot path
-        broker.stats.sent_qos[qos] += 1
-    return True

@@ -114,10 +114,11 @@ def _route_one_filter(broker: BrokerServices, entries: dict[str | SharedKey, Ent
         session = sessions.get(key)
         if session is not None:
             identifier = entry.identifier
-            congested = deliver(broker, session, message, qos=min(entry.qos, qos),
-                                retain=retain and entry.retain_as_published,
-                                subscription_ids=(identifier,) if identifier else (), now=now,
-                                cache=cache) or congested
+            # qos, retain, subscription_ids, now, cache
+            congested = deliver(broker, session, message, min(entry.qos, qos),
+                                retain and entry.retain_as_published,
+                                (identifier,) if identifier else (), now,
+                                cache) or congested
     if congested is None and count < 64:  # inlined _result: this is the hot path
         return _UNCONGESTED[count]
     return RouteResult(count, congested)

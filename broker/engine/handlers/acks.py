@@ -8,7 +8,7 @@ from mqlite.protocol.qos_flow import Ack, Outcome, ack_outcome
 
 from ..delivery import complete, pump
 from ..services import BrokerServices, Context
-from ..session import AWAIT_PUBCOMP, Session
+from ..session import AWAIT_PUBACK, AWAIT_PUBCOMP, Session
 
 
 def handle_ack(context: Context, packet: Puback | Pubrec | Pubcomp) -> None:
@@ -20,6 +20,9 @@ def handle_ack(context: Context, packet: Puback | Pubrec | Pubcomp) -> None:
     packet_id = packet.packet_id
     delivery = session.inflight.get(packet_id)
     if isinstance(packet, Puback):
+        if delivery is not None and delivery.state == AWAIT_PUBACK:
+            _finish(broker, session, packet_id, now)  # the common case, without the table
+            return
         ack = Ack.PUBACK
     elif isinstance(packet, Pubcomp):
         ack = Ack.PUBCOMP

@@ -27,9 +27,9 @@ from ..sys_topics import own_sys_topic
 
 def handle_publish(context: Context, packet: Publish) -> None:
     """Admission: the topic (behind an alias, within a mount point), the broker's limits, a
-    QoS 2 resend, the access checks, a cluster that cannot take it; then
-    :func:`_route_and_acknowledge`. What is refused is answered here (with the MQTT 5 reason
-    code, or by a disconnect where only that can say it)."""
+    QoS 2 resend, the access checks, a cluster that cannot take it; then routing, and for
+    QoS 1/2 :func:`_record_and_acknowledge`. What is refused is answered here (with the MQTT 5
+    reason code, or by a disconnect where only that can say it)."""
     broker, conn, session = context.broker, context.conn, context.session
     config = broker.config
     topic = packet.topic
@@ -79,42 +79,44 @@ def handle_publish(context: Context, packet: Publish) -> None:
     if qos and (broker.clustered or config.queue_overflow == "reject") and \
             not _room_for(broker, conn, packet, topic, message):
         return
-    _route_and_acknowledge(context, packet, message)
-
-
-def _route_and_acknowledge(context: Context, packet: Publish, message: Message | None) -> None:
-    """Route an admitted message (None: a hook dropped it; it is acknowledged all the same),
-    pause the publisher if a live subscriber's queue is filling, record a QoS 2 flow, and
-    acknowledge (in cluster mode, once Redis holds the forwards)."""
-    broker, conn, session = context.broker, context.conn, context.session
+    # Route what was admitted (None: a hook dropped it; it is acknowledged all the same) and
+    # pause the publisher if a live subscriber's queue is filling.
     matched = 0
     if message is not None:
         matched, congested = broker.publish(message, context.now)
         if congested is not None:
             broker.pause(conn, congested, context.now)
+    if not matched:
+        stats.dropped[NO_SUBSCRIBERS] += 1
+    if qos:
+        _record_and_acknowledge(context, packet, matched)
+
+
+def _record_and_acknowledge(context: Context, packet: Publish, matched: int) -> None:
+    """A routed QoS 1/2 message: record a QoS 2 flow, and acknowledge (in cluster mode,
+    once Redis holds the forwards)."""
+    broker, conn, session = context.broker, context.conn, context.session
     packet_id = packet.packet_id
+    assert packet_id is not None
     qos = packet.qos
     if qos == 2:
-        assert packet_id is not None
         session.await_pubrel(packet_id)
         broker.journal.inbound_qos2(session, packet_id)
-    if not matched:
-        broker.stats.dropped[NO_SUBSCRIBERS] += 1
-    if packet_id is not None:  # as _acknowledge, with the common PUBACK made at once
-        code = ReasonCode.NO_MATCHING_SUBSCRIBERS if not matched and conn.version == 5 else 0
-        if qos == 2:
-            conn.send(Pubrec(packet_id=packet_id, reason_code=code))
-        elif code:
-            conn.send(Puback(packet_id=packet_id, reason_code=code))
-        else:
-            if packet_log.SWITCH.on:
-                packet_log.packet_out(conn.client_id, conn.peer, f"PUBACK id={packet_id}", 4)
-            conn.send_bytes(encode_puback_success(packet_id))
-            stats = broker.stats  # send() counts the others
-            stats.control_packets_sent += 1
-            stats.control_bytes_sent += 4
-        if broker.clustered:
-            broker.cluster.hold(conn, session, packet_id if qos == 2 else None)
+    # As _acknowledge, with the common PUBACK made at once.
+    code = ReasonCode.NO_MATCHING_SUBSCRIBERS if not matched and conn.version == 5 else 0
+    if qos == 2:
+        conn.send(Pubrec(packet_id=packet_id, reason_code=code))
+    elif code:
+        conn.send(Puback(packet_id=packet_id, reason_code=code))
+    else:
+        if packet_log.SWITCH.on:
+            packet_log.packet_out(conn.client_id, conn.peer, f"PUBACK id={packet_id}", 4)
+        conn.send_bytes(encode_puback_success(packet_id))
+        stats = broker.stats  # send() counts the others
+        stats.control_packets_sent += 1
+        stats.control_bytes_sent += 4
+    if broker.clustered:
+        broker.cluster.hold(conn, session, packet_id if qos == 2 else None)
 
 
 def _room_for(broker: BrokerServices, conn: Connection, packet: Publish, topic: str,
