@@ -358,6 +358,11 @@ class Client(ClientCallbacks):
         application (the built-in loops use it to wake from their wait)."""
         self._wakers.append(wake)
 
+    def remove_write_waker(self, wake: Callable[[], None]) -> None:
+        """Undo :meth:`add_write_waker`."""
+        with contextlib.suppress(ValueError):
+            self._wakers.remove(wake)
+
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         """Read what the socket has (large reads, every complete packet handled, TLS buffers
         drained) and run the callbacks. Never blocks. ``max_packets`` is accepted for paho

@@ -52,6 +52,7 @@ class LoopClient(Protocol):
     def reconnect(self) -> MQTTErrorCode: ...
     def is_connected(self) -> bool: ...
     def add_write_waker(self, wake: Callable[[], None]) -> None: ...
+    def remove_write_waker(self, wake: Callable[[], None]) -> None: ...
     def user_data_get(self) -> Any: ...
 
 
@@ -194,8 +195,19 @@ class BuiltinLoop:
         self.poller.waker.wake()
         if thread is not threading.current_thread():
             thread.join()
+            self._release()
         self.thread = None
         return MQTT_ERR_SUCCESS
+
+    def _release(self) -> None:
+        """Close the selector and the waker's sockets (made again if a loop runs again), so
+        that a stopped client holds no file descriptor but its connection's."""
+        with self._lock:
+            poller, self._poller = self._poller, None
+        if poller is not None:
+            self.client.remove_write_waker(poller.waker.wake)
+            poller.close()
+            poller.waker.close()
 
 
 class _Backoff:
