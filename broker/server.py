@@ -13,13 +13,14 @@ from .bridge.bridge import Bridge
 from .bridge.stats import BridgeReporter
 from .cluster.config import ClusterConfig, default_node_id
 from .config.broker_config import BrokerConfig
+from .engine.clock import Clock
 from .engine.connection import Connection
 from .engine.core import BrokerCore
 from .engine.store import MemoryStore, SessionStore
 from .hooks import Hook, Hooks
 from .http.service import HttpService
 from .net.listeners import ListenerError
-from .net.loop import EventLoop
+from .net.loop import AcceptedSocket, EventLoop
 from .net.waker import Waker
 from .reload import apply_config
 from .security.access_control import AccessControl
@@ -54,12 +55,17 @@ class Broker:
     def __init__(self, host: str = "127.0.0.1", port: int = 1883, *,
                  db: str | None = None, sync: str = "full", store: SessionStore | None = None,
                  config: BrokerConfig | None = None, hooks: Iterable[Hook] = (),
+                 clock: Clock | None = None,
+                 accepted_socket: AcceptedSocket | None = None,
                  **settings: Any) -> None:
         """``db``: a SQLite file for persistent sessions and retained messages (created 0600);
         without it (or with ``":memory:"``) they live in memory only. ``sync``: ``"full"``
         survives power loss, ``"normal"`` survives a process crash and is faster. ``store``: any
         other :class:`SessionStore`. ``hooks``: :class:`Hook` instances, run in order on the
-        broker's thread (a slow hook stalls every client)."""
+        broker's thread (a slow hook stalls every client). ``clock``: what its deadlines read
+        the time from (keep alive, expiry, will delay); ``mqlite.testing`` moves one ahead.
+        ``accepted_socket``: what each accepted MQTT socket is replaced with (``mqlite.testing``
+        gives sockets that misbehave on demand)."""
         self.config = config if config is not None else BrokerConfig(host=host, port=port,
                                                                       **settings)
         # Cluster mode: the stream entries a turn delivered, acknowledged by the store with
@@ -80,6 +86,8 @@ class Broker:
         if store is None:
             store = SQLiteStore(db, sync) if db not in (None, ":memory:") else MemoryStore()
         self.store: SessionStore = store
+        self.clock = clock if clock is not None else Clock()
+        self._accepted_socket = accepted_socket
         self._hooks = Hooks(hooks)
         # The built-in authentication and access control, before the application's hooks,
         # installed only where they are configured (the hot path stays hook-free otherwise).
@@ -109,6 +117,13 @@ class Broker:
         return dict(self._addresses)
 
     @property
+    def loop(self) -> EventLoop:
+        """The running event loop (touch it only on its thread: see :meth:`call_soon`)."""
+        if self._loop is None:
+            raise RuntimeError("the broker is not running")
+        return self._loop
+
+    @property
     def core(self) -> BrokerCore:
         """The broker's state (sessions, retained messages, counters), for inspection."""
         if self._loop is None:
@@ -127,12 +142,13 @@ class Broker:
             raise RuntimeError("the broker is already running")
         waker = Waker()
         loop = EventLoop(BrokerCore(self.config, self.store, self._hooks, self._scram,
-                                    post=waker.call_soon), self.config, waker)
+                                    post=waker.call_soon, clock=self.clock), self.config, waker)
         # The http side (metrics, admin API, status page) on the loop's own selector.
         http = HttpService(loop, loop.plugin_io)
         loop.acceptors["http"] = http.accept
         loop.after_flush.append(http.flush)
         loop.on_close.append(http.close_all)
+        loop.accepted_socket = self._accepted_socket
         self._loop = loop  # before listening: from the first connection on, stop() reaches it
         try:
             listeners = loop.open_listeners(self.config.effective_listeners())
@@ -181,7 +197,10 @@ class Broker:
         try:
             loop.run()
         finally:
-            self.store.close()
+            if loop.aborting:
+                self.store.abandon()
+            else:
+                self.store.close()
             self._loop = None
             self._stop_requested = False
             log.info("mqlite broker stopped")
@@ -201,12 +220,26 @@ class Broker:
             self._stop_requested = True  # honoured as soon as the loop exists
         else:
             loop.request_stop()
+        self._join(timeout)
+
+    def _join(self, timeout: float) -> None:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
             if thread.is_alive():
                 raise TimeoutError("the broker did not stop in time")
             self._thread = None
+
+    def kill(self, timeout: float = 10.0) -> None:
+        """Stop as ``kill -9`` would, for tests of what survives a crash: no DISCONNECT,
+        nothing flushed or committed after the current loop turn, every socket closed
+        unannounced, the store left as its last commit left it. A broker started again on
+        the same store finds what a restarted process would."""
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("the broker is not running")
+        loop.abort()
+        self._join(timeout)
 
     def call_soon(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` on the broker's thread at the start of its next loop turn; safe

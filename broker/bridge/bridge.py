@@ -162,7 +162,7 @@ class Bridge:
                      extra={"event": "bridge", "bridge": self.config.name})
             self._connect()
         else:
-            self._core.call_at(time.monotonic() + 1.0, self._wait_for_threshold)
+            self._core.call_later(1.0, self._wait_for_threshold)
 
     def stop(self) -> None:
         """Say goodbye to the remote broker (DISCONNECT: it discards the will) and detach the
@@ -183,14 +183,15 @@ class Bridge:
         if not config.notifications:
             return
         self._core.publish(Message(topic=config.state_topic, payload=state, qos=1,
-                                   retain=True, origin=self.link.client_id), time.monotonic())
+                                   retain=True, origin=self.link.client_id),
+                           self._core.clock.monotonic())
         if self.stats.connected and not config.notifications_local_only:
             self.client.publish(config.state_topic, state, qos=0, retain=True)
 
     def _attach_local(self, receive_maximum: int) -> None:
         """Attach the local session (it sends again what it had in flight), its window no
         wider than the remote broker takes, and set its subscriptions to the out topics."""
-        now = time.monotonic()
+        now = self._core.clock.monotonic()
         self.link.window = min(self.config.window, receive_maximum)
         self.link.open(now)
         conn = self.link.conn
@@ -254,7 +255,7 @@ class Bridge:
         self.client.loop_write()  # the CONNECT
         if not self._keepalive_armed:
             self._keepalive_armed = True
-            self._core.call_at(time.monotonic() + 1.0, self._tick)
+            self._core.call_later(1.0, self._tick)
 
     def _tick(self) -> None:
         """Once a second while connected: the client's keep alive."""
@@ -272,7 +273,7 @@ class Bridge:
             self._idle_closing = True
             self._notify(b"0")
             self.client.disconnect()
-        self._core.call_at(time.monotonic() + 1.0, self._tick)
+        self._core.call_later(1.0, self._tick)
 
     def _failed(self, error: str) -> None:
         """A connect failed or the connection ended: try again after the backoff."""
@@ -301,7 +302,7 @@ class Bridge:
         log.warning("bridge %s: %s; retrying in %.1f s", self.config.name, error, delay,
                     extra={"event": "bridge", "bridge": self.config.name})
         retry = self._wait_for_threshold if self.config.start_type == "lazy" else self._connect
-        self._core.call_at(time.monotonic() + delay, retry)
+        self._core.call_later(delay, retry)
 
     # -- remote events ----------------------------------------------------------------------
 
@@ -363,7 +364,7 @@ class Bridge:
         self.relay.from_remote(packet)
 
     def _to_local(self, packet: Packet) -> None:
-        self.link.send(packet, time.monotonic())
+        self.link.send(packet, self._core.clock.monotonic())
 
     def _to_remote(self, packet: Packet) -> bool:
         return self.client.relay_send(packet) == MQTT_ERR_SUCCESS

@@ -14,7 +14,6 @@ sessions end on the old node.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
 from mqlite.protocol import ReasonCode
@@ -65,7 +64,7 @@ class Claims:
         ctx = self.ctx
         cmd = ctx.cmd
         if not ctx.available or cmd is None:
-            proceed(False, time.monotonic())
+            proceed(False, self.ctx.core.clock.monotonic())
             return
         self._sequence += 1
         claim = f"{ctx.node}|{ctx.epoch}|{self._sequence}"
@@ -87,7 +86,8 @@ class Claims:
                 self.sessions.announce(pending.client_id)  # routes before the request
             self.ctx.send_entry(old_node, pack_takeover(pending.client_id, old, pending.claim))
             pending.timer = self.ctx.core.timers.call_at(
-                time.monotonic() + self.ctx.config.takeover_timeout, self._timed_out, pending)
+                self.ctx.core.clock.monotonic() + self.ctx.config.takeover_timeout,
+                self._timed_out, pending)
             return
         self._finish(pending, True)
 

@@ -7,7 +7,6 @@ control, as a single broker stops reading a publisher)."""
 from __future__ import annotations
 
 import logging
-import time
 from collections import deque
 from collections.abc import Callable
 
@@ -105,7 +104,7 @@ class InboxReader:
         """Deliver what was read, in order, then read on; stop while a live subscriber's
         queue is filling: the rest stays unacknowledged meanwhile, in the stream and here."""
         unapplied = self._unapplied
-        now = time.monotonic()
+        now = self.ctx.core.clock.monotonic()
         while unapplied:
             entry_id, fields = unapplied.popleft()
             self._acks.entries.append(entry_id)
@@ -120,7 +119,7 @@ class InboxReader:
     def _check_drained(self, session: Session, inbox: RedisLink | None) -> None:
         if inbox is not self.ctx.inbox:
             return  # reconnected meanwhile: reading started again
-        now = time.monotonic()
+        now = self.ctx.core.clock.monotonic()
         core = self.ctx.core
         if session.connection is not None and not session.stalled and \
                 session.queued > core.config.max_memory_queued_messages // 4:
@@ -159,7 +158,7 @@ class InboxReader:
             return None
         # The clock now, not the batch's: a session that arrived earlier in this batch
         # (a take-over's answer) got this one here (see sessions.py).
-        seen[entry.message_id] = time.monotonic()
+        seen[entry.message_id] = self.ctx.core.clock.monotonic()
         if len(seen) > _SEEN_LIMIT:
             seen.popitem(last=False)
         ctx.stats.received += 1

@@ -52,7 +52,7 @@ class Membership:
         """A new heartbeat chain (once joined); one from before an outage ends at its next
         turn."""
         self._beats += 1
-        self.ctx.core.timers.call_at(time.monotonic() + self.ctx.config.node_ttl / 5,
+        self.ctx.core.timers.call_at(self.ctx.core.clock.monotonic() + self.ctx.config.node_ttl / 5,
                                      self._beat, self._beats)
 
     def _beat(self, chain: int) -> None:
@@ -61,7 +61,7 @@ class Membership:
             return  # a timer from before an outage
         self._heartbeat(cmd)
         cmd.command("SMEMBERS", keys.MEMBERS, reply=self._listed)
-        self.ctx.core.timers.call_at(time.monotonic() + self.ctx.config.node_ttl / 5,
+        self.ctx.core.timers.call_at(self.ctx.core.clock.monotonic() + self.ctx.config.node_ttl / 5,
                                      self._beat, chain)
 
     def _heartbeat(self, cmd: RedisLink) -> None:

@@ -181,7 +181,7 @@ class ClusterNode:
                 self._waiting_logged = True
                 log.warning("cluster: another node is adopting the sessions of an earlier "
                             "process with node id %s; joining once it is done", self.ctx.node)
-            self.core.timers.call_at(time.monotonic() + _ADOPTION_RECHECK,
+            self.core.timers.call_at(self.core.clock.monotonic() + _ADOPTION_RECHECK,
                                      self._check_adoption)
             return
         self._take_epoch()
@@ -268,7 +268,7 @@ class ClusterNode:
         self.claims.outage()
         delay = self._backoff * random.uniform(0.5, 1.5)
         self._backoff = min(self._backoff * 2, _BACKOFF_MAX)
-        self.core.timers.call_at(time.monotonic() + delay, self._connect)
+        self.core.timers.call_at(self.core.clock.monotonic() + delay, self._connect)
 
     def _rejoin_adopted(self) -> None:
         """This node's key expired (it was paused, or cut off, past its TTL) and another node
@@ -428,7 +428,7 @@ class ClusterNode:
         if sessions is not None and sessions.busy:
             # Delivered here now: a copy that comes back for a moved or adopted session is
             # not delivered again (see sessions.py).
-            ctx.seen[message_id] = time.monotonic()  # not the turn's: see inbox.py
+            ctx.seen[message_id] = self.core.clock.monotonic()  # not the turn's: see inbox.py
             if sessions.moved:
                 sessions.pass_on(message, message_id, now)
         return RouteResult(matched + len(remote), congested)

@@ -5,7 +5,6 @@ writes publish, in Redis's order. A gap in the versions loads the whole hash aga
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from ..message import Message
@@ -37,7 +36,7 @@ class RetainedSync:
         if failed(reply):
             return
         version, flat = reply
-        now = time.monotonic()
+        now = self.ctx.core.clock.monotonic()
         retained = self.ctx.core.retained
         for topic in list(retained.topics()):
             retained.delete(topic)
@@ -57,7 +56,7 @@ class RetainedSync:
             return
         self._version = version
         if packed:
-            self._set(topic, packed, time.monotonic())
+            self._set(topic, packed, self.ctx.core.clock.monotonic())
         else:
             self.ctx.core.retained.delete(topic)
 

@@ -164,7 +164,7 @@ class NodeSessions:
                      len(state.sessions))
         # Resumed on another node while this id was down: what this node's stream still
         # holds for them (routed here before the move) is passed on to that node.
-        now = time.monotonic()
+        now = self.ctx.core.clock.monotonic()
         for client_id, (owner, filters) in elsewhere.items():
             if owner != self.ctx.node:
                 self.moved.add(client_id, owner, filters, now)
@@ -194,7 +194,7 @@ class NodeSessions:
             log.warning("cluster: cannot take session %s: %s", client_id, exc)
             return False
         self.moved.discard(client_id)
-        now = time.monotonic()
+        now = self.ctx.core.clock.monotonic()
         self._prune(now)
         if state is not None:
             self.arrived[client_id] = now
@@ -244,7 +244,7 @@ class NodeSessions:
     def let_go(self, session: Session, to_node: str, reason: str) -> None:
         """``session`` moved to ``to_node``: forgotten here (its copy is in Redis), what it
         subscribed to kept for the grace period."""
-        now = time.monotonic()
+        now = self.ctx.core.clock.monotonic()
         self.moved.add(session.client_id, to_node, session.subscriptions, now)
         self._prune(now)
         self.ctx.core.sessions.forget(session, reason)
@@ -305,7 +305,7 @@ class NodeSessions:
         """Sessions moved away or arrived lately, or a dead node's stream drained: messages
         may come twice."""
         return bool(self.moved or self._adopting) or \
-            time.monotonic() < self._arrivals_until
+            self.ctx.core.clock.monotonic() < self._arrivals_until
 
     def fenced(self, client_ids: list[str]) -> None:
         """Redis refused writes to these sessions: another node owns them now."""
@@ -356,7 +356,7 @@ class NodeSessions:
             log.error("cluster: adopting node %s failed: %s", dead, exc)
             self._done(dead)  # another node (or this one, later) tries again
             return
-        now = time.monotonic()
+        now = self.ctx.core.clock.monotonic()
         # A paused node that comes back finds it was adopted (HEARTBEAT), and rejoins.
         cmd.command("SET", keys.adopted_key(dead), ctx.node, "PX", 86_400_000)
         claim = f"{ctx.node}|{ctx.epoch}|0"
@@ -424,7 +424,7 @@ class NodeSessions:
             return
         entries = reply[0][1] if reply else []
         self._apply(dead, adopted, entries)
-        now = time.monotonic()
+        now = self.ctx.core.clock.monotonic()
         if entries:
             self._drain(dead, adopted, until, b"done")
         elif now < until:
@@ -454,7 +454,7 @@ class NodeSessions:
     def _apply(self, dead: str, drained: _Drained, entries: list[Any]) -> None:
         if not entries:
             return
-        now = time.monotonic()
+        now = self.ctx.core.clock.monotonic()
         ids = []
         for entry_id, fields in entries:
             ids.append(entry_id)

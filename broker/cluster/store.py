@@ -246,6 +246,10 @@ class RedisStore:
     def close(self) -> None:
         self._redis.close()
 
+    def abandon(self) -> None:
+        """Each apply() is written before it returns: nothing waits to be lost."""
+        self._redis.close()
+
     @property
     def connection(self) -> RedisSync:
         """The store's connection (for redis_inspect's read-only views)."""

@@ -38,6 +38,7 @@ from ..security.failure_delays import FailureDelays
 from ..security.scram_auth import ScramAuthentication
 from . import packet_log
 from .authenticator import Authenticator, Post
+from .clock import Clock
 from .connection import CONNECTED, CONNECTING, NO_OUTPUT, Connection
 from .deadlines import DeadlineBuckets
 from .denials import DenialLog
@@ -63,18 +64,21 @@ log = logging.getLogger("mqlite.broker")
 class BrokerCore:
     def __init__(self, config: BrokerConfig, store: SessionStore,
                  hooks: Hooks | None = None, scram: ScramAuthentication | None = None,
-                 post: Post | None = None) -> None:
+                 post: Post | None = None, clock: Clock | None = None) -> None:
         """``scram``: the SCRAM-SHA-256 users of MQTT 5 enhanced authentication, if any;
         ``post``: runs a callable on the loop's thread, from any thread (blocking
-        authentication hooks answer through it)."""
+        authentication hooks answer through it); ``clock``: where deadlines read the time
+        (see clock.py)."""
         self.config = config
+        self.clock = clock if clock is not None else Clock()
         self.store = store
         self.settling: set[Session] = set()
         self.queued_bytes_stored = 0
         # This turn's changes of persistent state, for the store at the end of the turn.
         self.journal = Journal()
         self.hooks = hooks if hooks is not None else Hooks()
-        self.timers = TimerHeap()
+        self.timers = TimerHeap()  # on the broker's clock
+        self.system_timers = TimerHeap()  # on the machine's (see clock.py)
         # Each connection's connect timeout or keep alive deadline, checked by _check_deadline.
         self.deadlines = DeadlineBuckets(self.timers, self._check_deadline)
         self.index = SubscriptionIndex()
@@ -99,7 +103,7 @@ class BrokerCore:
         self._last_drop_log = 0.0
         self.sys_tree = SysTree(self)
         # The broker's place among others: a broker alone, unless it joins a cluster (join()).
-        self.cluster: Cluster = SingleNode()
+        self.cluster: Cluster = SingleNode(self.clock)
         self.clustered = False
         if config.cluster is not None:
             self.index.watch_routes()  # counted from the restored sessions on
@@ -110,7 +114,7 @@ class BrokerCore:
         self.sessions.restore(store.load(), self.retained)
         packet_log.refresh()
         if config.sys_interval > 0:
-            self.timers.call_at(self.started, self._publish_sys)
+            self.timers.call_at(self.clock.monotonic(), self._publish_sys)
 
     # -- connections -----------------------------------------------------------------------
 
@@ -172,7 +176,13 @@ class BrokerCore:
         self.sessions.detach(conn)
 
     def call_at(self, deadline: float, callback: Callable[..., Any], *args: Any) -> None:
+        """At ``deadline`` on the broker's clock."""
         self.timers.call_at(deadline, callback, *args)
+
+    def call_later(self, seconds: float, callback: Callable[..., Any], *args: Any) -> None:
+        """After ``seconds`` of the machine's time, whatever the broker's clock says (I/O,
+        retries, anti-abuse delays: see clock.py)."""
+        self.system_timers.call_at(time.monotonic() + seconds, callback, *args)
 
     def authenticate(self, conn: Connection, client: ClientInfo, password: bytes | None,
                      then: Callable[[bool, float], None]) -> bool | None:
@@ -195,7 +205,7 @@ class BrokerCore:
             return  # closed meanwhile (or its connect timeout answered for it)
         self.handled.add(conn)
         try:
-            then(time.monotonic())
+            then(self.clock.monotonic())
         except StoreWriteError:
             raise  # the loop's turn handles it, as for any packet
         except Exception:  # a bug must cost this connection, never the broker
@@ -225,7 +235,10 @@ class BrokerCore:
             return
         self.paused[conn] = session
         self.stats.publisher_pauses += 1
-        self.timers.call_at(now + PROGRESS_WINDOW, self._check_progress, conn, session)
+        # Checked on the machine's time: a subscriber stalls in it, whatever the broker's
+        # clock (a test's, stopped) says.
+        self.call_later(PROGRESS_WINDOW, self._check_progress, conn, session,
+                        session.progress_at)
 
     def paused_publishers(self) -> int:
         """Publishers paused by flow control (not CONNECTs waiting for authentication)."""
@@ -235,16 +248,18 @@ class BrokerCore:
         for conn in [c for c, s in self.paused.items() if s is session]:
             del self.paused[conn]
 
-    def _check_progress(self, conn: Connection, session: Session) -> None:
+    def _check_progress(self, conn: Connection, session: Session, progress_at: float) -> None:
+        """A window after the pause or the last check: ``progress_at`` is the session's
+        progress then, so no change means no progress for a whole window."""
         if self.paused.get(conn) is not session:
             return
-        now = time.monotonic()
-        if session.connection is None or now - session.progress_at > PROGRESS_WINDOW:
+        if session.connection is None or session.progress_at == progress_at:
             session.stalled = True  # stopped draining: stop throttling on its behalf
             self.stats.stalled_sessions += 1
             self.resume_publishers(session)
         else:
-            self.timers.call_at(now + PROGRESS_WINDOW, self._check_progress, conn, session)
+            self.call_later(PROGRESS_WINDOW, self._check_progress, conn, session,
+                            session.progress_at)
 
     def _check_deadline(self, conn: Connection) -> None:
         """Connect timeout before CONNECT; 1.5 x keep alive of silence after it."""
@@ -259,8 +274,8 @@ class BrokerCore:
             self._log_refused(conn, conn.close_reason)
             return
         if conn in self.paused:  # we stopped reading it: its silence is ours
-            conn.deadline = time.monotonic() + 1.5 * conn.keepalive
-        if time.monotonic() < conn.deadline:
+            conn.deadline = self.clock.monotonic() + 1.5 * conn.keepalive
+        if self.clock.monotonic() < conn.deadline:
             self.deadlines.watch(conn, conn.deadline)
         elif conn.state == CONNECTING:
             conn.close("authentication not finished within the connect timeout"
@@ -307,7 +322,7 @@ class BrokerCore:
                         self.stats.messages_dropped)
 
     def _publish_sys(self) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         self.sys_tree.publish(now)
         self.timers.call_at(now + self.config.sys_interval, self._publish_sys)
 

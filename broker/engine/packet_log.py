@@ -30,8 +30,8 @@ def fields(packet: Any) -> str:
     if packet_id is not None:
         parts.append(f"id={packet_id}")
     if isinstance(packet, Publish):
-        parts.append(f"topic={packet.topic!r} qos={packet.qos}" + (" retain" if packet.retain
-                                                                   else ""))
+        parts.append(f"topic={packet.topic!r} qos={packet.qos}"
+                     + (" retain" if packet.retain else "") + (" dup" if packet.dup else ""))
     elif isinstance(packet, Connect):
         parts.append(f"client_id={packet.client_id!r} version={packet.protocol_version} "
                      f"clean_start={packet.clean_start} keep_alive={packet.keep_alive}"

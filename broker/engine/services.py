@@ -15,6 +15,7 @@ from ..hooks import ClientInfo, Hooks
 from ..message import Message
 from ..security.failure_delays import FailureDelays
 from ..security.scram_auth import ScramAuthentication
+from .clock import Clock
 from .connection import Connection
 from .denials import DenialLog
 from .journal import Journal
@@ -118,6 +119,7 @@ class Sessions(Protocol):
 
 class BrokerServices(Protocol):
     config: BrokerConfig
+    clock: Clock  # what every deadline reads the time from
     hooks: Hooks
     stats: Stats
     journal: Journal
@@ -154,7 +156,11 @@ class BrokerServices(Protocol):
     def pause(self, conn: Connection, session: Session, now: float) -> None: ...
 
     def call_at(self, deadline: float, callback: Callable[..., Any], *args: Any) -> None:
-        """Run ``callback(*args)`` at monotonic time ``deadline`` (a timer of the loop)."""
+        """Run ``callback(*args)`` at ``deadline`` on the broker's clock (a timer of the
+        loop)."""
+
+    def call_later(self, seconds: float, callback: Callable[..., Any], *args: Any) -> None:
+        """Run ``callback(*args)`` after ``seconds`` of the machine's time."""
 
     def resume_publishers(self, session: Session) -> None: ...
 

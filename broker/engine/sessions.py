@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 
@@ -136,7 +135,7 @@ class SessionRegistry(Mapping[str, Session]):
         session.will_timer = session.expiry_timer = None
         session.connection = conn
         session.disconnected_at = None
-        session.connected_at = time.time()
+        session.connected_at = self._broker.clock.time()
         stats = self._broker.stats
         stats.clients_connected += 1
         stats.clients_total += 1
@@ -159,7 +158,7 @@ class SessionRegistry(Mapping[str, Session]):
         if session.connection is not conn:
             return
         session.connection = None
-        session.disconnected_at = time.time()
+        session.disconnected_at = self._broker.clock.time()
         # Offline, access checks of what is queued for it still see its last connection.
         session.client_info = conn.who()
         self._broker.resume_publishers(session)  # nobody waits for an offline session's queue
@@ -176,7 +175,7 @@ class SessionRegistry(Mapping[str, Session]):
             if delay and session.persistent:
                 session.pending_will = will
                 session.will_timer = self._timers.call_at(
-                    time.monotonic() + min(delay, session.expiry_interval),
+                    self._broker.clock.monotonic() + min(delay, session.expiry_interval),
                     self._fire_delayed_will, session)
             else:
                 self.publish_will(session.client_id, will)
@@ -187,7 +186,7 @@ class SessionRegistry(Mapping[str, Session]):
         self._broker.journal.session(session, promise=False)
         if session.expiry_interval != NEVER_EXPIRES:
             session.expiry_timer = self._timers.call_at(
-                time.monotonic() + session.expiry_interval, self._expire, session)
+                self._broker.clock.monotonic() + session.expiry_interval, self._expire, session)
 
     def end(self, session: Session, *, promise: bool) -> None:
         """Discard a session: its subscriptions, queue and in-flight state."""
@@ -252,7 +251,7 @@ class SessionRegistry(Mapping[str, Session]):
             properties = replace(properties, will_delay_interval=None)
         self._broker.publish(Message(topic=will.topic, payload=will.payload, qos=will.qos,
                                      retain=will.retain, properties=properties,
-                                     origin=client_id), time.monotonic())
+                                     origin=client_id), self._broker.clock.monotonic())
 
     def client_info_of(self, session: Session) -> ClientInfo:
         """Who a session belongs to, for access checks: its connection, or the last one it
@@ -275,8 +274,8 @@ class SessionRegistry(Mapping[str, Session]):
         """Rebuild sessions and retained messages from the store, all disconnected, counting
         the time the broker was down against session expiry and will delays (in cluster
         mode also sessions that moved here: ``quiet`` logs nothing of them)."""
-        now = time.monotonic()
-        wall = time.time()
+        now = self._broker.clock.monotonic()
+        wall = self._broker.clock.time()
         journal = self._broker.journal
         wills: list[tuple[str, Will]] = []  # published once every session is back
         for message in state.retained.values():
@@ -322,7 +321,7 @@ class SessionRegistry(Mapping[str, Session]):
         session.stored = True
         # A session stored as connected lost its connection when the broker went down: it
         # counts as disconnected from now.
-        session.disconnected_at = stored.disconnected_at or time.time()
+        session.disconnected_at = stored.disconnected_at or self._broker.clock.time()
         for topic_filter, options in state.subscriptions.get(client_id, {}).items():
             session.subscribe(topic_filter, options)
             self._broker.index.subscribe(client_id, topic_filter, options)

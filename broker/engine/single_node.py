@@ -3,10 +3,10 @@ nothing waits for another node, and no message needs one."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from ..message import Message
+from .clock import Clock
 from .connection import Connection
 from .services import RouteResult
 from .session import Session
@@ -15,9 +15,12 @@ from .session import Session
 class SingleNode:
     available = True  # nothing to be cut off from
 
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
     def claim(self, conn: Connection, client_id: str,
               proceed: Callable[[bool, float], None]) -> None:
-        proceed(True, time.monotonic())
+        proceed(True, self._clock.monotonic())
 
     def hold(self, conn: Connection, session: Session | None, qos2_id: int | None) -> None:
         """Nothing to wait for: the answers leave after the store's commit."""

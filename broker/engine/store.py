@@ -102,6 +102,10 @@ class SessionStore(Protocol):
         are none) so that what waits is committed in time."""
     def close(self) -> None: ...
 
+    def abandon(self) -> None:
+        """Let go as a killed process would: what waits for a commit is lost, and the
+        store stays as its last commit left it (``Broker.kill``)."""
+
 
 class MemoryStore:
     """A :class:`SessionStore` in this process's memory: nothing survives the process, but
@@ -169,3 +173,6 @@ class MemoryStore:
 
     def close(self) -> None:
         """Nothing to release; the state stays for the next broker using this store."""
+
+    def abandon(self) -> None:
+        """What was applied stays: each apply() is its commit."""

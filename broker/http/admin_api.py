@@ -14,7 +14,6 @@ import hmac
 import ipaddress
 import json
 import logging
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from heapq import nsmallest
@@ -72,7 +71,7 @@ def handle(broker: RunningBroker, request: Request, listener_host: str,
         changes = request.method in ("POST", "DELETE", "PUT", "PATCH")
         if path not in ("/", "/metrics", "/health"):
             _authorize(request, token, changes, listener_host)
-        call = Call(request.method, path, query, broker, time.monotonic())
+        call = Call(request.method, path, query, broker, broker.core.clock.monotonic())
         return _route(call)
     except HttpError as error:
         headers: tuple[tuple[str, str], ...] = ()

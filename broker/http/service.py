@@ -62,7 +62,8 @@ class HttpService:
     def _arm(self, conn: HttpConnection, now: float) -> None:
         if conn.timer is not None:
             conn.timer.cancel()
-        conn.timer = self._broker.core.timers.call_at(now + IDLE_SECONDS, self._idle, conn)
+        conn.timer = self._broker.core.system_timers.call_at(now + IDLE_SECONDS, self._idle,
+                                                             conn)
 
     def _idle(self, conn: HttpConnection) -> None:
         self.close(conn)

@@ -18,6 +18,7 @@ import logging
 import selectors
 import socket
 import ssl
+import struct
 import time
 from collections.abc import Callable, Iterator
 
@@ -25,7 +26,7 @@ from mqlite.protocol import MQTTError, Packet, ReasonCode
 
 from ..config.broker_config import BrokerConfig
 from ..config.listener_config import ListenerConfig
-from ..engine.connection import CLOSED, NO_OUTPUT, Connection, Framing
+from ..engine.connection import CLOSED, NO_OUTPUT, Connection
 from ..engine.core import BrokerCore
 from ..engine.store import StoreWriteError
 from .closing import GracefulClose
@@ -34,11 +35,13 @@ from .loop_driven import Acceptor, LoopDriven
 from .plugin_sockets import PluginSockets, set_interest
 from .tls import WOULD_BLOCK, client_identity, handshake_step, wrap
 from .waker import Waker
-from .websocket import WebSocketTransport
+from .websocket import WebSocketTransport, send_framed
 
 log = logging.getLogger("mqlite.broker")
 
 READ_SIZE = 256 * 1024
+# What an accepted MQTT socket may be replaced with (EventLoop.accepted_socket).
+AcceptedSocket = Callable[[socket.socket], socket.socket]
 _WAKER = "waker"
 
 
@@ -59,8 +62,8 @@ class EventLoop:
         # Connections whose handling stopped at a pause, with packets left in their reader.
         self._backlog: set[Connection] = set()
         # Connections closing gracefully (closing.py).
-        self._closing = GracefulClose(config, core.timers, self._buffer, self._close_socket,
-                                      self._watch)
+        self._closing = GracefulClose(config, core.system_timers, self._buffer,
+                                      self._close_socket, self._watch)
         # Connections whose packets were handled this turn: their acks wait for the commit.
         self._handled = core.handled
         # Callbacks from other threads or signal handlers, run at the start of the next turn.
@@ -86,6 +89,10 @@ class EventLoop:
         self.on_shutdown: list[Callable[[], None]] = []
         # Run last, after the final commit (the cluster node leaves).
         self.on_stopped: list[Callable[[], None]] = []
+        # What each accepted MQTT socket is replaced with (mqlite.testing's faulty ones).
+        self.accepted_socket: AcceptedSocket | None = None
+        # Stop as a killed process would: no goodbye, no final commit (abort()).
+        self.aborting = False
 
     # -- setup and shutdown ----------------------------------------------------------------
 
@@ -120,11 +127,19 @@ class EventLoop:
         self._stopping = True
         self.waker.wake()
 
+    def abort(self) -> None:
+        """Stop at the end of this turn as a killed process would: no DISCONNECT, nothing
+        flushed or committed after that turn; the sockets close unannounced, the store is
+        left as the turn's commit left it. From any thread."""
+        self.aborting = self._stopping = True
+        self.waker.wake()
+
     def run(self) -> None:
         try:
             while not self._stopping:
                 self.turn()
-            self._shutdown()
+            if not self.aborting:
+                self._shutdown()
         finally:
             self._close_everything()
 
@@ -162,7 +177,7 @@ class EventLoop:
                      if mask & selectors.EVENT_READ and isinstance(key.data, Connection)]
             if not ready:
                 break
-            now = time.monotonic()
+            now = self.core.clock.monotonic()
             for conn in ready:
                 self._read(conn, now)
         try:
@@ -183,12 +198,25 @@ class EventLoop:
             return f"the loop's last turn took {self.last_turn_seconds:.1f} s"
         return self.core.health()
 
+    def cut(self, conn: Connection, reason: str, reset: bool = False) -> None:
+        """Close ``conn``'s socket now, unflushed, as a lost network would (its will goes);
+        ``reset``: with an RST, not a FIN."""
+        if reset:
+            with contextlib.suppress(OSError):
+                conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                     struct.pack("ii", 1, 0))
+        self._close_socket(conn, reason)
+
     def _close_everything(self) -> None:
         self.core.authenticator.close()
         for close in self.on_close:
             close()
         for conn in list(self.connections):
-            self._close_socket(conn, "broker stopped")
+            if self.aborting:  # as the kernel does for a killed process: no session told
+                with contextlib.suppress(OSError):
+                    conn.sock.close()
+            else:
+                self._close_socket(conn, "broker stopped")
         for listener in self.listeners:
             close_listener(listener)
         self.selector.close()
@@ -206,9 +234,10 @@ class EventLoop:
             except Exception:  # a bug in it must not stop the broker
                 log.exception("error in a callback run on the broker's thread")
         deadline = core.timers.next_deadline()
+        system_deadline = core.system_timers.next_deadline()
         flush_by = core.store.flush_deadline()
-        if flush_by is not None and (deadline is None or flush_by < deadline):
-            deadline = flush_by
+        if flush_by is not None and (system_deadline is None or flush_by < system_deadline):
+            system_deadline = flush_by
         paused = core.paused
         runnable = [conn for conn in self._backlog if conn not in paused]
         tls_ready: list[Connection] = []
@@ -216,11 +245,15 @@ class EventLoop:
             tls_ready = [conn for conn in self._tls_pending if conn not in paused]
             self._tls_pending.difference_update(tls_ready)
         timeout = 0.0 if runnable or tls_ready else max_wait
-        if deadline is not None:
-            until = max(0.0, deadline - time.monotonic())
+        if deadline is not None:  # the timers' deadlines are on the broker's clock
+            until = max(0.0, deadline - core.clock.monotonic())
+            timeout = until if timeout is None else min(timeout, until)
+        if system_deadline is not None:  # the machine's (I/O, the store's batching)
+            until = max(0.0, system_deadline - time.monotonic())
             timeout = until if timeout is None else min(timeout, until)
         events = self.selector.select(timeout)
-        now = time.monotonic()
+        started = time.monotonic()
+        now = core.clock.monotonic()
         stats = core.stats
         for conn in runnable:
             if conn.open:
@@ -245,6 +278,7 @@ class EventLoop:
             else:
                 self._accept(data, now)
         core.timers.run_due(now)
+        core.system_timers.run_due(started)
         try:
             core.commit()
         except StoreWriteError as error:
@@ -253,7 +287,7 @@ class EventLoop:
         self._flush()
         for flush in self.after_flush:
             flush()
-        self.last_turn_seconds = spent = time.monotonic() - now
+        self.last_turn_seconds = spent = time.monotonic() - started
         stats.loop_turn_seconds.observe(spent)
 
     def _accept(self, listener: Listener, now: float) -> None:
@@ -285,6 +319,8 @@ class EventLoop:
             else:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 peer = f"{address[0]}:{address[1]}"
+            if self.accepted_socket is not None:
+                sock = self.accepted_socket(sock)
             if listener.tls is not None:
                 sock = wrap(listener.tls, sock)
             conn = self.core.new_connection(sock, peer, now, listener.name)
@@ -392,8 +428,14 @@ class EventLoop:
                 continue  # (held: released into core.dirty when Redis answers)
             websocket = conn.websocket
             if websocket is not None:
-                if not self._flush_websocket(conn, websocket, hard_limit):
+                failed = send_framed(conn, websocket, stats)
+                if failed is not None:
+                    self._close_socket(conn, failed)
                     continue
+                if conn.out_size > hard_limit and conn.open:
+                    websocket.unsent = b""
+                    conn.out_size = 0
+                    core.drop(conn, f"output over {hard_limit} bytes: client not reading")
             elif conn.out:  # plain TCP / TLS, inline: every turn's flush runs this
                 out = conn.out
                 data = out[0] if len(out) == 1 else b"".join(out)
@@ -421,30 +463,6 @@ class EventLoop:
                 self._close_socket(conn, conn.close_reason)
             else:
                 self._closing.drain(conn)
-
-    def _flush_websocket(self, conn: Connection, websocket: Framing,
-                         hard_limit: int) -> bool:
-        """Frame and send; False if the socket failed (and is closed)."""
-        if not conn.open:
-            websocket.close()  # a close frame after the last packets
-        self.core.stats.bytes_sent += sum(map(len, conn.out))  # MQTT bytes, before framing
-        data = websocket.take(conn.out)
-        conn.out = NO_OUTPUT
-        if data:
-            try:
-                sent = conn.sock.send(data)
-            except WOULD_BLOCK:
-                sent = 0
-            except OSError as exc:
-                self._close_socket(conn, f"socket error: {exc.strerror or exc}")
-                return False
-            websocket.unsent = data[sent:]
-        conn.out_size = len(websocket.unsent)
-        if conn.out_size > hard_limit and conn.open:
-            websocket.unsent = b""
-            conn.out_size = 0
-            self.core.drop(conn, f"output over {hard_limit} bytes: client not reading")
-        return True
 
     def _want_write(self, conn: Connection, want: bool) -> None:
         if want != (conn in self._writing):

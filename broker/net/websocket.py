@@ -20,6 +20,10 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from ..engine.connection import NO_OUTPUT, Connection, Framing
+from ..engine.stats import Stats
+from .tls import WOULD_BLOCK
+
 # Subprotocols MQTT clients ask for: "mqtt" (MQTT 3.1.1 and 5), "mqttv3.1" (MQTT 3.1).
 SUBPROTOCOLS = ("mqtt", "mqttv3.1")
 # Close codes (RFC 6455 section 7.4.1).
@@ -103,3 +107,23 @@ class WebSocketTransport:
             data += self.final
             self.final = b""
         return data
+
+
+def send_framed(conn: Connection, websocket: Framing, stats: Stats) -> str | None:
+    """Frame ``conn``'s output (a close frame after it if the connection is closing) and send
+    what the socket takes, keeping the rest as unsent; the socket's error, if it failed."""
+    if not conn.open:
+        websocket.close()
+    stats.bytes_sent += sum(map(len, conn.out))  # MQTT bytes, before framing
+    data = websocket.take(conn.out)
+    conn.out = NO_OUTPUT
+    if data:
+        try:
+            sent = conn.sock.send(data)
+        except WOULD_BLOCK:
+            sent = 0
+        except OSError as exc:
+            return f"socket error: {exc.strerror or exc}"
+        websocket.unsent = data[sent:]
+    conn.out_size = len(websocket.unsent)
+    return None

@@ -437,6 +437,19 @@ class SQLiteStore:
             self._wal_fd = None
         self._release()
 
+    def abandon(self) -> None:
+        """Let go as a killed process would: the open transaction and what waited are not
+        committed; the file stays as the last commit left it (SQLite recovers its WAL at the
+        next open)."""
+        self._pending.clear()
+        self._pending_top.clear()
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()  # an open transaction is rolled back, never committed
+        if self._wal_fd is not None:
+            os.close(self._wal_fd)
+            self._wal_fd = None
+        self._release()
+
     def _release(self) -> None:
         with contextlib.suppress(OSError):
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)

@@ -162,7 +162,7 @@ def _refuse_failed_authentication(broker: BrokerServices, conn: Connection,
     delay = broker.auth_failures.failed(host_of(conn.peer), now)
     if delay:
         conn.held = True  # nothing more is read from it until the refusal goes out
-        broker.call_at(now + delay, _refuse, broker, conn, *refusal)
+        broker.call_later(delay, _refuse, broker, conn, *refusal)  # an attacker's time
     else:
         _refuse(broker, conn, *refusal)
 
