@@ -24,7 +24,7 @@ from setuptools.command.build_py import build_py
 ROOT = Path(__file__).resolve().parent
 # The folders that are mqlite's subpackages (pyproject.toml's package-dir).
 PACKAGES = {"protocol": "mqlite/protocol", "broker": "mqlite/broker", "client": "mqlite/client",
-            "cli": "mqlite/cli"}
+            "cli": "mqlite/cli", "testing": "mqlite/testing"}
 # What runs for every packet and message. Everything else (configuration, the cluster, the
 # admin API, the client) stays interpreted: compiling it would cost build time for nothing.
 COMPILED = [
@@ -39,6 +39,7 @@ COMPILED = [
     "broker/engine/handlers/acks.py", "broker/engine/handlers/publish.py",
     "broker/engine/core.py", "broker/engine/sessions.py", "broker/engine/timers.py",
     "broker/engine/deadlines.py", "broker/engine/retained.py", "broker/engine/serialize.py",
+    "broker/engine/clock.py",
     "broker/engine/handlers/connect.py", "broker/engine/handlers/subscribe.py",
     "broker/net/loop.py", "broker/storage/sqlite_rows.py",
 ]

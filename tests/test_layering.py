@@ -230,3 +230,14 @@ def test_no_broker_module_over_500_lines() -> None:
     long = {where(path, "broker"): lines for path in sorted((ROOT / "broker").rglob("*.py"))
             if (lines := len(path.read_text(encoding="utf-8").splitlines())) > 500}
     assert long == {}
+
+
+def test_only_tests_and_tools_import_the_testing_package() -> None:
+    """mqlite.testing builds on the broker and the client; neither may lean on it."""
+    found = []
+    for part in ("protocol", "broker", "client", "cli"):
+        for path in sorted((ROOT / part).rglob("*.py")):
+            for name in imported_modules(path, module_of(path, part)[1]):
+                if name == "mqlite.testing" or name.startswith("mqlite.testing."):
+                    found.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert found == []
