@@ -12,6 +12,8 @@ from typing import Any
 
 from mqlite.client import CallbackAPIVersion, Client, MQTTMessage, MQTTv5, MQTTv311
 from mqlite.client.aio import AsyncClient
+from mqlite.client.packettypes import PacketTypes
+from mqlite.client.properties import Properties
 from mqlite.client.settings import topic_matches_sub
 
 
@@ -34,7 +36,10 @@ class TestClient:
     __test__ = False
 
     def __init__(self, address: Iterable[Any], client_id: str = "", version: int = 4,
-                 clean: bool = True, keepalive: int = 60, timeout: float = 5.0) -> None:
+                 clean: bool = True, keepalive: int = 60, timeout: float = 5.0,
+                 session_expiry: int | None = None) -> None:
+        """``clean=False``: a session that outlives the connection (MQTT 5: for
+        ``session_expiry`` seconds, an hour unless given)."""
         host, port = address
         protocol = MQTTv5 if version == 5 else MQTTv311
         self.client = Client(CallbackAPIVersion.VERSION2, client_id,
@@ -51,6 +56,11 @@ class TestClient:
         connect: dict[str, Any] = {"keepalive": keepalive}
         if version == 5:
             connect["clean_start"] = clean
+            expiry = session_expiry if session_expiry is not None else 0 if clean else 3600
+            if expiry:
+                properties = Properties(PacketTypes.CONNECT)
+                properties.SessionExpiryInterval = expiry
+                connect["properties"] = properties
         self.client.connect(host, port, **connect)
         self.client.loop_start()
         if not self._connected.wait(timeout):

@@ -225,3 +225,39 @@ def test_a_full_disk_is_not_acknowledged_and_paho_resends_once_it_recovers(
     assert subscriber.message().payload == b"x"
     publisher.disconnect()
     subscriber.disconnect()
+
+
+def mqlite_app(test_broker: TestBroker, client_id: str, version: int) -> TestClient:
+    """mqlite's own client, with a session that outlives its connection, reconnecting on its
+    own within a tenth of a second."""
+    app = TestClient(test_broker, client_id=client_id, version=version, clean=False)
+    app.client.reconnect_delay_set(0.05, 0.1)
+    return app
+
+
+@VERSIONS
+def test_mqlite_client_comes_back_after_a_reset(test_broker: TestBroker, version: int) -> None:
+    with mqlite_app(test_broker, "app", version) as app:
+        app.subscribe("jobs/#", qos=1)
+        test_broker.drop("app", how="reset")
+        test_broker.wait_for_client("app", connected=False)
+        test_broker.wait_for_client("app")  # its loop reconnected, its session resumed
+        test_broker.publish("jobs/1", "go", qos=1)
+        assert app.wait_for("jobs/#")[0].payload == b"go"
+
+
+@VERSIONS
+def test_mqlite_client_resends_with_dup_what_was_not_acknowledged(
+        version: int, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="mqlite.broker.packets")
+    with broker() as test_broker, mqlite_app(test_broker, "app", version) as app:
+        with test_broker.withhold("app", packet="PUBACK"):
+            info = app.client.publish("readings/t", b"1", qos=1)
+            test_broker.wait_for("readings/t")
+            test_broker.drop("app")
+            test_broker.wait_for("readings/t", count=2)  # resent on the new connection
+        info.wait_for_publish(5)
+        assert info.is_published()
+    received = [r.getMessage() for r in caplog.records
+                if r.getMessage().startswith("in  PUBLISH") and "from app" in r.getMessage()]
+    assert len(received) == 2 and " dup " in received[1]
