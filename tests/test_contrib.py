@@ -35,3 +35,26 @@ def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
     done = subprocess.run([analyze, "verify", str(target)], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_compose_files_agree_with_each_other() -> None:
+    compose = (ROOT / "contrib" / "compose" / "docker-compose.yml").read_text()
+    scrape = (ROOT / "contrib" / "compose" / "prometheus.yml").read_text()
+    port = compose.split('"--http", "0.0.0.0:')[1].split('"')[0]
+    assert f'targets: ["mqlite:{port}"]' in scrape
+    assert "../prometheus/alerts.yml:/etc/prometheus/alerts.yml" in compose
+    assert "../grafana/mqlite.json:/var/lib/grafana/dashboards/mqlite.json" in compose
+    provider = (ROOT / "contrib" / "compose" / "grafana" / "provisioning" / "dashboards"
+                / "mqlite.yml").read_text()
+    assert "path: /var/lib/grafana/dashboards" in provider
+
+
+def test_the_compose_file_is_valid_where_docker_runs() -> None:
+    docker = shutil.which("docker")
+    if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True,
+                                        timeout=30).returncode != 0:
+        pytest.skip("needs docker compose")
+    done = subprocess.run([docker, "compose", "-f",
+                           str(ROOT / "contrib" / "compose" / "docker-compose.yml"), "config",
+                           "-q"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

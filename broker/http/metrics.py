@@ -98,6 +98,11 @@ def exposition(broker: RunningBroker) -> str:
     def by(label: str, values: dict[str, Any]) -> list[tuple[dict[str, str], float]]:
         return [({label: key}, value) for key, value in sorted(values.items())]
 
+    one("mqlite_healthy", "gauge", "1 while /health answers 200; 0 while it answers 503.",
+        0 if broker.health() else 1)
+    one("mqlite_store_failing", "gauge",
+        "1 while the store's last commit failed (nothing of its turn was acknowledged).",
+        1 if broker.core.store_error is not None else 0)
     family("mqlite_clients_connected", "gauge", "Clients connected, by listener.",
            by("listener", numbers["clients_connected"]))
     one("mqlite_connections_total", "counter", "MQTT connections accepted.",
