@@ -12,6 +12,7 @@ from mqlite.cli import (
     broker_command,
     build_info,
     clients_command,
+    help_command,
     passwd_command,
     pub_command,
     rr_command,
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     pub_command.add_parser(commands)
     sub_command.add_parser(commands)
     rr_command.add_parser(commands)
+    help_command.add_parser(commands)
     return parser
 
 
