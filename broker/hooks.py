@@ -55,24 +55,34 @@ class Hook:
 
     def on_connect_authenticate(self, client: ClientInfo, username: str | None,
                                 password: bytes | None) -> bool:
-        """Whether the client may connect (refused: CONNACK 0x87, MQTT 3.1.x return code 5)."""
+        """Whether the client may connect; asked at each CONNECT, on a worker thread when
+        the hook sets ``blocking = True``. Refused: CONNACK 0x87 (MQTT 3.1.x: return code 5).
+        An answer that does not come within ``connect_timeout``: CONNACK 0x88 (3.1.x: 3)."""
         return True
 
     def quick_answer(self, client: ClientInfo, username: str | None,
                      password: bytes | None) -> bool | None:
-        """For a blocking hook, on the loop's thread: the answer when it is known without
-        blocking (a cache, a rule), or None to ask ``on_connect_authenticate`` on a worker."""
+        """For a blocking hook, on the loop's thread first: the answer when it is known
+        without blocking (a cache, a rule), or None to ask ``on_connect_authenticate`` on a
+        worker."""
         return None
 
     def on_acl_check(self, client: ClientInfo, topic: str, access: Access) -> bool:
-        """Whether ``client`` may read (subscribe to a filter, receive a message on a topic)
-        or write (publish, will, retain) ``topic``. For a shared subscription the filter is
-        the one within it, without ``$share/<group>/``."""
+        """Whether ``client`` may read or write ``topic``. ``Access.READ``: each
+        subscription (the filter as sent; for a shared subscription the one within it, without
+        ``$share/<group>/``) and each delivery (the topic); ``Access.WRITE``: each PUBLISH
+        (retained too) and the will at CONNECT. Always on the loop's thread: keep it to string
+        tests.
+
+        Refused: SUBACK 0x87 (3.1.1: 0x80); PUBACK / PUBREC 0x87 (3.1.x: acknowledged and
+        dropped; QoS 0: dropped); a refused will: CONNACK 0x87 (3.1.x: 5); a refused delivery
+        is skipped."""
         return True
 
     def on_publish(self, client: ClientInfo, message: Message) -> Message | None:
         """The message to route: this one, a changed one (``dataclasses.replace``), or None to
-        drop it. It is acknowledged either way."""
+        drop it; asked for each PUBLISH allowed to be written. It is acknowledged either way
+        (MQTT 5: a dropped one with 0x10, no matching subscribers)."""
         return message
 
     def on_connect(self, client: ClientInfo) -> None:
