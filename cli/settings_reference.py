@@ -1,8 +1,10 @@
-"""The settings reference, generated from the settings themselves: each top-level key of
-``mqlite.toml`` is a field of :class:`BrokerConfig` or a daemon key, and each has the
-``mqlite broker`` flag whose help is its description; defaults come from the code, ranges from
-``LIMITS``. One source gives ``docs/settings.md``, the man pages ``mqlite-broker(1)`` and
-``mqlite.toml(5)``, and ``mqlite help config``.
+"""The settings reference (and the metrics reference beside it), generated from the code:
+each top-level key of ``mqlite.toml`` is a field of :class:`BrokerConfig` or a daemon key,
+and each has the ``mqlite broker`` flag whose help is its description; defaults come from the
+code, ranges from ``LIMITS``. One source gives ``docs/settings.md``, the man pages
+``mqlite-broker(1)`` and ``mqlite.toml(5)``, and ``mqlite help config``; ``docs/metrics.md``
+comes from the families ``/metrics`` exports (``metrics_reference.py``), ``docs/admin-api.md``
+from the endpoint table of ``broker/http/endpoints.py``.
 
     python -m mqlite.cli.settings_reference --write [REPO]   # regenerate the files
     python -m mqlite.cli.settings_reference --check [REPO]   # exit 1 if they differ
@@ -21,6 +23,7 @@ from typing import Any
 from mqlite.broker import BrokerConfig
 from mqlite.broker.config.broker_config import LIMITS
 from mqlite.broker.config.config_file import BROKER_TYPES, DAEMON_CHOICES, DAEMON_KEYS
+from mqlite.broker.http import endpoints
 
 from .broker_settings import BROKER_HELP, DAEMON_HELP, SECRETS
 
@@ -36,7 +39,8 @@ FILE_ONLY = {"admin_token": "the admin API's bearer token (the flag is --admin-t
 # The daemon keys that are flags of mqlite broker too.
 DAEMON_FLAGS = ("db", "sync", "log_level", "log_format", "log_file")
 GENERATED = {"docs/settings.md": "markdown", "contrib/man/mqlite-broker.1": "broker_man",
-             "contrib/man/mqlite.toml.5": "toml_man"}
+             "contrib/man/mqlite.toml.5": "toml_man", "docs/metrics.md": "metrics",
+             "docs/admin-api.md": "endpoints"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +202,12 @@ def toml_man() -> str:
 
 
 def render(kind: str) -> str:
+    if kind == "endpoints":
+        return endpoints.markdown()
+    if kind == "metrics":
+        from . import metrics_reference  # it builds a broker core: only when asked
+
+        return metrics_reference.markdown()
     return {"markdown": markdown, "broker_man": broker_man, "toml_man": toml_man}[kind]()
 
 

@@ -87,6 +87,12 @@ class BridgeReporter:
         return {"bridges": self._views()} if not path else None
 
 
+def documented() -> list[tuple[str, str, str]]:
+    """(name, type, help) of every bridge family, for the metrics reference (each sample is
+    labelled with its bridge's name)."""
+    return [(name, kind, text) for name, kind, _, text in _FAMILIES]
+
+
 _FAMILIES = (
     ("mqlite_bridge_connected", "gauge", "connected",
      "1 while the bridge is connected to its remote broker."),

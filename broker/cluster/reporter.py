@@ -30,12 +30,8 @@ class ClusterReporter:
         view = self.view()
         families = [MetricFamily(name, kind, text, [({}, float(view[key]))])
                     for name, kind, key, text in _FAMILIES]
-        families.append(MetricFamily("mqlite_cluster_routes", "gauge",
-                                     "Filters of other nodes' sessions known here.",
-                                     [({}, float(sum(view["nodes"].values())))]))
-        families.append(MetricFamily("mqlite_cluster_route_propagation_seconds", "histogram",
-                                     "Time from a node's route change to its arrival here.",
-                                     histogram=view["route_propagation_seconds"]))
+        families.append(MetricFamily(*_ROUTES, [({}, float(sum(view["nodes"].values())))]))
+        families.append(MetricFamily(*_PROPAGATION, histogram=view["route_propagation_seconds"]))
         return families
 
     def sys_values(self) -> dict[str, str]:
@@ -75,6 +71,14 @@ class ClusterReporter:
                 "next": str(following) if following else None}
 
 
+def documented() -> list[tuple[str, str, str]]:
+    """(name, type, help) of every family a node exports, for the metrics reference."""
+    return [(name, kind, text) for name, kind, _, text in _FAMILIES] + [_ROUTES, _PROPAGATION]
+
+
+_ROUTES = ("mqlite_cluster_routes", "gauge", "Filters of other nodes' sessions known here.")
+_PROPAGATION = ("mqlite_cluster_route_propagation_seconds", "histogram",
+                "Time from a node's route change to its arrival here.")
 _FAMILIES = (
     ("mqlite_cluster_available", "gauge", "available",
      "1 while this node is connected to the cluster's Redis and serving; 0 fails closed."),

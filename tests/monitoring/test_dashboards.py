@@ -1,6 +1,7 @@
 """What operators put next to a broker: every metric the Grafana dashboard and the alert rules
-query is exported by a running broker (alone with a bridge, and as a cluster node), and the
-rules pass promtool's check where Debian's prometheus package provides it."""
+query is exported by a running broker (alone with a bridge, and as a cluster node), every
+metric exported is in the generated reference, and the rules pass promtool's check where
+Debian's prometheus package provides it."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from pathlib import Path
 import pytest
 
 from mqlite.broker import BridgeConfig, BridgeTopic, Broker, ClusterConfig
+from mqlite.broker.http.endpoints import ENDPOINTS
+from mqlite.protocol import Publish
 from mqlite.testing import TestClient, broker
 
-from ..broker.helpers import wait_until
+from ..broker.helpers import RawClient, wait_until
 from ..cluster.conftest import RedisServer
 from .http_helpers import LISTENERS, request
 
@@ -76,6 +79,8 @@ def test_the_dashboard_queries_only_what_a_broker_exports(lone_broker: Broker,
     finally:
         node.stop()
         redis.kill()
+    reference = (ROOT / "docs" / "metrics.md").read_text()
+    assert {name for name in names if f"| `{name}` |" not in reference} == set()
     assert dashboard_queries() - names == set()
     assert alert_queries() - names - {"up"} == set()
     assert {"mqlite_healthy", "mqlite_store_failing", "mqlite_cluster_available",
@@ -111,3 +116,26 @@ def test_a_failing_store_shows_in_the_gauges() -> None:
                 test_broker.broker, "GET", "/metrics")[2], what="the failure in /metrics")
             text = request(test_broker.broker, "GET", "/metrics")[2].decode()
             assert "\nmqlite_healthy 0\n" in text
+
+
+def test_every_documented_endpoint_answers(lone_broker: Broker) -> None:
+    """The admin API reference's table (broker/http/endpoints.py), called on a live broker:
+    each path with each of its methods is routed (no 404 for the path, no 405)."""
+    client = RawClient(lone_broker.address)
+    client.connect(client_id="probe", clean_start=False)
+    client.send(Publish(topic="state/door", payload=b"open", qos=0, retain=True))
+    wait_until(lambda: lone_broker.core.retained.applications == 1, what="a retained message")
+    sample = {"{id}": "probe", "{topic}": "state/door"}
+    answered = {}
+    for endpoint in ENDPOINTS:
+        if endpoint.plugin == "cluster":
+            continue  # cluster nodes only: tests/cluster calls them
+        path = endpoint.path
+        for placeholder, value in sample.items():
+            path = path.replace(placeholder, value)
+        for method in endpoint.methods:
+            answered[f"{method} {endpoint.path}"] = request(lone_broker, method, path)[0]
+    assert {call: status for call, status in answered.items() if status in (404, 405)} == {}
+    assert answered["DELETE /api/v1/retained/{topic}"] == 200
+    assert answered["POST /api/v1/clients/{id}/disconnect"] == 200
+    client.close()
