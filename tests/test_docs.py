@@ -17,19 +17,24 @@ from pathlib import Path
 
 import pytest
 
+from mqlite.testing import broker
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-RUNNABLE = re.compile(r"<!-- runs -->\n```(python|sh)\n(.*?)```", re.DOTALL)
+# "runs against a broker": it connects to "localhost", 1883, which the test points at a broker
+# of its own.
+RUNNABLE = re.compile(r"<!-- runs( against a broker)? -->\n```(python|sh)\n(.*?)```", re.DOTALL)
 # What the API reference must show: every public name of these modules.
 PUBLIC = {"mqlite.testing": None, "mqlite.broker": ("Broker", "Message", "Hook", "ClientInfo",
                                                     "Access")}
 
 
-def runnable_blocks() -> list[tuple[str, str, str]]:
+def runnable_blocks() -> list[tuple[str, str, str, bool]]:
     found = []
     for page in PAGES:
-        for number, (language, code) in enumerate(RUNNABLE.findall(page.read_text()), 1):
-            found.append((f"{page.name}#{number}", language, code))
+        blocks = RUNNABLE.findall(page.read_text())
+        for number, (against, language, code) in enumerate(blocks, 1):
+            found.append((f"{page.name}#{number}", language, code, bool(against)))
     return found
 
 
@@ -62,18 +67,30 @@ def test_the_public_api_is_documented_in_the_reference() -> None:
     assert missing == []
 
 
-@pytest.mark.parametrize("where, language, code", runnable_blocks(),
+@pytest.mark.parametrize("where, language, code, against_a_broker", runnable_blocks(),
                          ids=[block[0] for block in runnable_blocks()])
 def test_a_marked_block_runs_as_written(where: str, language: str, code: str,
-                                        tmp_path: Path) -> None:
+                                        against_a_broker: bool, tmp_path: Path) -> None:
+    if against_a_broker:
+        with broker() as test_broker:
+            pointed = code.replace('"localhost", 1883', f'"127.0.0.1", {test_broker.port}')
+            assert pointed != code
+            run_python(pointed, tmp_path)
+        return
     if language == "python":
-        done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                              text=True, timeout=60)
-        assert done.returncode == 0, done.stderr[-3000:]
-        expected = re.findall(r"print\(.*\)\s+# (.+)$", code, re.M)
-        assert done.stdout.splitlines()[-len(expected):] == expected if expected else True
+        run_python(code, tmp_path)
         return
     run_shell_session(code, tmp_path)
+
+
+def run_python(code: str, cwd: Path) -> None:
+    """Run a program; a ``print(...)  # X`` line says the output ends with X."""
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    expected = re.findall(r"print\(.*\)\s+# (.+)$", code, re.M)
+    if expected:
+        assert done.stdout.splitlines()[-len(expected):] == expected
 
 
 def run_shell_session(code: str, cwd: Path) -> None:
