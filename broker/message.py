@@ -9,6 +9,10 @@ from mqlite.protocol import EMPTY_PROPERTIES, Properties
 
 @dataclass(slots=True, kw_only=True)
 class Message:
+    """A PUBLISH's application message: topic, payload, QoS, retain flag and MQTT 5
+    properties, with what the broker keeps beside them (when it expires, which client sent
+    it). Hooks receive it and may return a changed copy (``dataclasses.replace``)."""
+
     topic: str
     payload: bytes
     qos: int
