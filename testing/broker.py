@@ -216,8 +216,7 @@ class TestBroker:
     @property
     def messages(self) -> list[Published]:
         """Every PUBLISH the broker accepted, oldest first (across restarts)."""
-        with self._recorder._changed:
-            return list(self._recorder.messages)
+        return self._recorder.snapshot()
 
     def wait_for(self, topic_filter: str = "#", count: int = 1,
                  timeout: float = 5.0) -> list[Published]:

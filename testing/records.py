@@ -79,6 +79,11 @@ class Recorder(Hook):
             self.messages.append(record)
             self._changed.notify_all()
 
+    def snapshot(self) -> list[Published]:
+        """Every message so far, oldest first (a copy: the broker's thread keeps adding)."""
+        with self._changed:
+            return list(self.messages)
+
     def matching(self, topic_filter: str) -> list[Published]:
         with self._changed:
             return [m for m in self.messages if topic_matches_filter(topic_filter, m.topic)]
