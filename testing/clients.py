@@ -24,8 +24,17 @@ def _listed(messages: Sequence[MQTTMessage], limit: int = 20) -> str:
                      for m in messages[-limit:])
 
 
-def _matching(messages: Sequence[MQTTMessage], topic_filter: str) -> list[MQTTMessage]:
-    return [m for m in messages if topic_matches_sub(topic_filter, m.topic)]
+def _first_matching(received: Sequence[MQTTMessage], topic_filter: str, count: int,
+                    limit: float, deadline: float) -> list[MQTTMessage] | None:
+    """The first ``count`` messages matching ``topic_filter`` if they are in; None to wait on;
+    TimeoutError listing what did arrive once ``deadline`` has passed."""
+    found = [m for m in received if topic_matches_sub(topic_filter, m.topic)]
+    if len(found) >= count:
+        return found[:count]
+    if deadline - time.monotonic() <= 0:
+        raise TimeoutError(f"{len(found)} of {count} message(s) on {topic_filter!r} within "
+                           f"{limit} s; received:\n{_listed(received)}")
+    return None
 
 
 class TestClient:
@@ -112,16 +121,10 @@ class TestClient:
         limit = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
         with self._changed:
-            while True:
-                found = _matching(self.received, topic_filter)
-                if len(found) >= count:
-                    return found[:count]
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"{len(found)} of {count} message(s) on "
-                                       f"{topic_filter!r} within {limit} s; received:\n"
-                                       f"{_listed(self.received)}")
-                self._changed.wait(left)
+            while (found := _first_matching(self.received, topic_filter, count, limit,
+                                     deadline)) is None:
+                self._changed.wait(deadline - time.monotonic())
+            return found
 
     def close(self) -> None:
         """Disconnect and stop the network thread."""
@@ -177,17 +180,12 @@ class AsyncTestClient:
                        timeout: float | None = None) -> list[MQTTMessage]:
         limit = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
-        while True:
-            found = _matching(self.received, topic_filter)
-            if len(found) >= count:
-                return found[:count]
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"{len(found)} of {count} message(s) on {topic_filter!r} "
-                                   f"within {limit} s; received:\n{_listed(self.received)}")
+        while (found := _first_matching(self.received, topic_filter, count, limit,
+                                 deadline)) is None:
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), left)
+                await asyncio.wait_for(self._arrived.wait(), deadline - time.monotonic())
+        return found
 
     async def close(self) -> None:
         if self._reader is not None:

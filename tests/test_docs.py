@@ -10,16 +10,15 @@ import importlib.util
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from mqlite.testing import broker
+
+from .interop.mosquitto import wait_listening
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -123,8 +122,7 @@ def run_shell_session(code: str, cwd: Path) -> None:
                 args = shlex.split(command[:-1])
                 background.append(subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL,
                                                    stderr=subprocess.DEVNULL))
-                port = int(args[args.index("--port") + 1])
-                wait_for_port(port)
+                wait_listening(int(args[args.index("--port") + 1]), background[-1])
                 continue
             done = subprocess.run(shlex.split(command), cwd=cwd, capture_output=True,
                                   text=True, timeout=60)
@@ -137,22 +135,3 @@ def run_shell_session(code: str, cwd: Path) -> None:
             process.terminate()
             process.wait(10)
 
-
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"nothing listens on port {port}") from None
-            threading.Event().wait(0.05)  # a port another process opens: nothing to wait on
-
-
-def test_the_readme_is_short_and_its_links_resolve() -> None:
-    readme = (ROOT / "README.md").read_text()
-    assert len(readme.splitlines()) <= 200
-    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme)
-    missing = [t for t in targets if not t.startswith("http") and not (ROOT / t).exists()]
-    assert targets and missing == []
